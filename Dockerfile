@@ -1,0 +1,21 @@
+# hookrun container image: a static-ish Rust build, run as a non-root user under tini so
+# orphaned grandchildren of hook commands are reaped.
+FROM rust:1-bookworm AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY src ./src
+RUN cargo build --release --locked
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends tini ca-certificates curl jq docker.io kubernetes-client \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin hookrun
+COPY --from=build /src/target/release/hookrun /usr/local/bin/hookrun
+COPY scripts/swarm-update.sh scripts/kubectl-set-image.sh scripts/container-swap.sh /usr/local/bin/
+COPY scripts/lib/common.sh /usr/local/lib/hookrun/common.sh
+COPY hooks.example.json /etc/hookrun/hooks.json
+USER 10001
+EXPOSE 9000
+ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/hookrun"]
+CMD ["-hooks", "/etc/hookrun/hooks.json", "-verbose"]

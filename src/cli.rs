@@ -1,0 +1,257 @@
+//! Command-line flags: the reference's flags with its defaults, accepted with one dash or two
+//! (`-hooks x`, `--hooks x`, `-hooks=x`), plus hookrun's execution-control flags and the
+//! `validate` subcommand. Raw values only; `main` turns them into settings.
+
+use std::ffi::OsString;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+const ABOUT: &str =
+    "hookrun: a rule-driven HTTP hook runner, drop-in compatible with adnanh/webhook 2.8";
+
+#[derive(Debug, Parser)]
+#[command(name = "hookrun", about = ABOUT, disable_version_flag = true, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check hooks files and print every problem with file, hook id and field path.
+    Validate(ValidateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Hooks files, folders or globs.
+    #[arg(required = true)]
+    pub files: Vec<String>,
+    /// Parse hooks files as Go templates first.
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    pub template: bool,
+    /// Report unknown hook keys as warnings instead of errors.
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    pub lenient: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// IP the webhook should serve hooks on.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub ip: String,
+    /// Port the webhook should serve hooks on.
+    #[arg(long, default_value_t = 9000)]
+    pub port: u16,
+    /// Path to a hooks file (JSON or YAML), a folder of them, or a glob; repeatable.
+    #[arg(long = "hooks", value_name = "PATH")]
+    pub hooks: Vec<String>,
+    /// Show verbose output (info level).
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    pub verbose: bool,
+    /// Show debug output.
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    pub debug: bool,
+    /// Watch hooks files for changes and reload them automatically.
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    pub hotreload: bool,
+    /// Parse hooks files as Go templates.
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    pub template: bool,
+    /// URL prefix for served hooks (protocol://server:port/PREFIX/:hook-id).
+    #[arg(long, default_value = "hooks")]
+    pub urlprefix: String,
+    /// Use HTTPS instead of HTTP.
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    pub secure: bool,
+    /// Path to the HTTPS certificate PEM file.
+    #[arg(long, default_value = "cert.pem")]
+    pub cert: String,
+    /// Path to the HTTPS certificate private key PEM file.
+    #[arg(long, default_value = "key.pem")]
+    pub key: String,
+    /// Comma-separated list of TLS 1.2 cipher suites (see -list-cipher-suites).
+    #[arg(long = "cipher-suites", default_value = "")]
+    pub cipher_suites: String,
+    /// Minimum TLS version (1.2, 1.3).
+    #[arg(long = "tls-min-version", default_value = "1.2")]
+    pub tls_min_version: String,
+    /// List available TLS cipher suites and exit.
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    pub list_cipher_suites: bool,
+    /// Response header to return, as name=value; repeatable.
+    #[arg(long = "header", value_name = "NAME=VALUE")]
+    pub header: Vec<String>,
+    /// Use the X-Request-Id header, if present, as the request id.
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    pub x_request_id: bool,
+    /// Truncate X-Request-Id to this many characters (0: no limit).
+    #[arg(long = "x-request-id-limit", default_value_t = 0)]
+    pub x_request_id_limit: usize,
+    /// Accepted for compatibility: multipart bodies are bounded by -max-body-size instead.
+    #[arg(long = "max-multipart-mem", default_value_t = 1 << 20)]
+    pub max_multipart_mem: i64,
+    /// Set user ID after opening the listening port; must be used with -setgid.
+    #[arg(long, default_value_t = 0)]
+    pub setuid: u32,
+    /// Set group ID after opening the listening port; must be used with -setuid.
+    #[arg(long, default_value_t = 0)]
+    pub setgid: u32,
+    /// Default allowed HTTP methods, comma-separated (e.g. "POST").
+    #[arg(long = "http-methods", default_value = "")]
+    pub http_methods: String,
+    /// Create a PID file at this path.
+    #[arg(long, default_value = "")]
+    pub pidfile: String,
+    /// Send log output to a file; implies -verbose.
+    #[arg(long, default_value = "")]
+    pub logfile: String,
+    /// Serve on this Unix socket instead of -ip/-port.
+    #[arg(long, default_value = "")]
+    pub socket: String,
+    /// Start even if hooks cannot be loaded (the reference's -nopanic).
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    pub nopanic: bool,
+    /// Print the version and exit.
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    pub version: bool,
+    /// Unknown keys in hooks files are warnings instead of errors (the reference's leniency).
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    pub lenient: bool,
+    /// Log format: text or json.
+    #[arg(long = "log-format", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+    /// Default command timeout for hooks without command-timeout (e.g. 90s, 10m, 1h).
+    #[arg(long = "command-timeout", default_value = "30m")]
+    pub command_timeout: String,
+    /// Time between SIGTERM and SIGKILL when a command's process group is stopped.
+    #[arg(long = "kill-grace", default_value = "5s")]
+    pub kill_grace: String,
+    /// Commands running at once across all hooks; more wait in their queues.
+    #[arg(long = "max-jobs", default_value_t = 64)]
+    pub max_jobs: usize,
+    /// Requests of one hook allowed to wait (hooks can override with max-queue).
+    #[arg(long = "max-queue", default_value_t = 100)]
+    pub max_queue: usize,
+    /// Finished jobs kept for GET /jobs/{id}.
+    #[arg(long = "job-history", default_value_t = 1000)]
+    pub job_history: usize,
+    /// Bytes kept of each of a command's stdout and stderr (e.g. 1MiB).
+    #[arg(long = "max-output", default_value = "1MiB")]
+    pub max_output: String,
+    /// Time running jobs get to finish after SIGTERM/SIGINT before they are killed.
+    #[arg(long = "shutdown-timeout", default_value = "30s")]
+    pub shutdown_timeout: String,
+    /// Largest request body accepted (413 beyond), e.g. 10MiB.
+    #[arg(long = "max-body-size", default_value = "10MiB")]
+    pub max_body_size: String,
+    /// Time a client gets to send the request headers.
+    #[arg(long = "header-timeout", default_value = "10s")]
+    pub header_timeout: String,
+    /// Time a client gets to send the request body.
+    #[arg(long = "body-timeout", default_value = "60s")]
+    pub body_timeout: String,
+    /// Connections served at once; more wait to be accepted.
+    #[arg(long = "max-connections", default_value_t = 1024)]
+    pub max_connections: usize,
+}
+
+/// Every long flag name, for the single-dash rewrite.
+fn long_names() -> Vec<String> {
+    use clap::CommandFactory;
+    let mut names = vec!["help".to_string()];
+    let cmd = Cli::command();
+    let mut collect = |c: &clap::Command| {
+        for a in c.get_arguments() {
+            if let Some(l) = a.get_long() {
+                names.push(l.to_string());
+            }
+        }
+    };
+    collect(&cmd);
+    for sub in cmd.get_subcommands() {
+        collect(sub);
+    }
+    names
+}
+
+/// Rewrites Go-style `-flag` to `--flag` for known long flags so both spellings parse.
+pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    let names = long_names();
+    args.into_iter()
+        .enumerate()
+        .map(|(i, arg)| {
+            let Some(s) = arg.to_str() else {
+                return arg;
+            };
+            if i == 0 || s.starts_with("--") || !s.starts_with('-') || s.len() < 3 {
+                return arg;
+            }
+            let name = s[1..].split('=').next().unwrap_or_default();
+            if names.iter().any(|n| n == name) {
+                OsString::from(format!("-{s}"))
+            } else {
+                arg
+            }
+        })
+        .collect()
+}
+
+pub fn parse() -> Cli {
+    Cli::parse_from(normalize_args(std::env::args_os()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(normalize_args(args.iter().map(OsString::from))).unwrap()
+    }
+
+    #[test]
+    fn single_and_double_dash() {
+        let c = parse(&[
+            "hookrun",
+            "-hooks",
+            "a.json",
+            "--hooks=b.json",
+            "-hooks=c.json",
+            "-verbose",
+            "-port",
+            "9001",
+        ]);
+        assert_eq!(c.serve.hooks, ["a.json", "b.json", "c.json"]);
+        assert!(c.serve.verbose);
+        assert_eq!(c.serve.port, 9001);
+        assert_eq!(c.serve.ip, "0.0.0.0");
+        assert_eq!(c.serve.urlprefix, "hooks");
+    }
+
+    #[test]
+    fn go_booleans_take_equals_only() {
+        let c = parse(&[
+            "hookrun",
+            "-verbose=false",
+            "-hotreload=true",
+            "-x-request-id",
+        ]);
+        assert!(!c.serve.verbose);
+        assert!(c.serve.hotreload);
+        assert!(c.serve.x_request_id);
+    }
+
+    #[test]
+    fn validate_subcommand() {
+        let c = parse(&["hookrun", "validate", "-template", "a.json", "b.yaml"]);
+        match c.command {
+            Some(Command::Validate(v)) => {
+                assert!(v.template);
+                assert_eq!(v.files, ["a.json", "b.yaml"]);
+            }
+            None => panic!("expected validate"),
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! Hooks configuration: finding hooks files (files, folders, globs), rendering templates,
+//! parsing JSON/YAML, validating into a `HookSet`. Knows nothing about sockets or requests.
+
+pub mod hook;
+pub mod problem;
+pub mod raw;
+mod rules;
+mod source;
+#[path = "template_stub.rs"]
+pub mod template;
+pub mod validate;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub use hook::{Concurrency, Hook, Parameter, Rule};
+pub use problem::{Problem, Severity};
+pub use source::expand_sources;
+pub use validate::{canonical_header_key, UnknownKeys};
+
+use problem::Problems;
+use template::TemplateEnv;
+use validate::Validator;
+
+/// How hooks files are read.
+#[derive(Clone, Default)]
+pub struct LoadOptions {
+    /// `-template`: render each file as a Go template first.
+    pub template: bool,
+    pub unknown_keys: UnknownKeys,
+}
+
+/// A complete, validated set of hooks: what one request sees.
+#[derive(Debug, Default)]
+pub struct HookSet {
+    hooks: HashMap<String, Arc<Hook>>,
+    /// Files that were read, in order.
+    pub files: Vec<PathBuf>,
+}
+
+impl HookSet {
+    pub fn get(&self, id: &str) -> Option<&Arc<Hook>> {
+        self.hooks.get(id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.hooks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hooks.is_empty()
+    }
+
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.hooks.keys().map(String::as_str)
+    }
+}
+
+/// The outcome of loading: the set (only when there were no errors) and every problem found.
+pub struct Loaded {
+    pub set: Option<HookSet>,
+    pub problems: Vec<Problem>,
+}
+
+impl Loaded {
+    pub fn errors(&self) -> impl Iterator<Item = &Problem> {
+        self.problems
+            .iter()
+            .filter(|p| p.severity == Severity::Error)
+    }
+
+    pub fn warnings(&self) -> impl Iterator<Item = &Problem> {
+        self.problems
+            .iter()
+            .filter(|p| p.severity == Severity::Warning)
+    }
+}
+
+/// Loads every hooks file named by `sources` (files, folders, globs) into one set. Any error
+/// anywhere means no set: a reload must never half-apply.
+pub fn load(sources: &[String], opts: &LoadOptions, env: &dyn TemplateEnv) -> Loaded {
+    let mut problems = Problems::default();
+    let files = expand_sources(sources, &mut problems);
+    let mut set = HookSet::default();
+    let mut origin: HashMap<String, PathBuf> = HashMap::new();
+    for file in &files {
+        for hook in load_file(file, opts, env, &mut problems) {
+            if let Some(first) = origin.get(&hook.id) {
+                let message = if first == file {
+                    "duplicate hook id in the same file".to_string()
+                } else {
+                    format!("duplicate hook id, already defined in {}", first.display())
+                };
+                problems.push(Severity::Error, file, Some(&hook.id), "id", message);
+                continue;
+            }
+            origin.insert(hook.id.clone(), file.clone());
+            set.hooks.insert(hook.id.clone(), Arc::new(hook));
+        }
+    }
+    set.files = files;
+    let ok = !problems.has_errors();
+    Loaded {
+        set: ok.then_some(set),
+        problems: problems.list,
+    }
+}
+
+/// Reads, renders and validates one file; problems go to `problems`.
+pub fn load_file(
+    file: &Path,
+    opts: &LoadOptions,
+    env: &dyn TemplateEnv,
+    problems: &mut Problems,
+) -> Vec<Hook> {
+    let mut fail = |message: String| {
+        problems.push(Severity::Error, file, None, "", message);
+        Vec::new()
+    };
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => return fail(format!("cannot read: {e}")),
+    };
+    let text = if opts.template {
+        match template::render(&text, env) {
+            Ok(t) => t,
+            Err(e) => return fail(format!("template: {e}")),
+        }
+    } else {
+        text
+    };
+    let document = match parse_document(file, &text) {
+        Ok(v) => v,
+        Err(e) => return fail(e),
+    };
+    let items = match document {
+        Value::Null => return Vec::new(),
+        Value::Array(items) => items,
+        _ => return fail("a hooks file must be a list of hooks".to_string()),
+    };
+    let mut validator = Validator {
+        file,
+        unknown_keys: opts.unknown_keys,
+        problems,
+    };
+    items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, item)| validator.hook(i, item))
+        .collect()
+}
+
+/// JSON or YAML, as the reference accepts either whatever the extension (it parses both with a
+/// YAML parser). The error shown is that of the parser the extension suggests.
+fn parse_document(file: &Path, text: &str) -> Result<Value, String> {
+    if text.trim().is_empty() {
+        return Ok(Value::Null);
+    }
+    let is_json = file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    let json = serde_json::from_str::<Value>(text);
+    if let Ok(v) = json {
+        return Ok(v);
+    }
+    match serde_yaml_ng::from_str::<Value>(text) {
+        Ok(v) => Ok(v),
+        Err(yaml) => match json {
+            Err(json) if is_json => Err(format!("invalid JSON: {json}")),
+            _ => Err(format!("invalid YAML: {yaml}")),
+        },
+    }
+}
+
+/// Parses durations written like `90s`, `10m`, `1h30m`, `500ms`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text.trim())
+        .map_err(|e| format!("invalid duration {text:?}: {e} (write e.g. \"90s\", \"10m\")"))?;
+    if d.is_zero() {
+        return Err(format!("invalid duration {text:?}: must be more than zero"));
+    }
+    Ok(d)
+}
+
+/// Parses sizes written as bytes or with a unit (`10MiB`, `512KB`).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    text.trim()
+        .parse::<bytesize::ByteSize>()
+        .map(|b| b.as_u64())
+        .map_err(|e| format!("invalid size {text:?}: {e} (write e.g. \"10MiB\")"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_sizes() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("ten").is_err());
+        assert_eq!(parse_size("10MiB"), Ok(10 * 1024 * 1024));
+        assert_eq!(parse_size("1024"), Ok(1024));
+        assert!(parse_size("lots").is_err());
+    }
+}

@@ -1,0 +1,222 @@
+//! Compiles `trigger-rule` trees into `Rule`s: one operator per node, regexes compiled, CIDRs
+//! parsed and secrets required, so evaluation never meets a malformed rule.
+
+use std::net::IpAddr;
+
+use regex::Regex;
+
+use super::hook::{HmacAlgorithm, IpRange, Rule};
+use super::raw::{RawMatch, RawRule};
+use super::validate::{At, Validator};
+
+pub(super) fn compile_rule(v: &mut Validator, raw: &RawRule, at: &At) -> Option<Rule> {
+    let mut ops = Vec::new();
+    if raw.and.is_some() {
+        ops.push("and");
+    }
+    if raw.or.is_some() {
+        ops.push("or");
+    }
+    if raw.not.is_some() {
+        ops.push("not");
+    }
+    if raw.match_.is_some() {
+        ops.push("match");
+    }
+    if ops.len() != 1 {
+        // The reference silently evaluates an empty rule to false and ignores all but the
+        // first operator; both are almost always mistakes, so they are errors here.
+        let message = if ops.is_empty() {
+            "a rule needs one of and, or, not, match".to_string()
+        } else {
+            format!(
+                "a rule has exactly one of and, or, not, match; found {}",
+                ops.join(", ")
+            )
+        };
+        v.error(at, message);
+        return None;
+    }
+    if let Some(children) = &raw.and {
+        return compile_list(v, children, &at.field("and")).map(Rule::And);
+    }
+    if let Some(children) = &raw.or {
+        return compile_list(v, children, &at.field("or")).map(Rule::Or);
+    }
+    if let Some(inner) = &raw.not {
+        return compile_rule(v, inner, &at.field("not")).map(|r| Rule::Not(Box::new(r)));
+    }
+    raw.match_
+        .as_ref()
+        .and_then(|m| compile_match(v, m, &at.field("match")))
+}
+
+fn compile_list(v: &mut Validator, raw: &[RawRule], at: &At) -> Option<Vec<Rule>> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut ok = true;
+    for (i, r) in raw.iter().enumerate() {
+        match compile_rule(v, r, &at.index(i)) {
+            Some(rule) => out.push(rule),
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+fn compile_match(v: &mut Validator, m: &RawMatch, at: &At) -> Option<Rule> {
+    let hmac = |alg| Some(alg);
+    let algorithm = match m.kind.as_str() {
+        "payload-hmac-sha1" => hmac(HmacAlgorithm::Sha1),
+        "payload-hmac-sha256" => hmac(HmacAlgorithm::Sha256),
+        "payload-hmac-sha512" => hmac(HmacAlgorithm::Sha512),
+        "payload-hash-sha1" | "payload-hash-sha256" | "payload-hash-sha512" => {
+            let new = m.kind.replace("hash", "hmac");
+            v.warn(
+                &at.field("type"),
+                format!("{} is deprecated; use {new}", m.kind),
+            );
+            match m.kind.as_str() {
+                "payload-hash-sha1" => hmac(HmacAlgorithm::Sha1),
+                "payload-hash-sha256" => hmac(HmacAlgorithm::Sha256),
+                _ => hmac(HmacAlgorithm::Sha512),
+            }
+        }
+        _ => None,
+    };
+    if let Some(algorithm) = algorithm {
+        let parameter = v.parameter(&m.parameter, &at.field("parameter"))?;
+        if m.secret.is_empty() {
+            v.error(&at.field("secret"), "signature secret must not be empty");
+            return None;
+        }
+        return Some(Rule::Hmac {
+            algorithm,
+            parameter,
+            secret: m.secret.clone(),
+        });
+    }
+    match m.kind.as_str() {
+        "value" => {
+            let parameter = v.parameter(&m.parameter, &at.field("parameter"))?;
+            Some(Rule::Value {
+                parameter,
+                value: m.value.clone(),
+            })
+        }
+        "regex" => {
+            let parameter = v.parameter(&m.parameter, &at.field("parameter"));
+            let regex = match Regex::new(&m.regex) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    v.error(&at.field("regex"), regex_error(&e));
+                    None
+                }
+            };
+            Some(Rule::Regex {
+                parameter: parameter?,
+                regex: regex?,
+            })
+        }
+        "ip-whitelist" => {
+            parse_ranges(v, &m.ip_range, &at.field("ip-range")).map(Rule::IpWhitelist)
+        }
+        "scalr-signature" => {
+            if m.secret.is_empty() {
+                v.error(&at.field("secret"), "signing key must not be empty");
+                return None;
+            }
+            Some(Rule::ScalrSignature {
+                secret: m.secret.clone(),
+            })
+        }
+        "" => {
+            v.error(&at.field("type"), "missing match type");
+            None
+        }
+        other => {
+            const TYPES: &[&str] = &[
+                "value",
+                "regex",
+                "payload-hmac-sha1",
+                "payload-hmac-sha256",
+                "payload-hmac-sha512",
+                "ip-whitelist",
+                "scalr-signature",
+            ];
+            let hint = super::problem::did_you_mean(other, TYPES)
+                .map(|k| format!(" (did you mean {k:?}?)"))
+                .unwrap_or_default();
+            v.error(
+                &at.field("type"),
+                format!("unknown match type {other:?}{hint}"),
+            );
+            None
+        }
+    }
+}
+
+fn regex_error(e: &regex::Error) -> String {
+    // The regex crate's message spans several lines with a caret diagram; keep the last line.
+    let text = e.to_string();
+    let last = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or(&text);
+    format!(
+        "invalid regex: {}",
+        last.trim().trim_start_matches("error: ")
+    )
+}
+
+/// `ip-range`: whitespace-separated CIDRs or single addresses, as the reference accepts.
+fn parse_ranges(v: &mut Validator, text: &str, at: &At) -> Option<Vec<IpRange>> {
+    let mut out = Vec::new();
+    let mut ok = true;
+    for item in text.split_whitespace() {
+        match parse_range(item) {
+            Some(r) => out.push(r),
+            None => {
+                v.error(at, format!("not an IP address or CIDR range: {item:?}"));
+                ok = false;
+            }
+        }
+    }
+    if out.is_empty() && ok {
+        v.error(at, "no IP range given: the rule could never match");
+        return None;
+    }
+    ok.then_some(out)
+}
+
+pub(crate) fn parse_range(item: &str) -> Option<IpRange> {
+    let (addr, prefix) = match item.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (item, None),
+    };
+    let network: IpAddr = addr.parse().ok()?;
+    let max = if network.is_ipv4() { 32 } else { 128 };
+    let prefix = match prefix {
+        // The reference appends /32 to a bare address, which Go rejects for IPv6; a bare
+        // address here is the single host in either family.
+        None => max,
+        Some(p) if p.bytes().all(|b| b.is_ascii_digit()) && !p.is_empty() => p.parse().ok()?,
+        Some(_) => return None,
+    };
+    (prefix <= max).then_some(IpRange { network, prefix })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_ranges() {
+        assert_eq!(parse_range("10.0.0.0/8").map(|r| r.prefix), Some(8));
+        assert_eq!(parse_range("127.0.0.1").map(|r| r.prefix), Some(32));
+        assert_eq!(parse_range("::1").map(|r| r.prefix), Some(128));
+        assert!(parse_range("10.0.0.0/33").is_none());
+        assert!(parse_range("10.0.0/8").is_none());
+        assert!(parse_range("10.0.0.0/x").is_none());
+    }
+}

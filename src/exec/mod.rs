@@ -1,0 +1,268 @@
+//! Runs hook commands.
+//!
+//! # Theory of operation
+//! Every command is built by [`spawn`]: its own process group, stdin from /dev/null, stdout and
+//! stderr piped, arguments and environment passed as argv/envp (never through a shell). Two
+//! reader tasks copy the pipes into an [`OutputLog`] concurrently, so neither pipe can fill up
+//! and block the child; bytes beyond the cap are read and dropped. The command gets a deadline:
+//! when it passes, the whole group gets SIGTERM, then after the grace period SIGKILL, and the
+//! child is always reaped. Once the main process has exited, the readers get a short linger to
+//! drain what is buffered; a grandchild that keeps the pipes open cannot hold the run past it.
+//! Temporary files live in the [`Invocation`] and are deleted when the run ends.
+
+mod output;
+mod tempfile;
+
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::Child;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+pub use output::{OutputLog, Snapshot, Stream};
+pub use tempfile::TempFile;
+
+/// Everything needed to run one command.
+#[derive(Debug)]
+pub struct Invocation {
+    /// `execute-command` as written; argv[0].
+    pub program: String,
+    pub args: Vec<String>,
+    /// Added to the inherited environment.
+    pub env: Vec<(String, String)>,
+    pub working_dir: Option<PathBuf>,
+    /// Files to create before the command starts: (variable, contents).
+    pub files: Vec<(String, Vec<u8>)>,
+    pub timeout: Duration,
+    pub kill_grace: Duration,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// Exited with a code (0 is success).
+    Code(i32),
+    /// Killed by a signal it did not get from us.
+    Signal(i32),
+    /// Its deadline passed; the group was killed.
+    TimedOut,
+    /// Stopped because the server was shutting down; the group was killed.
+    Canceled,
+    /// Could not be started (not found, not executable, bad working directory...).
+    SpawnFailed(String),
+}
+
+impl Exit {
+    pub fn success(&self) -> bool {
+        *self == Exit::Code(0)
+    }
+
+    pub fn code(&self) -> Option<i32> {
+        match self {
+            Exit::Code(c) => Some(*c),
+            _ => None,
+        }
+    }
+}
+
+/// Why a command could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error("exec: {program:?}: {reason}")]
+    NotFound { program: String, reason: String },
+    #[error("creating the file for {env}: {source}")]
+    TempFile {
+        env: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("starting {program:?}: {source}")]
+    Spawn {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Runs `inv` to the end, writing its output to `log` (closed when done). `cancel` ends it early
+/// (shutdown): the group is killed as on a timeout.
+pub async fn run(inv: Invocation, log: Arc<OutputLog>, cancel: &CancellationToken) -> Exit {
+    let exit = match spawn(&inv) {
+        Ok((child, files)) => {
+            let exit = supervise(child, &inv, &log, cancel).await;
+            drop(files);
+            exit
+        }
+        Err(e) => Exit::SpawnFailed(e.to_string()),
+    };
+    log.close();
+    exit
+}
+
+/// The reference's `exec.LookPath` on `execute-command`, joined to the working directory when
+/// relative.
+fn resolve(program: &str, working_dir: Option<&Path>) -> Result<PathBuf, SpawnError> {
+    let not_found = |reason: &str| SpawnError::NotFound {
+        program: program.to_string(),
+        reason: reason.to_string(),
+    };
+    if program.is_empty() {
+        return Err(not_found("no command configured"));
+    }
+    let path = match working_dir {
+        Some(dir) if !Path::new(program).is_absolute() => dir.join(program),
+        _ => PathBuf::from(program),
+    };
+    let candidates: Vec<PathBuf> = if path.to_string_lossy().contains('/') {
+        vec![path]
+    } else {
+        std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).map(|d| d.join(&path)).collect())
+            .unwrap_or_default()
+    };
+    candidates
+        .into_iter()
+        .find(|p| is_executable(p))
+        .ok_or_else(|| not_found("executable file not found"))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// The single place commands are built.
+fn spawn(inv: &Invocation) -> Result<(Child, Vec<TempFile>), SpawnError> {
+    let path = resolve(&inv.program, inv.working_dir.as_deref())?;
+    let dir = inv.working_dir.clone().unwrap_or_else(std::env::temp_dir);
+    let mut files = Vec::new();
+    let mut file_env = Vec::new();
+    for (env, data) in &inv.files {
+        let file = TempFile::create(&dir, env, data).map_err(|source| SpawnError::TempFile {
+            env: env.clone(),
+            source,
+        })?;
+        file_env.push((env.clone(), file.path().to_string_lossy().into_owned()));
+        files.push(file);
+    }
+    let mut cmd = tokio::process::Command::new(&path);
+    cmd.arg0(&inv.program)
+        .args(&inv.args)
+        .envs(inv.env.iter().map(|(k, v)| (k, v)))
+        .envs(file_env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(false);
+    if let Some(dir) = &inv.working_dir {
+        cmd.current_dir(dir);
+    }
+    let child = cmd.spawn().map_err(|source| SpawnError::Spawn {
+        program: inv.program.clone(),
+        source,
+    })?;
+    Ok((child, files))
+}
+
+/// Waits for the child under its deadline, copying output, killing the group when needed.
+async fn supervise(
+    mut child: Child,
+    inv: &Invocation,
+    log: &Arc<OutputLog>,
+    cancel: &CancellationToken,
+) -> Exit {
+    let pgid = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .map(Pid::from_raw);
+    let mut readers = Vec::new();
+    if let Some(p) = child.stdout.take() {
+        readers.push(tokio::spawn(pump(p, Stream::Stdout, log.clone())));
+    }
+    if let Some(p) = child.stderr.take() {
+        readers.push(tokio::spawn(pump(p, Stream::Stderr, log.clone())));
+    }
+    let deadline = Instant::now() + inv.timeout;
+    let ended = tokio::select! {
+        status = child.wait() => Ok(status),
+        _ = tokio::time::sleep_until(deadline) => Err(Exit::TimedOut),
+        _ = cancel.cancelled() => Err(Exit::Canceled),
+    };
+    let (exit, linger_until) = match ended {
+        Ok(status) => {
+            // Let the readers drain what is buffered, but never past the deadline or a linger:
+            // a backgrounded grandchild may hold the pipes open indefinitely.
+            let linger = Instant::now() + inv.kill_grace.min(Duration::from_secs(2));
+            (status_to_exit(status), linger.min(deadline))
+        }
+        Err(reason) => {
+            kill_group(&mut child, pgid, inv.kill_grace).await;
+            (reason, Instant::now() + Duration::from_millis(200))
+        }
+    };
+    for reader in readers {
+        let abort = reader.abort_handle();
+        if tokio::time::timeout_at(linger_until, reader).await.is_err() {
+            abort.abort();
+        }
+    }
+    exit
+}
+
+/// SIGTERM to the group, SIGKILL after `grace`, then reap the child (always).
+async fn kill_group(child: &mut Child, pgid: Option<Pid>, grace: Duration) {
+    if let Some(pgid) = pgid {
+        let _ = killpg(pgid, Signal::SIGTERM);
+        let grace_end = Instant::now() + grace;
+        let _ = tokio::time::timeout_at(grace_end, child.wait()).await;
+        // Grandchildren may outlive the leader: give the whole group the grace period.
+        while Instant::now() < grace_end && group_alive(pgid) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = killpg(pgid, Signal::SIGKILL);
+    }
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+}
+
+fn group_alive(pgid: Pid) -> bool {
+    killpg(pgid, None).is_ok()
+}
+
+fn status_to_exit(status: std::io::Result<ExitStatus>) -> Exit {
+    use std::os::unix::process::ExitStatusExt;
+    match status {
+        Ok(s) => match (s.code(), s.signal()) {
+            (Some(code), _) => Exit::Code(code),
+            (None, Some(sig)) => Exit::Signal(sig),
+            (None, None) => Exit::Code(-1),
+        },
+        Err(e) => Exit::SpawnFailed(format!("waiting for the command: {e}")),
+    }
+}
+
+/// Copies a pipe into the log until EOF, reading (and dropping) past the cap.
+async fn pump(mut pipe: impl AsyncRead + Unpin, stream: Stream, log: Arc<OutputLog>) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match pipe.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => log.append(stream, &buf[..n]),
+        }
+    }
+}
+
+/// Shares an output log between the runner and followers.
+pub fn new_log(cap: usize) -> Arc<OutputLog> {
+    Arc::new(OutputLog::new(cap))
+}
+
+#[cfg(test)]
+mod tests;

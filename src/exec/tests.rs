@@ -1,0 +1,150 @@
+//! Real child processes: output capture, caps, timeouts that kill whole groups, spawn errors.
+
+use super::*;
+
+fn inv(program: &str, args: &[&str], timeout_ms: u64) -> Invocation {
+    Invocation {
+        program: program.to_string(),
+        args: args.iter().map(|s| s.to_string()).collect(),
+        env: vec![("HOOKRUN_TEST".into(), "v a l".into())],
+        working_dir: None,
+        files: Vec::new(),
+        timeout: Duration::from_millis(timeout_ms),
+        kill_grace: Duration::from_millis(300),
+    }
+}
+
+async fn run_it(i: Invocation, cap: usize) -> (Exit, Snapshot) {
+    let log = new_log(cap);
+    let exit = run(i, log.clone(), &CancellationToken::new()).await;
+    (exit, log.snapshot())
+}
+
+#[tokio::test]
+async fn captures_stdout_stderr_and_exit_code() {
+    let (exit, out) = run_it(
+        inv(
+            "/bin/sh",
+            &[
+                "-c",
+                "echo out; echo err >&2; echo \"$HOOKRUN_TEST\"; exit 3",
+            ],
+            5000,
+        ),
+        1024,
+    )
+    .await;
+    assert_eq!(exit, Exit::Code(3));
+    assert_eq!(out.stdout, b"out\nv a l\n");
+    assert_eq!(out.stderr, b"err\n");
+    assert_eq!(out.combined.len(), out.stdout.len() + out.stderr.len());
+}
+
+#[tokio::test]
+async fn argv_values_are_never_interpreted_by_a_shell() {
+    let hostile = "$(touch /tmp/hookrun-pwned); `id`; x && y";
+    let (exit, out) = run_it(inv("/bin/echo", &[hostile], 5000), 1024).await;
+    assert!(exit.success());
+    assert_eq!(out.stdout, format!("{hostile}\n").as_bytes());
+    assert!(!std::path::Path::new("/tmp/hookrun-pwned").exists());
+}
+
+#[tokio::test]
+async fn output_beyond_the_cap_is_drained_not_blocking() {
+    // 4 MiB through a 1 KiB cap: the child must not block on a full pipe.
+    let (exit, out) = run_it(
+        inv(
+            "/bin/sh",
+            &["-c", "head -c 4194304 /dev/zero; echo done >&2"],
+            10_000,
+        ),
+        1024,
+    )
+    .await;
+    assert!(exit.success(), "{exit:?}");
+    assert_eq!(out.stdout.len(), 1024);
+    assert!(out.truncated);
+    assert_eq!(out.stderr, b"done\n");
+}
+
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            !s.split(") ")
+                .nth(1)
+                .is_some_and(|rest| rest.starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+#[tokio::test]
+async fn timeout_kills_term_ignoring_script_and_its_grandchild() {
+    let dir = ::tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("pids");
+    let script = format!(
+        "trap '' TERM; sleep 300 & echo $! > {p}; echo $$ >> {p}; while true; do sleep 1; done",
+        p = pidfile.display()
+    );
+    let started = std::time::Instant::now();
+    let (exit, _) = run_it(inv("/bin/bash", &["-c", &script], 700), 1024).await;
+    assert_eq!(exit, Exit::TimedOut);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let pids: Vec<i32> = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect();
+    assert_eq!(pids.len(), 2);
+    std::thread::sleep(Duration::from_millis(100));
+    for pid in pids {
+        assert!(!alive(pid), "process {pid} survived the timeout");
+    }
+}
+
+#[tokio::test]
+async fn grandchild_holding_the_pipe_does_not_hang_the_runner() {
+    let started = std::time::Instant::now();
+    let (exit, out) = run_it(inv("/bin/sh", &["-c", "echo hi; sleep 30 &"], 20_000), 1024).await;
+    assert!(exit.success());
+    assert_eq!(out.stdout, b"hi\n");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn missing_command_is_a_spawn_failure() {
+    let (exit, _) = run_it(inv("/nonexistent/cmd", &[], 1000), 1024).await;
+    assert!(matches!(exit, Exit::SpawnFailed(_)), "{exit:?}");
+    let (exit, _) = run_it(inv("", &[], 1000), 1024).await;
+    assert!(matches!(exit, Exit::SpawnFailed(_)), "{exit:?}");
+}
+
+#[tokio::test]
+async fn files_exist_during_the_run_and_are_removed_after() {
+    let dir = ::tempfile::tempdir().unwrap();
+    let mut i = inv(
+        "/bin/sh",
+        &["-c", "cat \"$HOOK_F\"; echo \"$HOOK_F\""],
+        5000,
+    );
+    i.working_dir = Some(dir.path().to_path_buf());
+    i.files = vec![("HOOK_F".into(), b"secret-data\n".to_vec())];
+    let (exit, out) = run_it(i, 4096).await;
+    assert!(exit.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("secret-data"));
+    let path = lines.next().unwrap();
+    assert!(path.starts_with(&dir.path().display().to_string()));
+    assert!(!std::path::Path::new(path).exists());
+}
+
+#[tokio::test]
+async fn argv0_is_the_command_as_written() {
+    let (exit, out) = run_it(inv("sh", &["-c", "echo $0"], 5000), 1024).await;
+    assert!(exit.success());
+    assert_eq!(out.stdout, b"sh\n");
+}

@@ -1,0 +1,201 @@
+//! One job: a triggered request's command run, its state, timing and output. Shared between
+//! the task that runs it, the request that may wait for it and the jobs endpoint.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::exec::{Exit, Invocation, OutputLog};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    TimedOut,
+    Superseded,
+    Canceled,
+}
+
+impl JobState {
+    pub fn is_final(self) -> bool {
+        !matches!(self, JobState::Queued | JobState::Running)
+    }
+}
+
+#[derive(Debug)]
+struct Progress {
+    state: JobState,
+    exit: Option<Exit>,
+    started_at: Option<(SystemTime, Instant)>,
+    finished_at: Option<(SystemTime, Instant)>,
+    /// The command, until it starts.
+    invocation: Option<Invocation>,
+}
+
+/// A job record.
+#[derive(Debug)]
+pub struct Job {
+    pub id: String,
+    pub hook: String,
+    pub request_id: String,
+    pub queued_at: SystemTime,
+    pub output: Arc<OutputLog>,
+    progress: Mutex<Progress>,
+    finished: watch::Sender<bool>,
+}
+
+/// The JSON answer of `GET /jobs/{id}`.
+#[derive(Debug, Serialize)]
+pub struct JobView {
+    pub id: String,
+    pub hook: String,
+    pub request_id: String,
+    pub state: JobState,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub error: Option<String>,
+    pub queued_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub duration_ms: Option<u128>,
+    pub stdout: String,
+    pub stderr: String,
+    pub truncated: bool,
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+impl Job {
+    pub fn new(id: String, hook: String, request_id: String, inv: Invocation, cap: usize) -> Job {
+        Job {
+            id,
+            hook,
+            request_id,
+            queued_at: SystemTime::now(),
+            output: Arc::new(OutputLog::new(cap)),
+            progress: Mutex::new(Progress {
+                state: JobState::Queued,
+                exit: None,
+                started_at: None,
+                finished_at: None,
+                invocation: Some(inv),
+            }),
+            finished: watch::channel(false).0,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Progress> {
+        self.progress.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn state(&self) -> JobState {
+        self.lock().state
+    }
+
+    pub fn exit(&self) -> Option<Exit> {
+        self.lock().exit.clone()
+    }
+
+    /// Moves a queued job to running and hands out its command; `None` if it already ended
+    /// (superseded or canceled while waiting).
+    pub fn start(&self) -> Option<Invocation> {
+        let mut p = self.lock();
+        if p.state != JobState::Queued {
+            return None;
+        }
+        p.state = JobState::Running;
+        p.started_at = Some((SystemTime::now(), Instant::now()));
+        p.invocation.take()
+    }
+
+    /// Records the end of a run.
+    pub fn finish(&self, exit: Exit) {
+        let state = match &exit {
+            Exit::Code(0) => JobState::Succeeded,
+            Exit::TimedOut => JobState::TimedOut,
+            Exit::Canceled => JobState::Canceled,
+            _ => JobState::Failed,
+        };
+        self.end(state, Some(exit));
+    }
+
+    /// Ends a job that never ran (superseded, canceled); no-op if it already ended.
+    pub fn end_unstarted(&self, state: JobState) -> bool {
+        {
+            let p = self.lock();
+            if p.state != JobState::Queued {
+                return false;
+            }
+        }
+        self.output.close();
+        self.end(state, None);
+        true
+    }
+
+    fn end(&self, state: JobState, exit: Option<Exit>) {
+        {
+            let mut p = self.lock();
+            if p.state.is_final() {
+                return;
+            }
+            p.state = state;
+            p.exit = exit;
+            p.invocation = None;
+            p.finished_at = Some((SystemTime::now(), Instant::now()));
+        }
+        self.finished.send_replace(true);
+    }
+
+    /// Waits until the job has ended.
+    pub async fn wait(&self) {
+        let mut rx = self.finished.subscribe();
+        // The sender lives in `self`: `wait_for` cannot fail while we borrow it.
+        let _ = rx.wait_for(|done| *done).await;
+    }
+
+    pub fn view(&self) -> JobView {
+        let p = self.lock();
+        let out = self.output.snapshot();
+        let (exit_code, signal, error) = match &p.exit {
+            Some(Exit::Code(c)) => (Some(*c), None, None),
+            Some(Exit::Signal(s)) => (None, Some(*s), None),
+            Some(Exit::TimedOut) => (None, None, Some("command timed out".to_string())),
+            Some(Exit::Canceled) => (None, None, Some("canceled at shutdown".to_string())),
+            Some(Exit::SpawnFailed(e)) => (None, None, Some(e.clone())),
+            None if p.state == JobState::Superseded => (
+                None,
+                None,
+                Some("superseded by a newer request".to_string()),
+            ),
+            None => (None, None, None),
+        };
+        let duration_ms = match (p.started_at, p.finished_at) {
+            (Some((_, s)), Some((_, f))) => Some(f.duration_since(s).as_millis()),
+            (Some((_, s)), None) => Some(s.elapsed().as_millis()),
+            _ => None,
+        };
+        JobView {
+            id: self.id.clone(),
+            hook: self.hook.clone(),
+            request_id: self.request_id.clone(),
+            state: p.state,
+            exit_code,
+            signal,
+            error,
+            queued_at: rfc3339(self.queued_at),
+            started_at: p.started_at.map(|(t, _)| rfc3339(t)),
+            finished_at: p.finished_at.map(|(t, _)| rfc3339(t)),
+            duration_ms,
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            truncated: out.truncated,
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! Jobs: every triggered request becomes a job that a tracked task runs, never the request
+//! itself, so a client that disconnects cannot half-kill a deploy.
+//!
+//! # Theory of operation
+//! `submit` files the job under its hook's queue. `parallel` hooks start at once; `serial` and
+//! `latest` hooks run one job at a time: later jobs wait in the hook's queue (`latest` keeps only
+//! the newest waiting job and marks the one it replaces `superseded`). Each start then waits for
+//! one of the `-max-jobs` global permits. When a job ends, its hook's next waiting job starts.
+//! Waiting beyond `max-queue` is refused (the caller answers 429). Finished jobs stay readable
+//! until `-job-history` newer ones push them out. `shutdown` refuses new jobs, lets running and
+//! queued ones finish until its deadline, then cancels the rest (their process groups are killed).
+
+mod job;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{Concurrency, Hook};
+use crate::exec::{self, Invocation};
+
+pub use job::{Job, JobState, JobView};
+
+/// Limits and defaults for running jobs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `-max-jobs`: commands running at once across all hooks.
+    pub max_jobs: usize,
+    /// Default `max-queue`: requests of one hook waiting to run.
+    pub max_queue: usize,
+    /// `-job-history`: finished jobs kept for the jobs endpoint.
+    pub history: usize,
+    /// `-max-output`: bytes kept of each of stdout and stderr.
+    pub max_output: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            max_jobs: 64,
+            max_queue: 100,
+            history: 1000,
+            max_output: 1024 * 1024,
+        }
+    }
+}
+
+/// Why a job was not accepted.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SubmitError {
+    #[error("hook {hook:?} has {waiting} requests waiting (max-queue)")]
+    QueueFull { hook: String, waiting: usize },
+    #[error("shutting down")]
+    ShuttingDown,
+}
+
+#[derive(Default)]
+struct HookQueue {
+    running: usize,
+    waiting: VecDeque<Arc<Job>>,
+}
+
+#[derive(Default)]
+struct Registry {
+    jobs: HashMap<String, Arc<Job>>,
+    finished: VecDeque<String>,
+    queues: HashMap<String, HookQueue>,
+    closed: bool,
+}
+
+/// Owns every job and the tasks that run them.
+pub struct JobManager {
+    settings: Settings,
+    registry: Mutex<Registry>,
+    permits: Arc<Semaphore>,
+    tracker: TaskTracker,
+    cancel: CancellationToken,
+}
+
+impl JobManager {
+    pub fn new(settings: Settings) -> Arc<Self> {
+        Arc::new(JobManager {
+            permits: Arc::new(Semaphore::new(settings.max_jobs.max(1))),
+            settings,
+            registry: Mutex::new(Registry::default()),
+            tracker: TaskTracker::new(),
+            cancel: CancellationToken::new(),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn get(&self, id: &str) -> Option<Arc<Job>> {
+        self.lock().jobs.get(id).cloned()
+    }
+
+    /// Files a job for `hook`; it starts now or when its turn comes.
+    pub fn submit(
+        self: &Arc<Self>,
+        hook: &Hook,
+        request_id: &str,
+        job_id: String,
+        inv: Invocation,
+    ) -> Result<Arc<Job>, SubmitError> {
+        let job = Arc::new(Job::new(
+            job_id,
+            hook.id.clone(),
+            request_id.to_string(),
+            inv,
+            self.settings.max_output,
+        ));
+        let max_queue = hook.execution.max_queue.unwrap_or(self.settings.max_queue);
+        let mut reg = self.lock();
+        if reg.closed {
+            return Err(SubmitError::ShuttingDown);
+        }
+        let parked = if hook.execution.concurrency == Concurrency::Parallel
+            && self.permits.available_permits() == 0
+        {
+            // Jobs of this hook waiting for a global permit.
+            reg.jobs
+                .values()
+                .filter(|j| j.hook == hook.id && j.state() == JobState::Queued)
+                .count()
+        } else {
+            0
+        };
+        let queue = reg.queues.entry(hook.id.clone()).or_default();
+        let start_now = match hook.execution.concurrency {
+            Concurrency::Parallel => {
+                if parked >= max_queue {
+                    return Err(SubmitError::QueueFull {
+                        hook: hook.id.clone(),
+                        waiting: parked,
+                    });
+                }
+                true
+            }
+            Concurrency::Serial if queue.running == 0 && queue.waiting.is_empty() => true,
+            Concurrency::Serial => {
+                if queue.waiting.len() >= max_queue {
+                    return Err(SubmitError::QueueFull {
+                        hook: hook.id.clone(),
+                        waiting: queue.waiting.len(),
+                    });
+                }
+                queue.waiting.push_back(job.clone());
+                false
+            }
+            Concurrency::Latest if queue.running == 0 && queue.waiting.is_empty() => true,
+            Concurrency::Latest => {
+                for old in queue.waiting.drain(..) {
+                    old.end_unstarted(JobState::Superseded);
+                    tracing::info!(job = %old.id, hook = %old.hook, by = %job.id, "job superseded");
+                }
+                queue.waiting.push_back(job.clone());
+                false
+            }
+        };
+        if start_now {
+            queue.running += 1;
+        }
+        reg.jobs.insert(job.id.clone(), job.clone());
+        drop(reg);
+        if start_now {
+            self.launch(job.clone(), hook.execution.concurrency);
+        }
+        Ok(job)
+    }
+
+    /// Runs `job` on a tracked task, then starts its hook's next waiting job.
+    fn launch(self: &Arc<Self>, job: Arc<Job>, mode: Concurrency) {
+        let this = self.clone();
+        self.tracker.spawn(async move {
+            let permit = tokio::select! {
+                biased;
+                _ = this.cancel.cancelled() => None,
+                p = this.permits.clone().acquire_owned() => p.ok(),
+            };
+            match (permit, job.start()) {
+                (Some(_permit), Some(inv)) => {
+                    tracing::info!(job = %job.id, hook = %job.hook, "job started");
+                    let exit = exec::run(inv, job.output.clone(), &this.cancel).await;
+                    tracing::info!(job = %job.id, hook = %job.hook, exit = ?exit, "job finished");
+                    job.finish(exit);
+                }
+                _ => {
+                    job.end_unstarted(JobState::Canceled);
+                }
+            }
+            this.job_ended(&job, mode);
+        });
+    }
+
+    fn job_ended(self: &Arc<Self>, job: &Arc<Job>, mode: Concurrency) {
+        let mut reg = self.lock();
+        let next = {
+            let queue = reg.queues.entry(job.hook.clone()).or_default();
+            queue.running = queue.running.saturating_sub(1);
+            let next = if mode == Concurrency::Parallel {
+                None
+            } else {
+                queue.waiting.pop_front()
+            };
+            if next.is_some() {
+                queue.running += 1;
+            }
+            next
+        };
+        reg.finished.push_back(job.id.clone());
+        while reg.finished.len() > self.settings.history {
+            if let Some(old) = reg.finished.pop_front() {
+                reg.jobs.remove(&old);
+            }
+        }
+        drop(reg);
+        if let Some(next) = next {
+            self.launch(next, mode);
+        }
+    }
+
+    /// Jobs queued or running right now.
+    pub fn active(&self) -> usize {
+        self.lock()
+            .jobs
+            .values()
+            .filter(|j| !j.state().is_final())
+            .count()
+    }
+
+    /// Refuses new jobs, lets running and queued ones go on for up to `timeout` (or until
+    /// `force` fires), then kills what remains. Returns the jobs that had to be stopped.
+    pub async fn shutdown(&self, timeout: Duration, force: CancellationToken) -> Vec<Arc<Job>> {
+        self.lock().closed = true;
+        self.tracker.close();
+        tokio::select! {
+            _ = self.tracker.wait() => {}
+            _ = tokio::time::sleep(timeout) => {}
+            _ = force.cancelled() => {}
+        }
+        let stopped: Vec<Arc<Job>> = self
+            .lock()
+            .jobs
+            .values()
+            .filter(|j| !j.state().is_final())
+            .cloned()
+            .collect();
+        self.cancel.cancel();
+        self.tracker.wait().await;
+        stopped
+    }
+}
+
+/// 128 random bits, hex: unguessable.
+pub fn new_job_id() -> String {
+    hex::encode(rand::random::<[u8; 16]>())
+}
+
+#[cfg(test)]
+mod tests;

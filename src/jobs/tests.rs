@@ -1,0 +1,154 @@
+//! Concurrency modes with real commands: serial never overlaps, latest supersedes, queues bound.
+
+use super::*;
+use crate::config::hook::{Command, Execution};
+use crate::exec::Invocation;
+
+fn hook(id: &str, mode: Concurrency, max_queue: Option<usize>) -> Hook {
+    Hook {
+        id: id.into(),
+        file: "test.json".into(),
+        command: Command {
+            program: "/bin/sh".into(),
+            working_dir: None,
+        },
+        response_message: String::new(),
+        response_headers: Vec::new(),
+        capture_output: false,
+        capture_output_on_error: false,
+        env: Vec::new(),
+        args: Vec::new(),
+        files: Vec::new(),
+        json_parameters: Vec::new(),
+        rule: None,
+        mismatch_status: None,
+        success_status: None,
+        soft_signature_failures: false,
+        content_type: None,
+        methods: None,
+        execution: Execution {
+            timeout: None,
+            concurrency: mode,
+            max_queue,
+            stream_output: false,
+        },
+        registry_event: None,
+    }
+}
+
+fn sh(script: &str) -> Invocation {
+    Invocation {
+        program: "/bin/sh".into(),
+        args: vec!["-c".into(), script.into()],
+        env: Vec::new(),
+        working_dir: None,
+        files: Vec::new(),
+        timeout: Duration::from_secs(20),
+        kill_grace: Duration::from_millis(200),
+    }
+}
+
+fn submit(m: &Arc<JobManager>, h: &Hook, script: &str) -> Result<Arc<Job>, SubmitError> {
+    m.submit(h, "req", new_job_id(), sh(script))
+}
+
+#[tokio::test]
+async fn serial_never_overlaps() {
+    let m = JobManager::new(Settings::default());
+    let h = hook("s", Concurrency::Serial, None);
+    let dir = tempfile::tempdir().unwrap();
+    let lock = dir.path().join("lock");
+    let script = format!(
+        "if ! mkdir {l} 2>/dev/null; then echo OVERLAP; exit 1; fi; sleep 0.1; rmdir {l}",
+        l = lock.display()
+    );
+    let jobs: Vec<_> = (0..5).map(|_| submit(&m, &h, &script).unwrap()).collect();
+    for j in &jobs {
+        j.wait().await;
+        assert_eq!(j.state(), JobState::Succeeded, "{:?}", j.view());
+    }
+}
+
+#[tokio::test]
+async fn latest_runs_at_most_two_and_the_last_wins() {
+    let m = JobManager::new(Settings::default());
+    let h = hook("l", Concurrency::Latest, None);
+    let jobs: Vec<_> = (0..10)
+        .map(|i| submit(&m, &h, &format!("sleep 0.3; echo {i}")).unwrap())
+        .collect();
+    for j in &jobs {
+        j.wait().await;
+    }
+    let states: Vec<_> = jobs.iter().map(|j| j.state()).collect();
+    let ran = states.iter().filter(|s| **s == JobState::Succeeded).count();
+    assert_eq!(ran, 2, "{states:?}");
+    assert_eq!(states[0], JobState::Succeeded);
+    assert_eq!(states[9], JobState::Succeeded);
+    assert!(states[1..9].iter().all(|s| *s == JobState::Superseded));
+    assert_eq!(jobs[9].view().stdout, "9\n");
+}
+
+#[tokio::test]
+async fn serial_queue_overflow_is_refused() {
+    let m = JobManager::new(Settings::default());
+    let h = hook("q", Concurrency::Serial, Some(2));
+    let first = submit(&m, &h, "sleep 0.5").unwrap();
+    submit(&m, &h, "true").unwrap();
+    submit(&m, &h, "true").unwrap();
+    let err = submit(&m, &h, "true").unwrap_err();
+    assert!(
+        matches!(err, SubmitError::QueueFull { waiting: 2, .. }),
+        "{err:?}"
+    );
+    first.wait().await;
+}
+
+#[tokio::test]
+async fn max_jobs_bounds_parallel_runs() {
+    let m = JobManager::new(Settings {
+        max_jobs: 1,
+        ..Settings::default()
+    });
+    let h = hook("p", Concurrency::Parallel, None);
+    let a = submit(&m, &h, "sleep 0.3").unwrap();
+    let b = submit(&m, &h, "true").unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(a.state(), JobState::Running);
+    assert_eq!(b.state(), JobState::Queued);
+    b.wait().await;
+    assert_eq!(b.state(), JobState::Succeeded);
+}
+
+#[tokio::test]
+async fn history_is_bounded() {
+    let m = JobManager::new(Settings {
+        history: 2,
+        ..Settings::default()
+    });
+    let h = hook("h", Concurrency::Serial, None);
+    let jobs: Vec<_> = (0..4).map(|_| submit(&m, &h, "true").unwrap()).collect();
+    for j in &jobs {
+        j.wait().await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(m.get(&jobs[0].id).is_none());
+    assert!(m.get(&jobs[3].id).is_some());
+}
+
+#[tokio::test]
+async fn shutdown_waits_then_kills() {
+    let m = JobManager::new(Settings::default());
+    let h = hook("x", Concurrency::Parallel, None);
+    let quick = submit(&m, &h, "sleep 0.2").unwrap();
+    let slow = submit(&m, &h, "trap '' TERM; sleep 30").unwrap();
+    let stopped = m
+        .shutdown(Duration::from_millis(800), CancellationToken::new())
+        .await;
+    assert_eq!(quick.state(), JobState::Succeeded);
+    assert_eq!(slow.state(), JobState::Canceled);
+    assert_eq!(stopped.len(), 1);
+    assert!(matches!(
+        submit(&m, &h, "true"),
+        Err(SubmitError::ShuttingDown)
+    ));
+}

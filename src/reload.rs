@@ -1,0 +1,161 @@
+//! Reloading hooks: on `-hotreload` file events and on SIGUSR1/SIGHUP.
+//!
+//! # Theory of operation
+//! A reload loads and validates every hooks file into a complete new `HookSet` and swaps it in
+//! with one atomic pointer store; a request holds the snapshot it started with. If anything is
+//! wrong the old set stays and every problem is logged. The watcher watches the *folders* that
+//! hold the hooks files, not the files: editors replace files by rename, and a Kubernetes
+//! ConfigMap update swaps the `..data` symlink, neither of which a watch on the file sees.
+//! Events are debounced, and a reload whose files did not change is skipped quietly.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{self, template::SystemEnv, LoadOptions, Severity};
+use crate::server::AppState;
+
+/// What reloads need to know.
+pub struct Reloader {
+    pub sources: Vec<String>,
+    pub options: LoadOptions,
+    pub state: Arc<AppState>,
+    last: Mutex<u64>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Reloaded { hooks: usize },
+    Unchanged,
+    Rejected { errors: usize },
+}
+
+impl Reloader {
+    pub fn new(sources: Vec<String>, options: LoadOptions, state: Arc<AppState>) -> Arc<Self> {
+        let r = Arc::new(Reloader {
+            sources,
+            options,
+            state,
+            last: Mutex::new(0),
+        });
+        let fp = r.fingerprint();
+        *r.last.lock().unwrap_or_else(|e| e.into_inner()) = fp;
+        r
+    }
+
+    /// Hash of the files' names and contents, to skip no-op reloads.
+    fn fingerprint(&self) -> u64 {
+        let mut problems = config::problem::Problems::default();
+        let files = config::expand_sources(&self.sources, &mut problems);
+        let mut h = DefaultHasher::new();
+        for f in files {
+            f.hash(&mut h);
+            std::fs::read(&f).ok().hash(&mut h);
+        }
+        h.finish()
+    }
+
+    /// Loads everything anew and swaps it in if valid. `force` reloads even if unchanged.
+    pub fn reload(&self, force: bool) -> Outcome {
+        let fp = self.fingerprint();
+        {
+            let last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+            if !force && *last == fp {
+                return Outcome::Unchanged;
+            }
+        }
+        let loaded = config::load(&self.sources, &self.options, &SystemEnv);
+        for p in &loaded.problems {
+            match p.severity {
+                Severity::Error => tracing::error!(problem = %p, "hooks file problem"),
+                Severity::Warning => tracing::warn!(problem = %p, "hooks file warning"),
+            }
+        }
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = fp;
+        match loaded.set {
+            Some(set) => {
+                let hooks = set.len();
+                self.state.hooks.store(Arc::new(set));
+                tracing::info!(hooks, "hooks reloaded");
+                Outcome::Reloaded { hooks }
+            }
+            None => {
+                let errors = loaded.errors().count();
+                tracing::error!(errors, "reload rejected: the previous hooks stay active");
+                Outcome::Rejected { errors }
+            }
+        }
+    }
+
+    /// Folders to watch for the configured sources.
+    fn watch_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        for s in &self.sources {
+            let p = Path::new(s);
+            let dir = if p.is_dir() {
+                p.to_path_buf()
+            } else if s.contains(['*', '?', '[']) {
+                glob_root(s)
+            } else {
+                match p.parent() {
+                    Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                    _ => PathBuf::from("."),
+                }
+            };
+            if !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
+        }
+        dirs
+    }
+
+    /// Watches the sources' folders until `cancel` fires, reloading after changes settle.
+    pub async fn watch(self: Arc<Self>, cancel: CancellationToken) -> notify::Result<()> {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+            if ev.is_ok_and(|e| !e.kind.is_access()) {
+                let _ = tx.send(());
+            }
+        })?;
+        for dir in self.watch_dirs() {
+            watcher.watch(&dir, RecursiveMode::NonRecursive)?;
+            tracing::info!(dir = %dir.display(), "watching for hooks file changes");
+        }
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return Ok(()),
+                got = rx.recv() => if got.is_none() { return Ok(()) },
+            }
+            // Debounce: a ConfigMap update or an editor save is several events.
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(250)) => break,
+                    got = rx.recv() => if got.is_none() { break },
+                }
+            }
+            let this = self.clone();
+            let _ = tokio::task::spawn_blocking(move || this.reload(false)).await;
+        }
+    }
+}
+
+/// The longest leading part of a glob without wildcards.
+fn glob_root(pattern: &str) -> PathBuf {
+    let mut root = PathBuf::new();
+    for comp in Path::new(pattern).components() {
+        if comp.as_os_str().to_string_lossy().contains(['*', '?', '[']) {
+            break;
+        }
+        root.push(comp);
+    }
+    if root.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        root
+    }
+}

@@ -1,0 +1,255 @@
+//! Table-driven rule tests: operators, error propagation, signatures, IP ranges.
+
+use super::*;
+use crate::config::hook::Parameter;
+use bytes::Bytes;
+use serde_json::{Map, Value};
+
+fn req(body: &str, headers: &[(&str, &str)], remote: &str) -> Request {
+    let mut h = Map::new();
+    for (k, v) in headers {
+        h.insert(k.to_string(), Value::from(*v));
+    }
+    Request {
+        body: Bytes::from(body.to_string()),
+        payload: serde_json::from_str(body).ok(),
+        headers: h,
+        remote_addr: remote.to_string(),
+        ..Default::default()
+    }
+}
+
+fn value(name: &str, v: &str) -> Rule {
+    Rule::Value {
+        parameter: Parameter::Payload(name.into()),
+        value: v.into(),
+    }
+}
+
+fn hmac(alg: HmacAlgorithm, secret: &str) -> Rule {
+    Rule::Hmac {
+        algorithm: alg,
+        parameter: Parameter::Header("X-Sig".into()),
+        secret: secret.into(),
+    }
+}
+
+fn sign256(secret: &str, body: &str) -> String {
+    mac_hex::<Hmac<Sha256>>(secret.as_bytes(), &[body.as_bytes()])
+}
+
+#[test]
+fn operators_and_error_propagation() {
+    let r = req(r#"{"a":"1","n":null}"#, &[], "127.0.0.1:1");
+    type Case = (&'static str, Rule, bool, Option<bool>);
+    // (name, rule, matched, Some(is_not_found) when an error is expected)
+    let cases: Vec<Case> = vec![
+        ("value match", value("a", "1"), true, None),
+        ("value mismatch", value("a", "2"), false, None),
+        ("missing is not-found", value("zz", "1"), false, Some(true)),
+        (
+            "through null is an error",
+            value("n.x", "1"),
+            false,
+            Some(false),
+        ),
+        (
+            "and all",
+            Rule::And(vec![value("a", "1"), value("a", "1")]),
+            true,
+            None,
+        ),
+        (
+            "and short-circuits",
+            Rule::And(vec![value("a", "2"), value("zz", "1")]),
+            false,
+            None,
+        ),
+        (
+            "and stops on error",
+            Rule::And(vec![value("zz", "1"), value("a", "1")]),
+            false,
+            Some(true),
+        ),
+        (
+            "or skips not-found",
+            Rule::Or(vec![value("zz", "1"), value("a", "1")]),
+            true,
+            None,
+        ),
+        (
+            "or none",
+            Rule::Or(vec![value("a", "2"), value("a", "3")]),
+            false,
+            None,
+        ),
+        (
+            "or stops on hard error",
+            Rule::Or(vec![value("n.x", "1"), value("a", "1")]),
+            false,
+            Some(false),
+        ),
+        ("not", Rule::Not(Box::new(value("a", "2"))), true, None),
+        (
+            "not of missing is true with error",
+            Rule::Not(Box::new(value("zz", "1"))),
+            true,
+            Some(true),
+        ),
+        ("empty and", Rule::And(vec![]), true, None),
+        ("empty or", Rule::Or(vec![]), false, None),
+    ];
+    for (name, rule, want, want_err) in cases {
+        let (ok, err) = evaluate(&rule, &r, Options::default());
+        assert_eq!(ok, want, "{name}");
+        assert_eq!(err.map(|e| e.is_not_found()), want_err, "{name}");
+    }
+}
+
+#[test]
+fn hmac_signatures() {
+    let body = r#"{"a":"1"}"#;
+    let sig = sign256("s3cret", body);
+    let cases = [
+        (format!("sha256={sig}"), true),
+        (sig.clone(), true),
+        (format!("sha1=abc,sha256={sig}"), true),
+        (format!("{sig},other"), false), // with a comma every item needs the prefix
+        ("sha256=00".to_string(), false),
+        (sig.to_uppercase(), false),
+    ];
+    for (header, want) in cases {
+        let r = req(body, &[("X-Sig", &header)], "127.0.0.1:1");
+        let (ok, err) = evaluate(
+            &hmac(HmacAlgorithm::Sha256, "s3cret"),
+            &r,
+            Options::default(),
+        );
+        assert_eq!(ok, want, "{header}");
+        assert_eq!(err.is_some(), !want, "{header}");
+        if let Some(e) = err {
+            assert!(e.is_signature());
+            assert!(!e.to_string().contains(&sig), "signature leaked: {e}");
+        }
+    }
+    let sha1 = mac_hex::<Hmac<Sha1>>(b"k", &[body.as_bytes()]);
+    let r = req(body, &[("X-Sig", &format!("sha1={sha1}"))], "127.0.0.1:1");
+    assert!(evaluate(&hmac(HmacAlgorithm::Sha1, "k"), &r, Options::default()).0);
+    let sha512 = mac_hex::<Hmac<Sha512>>(b"k", &[body.as_bytes()]);
+    let r = req(
+        body,
+        &[("X-Sig", &format!("sha512={sha512}"))],
+        "127.0.0.1:1",
+    );
+    assert!(evaluate(&hmac(HmacAlgorithm::Sha512, "k"), &r, Options::default()).0);
+}
+
+#[test]
+fn soft_signature_failures_only_skip_inside_or() {
+    let r = req("{}", &[("X-Sig", "sha256=bad")], "127.0.0.1:1");
+    let rule = Rule::Or(vec![hmac(HmacAlgorithm::Sha256, "k"), value("zz", "1")]);
+    let hard = evaluate(&rule, &r, Options::default());
+    assert!(hard.1.unwrap().is_signature());
+    let soft = evaluate(
+        &rule,
+        &r,
+        Options {
+            soft_signature_failures: true,
+        },
+    );
+    assert_eq!(soft, (false, None));
+}
+
+#[test]
+fn ip_whitelist() {
+    let ranges = vec![
+        crate::config::hook::IpRange {
+            network: "10.0.0.0".parse().unwrap(),
+            prefix: 8,
+        },
+        crate::config::hook::IpRange {
+            network: "::1".parse().unwrap(),
+            prefix: 128,
+        },
+    ];
+    let rule = Rule::IpWhitelist(ranges);
+    for (remote, want) in [
+        ("10.1.2.3:555", true),
+        ("11.0.0.1:555", false),
+        ("[::1]:80", true),
+        ("[::2]:80", false),
+    ] {
+        let (ok, err) = evaluate(&rule, &req("", &[], remote), Options::default());
+        assert_eq!((ok, err.is_none()), (want, true), "{remote}");
+    }
+    let (_, err) = evaluate(&rule, &req("", &[], "garbage"), Options::default());
+    assert!(matches!(err, Some(RuleError::RemoteAddr(_))));
+}
+
+#[test]
+fn scalr_signature() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let date = format_scalr(now);
+    assert_eq!(parse_scalr_date(&date), Some(now));
+    let body = "payload";
+    let sig = mac_hex::<Hmac<Sha1>>(b"key", &[body.as_bytes(), date.as_bytes()]);
+    let rule = Rule::ScalrSignature {
+        secret: "key".into(),
+    };
+    let ok = req(
+        body,
+        &[("X-Signature", &sig), ("Date", &date)],
+        "127.0.0.1:1",
+    );
+    assert_eq!(evaluate(&rule, &ok, Options::default()), (true, None));
+    let bad = req(
+        body,
+        &[("X-Signature", "00"), ("Date", &date)],
+        "127.0.0.1:1",
+    );
+    assert!(evaluate(&rule, &bad, Options::default())
+        .1
+        .unwrap()
+        .is_signature());
+    let none = req(body, &[], "127.0.0.1:1");
+    assert_eq!(evaluate(&rule, &none, Options::default()), (false, None));
+    let old = format_scalr(now - 3600);
+    let sig = mac_hex::<Hmac<Sha1>>(b"key", &[body.as_bytes(), old.as_bytes()]);
+    let stale = req(
+        body,
+        &[("X-Signature", &sig), ("Date", &old)],
+        "127.0.0.1:1",
+    );
+    assert!(evaluate(&rule, &stale, Options::default())
+        .1
+        .unwrap()
+        .is_signature());
+}
+
+fn format_scalr(t: i64) -> String {
+    let days = t.div_euclid(86400);
+    let secs = t.rem_euclid(86400);
+    // civil_from_days
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "Mon {d:02} {} {y} {:02}:{:02}:{:02} UTC",
+        MONTHS[(m - 1) as usize],
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}

@@ -1,0 +1,160 @@
+//! Routing with the reference's path rules (gorilla/mux): the decoded path is matched, an
+//! unclean path (`//`, `/./`, `/../`) is redirected with 301 to its clean form, `/` answers
+//! `OK`, `/{prefix}/{id}` is a hook (ids may contain slashes), anything else is Go's 404 page.
+//! The jobs endpoints live under `/jobs/` with 32-hex ids only, so they shadow no real hook.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use http::{header, HeaderMap, HeaderValue, Request, StatusCode};
+use hyper::body::Incoming;
+
+use super::respond::go_text;
+use super::{hook, jobs_api, AppState};
+
+pub async fn dispatch(
+    state: Arc<AppState>,
+    remote: Option<SocketAddr>,
+    req: Request<Incoming>,
+) -> Response {
+    let raw_path = req.uri().path();
+    let path = percent_decode(raw_path);
+    let clean = clean_path(&path);
+    if clean != path {
+        return redirect(&clean, req.uri().query());
+    }
+    if path == "/" {
+        return go_text(StatusCode::OK, HeaderMap::new(), "OK");
+    }
+    if let Some(rest) = path.strip_prefix("/jobs/") {
+        if let Some(resp) = jobs_api::route(&state, rest, &req).await {
+            return resp;
+        }
+    }
+    let prefix = &state.settings.url_prefix;
+    let id = if prefix.is_empty() {
+        path.strip_prefix('/')
+    } else {
+        path.strip_prefix('/')
+            .and_then(|p| p.strip_prefix(prefix.as_str()))
+            .and_then(|p| p.strip_prefix('/'))
+    };
+    match id {
+        Some(id) => {
+            let id = id.to_string();
+            hook::handle(state, remote, id, req)
+                .await
+                .unwrap_or_else(IntoResponse::into_response)
+        }
+        None => not_found_page(),
+    }
+}
+
+/// Go's `http.NotFound`.
+fn not_found_page() -> Response {
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    go_text(StatusCode::NOT_FOUND, h, "404 page not found\n")
+}
+
+fn redirect(path: &str, query: Option<&str>) -> Response {
+    let target = match query {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_string(),
+    };
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = StatusCode::MOVED_PERMANENTLY;
+    if let Ok(v) = HeaderValue::try_from(target) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp
+}
+
+/// Decodes `%XX` escapes as Go's URL parser does for `URL.Path` (invalid escapes kept).
+fn percent_decode(s: &str) -> String {
+    if !s.contains('%') {
+        return s.to_string();
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() + 1 {
+            if let Some(v) = b
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// gorilla/mux `cleanPath`: Go's `path.Clean`, keeping a trailing slash.
+fn clean_path(p: &str) -> String {
+    if p.is_empty() {
+        return "/".to_string();
+    }
+    let rooted = if p.starts_with('/') {
+        p.to_string()
+    } else {
+        format!("/{p}")
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in rooted.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    let mut clean = format!("/{}", parts.join("/"));
+    if p.ends_with('/') && clean != "/" {
+        clean.push('/');
+    }
+    clean
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleans_paths_like_gorilla() {
+        for (input, want) in [
+            ("/", "/"),
+            ("/hooks/a", "/hooks/a"),
+            ("/hooks//a", "/hooks/a"),
+            ("/hooks/a/", "/hooks/a/"),
+            ("/hooks/./a", "/hooks/a"),
+            ("/hooks/../x", "/x"),
+            ("/..", "/"),
+        ] {
+            assert_eq!(clean_path(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn decodes_percent_escapes() {
+        assert_eq!(percent_decode("/hooks/a%2Fb"), "/hooks/a/b");
+        assert_eq!(percent_decode("/hooks/%zz"), "/hooks/%zz");
+        assert_eq!(percent_decode("/x%41"), "/xA");
+    }
+}
