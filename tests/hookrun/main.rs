@@ -1,0 +1,4 @@
+//! hookrun's integration tests: one test crate (compiled once) with a module per area. They use
+//! the built binary, real HTTP on 127.0.0.1, real child processes and real time.
+
+mod common;
