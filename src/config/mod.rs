@@ -6,7 +6,6 @@ pub mod problem;
 pub mod raw;
 mod rules;
 mod source;
-#[path = "template_stub.rs"]
 pub mod template;
 pub mod validate;
 
