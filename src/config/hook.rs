@@ -94,6 +94,8 @@ pub const EVENT_FIELDS: &[&str] = &[
     "provider",
     "delivery_id",
     "actor",
+    "media_type",
+    "callback_url",
 ];
 
 /// Where a request value comes from (`source` + `name`).
