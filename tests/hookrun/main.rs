@@ -2,3 +2,5 @@
 //! the built binary, real HTTP on 127.0.0.1, real child processes and real time.
 
 mod common;
+mod examples;
+mod registry_events;

@@ -1,0 +1,107 @@
+//! Every hooks file shipped in the repository passes `hookrun validate`: hooks.example.json and
+//! each file in examples/, including the ConfigMap's keys and the templated files (rendered with
+//! a credentials folder, as systemd or Kubernetes would provide it).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::common::hookrun_bin;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `hookrun validate [-template] FILE` with a credentials folder; returns (ok, output).
+fn validate(file: &Path, creds: &Path) -> (bool, String) {
+    let text = std::fs::read_to_string(file).unwrap();
+    let mut cmd = Command::new(hookrun_bin());
+    cmd.arg("validate");
+    if text.contains("{{") {
+        cmd.arg("-template");
+    }
+    let out = cmd
+        .arg(file)
+        .env("CREDENTIALS_DIRECTORY", creds)
+        .output()
+        .expect("running hookrun validate");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+fn hooks_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            hooks_files(&path, out);
+        } else if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("hooks."))
+        {
+            out.push(path);
+        }
+    }
+}
+
+/// The `data` keys of a ConfigMap manifest, written out as files.
+fn configmap_files(manifest: &Path, into: &Path) -> Vec<PathBuf> {
+    let text = std::fs::read_to_string(manifest).unwrap();
+    let doc: serde_json::Value = serde_yaml_ng::from_str(&text).unwrap();
+    let data = doc["data"].as_object().expect("ConfigMap data");
+    data.iter()
+        .map(|(key, value)| {
+            let path = into.join(key);
+            std::fs::write(&path, value.as_str().unwrap()).unwrap();
+            path
+        })
+        .collect()
+}
+
+#[test]
+fn every_shipped_hooks_file_validates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let creds = tmp.path().join("creds");
+    std::fs::create_dir(&creds).unwrap();
+    for name in [
+        "aliyun-hook-key",
+        "ci-hook-secret",
+        "web-token",
+        "api-token",
+    ] {
+        std::fs::write(creds.join(name), "s3cret").unwrap();
+    }
+    let mut files = vec![repo().join("hooks.example.json")];
+    hooks_files(&repo().join("examples"), &mut files);
+    files.extend(configmap_files(
+        &repo().join("examples/kubernetes-rancher/configmap.yaml"),
+        tmp.path(),
+    ));
+    assert!(files.len() >= 6, "{files:?}");
+    for file in files {
+        let (ok, output) = validate(&file, &creds);
+        assert!(ok, "{} does not validate:\n{output}", file.display());
+        assert!(!output.contains("warning"), "{}: {output}", file.display());
+    }
+}
+
+#[test]
+fn validate_reports_every_problem_and_fails() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("hooks.json");
+    std::fs::write(
+        &file,
+        r#"[{"id":"a","execute-command":"/bin/true","trigger-rules":{}},
+            {"id":"b","execute-command":"/bin/true","trigger-rule":{"and":[{"match":{"type":"value","value":"x","parameter":{"source":"url","name":"t"}}},{"match":{"type":"regex","regex":"(","parameter":{"source":"url","name":"t"}}}]}}]"#,
+    )
+    .unwrap();
+    let (ok, output) = validate(&file, tmp.path());
+    assert!(!ok);
+    assert!(
+        output.contains(r#"hook "a": unknown key "trigger-rules" (did you mean "trigger-rule"?)"#),
+        "{output}"
+    );
+    assert!(
+        output.contains(r#"hook "b": trigger-rule.and[1].match.regex: invalid regex"#),
+        "{output}"
+    );
+}
