@@ -46,7 +46,8 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 9000)]
     pub port: u16,
     /// Path to a hooks file (JSON or YAML), a folder of them, or a glob; repeatable.
-    #[arg(long = "hooks", value_name = "PATH")]
+    /// Without it, `hooks.json` in the working directory, as the reference.
+    #[arg(long = "hooks", value_name = "PATH", default_value = "hooks.json")]
     pub hooks: Vec<String>,
     /// Show verbose output (info level).
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]

@@ -255,6 +255,11 @@ fn drop_privileges(args: &ServeArgs) -> Result<()> {
 
 async fn run(args: ServeArgs) -> Result<()> {
     init_logging(&args)?;
+    if std::process::id() == 1 {
+        // Orphans of hook commands (`cmd &` in a script) are re-parented to PID 1; hookrun only
+        // reaps its own children, so without an init they stay zombies.
+        tracing::warn!("running as PID 1: orphaned processes of hook commands will not be reaped; run hookrun under an init (tini, docker run --init)");
+    }
     let opts = LoadOptions {
         template: args.template,
         unknown_keys: if args.lenient {
@@ -290,11 +295,7 @@ async fn run(args: ServeArgs) -> Result<()> {
     let force = CancellationToken::new();
     spawn_shutdown_signals(stop.clone(), force.clone())?;
     let shutdown_timeout = duration("shutdown-timeout", &args.shutdown_timeout)?;
-    let served = server::serve(listener, state.clone(), stop.clone(), shutdown_timeout).await;
-    let stopped = state.jobs.shutdown(shutdown_timeout, force).await;
-    for job in &stopped {
-        tracing::warn!(job = %job.id, hook = %job.hook, "job did not finish before shutdown; its process group was killed");
-    }
+    let served = serve_then_drain(listener, state, stop, force, shutdown_timeout).await;
     if !args.pidfile.is_empty() {
         let _ = std::fs::remove_file(&args.pidfile);
     }
@@ -303,6 +304,34 @@ async fn run(args: ServeArgs) -> Result<()> {
     }
     tracing::info!("shut down");
     served.context("serving")
+}
+
+/// Serves until `stop`, then winds jobs and open connections down together within one
+/// `shutdown_timeout`: connections that wait on a job end with it, so they get until the jobs
+/// are done (or killed; `force` stops the waiting at once).
+async fn serve_then_drain(
+    listener: Listener,
+    state: Arc<AppState>,
+    stop: CancellationToken,
+    force: CancellationToken,
+    shutdown_timeout: Duration,
+) -> std::io::Result<()> {
+    let give_up = CancellationToken::new();
+    let jobs_stopped = {
+        let (state, stop, give_up) = (state.clone(), stop.clone(), give_up.clone());
+        tokio::spawn(async move {
+            stop.cancelled().await;
+            let stopped = state.jobs.shutdown(shutdown_timeout, force).await;
+            give_up.cancel();
+            stopped
+        })
+    };
+    let served = server::serve(listener, state, stop.clone(), give_up).await;
+    stop.cancel();
+    for job in jobs_stopped.await.unwrap_or_default() {
+        tracing::warn!(job = %job.id, hook = %job.hook, "job did not finish before shutdown; its process group was killed");
+    }
+    served
 }
 
 fn spawn_reload_signals(reloader: Arc<Reloader>) -> Result<()> {

@@ -131,10 +131,13 @@ impl Reloader {
                 _ = cancel.cancelled() => return Ok(()),
                 got = rx.recv() => if got.is_none() { return Ok(()) },
             }
-            // Debounce: a ConfigMap update or an editor save is several events.
+            // Debounce: a ConfigMap update or an editor save is several events. A folder that
+            // never goes quiet (a log file next to the hooks) must not postpone it forever.
+            let latest = tokio::time::Instant::now() + Duration::from_secs(1);
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(250)) => break,
+                    _ = tokio::time::sleep_until(latest) => break,
                     got = rx.recv() => if got.is_none() { break },
                 }
             }

@@ -1,10 +1,12 @@
 //! Hooks configuration: finding hooks files (files, folders, globs), rendering templates,
 //! parsing JSON/YAML, validating into a `HookSet`. Knows nothing about sockets or requests.
 
+mod goregex;
 pub mod hook;
 pub mod problem;
 pub mod raw;
 mod rules;
+mod scalar;
 mod source;
 pub mod template;
 pub mod validate;

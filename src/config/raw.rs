@@ -1,8 +1,11 @@
 //! The hooks file exactly as written: serde mirror of adnanh/webhook's JSON/YAML schema plus
 //! hookrun's extension keys. No logic lives here; `validate` turns these into runtime hooks.
+//! Text fields also accept numbers, booleans and null, as the reference does (`scalar`).
 
 use serde::Deserialize;
 use serde_json::Value;
+
+use super::scalar;
 
 /// Keys a hook object may carry: the reference's, then hookrun's extensions.
 pub const HOOK_KEYS: &[&str] = &[
@@ -54,13 +57,13 @@ pub const REGISTRY_EVENT_KEYS: &[&str] = &[
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct RawHook {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "scalar::string")]
     pub id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "scalar::string")]
     pub execute_command: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "scalar::string")]
     pub command_working_directory: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "scalar::string")]
     pub response_message: String,
     #[serde(default)]
     pub response_headers: Vec<RawHeader>,
@@ -82,11 +85,11 @@ pub struct RawHook {
     pub trigger_rule_mismatch_http_response_code: u16,
     #[serde(default)]
     pub trigger_signature_soft_failures: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "scalar::string")]
     pub incoming_payload_content_type: String,
     #[serde(default)]
     pub success_http_response_code: u16,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "scalar::strings")]
     pub http_methods: Vec<String>,
     #[serde(default)]
     pub command_timeout: Option<String>,
@@ -102,19 +105,19 @@ pub struct RawHook {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct RawHeader {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "scalar::string")]
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "scalar::string")]
     pub value: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct RawArgument {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "scalar::string")]
     pub source: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "scalar::string")]
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "scalar::string")]
     pub envname: String,
     #[serde(default)]
     pub base64decode: bool,
@@ -135,16 +138,16 @@ pub struct RawRule {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct RawMatch {
-    #[serde(default, rename = "type")]
+    #[serde(default, deserialize_with = "scalar::string", rename = "type")]
     pub kind: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "scalar::string")]
     pub regex: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "scalar::string")]
     pub secret: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "scalar::string")]
     pub value: String,
     #[serde(default)]
     pub parameter: RawArgument,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "scalar::string")]
     pub ip_range: String,
 }

@@ -3,8 +3,6 @@
 
 use std::net::IpAddr;
 
-use regex::Regex;
-
 use super::hook::{HmacAlgorithm, IpRange, Rule};
 use super::raw::{RawMatch, RawRule};
 use super::validate::{At, Validator};
@@ -105,7 +103,7 @@ fn compile_match(v: &mut Validator, m: &RawMatch, at: &At) -> Option<Rule> {
         }
         "regex" => {
             let parameter = v.parameter(&m.parameter, &at.field("parameter"));
-            let regex = match Regex::new(&m.regex) {
+            let regex = match super::goregex::compile(&m.regex) {
                 Ok(r) => Some(r),
                 Err(e) => {
                     v.error(&at.field("regex"), regex_error(&e));

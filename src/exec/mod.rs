@@ -116,7 +116,7 @@ fn resolve(program: &str, working_dir: Option<&Path>) -> Result<PathBuf, SpawnEr
         return Err(not_found("no command configured"));
     }
     let path = match working_dir {
-        Some(dir) if !Path::new(program).is_absolute() => dir.join(program),
+        Some(dir) if !Path::new(program).is_absolute() => go_join(dir, program),
         _ => PathBuf::from(program),
     };
     let candidates: Vec<PathBuf> = if path.to_string_lossy().contains('/') {
@@ -130,6 +130,31 @@ fn resolve(program: &str, working_dir: Option<&Path>) -> Result<PathBuf, SpawnEr
         .into_iter()
         .find(|p| is_executable(p))
         .ok_or_else(|| not_found("executable file not found"))
+}
+
+/// Go's `filepath.Join`: joins and cleans lexically (`dir/./x` → `dir/x`, `a/b/../x` → `a/x`).
+/// The reference runs the joined path, and a script sees it as its `$0`.
+fn go_join(dir: &Path, program: &str) -> PathBuf {
+    use std::path::Component;
+    let joined = dir.join(program);
+    let mut out: Vec<Component> = Vec::new();
+    for c in joined.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match out.last() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(c),
+            },
+            _ => out.push(c),
+        }
+    }
+    if out.is_empty() {
+        return PathBuf::from(".");
+    }
+    out.iter().collect()
 }
 
 fn is_executable(path: &Path) -> bool {

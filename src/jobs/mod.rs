@@ -16,7 +16,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -62,6 +62,8 @@ pub enum SubmitError {
 struct HookQueue {
     running: usize,
     waiting: VecDeque<Arc<Job>>,
+    /// `parallel` jobs started without a global permit, still waiting for one.
+    parked: usize,
 }
 
 #[derive(Default)]
@@ -120,28 +122,27 @@ impl JobManager {
         if reg.closed {
             return Err(SubmitError::ShuttingDown);
         }
-        let parked = if hook.execution.concurrency == Concurrency::Parallel
-            && self.permits.available_permits() == 0
-        {
-            // Jobs of this hook waiting for a global permit.
-            reg.jobs
-                .values()
-                .filter(|j| j.hook == hook.id && j.state() == JobState::Queued)
-                .count()
-        } else {
-            0
-        };
         let queue = reg.queues.entry(hook.id.clone()).or_default();
+        let mut permit = None;
         let start_now = match hook.execution.concurrency {
-            Concurrency::Parallel => {
-                if parked >= max_queue {
+            // Take the global permit here, under the lock, so that a burst of requests sees
+            // an exact count of the jobs waiting for one.
+            Concurrency::Parallel => match self.permits.clone().try_acquire_owned() {
+                Ok(p) => {
+                    permit = Some(p);
+                    true
+                }
+                Err(_) if queue.parked >= max_queue => {
                     return Err(SubmitError::QueueFull {
                         hook: hook.id.clone(),
-                        waiting: parked,
+                        waiting: queue.parked,
                     });
                 }
-                true
-            }
+                Err(_) => {
+                    queue.parked += 1;
+                    true
+                }
+            },
             Concurrency::Serial if queue.running == 0 && queue.waiting.is_empty() => true,
             Concurrency::Serial => {
                 if queue.waiting.len() >= max_queue {
@@ -169,19 +170,36 @@ impl JobManager {
         reg.jobs.insert(job.id.clone(), job.clone());
         drop(reg);
         if start_now {
-            self.launch(job.clone(), hook.execution.concurrency);
+            self.launch(job.clone(), hook.execution.concurrency, permit);
         }
         Ok(job)
     }
 
-    /// Runs `job` on a tracked task, then starts its hook's next waiting job.
-    fn launch(self: &Arc<Self>, job: Arc<Job>, mode: Concurrency) {
+    /// Runs `job` on a tracked task (once it has a global permit), then starts its hook's next
+    /// waiting job.
+    fn launch(
+        self: &Arc<Self>,
+        job: Arc<Job>,
+        mode: Concurrency,
+        permit: Option<OwnedSemaphorePermit>,
+    ) {
         let this = self.clone();
         self.tracker.spawn(async move {
-            let permit = tokio::select! {
-                biased;
-                _ = this.cancel.cancelled() => None,
-                p = this.permits.clone().acquire_owned() => p.ok(),
+            let permit = match permit {
+                Some(p) => Some(p),
+                None => {
+                    let p = tokio::select! {
+                        biased;
+                        _ = this.cancel.cancelled() => None,
+                        p = this.permits.clone().acquire_owned() => p.ok(),
+                    };
+                    if mode == Concurrency::Parallel {
+                        let mut reg = this.lock();
+                        let queue = reg.queues.entry(job.hook.clone()).or_default();
+                        queue.parked = queue.parked.saturating_sub(1);
+                    }
+                    p
+                }
             };
             match (permit, job.start()) {
                 (Some(_permit), Some(inv)) => {
@@ -221,7 +239,7 @@ impl JobManager {
         }
         drop(reg);
         if let Some(next) = next {
-            self.launch(next, mode);
+            self.launch(next, mode, None);
         }
     }
 

@@ -120,6 +120,27 @@ async fn max_jobs_bounds_parallel_runs() {
 }
 
 #[tokio::test]
+async fn parallel_burst_counts_jobs_waiting_for_a_permit() {
+    // Submitted back to back, before any job task has run: the queue bound must still hold.
+    let m = JobManager::new(Settings {
+        max_jobs: 1,
+        ..Settings::default()
+    });
+    let h = hook("burst", Concurrency::Parallel, Some(1));
+    let running = submit(&m, &h, "sleep 0.2").unwrap();
+    let parked = submit(&m, &h, "true").unwrap();
+    let err = submit(&m, &h, "true").unwrap_err();
+    assert!(
+        matches!(err, SubmitError::QueueFull { waiting: 1, .. }),
+        "{err:?}"
+    );
+    parked.wait().await;
+    assert_eq!(running.state(), JobState::Succeeded);
+    // Once the parked job has its permit, the queue has room again.
+    submit(&m, &h, "true").unwrap().wait().await;
+}
+
+#[tokio::test]
 async fn history_is_bounded() {
     let m = JobManager::new(Settings {
         history: 2,

@@ -29,6 +29,9 @@ pub struct Request {
     pub query: Map<String, Value>,
     /// The parsed body; `None` when absent or unparsable (the reference's nil map).
     pub payload: Option<Value>,
+    /// Top-level payload keys that hold the reference's nil map rather than `null` (multipart
+    /// JSON files that are not objects): they render as `null` and have nothing inside.
+    pub nil_maps: Vec<String>,
     pub body: Bytes,
     /// The content type used to parse the body (the hook's override wins).
     pub content_type: String,
@@ -58,7 +61,9 @@ impl Request {
     pub async fn parse_body(&mut self, hook: &Hook) -> Result<(), BodyError> {
         let ct = self.content_type.clone();
         if ct.starts_with("multipart/form-data;") {
-            self.payload = multipart::parse(&ct, self.body.clone(), hook).await?;
+            let parsed = multipart::parse(&ct, self.body.clone(), hook).await?;
+            self.payload = parsed.payload;
+            self.nil_maps = parsed.nil_maps;
             return Ok(());
         }
         if ct.contains("json") {
@@ -83,8 +88,7 @@ impl Request {
     /// The reference decodes the first JSON value; a top-level array becomes `{"root": [...]}`.
     fn parse_json(&mut self) -> Result<(), BodyError> {
         let first = self.body.iter().find(|b| !b.is_ascii_whitespace()).copied();
-        let mut stream = serde_json::Deserializer::from_slice(&self.body).into_iter::<Value>();
-        let value = match stream.next() {
+        let value = match gojson::decode_first(&self.body) {
             Some(Ok(v)) => v,
             Some(Err(e)) => return Err(BodyError::Json(e.to_string())),
             None => return Err(BodyError::Json("EOF".into())),

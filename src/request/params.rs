@@ -40,7 +40,10 @@ pub fn get(param: &Parameter, req: &Request) -> Result<String, ParamError> {
         Parameter::Header(name) => map_string(name, &req.headers),
         Parameter::Query(name) => map_string(name, &req.query),
         Parameter::Payload(name) => match &req.payload {
-            Some(p) => lookup(name, p).map(render),
+            Some(p) => match nil_map(name, req) {
+                Some(result) => result,
+                None => lookup(name, p).map(render),
+            },
             None => Err(not_found(name)),
         },
         Parameter::PayloadJsonPath(q) => {
@@ -72,6 +75,31 @@ pub fn get(param: &Parameter, req: &Request) -> Result<String, ParamError> {
             .map(str::to_owned)
             .ok_or_else(|| not_found(name)),
     }
+}
+
+/// A payload name that reaches one of the reference's nil maps (see `Request::nil_maps`): the
+/// map itself renders as `null`, anything inside it is not found. `None` for other names.
+fn nil_map(name: &str, req: &Request) -> Option<Result<String, ParamError>> {
+    if req.nil_maps.is_empty() {
+        return None;
+    }
+    let exact = req
+        .payload
+        .as_ref()
+        .and_then(Value::as_object)
+        .is_some_and(|m| m.contains_key(name));
+    if exact {
+        return req
+            .nil_maps
+            .iter()
+            .any(|k| k == name)
+            .then(|| Ok("null".to_string()));
+    }
+    let head = name.split_once('.').map_or(name, |(h, _)| h);
+    req.nil_maps
+        .iter()
+        .any(|k| k == head)
+        .then(|| Err(not_found(name)))
 }
 
 fn map_string(name: &str, map: &Map<String, Value>) -> Result<String, ParamError> {
@@ -253,6 +281,18 @@ mod tests {
             let got = get(&Parameter::Payload(name.to_string()), &req).map_err(|e| e.kind);
             assert_eq!(got.as_deref(), want.as_ref().map(|s| *s), "{name}");
         }
+    }
+
+    #[test]
+    fn nil_maps_render_null_and_hold_nothing() {
+        let mut req = payload(r#"{"meta":null,"plain":null}"#);
+        req.nil_maps = vec!["meta".into()];
+        let get_kind =
+            |name: &str| get(&Parameter::Payload(name.to_string()), &req).map_err(|e| e.kind);
+        assert_eq!(get_kind("meta").as_deref(), Ok("null"));
+        assert_eq!(get_kind("meta.tag"), Err(ParamErrorKind::NotFound));
+        assert_eq!(get_kind("plain").as_deref(), Ok("<nil>"));
+        assert_eq!(get_kind("plain.tag"), Err(ParamErrorKind::NoParameters));
     }
 
     #[test]

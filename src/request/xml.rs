@@ -1,6 +1,9 @@
 //! XML bodies as the reference sees them (github.com/clbanning/mxj `NewMapXmlReader`): the
 //! root element becomes the only key; attributes are `-name`, text beside children is `#text`,
-//! repeated children become arrays, leaf values are strings.
+//! repeated children become arrays, leaf values are strings. Text is taken per run of character
+//! data (a CDATA section or a comment starts a new run), trimmed, and the last run wins; text
+//! that comes before any attribute or child makes the element a plain string, dropping the
+//! children that follow — mxj's quirks, kept because hooks read these values.
 
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
@@ -18,11 +21,35 @@ pub enum XmlError {
 
 const MAX_DEPTH: usize = 256;
 
-/// One element being built: its name, attributes/children, and text.
+/// One element being built: its name, attributes/children, its text value, and the run of
+/// character data being read.
 struct Node {
     name: String,
     map: Map<String, Value>,
-    text: String,
+    /// Set by text read while `map` was empty: the element is then this string.
+    text: Option<String>,
+    run: String,
+}
+
+impl Node {
+    /// Ends the current run of character data (mxj's handling of one `xml.CharData`).
+    fn flush(&mut self) {
+        let run = std::mem::take(&mut self.run);
+        self.chardata(&run);
+    }
+
+    fn chardata(&mut self, data: &str) {
+        let text = data.trim_matches(['\t', '\r', '\u{8}', '\n', ' ']);
+        if text.is_empty() {
+            return;
+        }
+        if self.map.is_empty() {
+            self.text = Some(text.to_string());
+        } else {
+            self.map
+                .insert("#text".into(), Value::String(text.to_string()));
+        }
+    }
 }
 
 pub fn parse(body: &[u8]) -> Result<Value, XmlError> {
@@ -34,6 +61,10 @@ pub fn parse(body: &[u8]) -> Result<Value, XmlError> {
         let event = reader
             .read_event_into(&mut buf)
             .map_err(|e| XmlError::Syntax(e.to_string()))?;
+        let is_text = matches!(event, Event::Text(_) | Event::GeneralRef(_));
+        if let (false, Some(top)) = (is_text, stack.last_mut()) {
+            top.flush();
+        }
         match event {
             Event::Start(start) => {
                 if stack.len() >= MAX_DEPTH {
@@ -60,12 +91,12 @@ pub fn parse(body: &[u8]) -> Result<Value, XmlError> {
                     let text = t.decode().map_err(|e| XmlError::Syntax(e.to_string()))?;
                     let text = quick_xml::escape::unescape(&text)
                         .map_err(|e| XmlError::Syntax(e.to_string()))?;
-                    top.text.push_str(&text);
+                    top.run.push_str(&text);
                 }
             }
             Event::CData(t) => {
                 if let Some(top) = stack.last_mut() {
-                    top.text.push_str(&String::from_utf8_lossy(&t));
+                    top.chardata(&String::from_utf8_lossy(&t));
                 }
             }
             Event::GeneralRef(r) => {
@@ -74,7 +105,7 @@ pub fn parse(body: &[u8]) -> Result<Value, XmlError> {
                     let entity = format!("&{name};");
                     let text = quick_xml::escape::unescape(&entity)
                         .map_err(|e| XmlError::Syntax(e.to_string()))?;
-                    top.text.push_str(&text);
+                    top.run.push_str(&text);
                 }
             }
             Event::Eof => {
@@ -104,7 +135,8 @@ fn open(start: &BytesStart) -> Result<Node, XmlError> {
     Ok(Node {
         name,
         map,
-        text: String::new(),
+        text: None,
+        run: String::new(),
     })
 }
 
@@ -117,16 +149,12 @@ fn local_name(raw: &[u8]) -> String {
 }
 
 /// Finishes `node` and attaches it to its parent; returns the document when it was the root.
-fn close(stack: &mut [Node], node: Node) -> Option<Value> {
-    let text = node.text.trim();
-    let value = if node.map.is_empty() {
-        Value::String(text.to_string())
-    } else {
-        let mut map = node.map;
-        if !text.is_empty() {
-            map.insert("#text".into(), Value::String(text.to_string()));
-        }
-        Value::Object(map)
+fn close(stack: &mut [Node], mut node: Node) -> Option<Value> {
+    node.flush();
+    let value = match node.text {
+        Some(text) => Value::String(text),
+        None if node.map.is_empty() => Value::String(String::new()),
+        None => Value::Object(node.map),
     };
     match stack.last_mut() {
         Some(parent) => {
@@ -168,6 +196,15 @@ mod tests {
             ),
             ("<a><b/></a>", r#"{"a":{"b":""}}"#),
             ("<a><![CDATA[<x>]]></a>", r#"{"a":"<x>"}"#),
+            // Text first makes the element a string; later children are dropped.
+            ("<a>t<b>x</b>u</a>", r#"{"a":"t"}"#),
+            // The last run of text wins; CDATA and comments split runs.
+            (
+                "<a><b>x</b>t<![CDATA[c]]>u</a>",
+                r##"{"a":{"#text":"u","b":"x"}}"##,
+            ),
+            ("<a>x<!-- c -->y</a>", r#"{"a":"y"}"#),
+            ("<a> x &amp; y </a>", r#"{"a":"x & y"}"#),
         ];
         for (input, want) in cases {
             let v = parse(input.as_bytes()).unwrap();

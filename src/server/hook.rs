@@ -187,8 +187,8 @@ fn hook_request(
 ) -> HookRequest {
     let mut headers = Map::new();
     for (name, value) in &parts.headers {
-        if name == header::HOST {
-            continue; // Go moves Host out of the header map.
+        if name == header::HOST || name == header::TRANSFER_ENCODING {
+            continue; // Go moves Host and Transfer-Encoding out of the header map.
         }
         let key = canonical_header_key(name.as_str());
         headers.entry(key).or_insert_with(|| {
@@ -386,7 +386,7 @@ fn success_status(hook: &Hook) -> StatusCode {
 }
 
 /// `include-command-output-in-response`: the reference's answers for success and failure.
-fn captured(hook: &Hook, job: &Job, mut headers: HeaderMap) -> Response {
+fn captured(hook: &Hook, job: &Job, headers: HeaderMap) -> Response {
     let output = job.output.snapshot().combined;
     match job.state() {
         JobState::Succeeded => go_text(success_status(hook), headers, output),
@@ -398,17 +398,13 @@ fn captured(hook: &Hook, job: &Job, mut headers: HeaderMap) -> Response {
         _ if hook.capture_output_on_error => {
             go_text(StatusCode::INTERNAL_SERVER_ERROR, headers, output)
         }
-        _ => {
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; charset=utf-8"),
-            );
-            go_text(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                headers,
-                respond::COMMAND_ERROR,
-            )
-        }
+        // The reference sets text/plain after WriteHeader, which Go ignores: a hook's own
+        // Content-Type stays, otherwise the text sniffs as text/plain.
+        _ => go_text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            headers,
+            respond::COMMAND_ERROR,
+        ),
     }
 }
 

@@ -78,17 +78,26 @@ pub enum Listener {
     Unix(tokio::net::UnixListener),
 }
 
-/// Serves until `shutdown` fires, then stops accepting and lets open requests finish (up to
-/// `drain`). Running jobs are the caller's to wait for (`JobManager::shutdown`).
+/// Time open connections get to write their last answers once `give_up` has fired.
+const FLUSH: Duration = Duration::from_millis(500);
+
+/// Serves until `shutdown` fires, then closes the listener (new connections are refused) and
+/// lets open requests finish until they are done or `give_up` fires. Running jobs are the
+/// caller's to wait for (`JobManager::shutdown`); it fires `give_up` once they have ended, since
+/// responses that wait on a job (captured or streamed output) end with it.
 pub async fn serve(
     listener: Listener,
     state: Arc<AppState>,
     shutdown: CancellationToken,
-    drain: Duration,
+    give_up: CancellationToken,
 ) -> std::io::Result<()> {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let limit = Arc::new(Semaphore::new(state.settings.max_connections.max(1)));
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // HTTP/1 only, as the reference serves plain connections (no h2c). It also makes hyper's
+    // header timeout run from the moment of accept: protocol sniffing reads until it can tell
+    // the bytes from the h2 preface, with no timeout, so a client that connected and sent
+    // nothing held a `-max-connections` slot forever.
+    let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
     builder
         .http1()
         .timer(TokioTimer::new())
@@ -120,7 +129,7 @@ pub async fn serve(
         };
         tokio::spawn(async move {
             let _permit = permit;
-            let Some(io) = handshake(stream, tls).await else {
+            let Some(io) = handshake(stream, tls, state.settings.header_timeout).await else {
                 return;
             };
             let service = hyper::service::service_fn(move |req| {
@@ -129,18 +138,20 @@ pub async fn serve(
                     Ok::<_, std::convert::Infallible>(route::dispatch(state, remote, req).await)
                 }
             });
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+            let conn = builder.serve_connection(TokioIo::new(io), service);
             if let Err(e) = watcher.watch(conn.into_owned()).await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
         });
     }
+    drop(listener);
     tracing::info!("stopped accepting connections");
-    if tokio::time::timeout(drain, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("open connections did not finish in time");
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = async {
+            give_up.cancelled().await;
+            tokio::time::sleep(FLUSH).await;
+        } => tracing::warn!("open connections did not finish in time; closing them"),
     }
     Ok(())
 }
@@ -163,15 +174,17 @@ async fn accept(listener: &Listener) -> std::io::Result<(Box<dyn IoStream>, Opti
     }
 }
 
-/// Runs the TLS handshake when the listener has TLS, bounded in time.
+/// Runs the TLS handshake when the listener has TLS, within the time a client gets to send
+/// its request headers (the handshake comes before them).
 async fn handshake(
     stream: Box<dyn IoStream>,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    limit: Duration,
 ) -> Option<Box<dyn IoStream>> {
     let Some(acceptor) = tls else {
         return Some(stream);
     };
-    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
+    match tokio::time::timeout(limit, acceptor.accept(stream)).await {
         Ok(Ok(s)) => Some(Box::new(s)),
         Ok(Err(e)) => {
             tracing::debug!(error = %e, "TLS handshake failed");

@@ -20,7 +20,9 @@ pub async fn dispatch(
     req: Request<Incoming>,
 ) -> Response {
     let raw_path = req.uri().path();
-    let path = percent_decode(raw_path);
+    let Some(path) = percent_decode(raw_path) else {
+        return bad_request();
+    };
     let clean = clean_path(&path);
     if clean != path {
         return redirect(&clean, req.uri().query());
@@ -66,6 +68,17 @@ fn not_found_page() -> Response {
     go_text(StatusCode::NOT_FOUND, h, "404 page not found\n")
 }
 
+/// Go's server answer to a request line it cannot parse (here: a bad `%` escape in the path).
+fn bad_request() -> Response {
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    go_text(StatusCode::BAD_REQUEST, h, "400 Bad Request")
+}
+
 fn redirect(path: &str, query: Option<&str>) -> Response {
     let target = match query {
         Some(q) => format!("{path}?{q}"),
@@ -79,30 +92,30 @@ fn redirect(path: &str, query: Option<&str>) -> Response {
     resp
 }
 
-/// Decodes `%XX` escapes as Go's URL parser does for `URL.Path` (invalid escapes kept).
-fn percent_decode(s: &str) -> String {
+/// Decodes `%XX` escapes as Go's URL parser does for `URL.Path`. An invalid escape is `None`:
+/// Go's server refuses such a request line with 400 before any handler sees it.
+fn percent_decode(s: &str) -> Option<String> {
     if !s.contains('%') {
-        return s.to_string();
+        return Some(s.to_string());
     }
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() + 1 {
-            if let Some(v) = b
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                out.push(v);
-                i += 3;
-                continue;
+        if b[i] == b'%' {
+            let hex = b.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            if !hex.bytes().all(|c| c.is_ascii_hexdigit()) {
+                return None;
             }
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+            continue;
         }
         out.push(b[i]);
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    Some(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// gorilla/mux `cleanPath`: Go's `path.Clean`, keeping a trailing slash.
@@ -153,8 +166,13 @@ mod tests {
 
     #[test]
     fn decodes_percent_escapes() {
-        assert_eq!(percent_decode("/hooks/a%2Fb"), "/hooks/a/b");
-        assert_eq!(percent_decode("/hooks/%zz"), "/hooks/%zz");
-        assert_eq!(percent_decode("/x%41"), "/xA");
+        assert_eq!(
+            percent_decode("/hooks/a%2Fb").as_deref(),
+            Some("/hooks/a/b")
+        );
+        assert_eq!(percent_decode("/x%41").as_deref(), Some("/xA"));
+        for bad in ["/hooks/%zz", "/hooks/a%2", "/hooks/%", "/hooks/%+1"] {
+            assert_eq!(percent_decode(bad), None, "{bad}");
+        }
     }
 }

@@ -1,0 +1,137 @@
+//! Text fields written as other scalars. The reference reads every hooks file (JSON too) through
+//! ghodss/yaml, which turns a number, boolean or null found where a string is expected into that
+//! string: `value: 42` is "42", `name: 1.50` is "1.5", `name: true` is "true", `name: ~` is "".
+//! hookrun accepts the same; floats are written as Go's `strconv.FormatFloat(f, 'g', -1, ..)`
+//! writes them, but from the full 64-bit value (the reference rounds to 32 bits and so turns
+//! `3.14159265358979` into "3.1415927").
+
+use serde::de::{Deserializer, Error, Unexpected};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// `deserialize_with` for a `String` field.
+pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let value = Value::deserialize(d)?;
+    text(&value).ok_or_else(|| D::Error::invalid_type(unexpected(&value), &"a string"))
+}
+
+/// `deserialize_with` for a `Vec<String>` field.
+pub fn strings<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let value = Value::deserialize(d)?;
+    match &value {
+        Value::Null => Ok(Vec::new()),
+        Value::Array(items) => items
+            .iter()
+            .map(|v| text(v).ok_or_else(|| D::Error::invalid_type(unexpected(v), &"a string")))
+            .collect(),
+        other => Err(D::Error::invalid_type(
+            unexpected(other),
+            &"a list of strings",
+        )),
+    }
+}
+
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Null => Some(String::new()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(number(&n.to_string())),
+        Value::Array(_) | Value::Object(_) => None,
+    }
+}
+
+fn unexpected(value: &Value) -> Unexpected<'_> {
+    match value {
+        Value::Array(_) => Unexpected::Seq,
+        Value::Object(_) => Unexpected::Map,
+        _ => Unexpected::Other("scalar"),
+    }
+}
+
+/// A number's text as the reference writes it: integers as written, YAML 1.1 floats (a `.`
+/// and, if any, a signed exponent) in Go's shortest `%g`, anything else (`1e3`, not a float in
+/// YAML 1.1) as written.
+fn number(literal: &str) -> String {
+    let is_float = literal.contains('.')
+        && literal
+            .find(['e', 'E'])
+            .is_none_or(|i| matches!(literal.as_bytes().get(i + 1), Some(b'+' | b'-')));
+    match literal.parse::<f64>() {
+        Ok(f) if is_float && f.is_finite() => go_shortest_g(f),
+        _ => literal.to_string(),
+    }
+}
+
+/// Go's `strconv.FormatFloat(f, 'g', -1, 64)`: shortest digits, `%e` form when the exponent is
+/// below -4 or at least 6 (with at least two exponent digits), `%f` form otherwise.
+fn go_shortest_g(f: f64) -> String {
+    let sci = format!("{f:e}"); // shortest digits: "-1.2345e8", "5e-7", "0e0"
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => ("-", m),
+        None => ("", mantissa),
+    };
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    if !(-4..6).contains(&exp) {
+        let (first, rest) = digits.split_at(1);
+        let dot = if rest.is_empty() { "" } else { "." };
+        let esign = if exp < 0 { '-' } else { '+' };
+        return format!("{sign}{first}{dot}{rest}e{esign}{:02}", exp.abs());
+    }
+    let point = exp + 1; // digits before the decimal point
+    let out = if point <= 0 {
+        format!("0.{}{digits}", "0".repeat(point.unsigned_abs() as usize))
+    } else if point as usize >= digits.len() {
+        format!("{digits}{}", "0".repeat(point as usize - digits.len()))
+    } else {
+        let (int, frac) = digits.split_at(point as usize);
+        format!("{int}.{frac}")
+    };
+    format!("{sign}{out}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_written_like_the_reference() {
+        for (literal, want) in [
+            ("42", "42"),
+            ("12345678901234567890", "12345678901234567890"),
+            ("-7", "-7"),
+            ("1.50", "1.5"),
+            ("4.0", "4"),
+            ("100000.0", "100000"),
+            ("1000000.0", "1e+06"),
+            ("0.00001", "1e-05"),
+            ("0.0001", "0.0001"),
+            ("123456789.5", "1.234567895e+08"),
+            ("-0.0", "-0"),
+            ("0.1", "0.1"),
+            ("1.5e+3", "1500"),
+            ("1e3", "1e3"),
+            ("1.0e3", "1.0e3"),
+        ] {
+            assert_eq!(number(literal), want, "{literal}");
+        }
+    }
+
+    #[test]
+    fn scalars_become_text() {
+        #[derive(Deserialize)]
+        struct T {
+            #[serde(deserialize_with = "string")]
+            s: String,
+            #[serde(deserialize_with = "strings")]
+            l: Vec<String>,
+        }
+        let t: T = serde_json::from_str(r#"{"s": 1.50, "l": [true, null, "x", 7]}"#).unwrap();
+        assert_eq!(t.s, "1.5");
+        assert_eq!(t.l, ["true", "", "x", "7"]);
+        assert!(serde_json::from_str::<T>(r#"{"s": [1], "l": []}"#).is_err());
+        assert!(serde_json::from_str::<T>(r#"{"s": "", "l": "x"}"#).is_err());
+    }
+}

@@ -1,0 +1,137 @@
+//! The command line: `hookrun validate` exit codes and problem reports, folders and globs as
+//! `-hooks`, duplicate ids across files.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::json;
+
+use crate::common::hookrun_bin;
+use crate::fixture::{sh_hook, write_json, Fixture};
+
+/// Runs `hookrun ARGS` in `dir`; returns the exit code and stdout+stderr.
+fn hookrun(dir: &Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(hookrun_bin())
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("running hookrun");
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn validate_accepts_a_valid_file_with_exit_0() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_json(
+        &dir.path().join("hooks.json"),
+        &json!([sh_hook("ok", "true", &[])]),
+    );
+    let (code, out) = hookrun(dir.path(), &["validate", "hooks.json"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("ok: 1 hook(s) in 1 file(s)"), "{out}");
+}
+
+#[test]
+fn validate_reports_every_problem_with_file_hook_and_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rule = json!({"and": [
+        {"match": {"type": "value", "value": "a", "parameter": {"source": "header", "name": "X"}}},
+        {"match": {"type": "regex", "regex": "(unclosed", "parameter": {"source": "header", "name": "Y"}}}
+    ]});
+    let file = json!([
+        {"id": "x", "execute-command": "/bin/true", "trigger-rule": rule},
+        {"id": "typo", "execute-command": "/bin/true", "trigger-rules": {"match": {}}},
+        {"id": "mode", "execute-command": "/bin/true", "concurrency": "sometimes"},
+    ]);
+    write_json(&dir.path().join("hooks.json"), &file);
+    let (code, out) = hookrun(dir.path(), &["validate", "hooks.json"]);
+    assert_eq!(code, 2, "{out}");
+    let expected = [
+        "hooks.json: hook \"x\": trigger-rule.and[1].match.regex: ",
+        "hooks.json: hook \"typo\": unknown key \"trigger-rules\" (did you mean \"trigger-rule\"?)",
+        "hooks.json: hook \"mode\": concurrency: unknown mode \"sometimes\"",
+        "invalid: 3 error(s)",
+    ];
+    for line in expected {
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
+}
+
+#[test]
+fn duplicate_ids_across_files_name_both_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_json(
+        &dir.path().join("a.json"),
+        &json!([sh_hook("same", "true", &[])]),
+    );
+    write_json(
+        &dir.path().join("b.json"),
+        &json!([sh_hook("same", "true", &[])]),
+    );
+    let (code, out) = hookrun(dir.path(), &["validate", "a.json", "b.json"]);
+    assert_eq!(code, 2, "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("duplicate hook id"))
+        .unwrap_or_else(|| panic!("no duplicate reported:\n{out}"));
+    assert!(line.contains("a.json") && line.contains("b.json"), "{line}");
+    // Serving refuses to start, with the same report.
+    let (code, out) = hookrun(
+        dir.path(),
+        &[
+            "-hooks",
+            "a.json",
+            "-hooks",
+            "b.json",
+            "-ip",
+            "127.0.0.1",
+            "-port",
+            "0",
+        ],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("a.json") && out.contains("b.json"), "{out}");
+}
+
+fn hooks_folder() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().join("hooks.d");
+    std::fs::create_dir(&d).expect("mkdir");
+    write_json(&d.join("a.json"), &json!([sh_hook("from-a", "true", &[])]));
+    let yaml = "- id: from-b\n  execute-command: /bin/true\n";
+    std::fs::write(d.join("b.yaml"), yaml).expect("write");
+    std::fs::write(d.join("notes.txt"), "not hooks").expect("write");
+    dir
+}
+
+async fn status(f: &Fixture, hook: &str) -> u16 {
+    let resp = f.http.post(f.url(&format!("/hooks/{hook}"))).send().await;
+    resp.expect("POST").status().as_u16()
+}
+
+#[tokio::test]
+async fn a_folder_of_hooks_files_is_served() {
+    let f = Fixture::start_in(hooks_folder(), &["-hooks", "hooks.d"]);
+    assert_eq!(status(&f, "from-a").await, 200);
+    assert_eq!(status(&f, "from-b").await, 200);
+}
+
+#[tokio::test]
+async fn a_glob_of_hooks_files_is_served() {
+    let f = Fixture::start_in(hooks_folder(), &["-hooks", "hooks.d/*.json"]);
+    assert_eq!(status(&f, "from-a").await, 200);
+    assert_eq!(status(&f, "from-b").await, 404);
+}
+
+#[test]
+fn validate_takes_folders_and_globs() {
+    let dir = hooks_folder();
+    let (code, out) = hookrun(dir.path(), &["validate", "hooks.d"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("ok: 2 hook(s) in 2 file(s)"), "{out}");
+    let (code, out) = hookrun(dir.path(), &["validate", "hooks.d/*.yaml"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("ok: 1 hook(s) in 1 file(s)"), "{out}");
+}

@@ -1,0 +1,144 @@
+//! `multipart/form-data` bodies (fields, JSON file parts by Content-Type or by
+//! `parse-parameters-as-json`, other files ignored, broken forms) and `parse-parameters-as-json`
+//! on headers, query values and payload fields.
+
+use super::case::{Case, Multipart};
+use super::pair::Group;
+
+const HOOKS: &str = r#"[
+  {
+    "id": "form",
+    "execute-command": "@RECORDER@",
+    "include-command-output-in-response": true,
+    "pass-arguments-to-command": [
+      {"source": "entire-payload"},
+      {"source": "payload", "name": "name"},
+      {"source": "payload", "name": "meta.tag"},
+      {"source": "payload", "name": "forced.k"},
+      {"source": "payload", "name": "bin"},
+      {"source": "payload", "name": "meta"}
+    ],
+    "parse-parameters-as-json": [{"source": "payload", "name": "forced"}]
+  },
+  {
+    "id": "form-rule",
+    "execute-command": "@RECORDER@",
+    "response-message": "form matched",
+    "trigger-rule": {"match": {"type": "value", "value": "v1", "parameter": {"source": "payload", "name": "meta.tag"}}}
+  },
+  {
+    "id": "json-params",
+    "execute-command": "@RECORDER@",
+    "include-command-output-in-response": true,
+    "parse-parameters-as-json": [
+      {"source": "header", "name": "x-meta"},
+      {"source": "url", "name": "q"},
+      {"source": "payload", "name": "inner"}
+    ],
+    "pass-arguments-to-command": [
+      {"source": "header", "name": "X-Meta"},
+      {"source": "header", "name": "X-Meta.a"},
+      {"source": "url", "name": "q.list.1"},
+      {"source": "payload", "name": "inner.deep.k"},
+      {"source": "entire-payload"},
+      {"source": "entire-query"}
+    ]
+  },
+  {
+    "id": "json-params-rule",
+    "execute-command": "@RECORDER@",
+    "response-message": "json param matched",
+    "parse-parameters-as-json": [{"source": "payload", "name": "event"}],
+    "trigger-rule": {"match": {"type": "value", "value": "push", "parameter": {"source": "payload", "name": "event.type"}}}
+  }
+]"#;
+
+#[test]
+fn multipart_and_json_parameters_like_the_reference() {
+    let Some(pair) = Group::new("multipart").file("hooks.json", HOOKS).start() else {
+        return;
+    };
+    let full = Multipart::default()
+        .field("name", "value one")
+        .field("name", "value two")
+        .file(
+            "meta",
+            "meta.json",
+            "application/json",
+            r#"{"tag":"v1","n":1.0}"#,
+        )
+        .file("forced", "f.txt", "text/plain", r#"{"k":"forced by name"}"#)
+        .file("bin", "b.bin", "application/octet-stream", "ignored file");
+    let cases = vec![
+        Case::post("multipart fields and json files", "/hooks/form")
+            .multipart(&full)
+            .runs(),
+        Case::post("multipart fields only", "/hooks/form")
+            .multipart(&Multipart::default().field("name", "only"))
+            .runs(),
+        Case::post("multipart json file that is not json", "/hooks/form")
+            .multipart(&Multipart::default().file("meta", "m.json", "application/json", "nope"))
+            .runs(),
+        Case::post("multipart json file that is an array", "/hooks/form")
+            .multipart(&Multipart::default().file("meta", "m.json", "application/json", "[1]"))
+            .runs(),
+        Case::post("multipart file without a content type", "/hooks/form")
+            .multipart(&Multipart::default().file("meta", "m.json", "", r#"{"tag":"x"}"#))
+            .runs(),
+        Case::post("multipart json file drives a rule", "/hooks/form-rule")
+            .multipart(&full)
+            .runs(),
+        Case::post("multipart broken body", "/hooks/form").body(
+            &format!("multipart/form-data; boundary={}", Multipart::BOUNDARY),
+            "garbage",
+        ),
+        Case::post("multipart empty body", "/hooks/form").body(
+            &format!("multipart/form-data; boundary={}", Multipart::BOUNDARY),
+            "",
+        ),
+        Case::post("multipart without a boundary", "/hooks/form")
+            .body("multipart/form-data", "a=1")
+            .runs(),
+        Case::post(
+            "multipart json file that is not json, in a rule",
+            "/hooks/form-rule",
+        )
+        .multipart(&Multipart::default().file(
+            "meta",
+            "m.json",
+            "application/json",
+            "nope",
+        )),
+        Case::post(
+            "json parameters from header, query and payload",
+            "/hooks/json-params?q=%7B%22list%22%3A%5B1%2C%22two%22%5D%7D",
+        )
+        .header("X-Meta", r#"{"a":"from header"}"#)
+        .json(r#"{"inner":"{\"deep\":{\"k\":\"from payload\"}}"}"#)
+        .runs(),
+        Case::post(
+            "json parameters that are not json",
+            "/hooks/json-params?q=nope",
+        )
+        .header("X-Meta", "[1,2]")
+        .json(r#"{"inner":42}"#)
+        .runs(),
+        Case::post("json parameters that are missing", "/hooks/json-params").runs(),
+        Case::post("json parameter drives a rule", "/hooks/json-params-rule")
+            .json(r#"{"event":"{\"type\":\"push\"}"}"#)
+            .runs(),
+        Case::post(
+            "json parameter already an object",
+            "/hooks/json-params-rule",
+        )
+        .json(r#"{"event":{"type":"push"}}"#)
+        .runs(),
+        Case::post(
+            "json parameter from a form field",
+            "/hooks/json-params-rule",
+        )
+        .form("event=%7B%22type%22%3A%22push%22%7D")
+        .runs(),
+    ];
+    pair.run(&cases);
+}

@@ -1,0 +1,207 @@
+//! Start-up with hooks files that cannot be used: both servers refuse to start without hooks
+//! (non-zero exit and a message); where the reference starts anyway (`-verbose`, one good file
+//! among broken ones) or accepts what hookrun rejects at load, the difference is asserted on
+//! both sides. Also the default `hooks.json` and `-nopanic`.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::case::Case;
+use super::pair::{reference, Group};
+use crate::common::{free_port, hookrun_bin};
+
+/// How a start attempt ended.
+#[derive(Debug)]
+pub(super) enum Outcome {
+    Exited {
+        code: Option<i32>,
+        output: String,
+    },
+    /// Still running and accepting connections; answered `probe_status` to `POST /hooks/x`.
+    Serving {
+        probe_status: u16,
+    },
+}
+
+/// Starts `bin` with `args` in `dir` and sees whether it exits or serves.
+pub(super) fn launch(bin: &Path, dir: &Path, args: &[&str]) -> Outcome {
+    let port = free_port();
+    let out = dir.join(format!("launch-{port}.log"));
+    let file = std::fs::File::create(&out).expect("creating the launch log");
+    let mut child = Command::new(bin)
+        .args(args)
+        .args(["-ip", "127.0.0.1", "-port", &port.to_string()])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(file.try_clone().expect("cloning the log handle"))
+        .stderr(file)
+        .spawn()
+        .expect("starting the server");
+    let end = Instant::now() + Duration::from_secs(5);
+    let outcome = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            let output = std::fs::read_to_string(&out).unwrap_or_default();
+            break Outcome::Exited {
+                code: status.code(),
+                output,
+            };
+        }
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            let probe = super::http::RawRequest {
+                method: "POST".into(),
+                target: "/hooks/x".into(),
+                ..Default::default()
+            };
+            let status = super::http::send(port, &probe).map_or(0, |r| r.status);
+            break Outcome::Serving {
+                probe_status: status,
+            };
+        }
+        assert!(
+            Instant::now() < end,
+            "{} neither exited nor served",
+            bin.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    outcome
+}
+
+fn hookrun(dir: &Path, args: &[&str]) -> Outcome {
+    launch(&hookrun_bin(), dir, args)
+}
+
+fn refuses(outcome: &Outcome, who: &str, mentions: &str) {
+    match outcome {
+        Outcome::Exited { code, output } => {
+            assert_ne!(*code, Some(0), "{who} exited with 0: {output}");
+            assert!(
+                output.contains(mentions),
+                "{who}'s message does not mention {mentions:?}: {output}"
+            );
+        }
+        Outcome::Serving { .. } => panic!("{who} started; it should have refused"),
+    }
+}
+
+fn serves(outcome: &Outcome, who: &str, probe: u16) {
+    match outcome {
+        Outcome::Serving { probe_status } => assert_eq!(*probe_status, probe, "{who}"),
+        Outcome::Exited { code, output } => panic!("{who} exited ({code:?}): {output}"),
+    }
+}
+
+const GOOD: &str = r#"[{"id": "x", "execute-command": "/bin/true", "response-message": "x ran"}]"#;
+const BROKEN: &str = r#"[{"id": "x", "execute-command": "/bin/true""#;
+
+#[test]
+fn broken_hooks_files_stop_the_start_like_the_reference() {
+    let Some(reference) = reference() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let d = dir.path();
+    for (name, text) in [
+        ("good.json", GOOD),
+        ("broken.json", BROKEN),
+        ("empty.json", "[]"),
+        ("dup.json", GOOD),
+    ] {
+        std::fs::write(d.join(name), text).expect("writing a hooks file");
+    }
+    let webhook = |args: &[&str]| launch(&reference, d, args);
+
+    // Both refuse: a broken file, a missing file, a file without hooks, a duplicate id.
+    for args in [
+        &["-hooks", "broken.json"][..],
+        &["-hooks", "missing.json"],
+        &["-hooks", "empty.json"],
+    ] {
+        refuses(&webhook(args), "reference", "couldn't load any hooks");
+        refuses(&hookrun(d, args), "hookrun", "couldn't load");
+    }
+    let dup = ["-verbose", "-hooks", "good.json", "-hooks", "dup.json"];
+    refuses(&webhook(&dup), "reference", "has already been loaded");
+    refuses(&hookrun(d, &dup), "hookrun", "duplicate hook id");
+
+    // Both refuse bad flags: an unknown flag, a -header without "=".
+    for args in [
+        &["-hooks", "good.json", "-no-such-flag"][..],
+        &["-hooks", "good.json", "-header", "X-Only"],
+    ] {
+        for (who, outcome) in [("reference", webhook(args)), ("hookrun", hookrun(d, args))] {
+            match outcome {
+                Outcome::Exited { code, .. } => assert_ne!(code, Some(0), "{who} {args:?}"),
+                Outcome::Serving { .. } => panic!("{who} started with {args:?}"),
+            }
+        }
+    }
+
+    // Both start: -nopanic, and -verbose with a file that has no hooks.
+    serves(
+        &webhook(&["-nopanic", "-hooks", "broken.json"]),
+        "reference",
+        404,
+    );
+    serves(
+        &hookrun(d, &["-nopanic", "-hooks", "broken.json"]),
+        "hookrun",
+        404,
+    );
+    serves(
+        &webhook(&["-verbose", "-hooks", "empty.json"]),
+        "reference",
+        404,
+    );
+    serves(
+        &hookrun(d, &["-verbose", "-hooks", "empty.json"]),
+        "hookrun",
+        404,
+    );
+
+    // Deliberate: hookrun never starts on a broken file unless -nopanic; the reference starts
+    // with -verbose, or when another file loaded, silently serving fewer hooks than configured.
+    let verbose = ["-verbose", "-hooks", "broken.json"];
+    serves(&webhook(&verbose), "reference", 404);
+    refuses(&hookrun(d, &verbose), "hookrun", "broken.json");
+    let mixed = ["-hooks", "good.json", "-hooks", "broken.json"];
+    serves(&webhook(&mixed), "reference", 200);
+    refuses(&hookrun(d, &mixed), "hookrun", "broken.json");
+}
+
+#[test]
+fn default_hooks_file_is_hooks_json_like_the_reference() {
+    let Some(pair) = Group::new("default-hooks-file")
+        .file(
+            "hooks.json",
+            r#"[{"id": "default", "execute-command": "@RECORDER@", "response-message": "found"}]"#,
+        )
+        .manual_hooks()
+        .start()
+    else {
+        return;
+    };
+    pair.run(&[Case::post(
+        "hooks.json in the working directory is loaded",
+        "/hooks/default",
+    )
+    .runs()]);
+}
+
+#[test]
+fn nopanic_serves_without_hooks_like_the_reference() {
+    let Some(pair) = Group::new("nopanic")
+        .file("broken.json", BROKEN)
+        .flags(&["-nopanic"])
+        .start()
+    else {
+        return;
+    };
+    pair.run(&[
+        Case::post("no hooks loaded", "/hooks/x"),
+        Case::get("root still answers", "/"),
+    ]);
+}
