@@ -8,7 +8,8 @@
 //! - `rules`: evaluates trigger rules against a request.
 //! - `exec`: runs a command: process group, timeout, output capture, reaping.
 //! - `jobs`: job records, per-hook concurrency modes, queues and the job history.
-//! - `server`: HTTP: routing, the hook handler, responses, limits, graceful shutdown.
+//! - `server`: HTTP: routing, the hook handler, replies, the jobs endpoints, limits, TLS,
+//!   graceful shutdown.
 //! - `reload`: watches hooks files and signals, swaps the hook set atomically.
 //! - `cli`: command-line flags (single and double dash), the `validate` subcommand.
 

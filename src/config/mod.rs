@@ -1,6 +1,7 @@
 //! Hooks configuration: finding hooks files (files, folders, globs), rendering templates,
 //! parsing JSON/YAML, validating into a `HookSet`. Knows nothing about sockets or requests.
 
+mod arguments;
 mod goregex;
 pub mod hook;
 pub mod problem;
@@ -18,10 +19,11 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+pub use arguments::canonical_header_key;
 pub use hook::{Concurrency, Hook, Parameter, Rule};
 pub use problem::{Problem, Severity};
 pub use source::expand_sources;
-pub use validate::{canonical_header_key, UnknownKeys};
+pub use validate::UnknownKeys;
 
 use problem::Problems;
 use template::TemplateEnv;

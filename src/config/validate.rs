@@ -2,17 +2,13 @@
 //! its field path; nothing is compiled or checked later, per request.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use http::{HeaderName, HeaderValue, Method};
 use serde_json::Value;
 
-use super::hook::{
-    Command, Concurrency, EnvArgument, Execution, FileArgument, Hook, JsonPathQuery, Parameter,
-    RequestKey,
-};
+use super::hook::{Command, Concurrency, Execution, Hook};
 use super::problem::{did_you_mean, Problems, Severity};
-use super::raw::{self, RawArgument, RawHook};
+use super::raw::{self, RawHook};
 use super::rules::compile_rule;
 use crate::registry::{AliyunNetwork, EventOptions, Provider};
 
@@ -277,178 +273,6 @@ impl Validator<'_> {
         out
     }
 
-    fn env_arguments(&mut self, raw: &[RawArgument], at: &At) -> Vec<EnvArgument> {
-        let at = at.field("pass-environment-to-command");
-        let mut out = Vec::new();
-        for (i, arg) in raw.iter().enumerate() {
-            let at = at.index(i);
-            let Some(value) = self.parameter(arg, &at) else {
-                continue;
-            };
-            // The reference: `envname`, else `HOOK_` + name (not upper-cased).
-            let name = if arg.envname.is_empty() {
-                format!("HOOK_{}", arg.name)
-            } else {
-                arg.envname.clone()
-            };
-            if name.is_empty() || name.contains('=') || name.contains('\0') {
-                self.error(
-                    &at.field("envname"),
-                    "not a valid environment variable name",
-                );
-                continue;
-            }
-            out.push(EnvArgument { name, value });
-        }
-        out
-    }
-
-    fn file_arguments(&mut self, raw: &[RawArgument], at: &At) -> Vec<FileArgument> {
-        let at = at.field("pass-file-to-command");
-        let mut out = Vec::new();
-        for (i, arg) in raw.iter().enumerate() {
-            let at = at.index(i);
-            let Some(value) = self.parameter(arg, &at) else {
-                continue;
-            };
-            // The reference: `envname`, else `HOOK_` + upper-cased name.
-            let env_name = if arg.envname.is_empty() {
-                format!("HOOK_{}", arg.name.to_uppercase())
-            } else {
-                arg.envname.clone()
-            };
-            if env_name.contains('=') || env_name.contains('\0') {
-                self.error(
-                    &at.field("envname"),
-                    "not a valid environment variable name",
-                );
-                continue;
-            }
-            out.push(FileArgument {
-                env_name,
-                value,
-                base64_decode: arg.base64decode,
-            });
-        }
-        out
-    }
-
-    fn json_parameters(&mut self, raw: &[RawArgument], at: &At) -> Vec<Parameter> {
-        let at = at.field("parse-parameters-as-json");
-        let params = self.parameters(raw, &at);
-        for (i, p) in params.iter().enumerate() {
-            if !matches!(
-                p,
-                Parameter::Header(_) | Parameter::Query(_) | Parameter::Payload(_)
-            ) {
-                self.error(
-                    &at.index(i).field("source"),
-                    "only header, url/query and payload values can be parsed as JSON",
-                );
-            }
-        }
-        params
-    }
-
-    pub(super) fn parameters(&mut self, raw: &[RawArgument], at: &At) -> Vec<Parameter> {
-        raw.iter()
-            .enumerate()
-            .filter_map(|(i, a)| self.parameter(a, &at.index(i)))
-            .collect()
-    }
-
-    /// Compiles one `{source, name}` pair.
-    pub(super) fn parameter(&mut self, arg: &RawArgument, at: &At) -> Option<Parameter> {
-        let name = arg.name.clone();
-        let needs_name = |v: &mut Self, p: Parameter| {
-            if name.is_empty() {
-                v.error(
-                    &at.field("name"),
-                    format!("source {:?} needs a name", arg.source),
-                );
-                None
-            } else {
-                Some(p)
-            }
-        };
-        match arg.source.as_str() {
-            "header" => needs_name(self, Parameter::Header(canonical_header_key(&name))),
-            "url" | "query" => needs_name(self, Parameter::Query(name.clone())),
-            "payload" if name.starts_with('$') => self.json_path(&name, at),
-            "payload" => needs_name(self, Parameter::Payload(name.clone())),
-            "request" => match name.to_ascii_lowercase().as_str() {
-                "method" => Some(Parameter::Request(RequestKey::Method)),
-                "remote-addr" => Some(Parameter::Request(RequestKey::RemoteAddr)),
-                _ => {
-                    self.error(
-                        &at.field("name"),
-                        format!("unsupported request key {name:?} (use method or remote-addr)"),
-                    );
-                    None
-                }
-            },
-            "string" => Some(Parameter::Literal(name)),
-            "entire-payload" => Some(Parameter::EntirePayload),
-            "entire-headers" => Some(Parameter::EntireHeaders),
-            "entire-query" => Some(Parameter::EntireQuery),
-            "raw-request-body" => Some(Parameter::RawBody),
-            "event" => {
-                if super::hook::EVENT_FIELDS.contains(&name.as_str()) {
-                    Some(Parameter::Event(name))
-                } else {
-                    self.error(
-                        &at.field("name"),
-                        format!(
-                            "unknown event value {name:?} (one of: {})",
-                            super::hook::EVENT_FIELDS.join(", ")
-                        ),
-                    );
-                    None
-                }
-            }
-            "" => {
-                self.error(&at.field("source"), "missing source");
-                None
-            }
-            other => {
-                const SOURCES: &[&str] = &[
-                    "header",
-                    "url",
-                    "query",
-                    "payload",
-                    "request",
-                    "string",
-                    "entire-payload",
-                    "entire-headers",
-                    "entire-query",
-                    "raw-request-body",
-                    "event",
-                ];
-                let hint = did_you_mean(other, SOURCES)
-                    .map(|k| format!(" (did you mean {k:?}?)"))
-                    .unwrap_or_default();
-                self.error(
-                    &at.field("source"),
-                    format!("unknown source {other:?}{hint}"),
-                );
-                None
-            }
-        }
-    }
-
-    fn json_path(&mut self, text: &str, at: &At) -> Option<Parameter> {
-        match jsonpath_rust::parser::parse_json_path(text) {
-            Ok(query) => Some(Parameter::PayloadJsonPath(Arc::new(JsonPathQuery {
-                text: text.to_string(),
-                query,
-            }))),
-            Err(e) => {
-                self.error(&at.field("name"), format!("invalid JSONPath: {e}"));
-                None
-            }
-        }
-    }
-
     fn methods(&mut self, raw: &[String], at: &At) -> Option<Vec<Method>> {
         if raw.is_empty() {
             return None;
@@ -573,46 +397,5 @@ impl Validator<'_> {
             }
         }
         Some(opts)
-    }
-}
-
-/// Go's `textproto.CanonicalMIMEHeaderKey`: `x-hub-signature` → `X-Hub-Signature`. Keys with
-/// characters outside the token set are returned unchanged, as Go does.
-pub fn canonical_header_key(key: &str) -> String {
-    let valid = key
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-    if !valid {
-        return key.to_string();
-    }
-    let mut upper = true;
-    key.chars()
-        .map(|c| {
-            let out = if upper {
-                c.to_ascii_uppercase()
-            } else {
-                c.to_ascii_lowercase()
-            };
-            upper = c == '-';
-            out
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn canonical_header_keys() {
-        for (input, want) in [
-            ("x-hub-signature", "X-Hub-Signature"),
-            ("CONTENT-TYPE", "Content-Type"),
-            ("x_y", "X_y"),
-            ("bad key", "bad key"),
-            ("", ""),
-        ] {
-            assert_eq!(canonical_header_key(input), want);
-        }
     }
 }

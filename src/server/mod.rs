@@ -4,6 +4,7 @@
 
 mod hook;
 mod jobs_api;
+mod reply;
 pub mod respond;
 mod route;
 pub mod tls;
