@@ -14,8 +14,9 @@ RUN apt-get update \
 COPY --from=build /src/target/release/hookrun /usr/local/bin/hookrun
 COPY scripts/swarm-update.sh scripts/kubectl-set-image.sh scripts/container-swap.sh /usr/local/bin/
 COPY scripts/lib/common.sh /usr/local/lib/hookrun/common.sh
-COPY hooks.example.json /etc/hookrun/hooks.json
+COPY hooks.example.json /usr/share/doc/hookrun/hooks.example.json
 USER 10001
 EXPOSE 9000
 ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/hookrun"]
-CMD ["-hooks", "/etc/hookrun/hooks.json", "-verbose"]
+# Mount your hooks (a file or a folder, e.g. a ConfigMap) at /etc/hookrun/hooks.
+CMD ["-hooks", "/etc/hookrun/hooks", "-hotreload", "-verbose"]

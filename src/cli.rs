@@ -30,10 +30,10 @@ pub struct ValidateArgs {
     #[arg(required = true)]
     pub files: Vec<String>,
     /// Parse hooks files as Go templates first.
-    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_go_bool)]
     pub template: bool,
     /// Report unknown hook keys as warnings instead of errors.
-    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_go_bool)]
     pub lenient: bool,
 }
 
@@ -50,22 +50,22 @@ pub struct ServeArgs {
     #[arg(long = "hooks", value_name = "PATH", default_value = "hooks.json")]
     pub hooks: Vec<String>,
     /// Show verbose output (info level).
-    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_go_bool)]
     pub verbose: bool,
     /// Show debug output.
-    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_go_bool)]
     pub debug: bool,
     /// Watch hooks files for changes and reload them automatically.
-    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_go_bool)]
     pub hotreload: bool,
     /// Parse hooks files as Go templates.
-    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_go_bool)]
     pub template: bool,
     /// URL prefix for served hooks (protocol://server:port/PREFIX/:hook-id).
     #[arg(long, default_value = "hooks")]
     pub urlprefix: String,
     /// Use HTTPS instead of HTTP.
-    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_go_bool)]
     pub secure: bool,
     /// Path to the HTTPS certificate PEM file.
     #[arg(long, default_value = "cert.pem")]
@@ -80,13 +80,13 @@ pub struct ServeArgs {
     #[arg(long = "tls-min-version", default_value = "1.2")]
     pub tls_min_version: String,
     /// List available TLS cipher suites and exit.
-    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_go_bool)]
     pub list_cipher_suites: bool,
     /// Response header to return, as name=value; repeatable.
     #[arg(long = "header", value_name = "NAME=VALUE")]
     pub header: Vec<String>,
     /// Use the X-Request-Id header, if present, as the request id.
-    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_go_bool)]
     pub x_request_id: bool,
     /// Truncate X-Request-Id to this many characters (0: no limit).
     #[arg(long = "x-request-id-limit", default_value_t = 0)]
@@ -113,13 +113,13 @@ pub struct ServeArgs {
     #[arg(long, default_value = "")]
     pub socket: String,
     /// Start even if hooks cannot be loaded (the reference's -nopanic).
-    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_go_bool)]
     pub nopanic: bool,
     /// Print the version and exit.
-    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_go_bool)]
     pub version: bool,
     /// Unknown keys in hooks files are warnings instead of errors (the reference's leniency).
-    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_go_bool)]
     pub lenient: bool,
     /// Log format: text or json.
     #[arg(long = "log-format", default_value = "text", value_parser = ["text", "json"])]
@@ -139,6 +139,12 @@ pub struct ServeArgs {
     /// Finished jobs kept for GET /jobs/{id}.
     #[arg(long = "job-history", default_value_t = 1000)]
     pub job_history: usize,
+    /// Output kept across finished jobs (e.g. 64MiB); the oldest jobs are forgotten first.
+    #[arg(long = "job-history-size", default_value = "64MiB")]
+    pub job_history_size: String,
+    /// Show commands' output in GET /jobs/{id} and /jobs/{id}/output (=false hides it).
+    #[arg(long = "job-output", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "true", value_parser = parse_go_bool)]
+    pub job_output: bool,
     /// Bytes kept of each of a command's stdout and stderr (e.g. 1MiB).
     #[arg(long = "max-output", default_value = "1MiB")]
     pub max_output: String,
@@ -157,6 +163,15 @@ pub struct ServeArgs {
     /// Connections served at once; more wait to be accepted.
     #[arg(long = "max-connections", default_value_t = 1024)]
     pub max_connections: usize,
+}
+
+/// Go's `strconv.ParseBool`, which the reference's boolean flags use.
+fn parse_go_bool(s: &str) -> Result<bool, String> {
+    match s {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
+        _ => Err(format!("invalid boolean value {s:?}")),
+    }
 }
 
 /// Every long flag name, for the single-dash rewrite.
@@ -242,6 +257,25 @@ mod tests {
         assert!(!c.serve.verbose);
         assert!(c.serve.hotreload);
         assert!(c.serve.x_request_id);
+    }
+
+    #[test]
+    fn go_boolean_spellings() {
+        for (arg, want) in [
+            ("-verbose=1", true),
+            ("-verbose=t", true),
+            ("-verbose=TRUE", true),
+            ("-verbose=True", true),
+            ("-verbose=0", false),
+            ("-verbose=F", false),
+            ("-verbose=False", false),
+        ] {
+            assert_eq!(parse(&["hookrun", arg]).serve.verbose, want, "{arg}");
+        }
+        assert!(Cli::try_parse_from(normalize_args(
+            ["hookrun", "-verbose=yes"].iter().map(OsString::from)
+        ))
+        .is_err());
     }
 
     #[test]

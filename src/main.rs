@@ -173,12 +173,15 @@ fn settings(args: &ServeArgs) -> Result<(server::Settings, jobs::Settings)> {
         command_timeout: duration("command-timeout", &args.command_timeout)?,
         kill_grace: duration("kill-grace", &args.kill_grace)?,
         retry_after: Duration::from_secs(10),
+        job_output: args.job_output,
     };
     let jobs = jobs::Settings {
         max_jobs: args.max_jobs.max(1),
         max_queue: args.max_queue,
         history: args.job_history,
         max_output: usize::try_from(size("max-output", &args.max_output)?).unwrap_or(usize::MAX),
+        history_bytes: usize::try_from(size("job-history-size", &args.job_history_size)?)
+            .unwrap_or(usize::MAX),
     };
     Ok((server, jobs))
 }
@@ -271,11 +274,12 @@ async fn run(args: ServeArgs) -> Result<()> {
     let (server_settings, job_settings) = settings(&args)?;
     let hooks = initial_hooks(&args, &opts)?;
     let listener = bind(&args).await?;
-    drop_privileges(&args)?;
+    // Before dropping privileges: the pid file usually lives in a root-owned folder.
     if !args.pidfile.is_empty() {
         std::fs::write(&args.pidfile, format!("{}\n", std::process::id()))
             .with_context(|| format!("writing pid file {}", args.pidfile))?;
     }
+    drop_privileges(&args)?;
     let state = Arc::new(AppState {
         hooks: ArcSwap::from_pointee(hooks),
         settings: server_settings,

@@ -26,6 +26,8 @@ pub struct Reloader {
     pub options: LoadOptions,
     pub state: Arc<AppState>,
     last: Mutex<u64>,
+    /// Held for a whole reload: a signal and a file event must not race and store an older set.
+    running: Mutex<()>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -42,6 +44,7 @@ impl Reloader {
             options,
             state,
             last: Mutex::new(0),
+            running: Mutex::new(()),
         });
         let fp = r.fingerprint();
         *r.last.lock().unwrap_or_else(|e| e.into_inner()) = fp;
@@ -62,6 +65,7 @@ impl Reloader {
 
     /// Loads everything anew and swaps it in if valid. `force` reloads even if unchanged.
     pub fn reload(&self, force: bool) -> Outcome {
+        let _one_at_a_time = self.running.lock().unwrap_or_else(|e| e.into_inner());
         let fp = self.fingerprint();
         {
             let last = self.last.lock().unwrap_or_else(|e| e.into_inner());

@@ -112,6 +112,19 @@ pub fn evaluate(rule: &Rule, req: &Request, opts: Options) -> (bool, Option<Rule
     }
 }
 
+/// Whether any rule in the tree reads a registry-event value (then it is evaluated per push).
+pub fn reads_event(rule: &Rule) -> bool {
+    use crate::config::hook::Parameter;
+    match rule {
+        Rule::And(children) | Rule::Or(children) => children.iter().any(reads_event),
+        Rule::Not(inner) => reads_event(inner),
+        Rule::Value { parameter, .. }
+        | Rule::Regex { parameter, .. }
+        | Rule::Hmac { parameter, .. } => matches!(parameter, Parameter::Event(_)),
+        Rule::IpWhitelist(_) | Rule::ScalrSignature { .. } => false,
+    }
+}
+
 /// The signatures a header value offers: with a comma, every `prefix`ed item; otherwise the
 /// whole value minus an optional prefix (the reference's `ExtractSignatures`).
 fn signatures<'a>(value: &'a str, prefix: &str) -> Vec<&'a str> {

@@ -39,6 +39,35 @@ pub struct Hook {
     pub methods: Option<Vec<Method>>,
     pub execution: Execution,
     pub registry_event: Option<EventOptions>,
+    /// Whether anything reads payload values: if not, the body is not parsed (a 10 MiB JSON
+    /// body costs many times its size as a tree).
+    pub reads_payload: bool,
+}
+
+impl Parameter {
+    /// Whether this value comes from the parsed payload.
+    pub fn reads_payload(&self) -> bool {
+        matches!(
+            self,
+            Parameter::Payload(_) | Parameter::PayloadJsonPath(_) | Parameter::EntirePayload
+        )
+    }
+}
+
+impl Rule {
+    /// Every parameter the rule tree reads.
+    pub fn parameters(&self) -> Vec<&Parameter> {
+        match self {
+            Rule::And(children) | Rule::Or(children) => {
+                children.iter().flat_map(Rule::parameters).collect()
+            }
+            Rule::Not(inner) => inner.parameters(),
+            Rule::Value { parameter, .. }
+            | Rule::Regex { parameter, .. }
+            | Rule::Hmac { parameter, .. } => vec![parameter],
+            Rule::IpWhitelist(_) | Rule::ScalrSignature { .. } => Vec::new(),
+        }
+    }
 }
 
 /// The command a hook runs.

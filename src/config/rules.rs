@@ -95,6 +95,15 @@ fn compile_match(v: &mut Validator, m: &RawMatch, at: &At) -> Option<Rule> {
     }
     match m.kind.as_str() {
         "value" => {
+            if m.value.is_empty() {
+                // Usually an unset template variable (`{{ getenv "TOKEN" }}`): the rule would
+                // let every request without the parameter through.
+                v.error(
+                    &at.field("value"),
+                    "empty value: the rule would match a missing or empty parameter",
+                );
+                return None;
+            }
             let parameter = v.parameter(&m.parameter, &at.field("parameter"))?;
             Some(Rule::Value {
                 parameter,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use http::{HeaderName, HeaderValue, Method};
 use serde_json::Value;
 
-use super::hook::{Command, Concurrency, Execution, Hook};
+use super::hook::{Command, Concurrency, Execution, Hook, Parameter};
 use super::problem::{did_you_mean, Problems, Severity};
 use super::raw::{self, RawHook};
 use super::rules::compile_rule;
@@ -206,6 +206,13 @@ impl Validator<'_> {
             .registry_event
             .as_ref()
             .and_then(|v| self.registry_event(v, &at.field("registry-event")));
+        let reads_payload = args
+            .iter()
+            .chain(env.iter().map(|e| &e.value))
+            .chain(files.iter().map(|f| &f.value))
+            .chain(json_parameters.iter())
+            .chain(rule.iter().flat_map(|r| r.parameters()))
+            .any(Parameter::reads_payload);
         Hook {
             id: raw.id,
             file: PathBuf::from(self.file),
@@ -232,6 +239,7 @@ impl Validator<'_> {
             methods,
             execution,
             registry_event,
+            reads_payload,
         }
     }
 

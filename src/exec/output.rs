@@ -12,11 +12,14 @@ pub enum Stream {
     Stderr,
 }
 
+/// The output, stored once: the bytes in arrival order plus which stream each run came from.
 #[derive(Debug, Default)]
 struct Buffers {
     combined: Vec<u8>,
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
+    /// Consecutive runs of `combined`: (stream, length).
+    runs: Vec<(Stream, usize)>,
+    stdout_len: usize,
+    stderr_len: usize,
     truncated: bool,
 }
 
@@ -39,7 +42,7 @@ pub struct Snapshot {
 }
 
 impl OutputLog {
-    /// `cap` bounds each of stdout and stderr; the combined log holds at most twice that.
+    /// `cap` bounds each of stdout and stderr.
     pub fn new(cap: usize) -> Self {
         OutputLog {
             cap,
@@ -53,37 +56,66 @@ impl OutputLog {
         self.buffers.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Appends a chunk; bytes past the cap are dropped and the log marked truncated.
+    /// Appends a chunk; bytes past the stream's cap are dropped and the log marked truncated.
     pub fn append(&self, stream: Stream, chunk: &[u8]) {
         let len = {
             let mut b = self.lock();
-            let own = match stream {
-                Stream::Stdout => &mut b.stdout,
-                Stream::Stderr => &mut b.stderr,
+            let used = match stream {
+                Stream::Stdout => b.stdout_len,
+                Stream::Stderr => b.stderr_len,
             };
-            let room = self.cap.saturating_sub(own.len());
-            let kept = &chunk[..chunk.len().min(room)];
-            own.extend_from_slice(kept);
-            let truncated = kept.len() < chunk.len();
-            b.combined.extend_from_slice(kept);
-            b.truncated |= truncated;
+            let kept = chunk.len().min(self.cap.saturating_sub(used));
+            b.truncated |= kept < chunk.len();
+            if kept > 0 {
+                b.combined.extend_from_slice(&chunk[..kept]);
+                match b.runs.last_mut() {
+                    Some((s, n)) if *s == stream => *n += kept,
+                    _ => b.runs.push((stream, kept)),
+                }
+                match stream {
+                    Stream::Stdout => b.stdout_len += kept,
+                    Stream::Stderr => b.stderr_len += kept,
+                }
+            }
             b.combined.len()
         };
         self.progress.send_replace((len, false));
     }
 
-    /// Marks the output complete: followers see the end.
+    /// Marks the output complete: followers see the end; spare capacity is released.
     pub fn close(&self) {
-        let len = self.lock().combined.len();
+        let len = {
+            let mut b = self.lock();
+            b.combined.shrink_to_fit();
+            b.runs.shrink_to_fit();
+            b.combined.len()
+        };
         self.progress.send_replace((len, true));
+    }
+
+    /// Bytes this log keeps in memory (for the job history's budget).
+    pub fn retained_bytes(&self) -> usize {
+        let b = self.lock();
+        b.combined.capacity() + b.runs.capacity() * std::mem::size_of::<(Stream, usize)>()
     }
 
     pub fn snapshot(&self) -> Snapshot {
         let b = self.lock();
+        let mut stdout = Vec::with_capacity(b.stdout_len);
+        let mut stderr = Vec::with_capacity(b.stderr_len);
+        let mut at = 0;
+        for (stream, n) in &b.runs {
+            let part = &b.combined[at..at + n];
+            match stream {
+                Stream::Stdout => stdout.extend_from_slice(part),
+                Stream::Stderr => stderr.extend_from_slice(part),
+            }
+            at += n;
+        }
         Snapshot {
             combined: b.combined.clone(),
-            stdout: b.stdout.clone(),
-            stderr: b.stderr.clone(),
+            stdout,
+            stderr,
             truncated: b.truncated,
         }
     }

@@ -63,8 +63,11 @@ pub struct JobView {
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
     pub duration_ms: Option<u128>,
-    pub stdout: String,
-    pub stderr: String,
+    /// `None` (absent) when the server hides output (`-job-output=false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stdout: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stderr: Option<String>,
     pub truncated: bool,
 }
 
@@ -160,7 +163,8 @@ impl Job {
         let _ = rx.wait_for(|done| *done).await;
     }
 
-    pub fn view(&self) -> JobView {
+    /// The job as the jobs endpoint shows it; output only `with_output`.
+    pub fn view(&self, with_output: bool) -> JobView {
         let p = self.lock();
         let out = self.output.snapshot();
         let (exit_code, signal, error) = match &p.exit {
@@ -193,8 +197,8 @@ impl Job {
             started_at: p.started_at.map(|(t, _)| rfc3339(t)),
             finished_at: p.finished_at.map(|(t, _)| rfc3339(t)),
             duration_ms,
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            stdout: with_output.then(|| String::from_utf8_lossy(&out.stdout).into_owned()),
+            stderr: with_output.then(|| String::from_utf8_lossy(&out.stderr).into_owned()),
             truncated: out.truncated,
         }
     }

@@ -36,6 +36,8 @@ pub struct Settings {
     pub history: usize,
     /// `-max-output`: bytes kept of each of stdout and stderr.
     pub max_output: usize,
+    /// `-job-history-size`: bytes of output kept across finished jobs.
+    pub history_bytes: usize,
 }
 
 impl Default for Settings {
@@ -45,6 +47,7 @@ impl Default for Settings {
             max_queue: 100,
             history: 1000,
             max_output: 1024 * 1024,
+            history_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -69,7 +72,9 @@ struct HookQueue {
 #[derive(Default)]
 struct Registry {
     jobs: HashMap<String, Arc<Job>>,
-    finished: VecDeque<String>,
+    /// Ended jobs, oldest first, with the bytes of output each keeps.
+    finished: VecDeque<(String, usize)>,
+    finished_bytes: usize,
     queues: HashMap<String, HookQueue>,
     closed: bool,
 }
@@ -156,14 +161,17 @@ impl JobManager {
             }
             Concurrency::Latest if queue.running == 0 && queue.waiting.is_empty() => true,
             Concurrency::Latest => {
-                for old in queue.waiting.drain(..) {
+                let replaced: Vec<Arc<Job>> = queue.waiting.drain(..).collect();
+                queue.waiting.push_back(job.clone());
+                for old in replaced {
                     old.end_unstarted(JobState::Superseded);
                     tracing::info!(job = %old.id, hook = %old.hook, by = %job.id, "job superseded");
+                    self.retire(&mut reg, &old);
                 }
-                queue.waiting.push_back(job.clone());
                 false
             }
         };
+        let queue = reg.queues.entry(hook.id.clone()).or_default();
         if start_now {
             queue.running += 1;
         }
@@ -212,34 +220,49 @@ impl JobManager {
                     job.end_unstarted(JobState::Canceled);
                 }
             }
-            this.job_ended(&job, mode);
+            this.job_ended(&job);
         });
     }
 
-    fn job_ended(self: &Arc<Self>, job: &Arc<Job>, mode: Concurrency) {
+    /// After a run: frees the hook's slot and starts its next waiting job once nothing of the
+    /// hook runs (whatever mode the ended job had: a reload may have changed it).
+    fn job_ended(self: &Arc<Self>, job: &Arc<Job>) {
         let mut reg = self.lock();
         let next = {
             let queue = reg.queues.entry(job.hook.clone()).or_default();
             queue.running = queue.running.saturating_sub(1);
-            let next = if mode == Concurrency::Parallel {
-                None
-            } else {
+            let next = if queue.running == 0 {
                 queue.waiting.pop_front()
+            } else {
+                None
             };
             if next.is_some() {
                 queue.running += 1;
             }
             next
         };
-        reg.finished.push_back(job.id.clone());
-        while reg.finished.len() > self.settings.history {
-            if let Some(old) = reg.finished.pop_front() {
-                reg.jobs.remove(&old);
-            }
-        }
+        self.retire(&mut reg, job);
         drop(reg);
         if let Some(next) = next {
-            self.launch(next, mode, None);
+            // Only serial and latest jobs wait in a hook's queue.
+            self.launch(next, Concurrency::Serial, None);
+        }
+    }
+
+    /// Files an ended job into the history, evicting the oldest beyond `-job-history` entries
+    /// or `-job-history-size` bytes of output.
+    fn retire(&self, reg: &mut Registry, job: &Job) {
+        let bytes = job.output.retained_bytes();
+        reg.finished.push_back((job.id.clone(), bytes));
+        reg.finished_bytes += bytes;
+        while reg.finished.len() > self.settings.history
+            || (reg.finished_bytes > self.settings.history_bytes && reg.finished.len() > 1)
+        {
+            let Some((old, bytes)) = reg.finished.pop_front() else {
+                break;
+            };
+            reg.finished_bytes = reg.finished_bytes.saturating_sub(bytes);
+            reg.jobs.remove(&old);
         }
     }
 

@@ -33,6 +33,7 @@ fn hook(id: &str, mode: Concurrency, max_queue: Option<usize>) -> Hook {
             stream_output: false,
         },
         registry_event: None,
+        reads_payload: false,
     }
 }
 
@@ -65,7 +66,7 @@ async fn serial_never_overlaps() {
     let jobs: Vec<_> = (0..5).map(|_| submit(&m, &h, &script).unwrap()).collect();
     for j in &jobs {
         j.wait().await;
-        assert_eq!(j.state(), JobState::Succeeded, "{:?}", j.view());
+        assert_eq!(j.state(), JobState::Succeeded, "{:?}", j.view(true));
     }
 }
 
@@ -85,7 +86,7 @@ async fn latest_runs_at_most_two_and_the_last_wins() {
     assert_eq!(states[0], JobState::Succeeded);
     assert_eq!(states[9], JobState::Succeeded);
     assert!(states[1..9].iter().all(|s| *s == JobState::Superseded));
-    assert_eq!(jobs[9].view().stdout, "9\n");
+    assert_eq!(jobs[9].view(true).stdout.as_deref(), Some("9\n"));
 }
 
 #[tokio::test]
@@ -172,4 +173,61 @@ async fn shutdown_waits_then_kills() {
         submit(&m, &h, "true"),
         Err(SubmitError::ShuttingDown)
     ));
+}
+
+#[tokio::test]
+async fn a_hook_switched_to_serial_by_reload_still_runs_its_queue() {
+    let m = JobManager::new(Settings::default());
+    let parallel = hook("r", Concurrency::Parallel, None);
+    let serial = hook("r", Concurrency::Serial, None);
+    let first = submit(&m, &parallel, "sleep 0.3").unwrap();
+    let queued = submit(&m, &serial, "true").unwrap();
+    assert_eq!(queued.state(), JobState::Queued);
+    first.wait().await;
+    tokio::time::timeout(Duration::from_secs(5), queued.wait())
+        .await
+        .expect("the queued job started after the parallel one ended");
+    assert_eq!(queued.state(), JobState::Succeeded);
+}
+
+#[tokio::test]
+async fn superseded_jobs_count_against_the_history() {
+    let m = JobManager::new(Settings {
+        history: 3,
+        ..Settings::default()
+    });
+    let h = hook("l", Concurrency::Latest, None);
+    let running = submit(&m, &h, "sleep 0.3").unwrap();
+    let pending: Vec<_> = (0..20).map(|_| submit(&m, &h, "true").unwrap()).collect();
+    running.wait().await;
+    pending[19].wait().await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let kept = pending.iter().filter(|j| m.get(&j.id).is_some()).count();
+    assert!(
+        kept <= 3,
+        "{kept} of 20 superseded/finished jobs still kept"
+    );
+    assert!(m.get(&pending[19].id).is_some());
+}
+
+#[tokio::test]
+async fn history_is_bounded_by_output_bytes() {
+    let m = JobManager::new(Settings {
+        history_bytes: 300 * 1024,
+        ..Settings::default()
+    });
+    let h = hook("b", Concurrency::Serial, None);
+    let jobs: Vec<_> = (0..5)
+        .map(|_| submit(&m, &h, "head -c 102400 /dev/zero").unwrap())
+        .collect();
+    for j in &jobs {
+        j.wait().await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let kept = jobs.iter().filter(|j| m.get(&j.id).is_some()).count();
+    assert!(
+        (1..=3).contains(&kept),
+        "kept {kept} jobs of 100 KiB under a 300 KiB budget"
+    );
+    assert!(m.get(&jobs[4].id).is_some(), "the newest job is kept");
 }

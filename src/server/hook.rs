@@ -20,7 +20,7 @@ use super::AppState;
 use crate::config::{canonical_header_key, Hook};
 use crate::exec::Invocation;
 use crate::jobs::{Job, SubmitError};
-use crate::registry::{self, Delivery};
+use crate::registry::{self, Delivery, ImagePush};
 use crate::request::{params, Request as HookRequest};
 use crate::rules;
 
@@ -101,7 +101,15 @@ async fn triggered(
     let (parts, body) = req.into_parts();
     let body = read_body(state, &parts.headers, body).await?;
     let mut request = hook_request(hook, &parts, remote, request_id, body);
-    if let Err(e) = request.parse_body(hook).await {
+    // Multipart errors are visible (500), so multipart is always parsed; other bodies only
+    // when something reads the payload.
+    let multipart = request.content_type.starts_with("multipart/form-data;");
+    let parsed = if hook.reads_payload || multipart {
+        request.parse_body(hook).await
+    } else {
+        Ok(())
+    };
+    if let Err(e) = parsed {
         if matches!(e, crate::request::BodyError::Multipart(_)) {
             tracing::warn!(error = %e, "multipart body rejected");
             return Err(HttpError::Multipart);
@@ -111,10 +119,10 @@ async fn triggered(
     for problem in params::apply_json_parameters(&hook.json_parameters, &mut request) {
         tracing::debug!(problem, "parse-parameters-as-json");
     }
-    let requests = match &hook.registry_event {
-        None => vec![request],
-        Some(opts) => match event_requests(opts, request)? {
-            Ok(list) => list,
+    let pushes = match &hook.registry_event {
+        None => vec![None],
+        Some(opts) => match image_pushes(opts, &request)? {
+            Ok(list) => list.into_iter().map(Some).collect(),
             Err(reason) => {
                 tracing::info!(reason, "registry delivery has no image push");
                 return Ok(go_text(
@@ -125,13 +133,26 @@ async fn triggered(
             }
         },
     };
-    let mut matched = Vec::new();
-    for r in requests {
-        if rules_hold(hook, &r)? {
-            matched.push(r);
+    // Rules that read no event value hold or fail for the whole delivery: evaluate them once
+    // (a delivery may carry 100 pushes over a 10 MiB body).
+    let shared = match &hook.rule {
+        Some(rule) if rules::reads_event(rule) => None,
+        _ => Some(rules_hold(hook, &request)?),
+    };
+    let mut invocations = Vec::new();
+    for push in pushes {
+        request.event = push;
+        let holds = match shared {
+            Some(holds) => holds,
+            None => rules_hold(hook, &request)?,
+        };
+        if holds {
+            let job_id = crate::jobs::new_job_id();
+            let inv = invocation(state, hook, &request, &job_id);
+            invocations.push((job_id, inv));
         }
     }
-    if matched.is_empty() {
+    if invocations.is_empty() {
         tracing::info!("trigger rules were not satisfied");
         let status = hook
             .mismatch_status
@@ -143,9 +164,9 @@ async fn triggered(
             respond::RULES_NOT_SATISFIED,
         ));
     }
-    tracing::info!(jobs = matched.len(), "hook triggered");
+    tracing::info!(jobs = invocations.len(), "hook triggered");
     set_headers(headers, &hook.response_headers);
-    run(state, hook, matched, headers).await
+    run(state, hook, &request.id, invocations, headers).await
 }
 
 /// Reads the body under the size limit and the body timeout.
@@ -215,11 +236,11 @@ fn hook_request(
     request
 }
 
-/// One request per image push of a registry delivery; `Ok(Err(reason))` when it has none.
-fn event_requests(
+/// The image pushes of a registry delivery; `Ok(Err(reason))` when it has none.
+fn image_pushes(
     opts: &registry::EventOptions,
-    request: HookRequest,
-) -> Result<Result<Vec<HookRequest>, String>, HttpError> {
+    request: &HookRequest,
+) -> Result<Result<Vec<ImagePush>, String>, HttpError> {
     let lookup = |name: &str| {
         request
             .headers
@@ -228,14 +249,7 @@ fn event_requests(
             .map(str::to_owned)
     };
     match registry::parse(opts, &lookup, &request.body) {
-        Ok(Delivery::Pushes(pushes)) => Ok(Ok(pushes
-            .into_iter()
-            .map(|push| {
-                let mut r = request.clone();
-                r.event = Some(push);
-                r
-            })
-            .collect())),
+        Ok(Delivery::Pushes(pushes)) => Ok(Ok(pushes)),
         Ok(Delivery::Ignored { reason }) => Ok(Err(reason)),
         Err(e) => {
             tracing::warn!(error = %e, "invalid registry event");
@@ -336,14 +350,13 @@ fn decode_base64(s: &str) -> Vec<u8> {
 async fn run(
     state: &Arc<AppState>,
     hook: &Arc<Hook>,
-    requests: Vec<HookRequest>,
+    request_id: &str,
+    invocations: Vec<(String, Invocation)>,
     headers: &mut HeaderMap,
 ) -> Result<Response, HttpError> {
     let mut jobs: Vec<Arc<Job>> = Vec::new();
-    for request in &requests {
-        let job_id = crate::jobs::new_job_id();
-        let inv = invocation(state, hook, request, &job_id);
-        match state.jobs.submit(hook, &request.id, job_id, inv) {
+    for (job_id, inv) in invocations {
+        match state.jobs.submit(hook, request_id, job_id, inv) {
             Ok(job) => jobs.push(job),
             Err(SubmitError::QueueFull { .. }) if jobs.is_empty() => {
                 return Err(HttpError::QueueFull {

@@ -35,7 +35,14 @@ pub async fn route<B>(state: &AppState, rest: &str, req: &Request<B>) -> Option<
             "Job not found.\n",
         ));
     };
-    Some(if output {
+    let with_output = state.settings.job_output;
+    Some(if output && !with_output {
+        go_text(
+            StatusCode::FORBIDDEN,
+            HeaderMap::new(),
+            "Job output is not shown by this server (-job-output=false).\n",
+        )
+    } else if output {
         let sse = req
             .headers()
             .get(header::ACCEPT)
@@ -43,12 +50,12 @@ pub async fn route<B>(state: &AppState, rest: &str, req: &Request<B>) -> Option<
             .is_some_and(|v| v.contains("text/event-stream"));
         follow(job, sse)
     } else {
-        describe(&job)
+        describe(&job, with_output)
     })
 }
 
-fn describe(job: &Job) -> Response {
-    let body = serde_json::to_vec_pretty(&job.view()).unwrap_or_default();
+fn describe(job: &Job, with_output: bool) -> Response {
+    let body = serde_json::to_vec_pretty(&job.view(with_output)).unwrap_or_default();
     let mut resp = Response::new(Body::from(body));
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -80,7 +87,7 @@ fn follow(job: Arc<Job>, sse: bool) -> Response {
                 None => {
                     job.wait().await;
                     if sse {
-                        let end = serde_json::to_string(&job.view().state).unwrap_or_default();
+                        let end = serde_json::to_string(&job.state()).unwrap_or_default();
                         Some((Ok(sse_event("end", end.as_bytes())), (job, offset, true)))
                     } else {
                         None

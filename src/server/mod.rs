@@ -44,6 +44,8 @@ pub struct Settings {
     pub kill_grace: Duration,
     /// How long `Retry-After` tells a client refused with 429 to wait.
     pub retry_after: Duration,
+    /// `-job-output`: whether the jobs endpoints show commands' output.
+    pub job_output: bool,
 }
 
 impl Default for Settings {
@@ -61,6 +63,7 @@ impl Default for Settings {
             command_timeout: Duration::from_secs(30 * 60),
             kill_grace: Duration::from_secs(5),
             retry_after: Duration::from_secs(10),
+            job_output: true,
         }
     }
 }

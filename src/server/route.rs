@@ -80,9 +80,10 @@ fn bad_request() -> Response {
 }
 
 fn redirect(path: &str, query: Option<&str>) -> Response {
+    let path = escape_path(path);
     let target = match query {
         Some(q) => format!("{path}?{q}"),
-        None => path.to_string(),
+        None => path,
     };
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = StatusCode::MOVED_PERMANENTLY;
@@ -90,6 +91,21 @@ fn redirect(path: &str, query: Option<&str>) -> Response {
         resp.headers_mut().insert(header::LOCATION, v);
     }
     resp
+}
+
+/// Go's `URL.EscapedPath` for a decoded path: everything but unreserved characters and
+/// `$&+,/:;=@` is percent-encoded, so `?`, `#` or `\` in a decoded path cannot change the
+/// meaning of the `Location` it is redirected to.
+fn escape_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~$&+,/:;=@".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Decodes `%XX` escapes as Go's URL parser does for `URL.Path`. An invalid escape is `None`:
@@ -148,6 +164,19 @@ fn clean_path(p: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redirects_escape_the_clean_path() {
+        for (path, query, want) in [
+            ("/hooks/a", Some("t=1"), "/hooks/a?t=1"),
+            ("/\\evil.com", None, "/%5Cevil.com"),
+            ("/hooks/a?x=1", None, "/hooks/a%3Fx=1"),
+            ("/hooks/é", None, "/hooks/%C3%A9"),
+        ] {
+            let resp = redirect(path, query);
+            assert_eq!(resp.headers()[header::LOCATION], want, "{path}");
+        }
+    }
 
     #[test]
     fn cleans_paths_like_gorilla() {

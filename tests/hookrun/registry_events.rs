@@ -236,3 +236,36 @@ async fn event_values_work_as_arguments() {
     );
     assert!(rec.contains("HOOKRUN_EVENT_PROVIDER=custom"), "{rec}");
 }
+
+fn vm_hwm_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// A hundred pushes over a large body must not multiply the body in memory: rules that read no
+/// event value are evaluated once, and nothing is copied per push.
+#[tokio::test]
+async fn many_pushes_in_a_large_delivery_stay_cheap() {
+    let dir = tempfile::tempdir().unwrap();
+    let hooks = r#"[{"id":"signed","execute-command":"/bin/true","registry-event":"distribution",
+        "trigger-rule":{"match":{"type":"payload-hmac-sha256","secret":"k",
+        "parameter":{"source":"header","name":"X-Sig"}}},"trigger-rule-mismatch-http-response-code":403}]"#;
+    std::fs::write(dir.path().join("hooks.json"), hooks).unwrap();
+    let s = start(&hookrun_bin(), &["-hooks", "hooks.json"], dir.path(), &[]);
+    let event = format!(
+        r#"{{"id":"e","action":"push","target":{{"mediaType":"application/vnd.docker.distribution.manifest.v2+json","digest":"{DIGEST}","repository":"team/web","tag":"v1"}},"request":{{"host":"r:5000"}}}}"#
+    );
+    let events = vec![event; 100].join(",");
+    let padding = "0,".repeat(2_000_000);
+    let body = format!(r#"{{"events":[{events}],"padding":[{padding}0]}}"#);
+    let before = vm_hwm_kib(s.child.id());
+    let (status, jobs, text) = post(&s, "/hooks/signed", &[("X-Sig", "sha256=00")], &body).await;
+    assert_eq!((status, jobs.len()), (500, 0), "{text}");
+    let grown = vm_hwm_kib(s.child.id()).saturating_sub(before);
+    // The registry parser holds one tree of the 4 MB body; copies per push would be gigabytes.
+    assert!(grown < 400 * 1024, "peak memory grew by {grown} KiB");
+}

@@ -1,6 +1,6 @@
 //! Hooks hookrun rejects when loading (deliberate: README "Compatibility"), each against what
 //! the reference does with it at request time: unknown keys (a typo such as `trigger-rules`
-//! silently drops all protection there), empty rules, invalid regexes and CIDRs, unknown rule
+//! silently drops all protection there), empty rules, empty `value`s, invalid regexes and CIDRs, unknown rule
 //! types and sources, several operators in one rule, empty signature secrets.
 
 use super::http::{self, RawRequest};
@@ -37,6 +37,14 @@ const CASES: &[Rejected] = &[
         query: "?x=1",
         hookrun_says: r#"trigger-rule.match: unknown key "paramter""#,
         reference: (500, RULE_ERROR),
+    },
+    Rejected {
+        // Usually an unset template variable: `?token=` then passes the reference's rule.
+        id: "empty-value",
+        keys: r#""trigger-rule": {"match": {"type": "value", "value": "", "parameter": {"source": "url", "name": "token"}}}"#,
+        query: "?token=",
+        hookrun_says: "trigger-rule.match.value: empty value",
+        reference: (200, "ran"),
     },
     Rejected {
         id: "empty-rule",

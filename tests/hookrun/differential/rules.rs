@@ -113,12 +113,6 @@ const HOOKS: &str = r#"[
     "trigger-rule": {"match": {"type": "regex", "regex": "(?i)\\bmain\\b", "parameter": {"source": "url", "name": "v"}}}
   },
   {
-    "id": "empty-value",
-    "execute-command": "@RECORDER@",
-    "response-message": "empty ok",
-    "trigger-rule": {"match": {"type": "value", "value": "", "parameter": {"source": "url", "name": "v"}}}
-  },
-  {
     "id": "null-walk",
     "execute-command": "@RECORDER@",
     "response-message": "null ok",
@@ -222,15 +216,6 @@ fn trigger_rules_decide_like_the_reference() {
         Case::post(
             "regex boundary inside a word",
             "/hooks/regex-boundary?v=domains",
-        ),
-        Case::post(
-            "empty value matches an empty parameter",
-            "/hooks/empty-value?v=",
-        )
-        .runs(),
-        Case::post(
-            "empty value with the parameter missing",
-            "/hooks/empty-value",
         ),
         Case::post("walking through null is a rule error", "/hooks/null-walk")
             .json(r#"{"a":null}"#),

@@ -89,7 +89,9 @@ async fn full_serial_queue_answers_429_with_retry_after() {
             >= 1
     );
     assert!(refused.headers().get("hookrun-job-id").is_none());
-    assert_eq!(state(&f.job(&running).await), "running");
+    // The first job's task may not have been scheduled yet on a loaded machine.
+    f.wait_job(&running, Duration::from_secs(2), |j| state(j) == "running")
+        .await;
     assert_eq!(state(&f.job(&waiting).await), "queued");
 }
 

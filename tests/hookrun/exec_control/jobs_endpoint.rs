@@ -26,7 +26,8 @@ async fn jobs_endpoint_shows_every_state() {
     let a = f.trigger_job("lat", json!({"code": 0})).await;
     let b = f.trigger_job("lat", json!({"code": 0})).await;
     let timed = f.trigger_job("slow", json!({})).await;
-    assert_eq!(state(&f.job(&a).await), "running");
+    f.wait_job(&a, Duration::from_secs(2), |j| state(j) == "running")
+        .await;
     let queued = f.job(&b).await;
     assert_eq!(state(&queued), "queued", "{queued:#}");
     assert_eq!(queued["started_at"], serde_json::Value::Null);
@@ -159,4 +160,22 @@ async fn jobs_paths_do_not_collide_with_hooks_under_the_jobs_prefix() {
         .await
         .expect("POST");
     assert_eq!(missing.status(), 404);
+}
+
+#[tokio::test]
+async fn job_output_can_be_hidden_from_the_jobs_endpoints() {
+    let hook = sh_hook("secretive", "echo DB_PASSWORD=hunter2", &[]);
+    let f = Fixture::start(&[hook], &["-job-output=false"]);
+    let id = f.trigger_job("secretive", json!({})).await;
+    let done = f.wait_done(&id, Duration::from_secs(5)).await;
+    assert_eq!(state(&done), "succeeded", "{done:#}");
+    assert!(
+        done.get("stdout").is_none() && done.get("stderr").is_none(),
+        "{done:#}"
+    );
+    let resp = reqwest::get(f.url(&format!("/jobs/{id}/output")))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    assert!(!resp.text().await.unwrap().contains("hunter2"));
 }
