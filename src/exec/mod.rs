@@ -93,13 +93,21 @@ pub enum SpawnError {
 /// Runs `inv` to the end, writing its output to `log` (closed when done). `cancel` ends it early
 /// (shutdown): the group is killed as on a timeout.
 pub async fn run(inv: Invocation, log: Arc<OutputLog>, cancel: &CancellationToken) -> Exit {
-    let exit = match spawn(&inv) {
-        Ok((child, files)) => {
+    // Writing `pass-file-to-command` files, probing PATH and forking are blocking work: keep
+    // them off the runtime's threads.
+    let spawned = tokio::task::spawn_blocking(move || {
+        let result = spawn(&inv);
+        (inv, result)
+    })
+    .await;
+    let exit = match spawned {
+        Ok((inv, Ok((child, files)))) => {
             let exit = supervise(child, &inv, &log, cancel).await;
             drop(files);
             exit
         }
-        Err(e) => Exit::SpawnFailed(e.to_string()),
+        Ok((_, Err(e))) => Exit::SpawnFailed(e.to_string()),
+        Err(e) => Exit::SpawnFailed(format!("starting the command: {e}")),
     };
     log.close();
     exit
