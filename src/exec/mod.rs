@@ -94,12 +94,15 @@ pub enum SpawnError {
 /// (shutdown): the group is killed as on a timeout.
 pub async fn run(inv: Invocation, log: Arc<OutputLog>, cancel: &CancellationToken) -> Exit {
     // Writing `pass-file-to-command` files, probing PATH and forking are blocking work: keep
-    // them off the runtime's threads.
+    // them off the runtime's threads. At most one fork per core at a time: a burst of hundreds
+    // of jobs must not crowd out the threads that accept and answer requests.
+    let fork_slot = fork_slots().acquire().await;
     let spawned = tokio::task::spawn_blocking(move || {
         let result = spawn(&inv);
         (inv, result)
     })
     .await;
+    drop(fork_slot);
     let exit = match spawned {
         Ok((inv, Ok((child, files)))) => {
             let exit = supervise(child, &inv, &log, cancel).await;
@@ -111,6 +114,15 @@ pub async fn run(inv: Invocation, log: Arc<OutputLog>, cancel: &CancellationToke
     };
     log.close();
     exit
+}
+
+/// Process-wide bound on concurrent spawns: one per core.
+fn fork_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        tokio::sync::Semaphore::new(cores)
+    })
 }
 
 /// The reference's `exec.LookPath` on `execute-command`, joined to the working directory when

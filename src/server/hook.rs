@@ -184,6 +184,9 @@ async fn read_body(
         tracing::warn!(declared, limit, "request body too large");
         return Err(HttpError::BodyTooLarge { limit });
     }
+    if hyper::body::Body::is_end_stream(&body) {
+        return Ok(Bytes::new());
+    }
     let collect = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)).collect();
     match tokio::time::timeout(state.settings.body_timeout, collect).await {
         Err(_) => Err(HttpError::BodyTimeout),
