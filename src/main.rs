@@ -12,7 +12,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
 use hookrun::cli::{self, Command, ServeArgs, ValidateArgs};
-use hookrun::config::{self, template::SystemEnv, LoadOptions, Severity, UnknownKeys};
+use hookrun::config::{self, template::SystemEnv, LoadOptions, UnknownKeys};
 use hookrun::jobs::{self, JobManager};
 use hookrun::reload::Reloader;
 use hookrun::server::{self, AppState, Listener};
@@ -189,12 +189,7 @@ fn settings(args: &ServeArgs) -> Result<(server::Settings, jobs::Settings)> {
 /// Loads the hooks at start-up: errors are fatal unless `-nopanic`.
 fn initial_hooks(args: &ServeArgs, opts: &LoadOptions) -> Result<config::HookSet> {
     let loaded = config::load(&args.hooks, opts, &SystemEnv);
-    for p in &loaded.problems {
-        match p.severity {
-            Severity::Error => tracing::error!(problem = %p, "hooks file problem"),
-            Severity::Warning => tracing::warn!(problem = %p, "hooks file warning"),
-        }
-    }
+    loaded.log_problems();
     let set = match loaded.set {
         Some(set) => set,
         None if args.nopanic => {

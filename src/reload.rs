@@ -17,7 +17,7 @@ use std::time::Duration;
 use notify::{RecursiveMode, Watcher};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{self, template::SystemEnv, LoadOptions, Severity};
+use crate::config::{self, template::SystemEnv, LoadOptions};
 use crate::server::AppState;
 
 /// What reloads need to know.
@@ -74,12 +74,7 @@ impl Reloader {
             }
         }
         let loaded = config::load(&self.sources, &self.options, &SystemEnv);
-        for p in &loaded.problems {
-            match p.severity {
-                Severity::Error => tracing::error!(problem = %p, "hooks file problem"),
-                Severity::Warning => tracing::warn!(problem = %p, "hooks file warning"),
-            }
-        }
+        loaded.log_problems();
         *self.last.lock().unwrap_or_else(|e| e.into_inner()) = fp;
         match loaded.set {
             Some(set) => {

@@ -76,10 +76,14 @@ impl Loaded {
             .filter(|p| p.severity == Severity::Error)
     }
 
-    pub fn warnings(&self) -> impl Iterator<Item = &Problem> {
-        self.problems
-            .iter()
-            .filter(|p| p.severity == Severity::Warning)
+    /// Logs every problem at its severity (start-up and reloads).
+    pub fn log_problems(&self) {
+        for p in &self.problems {
+            match p.severity {
+                Severity::Error => tracing::error!(problem = %p, "hooks file problem"),
+                Severity::Warning => tracing::warn!(problem = %p, "hooks file warning"),
+            }
+        }
     }
 }
 

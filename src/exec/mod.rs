@@ -62,13 +62,6 @@ impl Exit {
     pub fn success(&self) -> bool {
         *self == Exit::Code(0)
     }
-
-    pub fn code(&self) -> Option<i32> {
-        match self {
-            Exit::Code(c) => Some(*c),
-            _ => None,
-        }
-    }
 }
 
 /// Why a command could not be started.
@@ -302,11 +295,6 @@ async fn pump(mut pipe: impl AsyncRead + Unpin, stream: Stream, log: Arc<OutputL
             Ok(n) => log.append(stream, &buf[..n]),
         }
     }
-}
-
-/// Shares an output log between the runner and followers.
-pub fn new_log(cap: usize) -> Arc<OutputLog> {
-    Arc::new(OutputLog::new(cap))
 }
 
 #[cfg(test)]

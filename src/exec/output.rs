@@ -120,10 +120,6 @@ impl OutputLog {
         }
     }
 
-    pub fn is_closed(&self) -> bool {
-        self.progress.borrow().1
-    }
-
     /// Waits for combined output past `offset`; `None` once the output is complete and read.
     pub async fn next_chunk(&self, offset: usize) -> Option<Bytes> {
         let mut rx = self.progress.subscribe();

@@ -15,7 +15,7 @@ fn inv(program: &str, args: &[&str], timeout_ms: u64) -> Invocation {
 }
 
 async fn run_it(i: Invocation, cap: usize) -> (Exit, Snapshot) {
-    let log = new_log(cap);
+    let log = Arc::new(OutputLog::new(cap));
     let exit = run(i, log.clone(), &CancellationToken::new()).await;
     (exit, log.snapshot())
 }

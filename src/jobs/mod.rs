@@ -266,15 +266,6 @@ impl JobManager {
         }
     }
 
-    /// Jobs queued or running right now.
-    pub fn active(&self) -> usize {
-        self.lock()
-            .jobs
-            .values()
-            .filter(|j| !j.state().is_final())
-            .count()
-    }
-
     /// Refuses new jobs, lets running and queued ones go on for up to `timeout` (or until
     /// `force` fires), then kills what remains. Returns the jobs that had to be stopped.
     pub async fn shutdown(&self, timeout: Duration, force: CancellationToken) -> Vec<Arc<Job>> {
