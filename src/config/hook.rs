@@ -10,7 +10,7 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue, Method};
 use regex::Regex;
 
-use crate::registry::EventOptions;
+use super::registry_event::EventOptions;
 
 /// One hook, ready to serve.
 #[derive(Debug)]

@@ -6,6 +6,7 @@ mod goregex;
 pub mod hook;
 pub mod problem;
 pub mod raw;
+pub mod registry_event;
 mod rules;
 mod scalar;
 mod source;

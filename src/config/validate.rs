@@ -9,8 +9,8 @@ use serde_json::Value;
 use super::hook::{Command, Concurrency, Execution, Hook, Parameter};
 use super::problem::{did_you_mean, Problems, Severity};
 use super::raw::{self, RawHook};
+use super::registry_event::{validate_registry_host, AliyunNetwork, EventOptions, Provider};
 use super::rules::compile_rule;
-use crate::registry::{AliyunNetwork, EventOptions, Provider};
 
 /// How strictly unknown keys are treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -399,7 +399,7 @@ impl Validator<'_> {
             ("registry-host", &opts.registry_host),
         ] {
             if let Some(h) = host {
-                if crate::registry::image_ref::validate_registry(h).is_err() {
+                if validate_registry_host(h).is_err() {
                     self.error(&at.field(key), format!("not a valid registry host: {h:?}"));
                 }
             }

@@ -12,18 +12,11 @@ mod reference;
 pub(crate) use reference::split_reference;
 pub use reference::{parse_reference, ImageRef};
 
-/// Longest name (`registry/repository`) distribution accepts (`NameTotalLengthMax`).
-pub const NAME_TOTAL_MAX: usize = 255;
-/// Longest value echoed back in an error message, in characters.
-const SHOWN_MAX: usize = 64;
+use crate::config::registry_event::validate_registry_host;
+pub use crate::config::registry_event::{shown, NAME_TOTAL_MAX};
 
-const DOMAIN_COMPONENT: &str = r"(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])";
 const PATH_COMPONENT: &str = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
 
-static HOST: LazyLock<Regex> = LazyLock::new(|| {
-    let host = format!(r"(?:{DOMAIN_COMPONENT}(?:\.{DOMAIN_COMPONENT})*|\[[A-Fa-f0-9:]+\])");
-    Regex::new(&format!(r"^{host}(?::([0-9]{{1,5}}))?$")).expect("host grammar is a valid regex")
-});
 static REPOSITORY: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&format!(r"^{PATH_COMPONENT}(?:/{PATH_COMPONENT})*$"))
         .expect("repository grammar is a valid regex")
@@ -59,42 +52,14 @@ impl RefError {
     }
 }
 
-/// `raw` escaped with `{:?}` (quotes, control characters, newlines) and cut to 64 characters,
-/// so a hostile value can be shown in a log or error without forging lines.
-pub fn shown(raw: &str) -> String {
-    let mut chars = raw.chars();
-    let head: String = chars.by_ref().take(SHOWN_MAX).collect();
-    if chars.next().is_some() {
-        format!("{head:?}…")
-    } else {
-        format!("{head:?}")
-    }
-}
-
-/// A registry host: domain components, IPv4 or `[IPv6]`, with an optional port (1-65535).
+/// A registry host: domain components, IPv4 or `[IPv6]`, with an optional port (1-65535). The
+/// grammar lives with the hook options, which check their host overrides against it.
 pub fn validate_registry(host: &str) -> Result<(), RefError> {
-    const WHAT: &str = "registry";
-    if host.is_empty() {
-        return Err(RefError::new(WHAT, host, "must not be empty"));
-    }
-    if host.len() > NAME_TOTAL_MAX {
-        return Err(RefError::new(WHAT, host, "longer than 255 characters"));
-    }
-    let Some(caps) = HOST.captures(host) else {
-        return Err(RefError::new(
-            WHAT,
-            host,
-            "expected host[:port] with a domain name, IPv4 address or [IPv6] address",
-        ));
-    };
-    let port_ok = caps
-        .get(1)
-        .is_none_or(|port| matches!(port.as_str().parse::<u32>(), Ok(1..=65535)));
-    if port_ok {
-        Ok(())
-    } else {
-        Err(RefError::new(WHAT, host, "port out of range 1-65535"))
-    }
+    validate_registry_host(host).map_err(|invalid| RefError {
+        what: "registry",
+        value: invalid.value,
+        reason: invalid.reason,
+    })
 }
 
 /// A repository path: lower-case components `[a-z0-9]+` joined by `.`, `_`, `__` or dashes,
@@ -194,31 +159,6 @@ mod tests {
     }
 
     #[test]
-    fn registry_grammar() {
-        let cases: &[(&str, bool)] = &[
-            ("docker.io", true),
-            ("registry.cn-hangzhou.aliyuncs.com", true),
-            ("127.0.0.1:5000", true),
-            ("localhost", true),
-            ("[::1]:5000", true),
-            ("[fe80::1]", true),
-            ("Registry.Example.com", true),
-            ("host:0", false),
-            ("host:65536", false),
-            ("host:", false),
-            ("-host", false),
-            ("host-", false),
-            ("a..b", false),
-            ("user@host", false),
-            ("host/path", false),
-            ("[::1", false),
-        ];
-        for (value, ok) in cases {
-            assert_eq!(validate_registry(value).is_ok(), *ok, "{value:?}");
-        }
-    }
-
-    #[test]
     fn repository_grammar() {
         let long = format!("{}/{}", "a".repeat(200), "b".repeat(60));
         let cases: &[(&str, bool)] = &[
@@ -275,11 +215,7 @@ mod tests {
     }
 
     #[test]
-    fn shown_escapes_and_caps() {
-        assert_eq!(shown("a\nb"), r#""a\nb""#);
-        let long = shown(&"x".repeat(300));
-        assert!(long.ends_with('…'));
-        assert_eq!(long.chars().count(), 64 + 3);
+    fn errors_show_the_value_escaped() {
         let err = validate_tag("x;touch /tmp/p").expect_err("hostile");
         assert_eq!(
             err.to_string(),

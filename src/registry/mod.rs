@@ -1,5 +1,7 @@
 //! Registry and forge push events: turns one webhook delivery into normalised, validated image
-//! pushes. Knows no HTTP: the caller passes a header lookup and the raw body.
+//! pushes. Knows no HTTP: the caller passes a header lookup and the raw body. The per-hook
+//! options (`EventOptions`, `Provider`, `AliyunNetwork`) belong to `config::registry_event`
+//! and are re-exported here.
 //!
 //! # Theory of operation
 //! [`parse`] reads the body as JSON once, takes the configured provider or detects it (headers
@@ -18,7 +20,6 @@
 //! values with upper-case letters in a repository are rejected, as registries reject them.
 //!
 //! # Layout
-//! - `options`: per-hook settings (`Provider`, `AliyunNetwork`, `EventOptions`).
 //! - `image_ref`: the reference grammar (host, repository, tag, digest); `image_ref/reference`:
 //!   `ImageRef` and `parse_reference`.
 //! - `json`: path-tracking access to the payload.
@@ -55,7 +56,6 @@ mod draft;
 mod forge;
 mod harbor;
 mod json;
-mod options;
 mod quay;
 #[cfg(test)]
 mod samples;
@@ -63,8 +63,10 @@ mod samples;
 use serde::Serialize;
 use serde_json::Value;
 
+pub use crate::config::registry_event::{
+    AliyunNetwork, BadHostOption, EventOptions, Provider, UnknownName,
+};
 pub use image_ref::{ImageRef, RefError};
-pub use options::{AliyunNetwork, EventOptions, Provider, UnknownName};
 
 /// One normalised image push; every field already validated against the image-reference
 /// grammar.
@@ -182,11 +184,8 @@ pub enum EventError {
     },
     #[error("{provider} event: more than {max} image pushes in one delivery")]
     TooManyPushes { provider: Provider, max: usize },
-    #[error("{option}: {problem}")]
-    BadOption {
-        option: &'static str,
-        problem: RefError,
-    },
+    #[error("{0}")]
+    BadOption(BadHostOption),
 }
 
 /// Reads one delivery. `headers` looks a request header up by name, case-insensitively.
@@ -195,7 +194,7 @@ pub fn parse(
     headers: &dyn Fn(&str) -> Option<String>,
     body: &[u8],
 ) -> Result<Delivery, EventError> {
-    opts.validate()?;
+    opts.validate().map_err(EventError::BadOption)?;
     let value: Value = serde_json::from_slice(body).map_err(|error| EventError::Json { error })?;
     if !value.is_object() {
         return Err(EventError::NotAnObject);
@@ -240,6 +239,24 @@ mod tests {
         for body in [&b"[]"[..], b"\"x\"", b"1", b"null"] {
             let err = parse(&EventOptions::default(), &no_headers, body).expect_err("not object");
             assert!(matches!(err, EventError::NotAnObject), "{err}");
+        }
+    }
+
+    #[test]
+    fn bad_option_hosts_fail_every_delivery() {
+        for host in ["x;touch /tmp/p", "--help", "$(id)", "", "a\nb"] {
+            let opts = EventOptions {
+                registry_host: Some(host.into()),
+                ..EventOptions::default()
+            };
+            let err = parse(&opts, &no_headers, br#"{"image": "nginx:1"}"#).expect_err(host);
+            assert!(
+                matches!(&err, EventError::BadOption(bad) if bad.option == "registry-host"),
+                "{host:?}: {err}"
+            );
+            assert!(err
+                .to_string()
+                .starts_with("registry-host option: invalid registry "));
         }
     }
 

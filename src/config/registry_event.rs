@@ -1,14 +1,26 @@
-//! Per-hook settings for reading push events: the provider (or `auto`), the Aliyun network and
-//! the host overrides, with their configuration names. Reads no payload.
+//! A hook's `registry-event` options: which sender's format to read (or `auto`), the Aliyun
+//! network, the host overrides, and the registry-host grammar those overrides are checked
+//! against. `registry` reads payloads with these options; this module reads no payload.
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::LazyLock;
 
+use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-use super::draft;
-use super::image_ref;
-use super::EventError;
+/// Longest name (`registry/repository`) distribution accepts (`NameTotalLengthMax`); a host
+/// alone can be no longer.
+pub const NAME_TOTAL_MAX: usize = 255;
+/// Longest value echoed back in an error message, in characters.
+const SHOWN_MAX: usize = 64;
+
+const DOMAIN_COMPONENT: &str = r"(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])";
+
+static HOST: LazyLock<Regex> = LazyLock::new(|| {
+    let host = format!(r"(?:{DOMAIN_COMPONENT}(?:\.{DOMAIN_COMPONENT})*|\[[A-Fa-f0-9:]+\])");
+    Regex::new(&format!(r"^{host}(?::([0-9]{{1,5}}))?$")).expect("host grammar is a valid regex")
+});
 
 /// Who sent a delivery. `Auto` detects it from headers and payload shape.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -79,7 +91,7 @@ impl FromStr for Provider {
             .find(|provider| provider.as_str().eq_ignore_ascii_case(s))
             .ok_or_else(|| UnknownName {
                 what: "registry event provider",
-                value: image_ref::shown(s),
+                value: shown(s),
                 expected:
                     "auto, dockerhub, aliyun, harbor, distribution, quay, github, gitea, custom",
             })
@@ -109,7 +121,7 @@ impl FromStr for AliyunNetwork {
             "internal" => Ok(AliyunNetwork::Internal),
             _ => Err(UnknownName {
                 what: "aliyun network",
-                value: image_ref::shown(s),
+                value: shown(s),
                 expected: "public, vpc, internal",
             }),
         }
@@ -126,36 +138,88 @@ pub struct EventOptions {
     /// payload does not name the instance, so it replaces the computed host.
     pub aliyun_instance_host: Option<String>,
     /// Replaces the host for every provider (e.g. distribution's `request.host` is whatever
-    /// name the pusher used, possibly an internal one).
+    /// name the pusher used, possibly an internal one; Harbor 1.x names no host at all).
     pub registry_host: Option<String>,
 }
 
+/// A configured host override that is not a registry host.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{option} option: {problem}")]
+pub struct BadHostOption {
+    /// The option's configuration name: "registry-host" or "aliyun-instance-host".
+    pub option: &'static str,
+    pub problem: InvalidHost,
+}
+
 impl EventOptions {
-    /// Checks the configured hosts against the registry grammar; `parse` calls it too, and the
-    /// config loader can call it to report a bad hook at load time.
-    pub fn validate(&self) -> Result<(), EventError> {
+    /// Checks the configured hosts against the registry-host grammar. Validation calls it at
+    /// load time; `registry::parse` calls it again so no delivery is read with a bad host.
+    pub fn validate(&self) -> Result<(), BadHostOption> {
         let hosts = [
-            (draft::REGISTRY_HOST_OPTION, &self.registry_host),
-            (draft::INSTANCE_HOST_OPTION, &self.aliyun_instance_host),
+            ("registry-host", &self.registry_host),
+            ("aliyun-instance-host", &self.aliyun_instance_host),
         ];
         for (option, host) in hosts {
             if let Some(host) = host {
-                image_ref::validate_registry(host)
-                    .map_err(|problem| EventError::BadOption { option, problem })?;
+                validate_registry_host(host)
+                    .map_err(|problem| BadHostOption { option, problem })?;
             }
         }
         Ok(())
     }
 }
 
+/// A value that is not a registry host. `value` is already escaped and length-capped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid registry {value}: {reason}")]
+pub struct InvalidHost {
+    pub value: String,
+    pub reason: &'static str,
+}
+
+/// A registry host: domain components, IPv4 or `[IPv6]`, with an optional port (1-65535), as
+/// distribution's reference grammar has it.
+pub fn validate_registry_host(host: &str) -> Result<(), InvalidHost> {
+    let invalid = |reason| InvalidHost {
+        value: shown(host),
+        reason,
+    };
+    if host.is_empty() {
+        return Err(invalid("must not be empty"));
+    }
+    if host.len() > NAME_TOTAL_MAX {
+        return Err(invalid("longer than 255 characters"));
+    }
+    let Some(caps) = HOST.captures(host) else {
+        return Err(invalid(
+            "expected host[:port] with a domain name, IPv4 address or [IPv6] address",
+        ));
+    };
+    let port_ok = caps
+        .get(1)
+        .is_none_or(|port| matches!(port.as_str().parse::<u32>(), Ok(1..=65535)));
+    if port_ok {
+        Ok(())
+    } else {
+        Err(invalid("port out of range 1-65535"))
+    }
+}
+
+/// `raw` escaped with `{:?}` (quotes, control characters, newlines) and cut to 64 characters,
+/// so a hostile value can be shown in a log or error without forging lines.
+pub fn shown(raw: &str) -> String {
+    let mut chars = raw.chars();
+    let head: String = chars.by_ref().take(SHOWN_MAX).collect();
+    if chars.next().is_some() {
+        format!("{head:?}…")
+    } else {
+        format!("{head:?}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::parse;
     use super::*;
-
-    fn no_headers(_: &str) -> Option<String> {
-        None
-    }
 
     #[test]
     fn provider_names_round_trip() {
@@ -204,22 +268,65 @@ mod tests {
     }
 
     #[test]
-    fn bad_option_hosts_fail_every_delivery() {
-        for host in ["x;touch /tmp/p", "--help", "$(id)", "", "a\nb"] {
+    fn bad_option_hosts_are_named() {
+        for host in ["x;touch /tmp/p", "--help", "$(id)", "", "a\nb", "h/p"] {
             let opts = EventOptions {
                 registry_host: Some(host.into()),
                 ..EventOptions::default()
             };
-            let err = parse(&opts, &no_headers, br#"{"image": "nginx:1"}"#).expect_err(host);
-            assert!(
-                matches!(err, EventError::BadOption { .. }),
-                "{host:?}: {err}"
-            );
+            let err = opts.validate().expect_err(host);
+            assert_eq!(err.option, "registry-host", "{host:?}");
             let opts = EventOptions {
                 aliyun_instance_host: Some(host.into()),
                 ..EventOptions::default()
             };
-            assert!(opts.validate().is_err(), "{host:?}");
+            let err = opts.validate().expect_err(host);
+            assert_eq!(err.option, "aliyun-instance-host", "{host:?}");
         }
+        let err = EventOptions {
+            registry_host: Some("a\nb".into()),
+            ..EventOptions::default()
+        }
+        .validate()
+        .expect_err("newline");
+        assert_eq!(
+            err.to_string(),
+            r#"registry-host option: invalid registry "a\nb": expected host[:port] with a domain name, IPv4 address or [IPv6] address"#
+        );
+    }
+
+    #[test]
+    fn registry_host_grammar() {
+        let long = format!("{}.example.com", "a".repeat(250));
+        let cases: &[(&str, bool)] = &[
+            ("docker.io", true),
+            ("registry.cn-hangzhou.aliyuncs.com", true),
+            ("127.0.0.1:5000", true),
+            ("localhost", true),
+            ("[::1]:5000", true),
+            ("[fe80::1]", true),
+            ("Registry.Example.com", true),
+            ("host:0", false),
+            ("host:65536", false),
+            ("host:", false),
+            ("-host", false),
+            ("host-", false),
+            ("a..b", false),
+            ("user@host", false),
+            ("host/path", false),
+            ("[::1", false),
+            (long.as_str(), false),
+        ];
+        for (value, ok) in cases {
+            assert_eq!(validate_registry_host(value).is_ok(), *ok, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn shown_escapes_and_caps() {
+        assert_eq!(shown("a\nb"), r#""a\nb""#);
+        let long = shown(&"x".repeat(300));
+        assert!(long.ends_with('…'));
+        assert_eq!(long.chars().count(), 64 + 3);
     }
 }
