@@ -1,5 +1,6 @@
 //! hookrun's own push format for CI jobs (documented in the module above): a whole reference in
-//! `image`, or `registry` + `repository` + `tag`/`digest`.
+//! `image`, or `registry` + `repository` + `tag`/`digest`. Unlike registry events, a push by
+//! digest alone is deployed (the CI job names what it built), and a malformed digest is an error.
 
 use super::draft::{self, Draft};
 use super::image_ref;
@@ -8,7 +9,15 @@ use super::{Delivery, EventError, EventOptions, Provider};
 
 pub(super) fn read(root: &Node<'_>, opts: &EventOptions) -> Result<Delivery, EventError> {
     let digest = root.opt_string("digest")?;
-    let draft = match root.opt_string("image")? {
+    // hookrun's own format: a digest here is what the CI job pushed, never dropped or repaired.
+    if let Some(digest) = &digest {
+        image_ref::validate_digest(&digest.value).map_err(|problem| EventError::Invalid {
+            provider: Provider::Custom,
+            path: digest.path.clone(),
+            problem,
+        })?;
+    }
+    let mut draft = match root.opt_string("image")? {
         Some(image) => {
             if ["registry", "repository", "tag"]
                 .iter()
@@ -32,6 +41,7 @@ pub(super) fn read(root: &Node<'_>, opts: &EventOptions) -> Result<Delivery, Eve
             "the image needs a tag or a digest (there is no implicit latest)",
         ));
     }
+    draft.deploy_by_digest = true;
     draft::single(Provider::Custom, draft, opts)
 }
 

@@ -36,7 +36,11 @@ fn from_shape(body: &Value) -> Option<Provider> {
             .get("type")
             .and_then(Value::as_str)
             .is_some_and(|kind| kind.starts_with("harbor."));
-    if body.get("events").is_some_and(Value::is_array) {
+    let events = body.get("events").is_some_and(Value::is_array);
+    if events && is_str("event_type") {
+        // Harbor 1.10's documented shape; distribution envelopes have no `event_type`.
+        Some(Provider::Harbor)
+    } else if events {
         Some(Provider::Distribution)
     } else if (has("type") && has("event_data")) || harbor_cloud_event {
         Some(Provider::Harbor)
@@ -44,7 +48,8 @@ fn from_shape(body: &Value) -> Option<Provider> {
         Some(Provider::Aliyun)
     } else if has("push_data") && (has_in("repository", "repo_name") || has("callback_url")) {
         Some(Provider::DockerHub)
-    } else if has("docker_url") && has("updated_tags") {
+    } else if is_str("docker_url") && (has("updated_tags") || is_str("repository")) {
+        // Every Quay repository event (push, build, vulnerability, mirror) has these.
         Some(Provider::Quay)
     } else if has("action") && has("registry_package") {
         Some(Provider::GitHub)
@@ -138,6 +143,23 @@ mod tests {
                 Provider::GitHub,
             ),
             (r#"{"events": []}"#, Provider::Distribution),
+            (
+                r#"{"event_type": "pushImage", "events": [{"full_name": "p/r", "tag": "1"}]}"#,
+                Provider::Harbor,
+            ),
+            (
+                r#"{"build_id": "b", "repository": "acme/shop", "namespace": "acme",
+                   "docker_url": "quay.io/acme/shop", "docker_tags": ["latest"]}"#,
+                Provider::Quay,
+            ),
+            (
+                r#"{"action": "create", "package": {"name": "api", "ecosystem": "CONTAINER"}}"#,
+                Provider::GitHub,
+            ),
+            (
+                r#"{"id": "x", "action": "chart_push", "target": {"name": "c", "version": "1"}}"#,
+                Provider::Distribution,
+            ),
         ];
         for (body, provider) in cases {
             assert_eq!(auto(&[], body).expect(body), provider, "{body}");

@@ -1,5 +1,6 @@
 //! From what a provider read to a validated `ImagePush`: the host override, grammar checks that
-//! name the JSON path of a bad value, the derived image strings, informational labels and the
+//! name the JSON path of a bad value, the untagged and unusable-digest rules, agreement between
+//! fields that name the same thing, the derived image strings, informational labels and the
 //! per-delivery push limit. Knows no payload format.
 
 use super::image_ref::{self, ImageRef, RefError};
@@ -12,6 +13,9 @@ pub(crate) const MAX_PUSHES: usize = 100;
 pub(crate) const REGISTRY_HOST_OPTION: &str = "registry-host option";
 /// The "path" reported for a value that came from `EventOptions::aliyun_instance_host`.
 pub(crate) const INSTANCE_HOST_OPTION: &str = "aliyun-instance-host option";
+/// Why a delivery whose pushes all lack a tag runs nothing.
+pub(crate) const UNTAGGED: &str =
+    "push names no tag (a push by digest, e.g. one platform of a multi-arch image): nothing to deploy";
 /// Longest informational label (delivery id, actor, media type) kept.
 const LABEL_MAX: usize = 128;
 /// Longest callback URL accepted.
@@ -24,10 +28,21 @@ pub(crate) struct Draft {
     pub repository: Sourced,
     pub tag: Option<Sourced>,
     pub digest: Option<Sourced>,
+    /// Whether a push without a tag is deployed by its digest. Only the custom format says so:
+    /// a CI job that posts `image@digest` means that digest.
+    pub deploy_by_digest: bool,
     pub delivery_id: Option<String>,
     pub actor: Option<String>,
     pub media_type: Option<String>,
     pub callback_url: Option<Sourced>,
+}
+
+/// What one draft amounts to.
+#[derive(Debug)]
+pub(crate) enum Finished {
+    Push(Box<ImagePush>),
+    /// No tag: nothing to deploy (see `UNTAGGED`).
+    Untagged,
 }
 
 impl Draft {
@@ -37,6 +52,7 @@ impl Draft {
             repository,
             tag: None,
             digest: None,
+            deploy_by_digest: false,
             delivery_id: None,
             actor: None,
             media_type: None,
@@ -44,15 +60,12 @@ impl Draft {
         }
     }
 
-    /// Validates every field and builds the push; `None` when there is neither a tag nor a
-    /// digest (nothing deployable). `opts.registry_host` replaces the payload's host.
-    pub fn finish(
-        self,
-        provider: Provider,
-        opts: &EventOptions,
-    ) -> Result<Option<ImagePush>, EventError> {
-        if self.tag.is_none() && self.digest.is_none() {
-            return Ok(None);
+    /// Validates every field and builds the push. `opts.registry_host` replaces the payload's
+    /// host. A digest that does not fit the grammar is dropped (logged) when there is a tag to
+    /// deploy; without a tag it is an error only for a draft deployed by digest.
+    pub fn finish(self, provider: Provider, opts: &EventOptions) -> Result<Finished, EventError> {
+        if self.tag.is_none() && !self.deploy_by_digest {
+            return Ok(Finished::Untagged);
         }
         let registry = match &opts.registry_host {
             Some(host) => Sourced::new(host.as_str(), REGISTRY_HOST_OPTION),
@@ -73,8 +86,19 @@ impl Draft {
         if let Some(tag) = &self.tag {
             check(tag, image_ref::validate_tag)?;
         }
-        if let Some(digest) = &self.digest {
-            check(digest, image_ref::validate_digest)?;
+        let digest = match self.digest {
+            Some(digest) if self.tag.is_some() => usable_digest(provider, digest),
+            Some(digest) => {
+                check(&digest, image_ref::validate_digest)?;
+                Some(digest)
+            }
+            None => None,
+        };
+        if self.tag.is_none() && digest.is_none() {
+            return Err(EventError::Unusable {
+                provider,
+                problem: "the push names neither a tag nor a digest",
+            });
         }
         if let Some(url) = &self.callback_url {
             check(url, validate_callback_url)?;
@@ -83,9 +107,9 @@ impl Draft {
             registry: registry.value,
             repository: self.repository.value,
             tag: self.tag.map(|tag| tag.value),
-            digest: self.digest.map(|digest| digest.value),
+            digest: digest.map(|digest| digest.value),
         };
-        Ok(Some(ImagePush {
+        Ok(Finished::Push(Box::new(ImagePush {
             provider,
             image: reference.image(),
             image_pinned: reference.pinned(),
@@ -97,7 +121,62 @@ impl Draft {
             actor: self.actor.and_then(label),
             media_type: self.media_type.and_then(label),
             callback_url: self.callback_url.map(|url| url.value),
-        }))
+        })))
+    }
+}
+
+/// `digest` when it fits the digest grammar. Otherwise it is logged and dropped: the tag still
+/// names the image, only the pin is lost, as with senders that send no digest at all.
+pub(crate) fn usable_digest(provider: Provider, digest: Sourced) -> Option<Sourced> {
+    match image_ref::validate_digest(&digest.value) {
+        Ok(()) => Some(digest),
+        Err(problem) => {
+            tracing::warn!(
+                %provider,
+                path = %digest.path,
+                %problem,
+                "digest unusable: the push is deployed by its tag without a pin"
+            );
+            None
+        }
+    }
+}
+
+/// The one value several fields agree on. `candidates` are the fields that are present, most
+/// authoritative first; `same` decides whether two values name the same thing. Any two that
+/// disagree make the delivery ambiguous.
+pub(crate) fn agreed(
+    provider: Provider,
+    what: &'static str,
+    candidates: Vec<Sourced>,
+    same: impl Fn(&str, &str) -> bool,
+) -> Result<Option<Sourced>, EventError> {
+    let mut candidates = candidates.into_iter();
+    let Some(first) = candidates.next() else {
+        return Ok(None);
+    };
+    for other in candidates {
+        if !same(&first.value, &other.value) {
+            return Err(contradiction(provider, what, &first, &other));
+        }
+    }
+    Ok(Some(first))
+}
+
+/// The error for two fields that name `what` differently.
+pub(crate) fn contradiction(
+    provider: Provider,
+    what: &'static str,
+    first: &Sourced,
+    second: &Sourced,
+) -> EventError {
+    EventError::Contradiction {
+        provider,
+        what,
+        first_path: first.path.clone(),
+        first_value: image_ref::shown(&first.value),
+        second_path: second.path.clone(),
+        second_value: image_ref::shown(&second.value),
     }
 }
 
@@ -105,6 +184,7 @@ impl Draft {
 pub(crate) struct Pushes {
     provider: Provider,
     list: Vec<ImagePush>,
+    untagged: usize,
 }
 
 impl Pushes {
@@ -112,14 +192,24 @@ impl Pushes {
         Self {
             provider,
             list: Vec::new(),
+            untagged: 0,
         }
     }
 
-    /// Validates `draft` and keeps the push, if it has a tag or a digest.
+    /// Validates `draft` and keeps the push, once: the same image and digest twice in one
+    /// delivery is one deploy.
     pub fn add(&mut self, draft: Draft, opts: &EventOptions) -> Result<(), EventError> {
-        let Some(push) = draft.finish(self.provider, opts)? else {
-            return Ok(());
+        let push = match draft.finish(self.provider, opts)? {
+            Finished::Push(push) => *push,
+            Finished::Untagged => {
+                self.untagged += 1;
+                return Ok(());
+            }
         };
+        let seen = |kept: &ImagePush| kept.image == push.image && kept.digest == push.digest;
+        if self.list.iter().any(seen) {
+            return Ok(());
+        }
         if self.list.len() == MAX_PUSHES {
             return Err(EventError::TooManyPushes {
                 provider: self.provider,
@@ -130,12 +220,14 @@ impl Pushes {
         Ok(())
     }
 
-    /// The pushes, or `Ignored` with `reason` when none was kept.
-    pub fn into_delivery(self, reason: &str) -> Delivery {
-        if self.list.is_empty() {
-            Delivery::ignored(reason)
-        } else {
+    /// The pushes; without any, `Ignored` saying that they were untagged, or `nothing`.
+    pub fn into_delivery(self, nothing: &str) -> Delivery {
+        if !self.list.is_empty() {
             Delivery::Pushes(self.list)
+        } else if self.untagged > 0 {
+            Delivery::ignored(UNTAGGED)
+        } else {
+            Delivery::ignored(nothing)
         }
     }
 }
@@ -148,7 +240,7 @@ pub(crate) fn single(
 ) -> Result<Delivery, EventError> {
     let mut pushes = Pushes::new(provider);
     pushes.add(draft, opts)?;
-    Ok(pushes.into_delivery("push has neither a tag nor a digest"))
+    Ok(pushes.into_delivery(UNTAGGED))
 }
 
 /// Whether a "tag" is really a digest (Harbor and GitHub put the digest there for
@@ -201,117 +293,4 @@ pub(crate) fn validate_callback_url(url: &str) -> Result<(), RefError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn draft(registry: &str, repository: &str, tag: Option<&str>) -> Draft {
-        let mut draft = Draft::new(
-            Sourced::new(registry, "registry"),
-            Sourced::new(repository, "repository"),
-        );
-        draft.tag = tag.map(|tag| Sourced::new(tag, "tag"));
-        draft
-    }
-
-    #[test]
-    fn finish_builds_image_strings_and_applies_override() {
-        let mut opts = EventOptions::default();
-        let push = draft("127.0.0.1:5000", "web", Some("v1"))
-            .finish(Provider::Custom, &opts)
-            .expect("valid")
-            .expect("tagged");
-        assert_eq!(push.image, "127.0.0.1:5000/web:v1");
-        assert_eq!(push.image_pinned, None);
-        opts.registry_host = Some("registry.internal:443".into());
-        let push = draft("127.0.0.1:5000", "web", Some("v1"))
-            .finish(Provider::Custom, &opts)
-            .expect("valid")
-            .expect("tagged");
-        assert_eq!(push.registry, "registry.internal:443");
-    }
-
-    #[test]
-    fn finish_skips_untagged_undigested() {
-        let result = draft("h", "r", None).finish(Provider::Quay, &EventOptions::default());
-        assert_eq!(result.expect("no error"), None);
-    }
-
-    #[test]
-    fn finish_names_path_of_bad_value() {
-        let err = draft("h", "r", Some("$(id)"))
-            .finish(Provider::Quay, &EventOptions::default())
-            .expect_err("hostile tag");
-        assert_eq!(
-            err.to_string(),
-            r#"quay event: tag: invalid tag "$(id)": expected 1-128 characters of [A-Za-z0-9_.-], not starting with '.' or '-'"#
-        );
-        let long = format!("{}/{}", "a".repeat(200), "b".repeat(50));
-        let err = draft(&"h".repeat(10), &long, Some("t"))
-            .finish(Provider::Quay, &EventOptions::default())
-            .expect_err("name too long");
-        assert!(err.to_string().contains("invalid name"), "{err}");
-    }
-
-    #[test]
-    fn labels_keep_safe_values_only() {
-        let cases: &[(&str, bool)] = &[
-            ("ci-bot", true),
-            ("320678d8-ca14-430f-8bb6-4ca139cd83f7", true),
-            ("application/vnd.docker.distribution.manifest.v2+json", true),
-            ("a@b.example", true),
-            ("John Doe", false),
-            ("$(id)", false),
-            ("--help", false),
-            ("a\nb", false),
-            ("", false),
-        ];
-        for (value, kept) in cases {
-            assert_eq!(label((*value).to_owned()).is_some(), *kept, "{value:?}");
-        }
-        assert!(label("x".repeat(129)).is_none());
-    }
-
-    #[test]
-    fn callback_urls() {
-        let cases: &[(&str, bool)] = &[
-            ("https://registry.hub.docker.com/u/svendowideit/testhook/hook/2141b5bi5i5b02bec211i4eeih0242eg11000a/", true),
-            ("https://ci.example.com:8443/cb?x=1", true),
-            ("https://ci.example.com", true),
-            ("http://ci.example.com/cb", false),
-            ("https://user:pw@ci.example.com/cb", false),
-            ("https://ci.example.com/a b", false),
-            ("https://ci.example.com/a\nb", false),
-            ("https:///path", false),
-            ("file:///etc/passwd", false),
-            ("https://$(id)/", false),
-        ];
-        for (url, ok) in cases {
-            assert_eq!(validate_callback_url(url).is_ok(), *ok, "{url:?}");
-        }
-    }
-
-    #[test]
-    fn push_limit_is_enforced() {
-        let opts = EventOptions::default();
-        let mut pushes = Pushes::new(Provider::Quay);
-        for i in 0..MAX_PUSHES {
-            pushes
-                .add(draft("h", "r", Some(&format!("t{i}"))), &opts)
-                .expect("under the limit");
-        }
-        let err = pushes
-            .add(draft("h", "r", Some("one-more")), &opts)
-            .expect_err("over the limit");
-        assert!(matches!(err, EventError::TooManyPushes { max: 100, .. }));
-    }
-
-    #[test]
-    fn split_host_strips_scheme() {
-        assert_eq!(split_host("quay.io/ns/repo"), ("quay.io", "ns/repo"));
-        assert_eq!(
-            split_host("https://gitea.example.com/team/-/packages"),
-            ("gitea.example.com", "team/-/packages")
-        );
-        assert_eq!(split_host("host"), ("host", ""));
-    }
-}
+mod tests;

@@ -6,27 +6,41 @@
 //! # Theory of operation
 //! [`parse`] reads the body as JSON once, takes the configured provider or detects it (headers
 //! first, then the payload's shape: `detect`), and hands the tree to that provider's reader. A
-//! reader only reads: it returns drafts (values plus the JSON path they came from). `draft` then
-//! puts every registry, repository, tag and digest through the image-reference grammar before
-//! anything becomes an [`ImagePush`], so a command never sees `x;touch /tmp/p`, `--help` or a
-//! newline as an image. One bad value fails the whole delivery (never a partial deploy), and the
-//! error names the JSON path (`events[2].target.tag`) and shows the value escaped and cut to 64
-//! characters. A valid delivery that carries no image push (Docker Hub's test message, a pull, a
-//! delete, a blob push, a non-container package) is [`Delivery::Ignored`] with a short reason
-//! that is safe to show to the sender. One delivery yields at most 100 pushes.
+//! reader only reads: it returns drafts (values plus the JSON path they came from) and checks
+//! that every field naming the same thing agrees (a GitHub `registry.url` against
+//! `package.namespace`, a distribution `target.url` against `target.repository`, a Harbor
+//! `resource_url` against its `tag`); two fields that disagree are an error naming both, never
+//! a choice. `draft` then puts every registry, repository, tag and digest through the
+//! image-reference grammar before anything becomes an [`ImagePush`], so a command never sees
+//! `x;touch /tmp/p`, `--help` or a newline as an image. One bad value fails the whole delivery
+//! (never a partial deploy), and the error names the JSON path (`events[2].target.tag`) and
+//! shows the value escaped and cut to 64 characters.
+//!
+//! What is deployed, and what is not:
+//! - Only tagged pushes, except in the custom format. A push by digest alone is one platform
+//!   of a multi-arch image, an attestation or a replica far more often than a release (buildx,
+//!   Harbor, GitHub and Gitea all announce each of those), so it is [`Delivery::Ignored`].
+//! - A digest that does not fit the digest grammar (a truncated or redacted value) is not used
+//!   and the push is deployed by its tag without a pin, as for senders that never send one; the
+//!   log says which field was dropped. Two well-formed digests that disagree are an error.
+//! - A valid delivery that carries no image push (Docker Hub's test message, a pull, a delete,
+//!   a blob push, a build notification, a non-container package) is [`Delivery::Ignored`] with
+//!   a short reason that is safe to show to the sender: registries retry non-2xx answers.
+//! - One delivery yields at most 100 pushes; the same image twice in one delivery is one push.
 //!
 //! Normalisation: Docker Hub names without a namespace get `library/`; Aliyun repositories, GitHub
-//! owners and Gitea owner/name are lower-cased (see each module); nothing else is changed — other
-//! values with upper-case letters in a repository are rejected, as registries reject them.
+//! namespaces and Gitea owner/name are lower-cased (see each module); nothing else is changed —
+//! other values with upper-case letters in a repository are rejected, as registries reject them.
 //!
 //! # Layout
 //! - `image_ref`: the reference grammar (host, repository, tag, digest); `image_ref/reference`:
 //!   `ImageRef` and `parse_reference`.
 //! - `json`: path-tracking access to the payload.
-//! - `draft`: validation of what a provider read, the host override, the push limit.
+//! - `draft`: validation of what a provider read, the host override, the untagged and digest
+//!   rules, agreement between fields, the push limit.
 //! - `detect`: which provider sent an `Auto` delivery.
-//! - `dockerhub`, `aliyun`, `harbor`, `distribution` (also Azure ACR), `quay`, `forge` (GitHub
-//!   and Gitea package events), `custom`: one reader per payload format.
+//! - `dockerhub`, `aliyun`, `harbor`, `distribution` (also GitLab's registry and Azure ACR),
+//!   `quay`, `github`, `gitea`, `custom`: one reader per payload format.
 //!
 //! # Custom JSON format (for CI jobs)
 //! A CI job that pushed an image posts one of these (unknown fields are ignored):
@@ -53,7 +67,8 @@ mod detect;
 mod distribution;
 mod dockerhub;
 mod draft;
-mod forge;
+mod gitea;
+mod github;
 mod harbor;
 mod json;
 mod quay;
@@ -145,16 +160,16 @@ pub enum Delivery {
 }
 
 impl Delivery {
-    pub(crate) fn ignored(reason: &str) -> Self {
+    pub(crate) fn ignored(reason: impl Into<String>) -> Self {
         Delivery::Ignored {
-            reason: reason.to_owned(),
+            reason: reason.into(),
         }
     }
 }
 
 /// Why a delivery could not be read. Values from the payload appear only escaped and cut to 64
-/// characters (inside `RefError`); paths are built from fixed field names and indexes, and
-/// object keys from the payload are quoted escaped.
+/// characters (inside `RefError`, or shown by `Contradiction`); paths are built from fixed field
+/// names and indexes, and object keys from the payload are quoted escaped.
 #[derive(Debug, thiserror::Error)]
 pub enum EventError {
     #[error("malformed JSON body: {error}")]
@@ -177,6 +192,23 @@ pub enum EventError {
         path: String,
         problem: RefError,
     },
+    #[error(
+        "{provider} event: the {what} is ambiguous: {first_path} says {first_value}, {second_path} says {second_value}"
+    )]
+    Contradiction {
+        provider: Provider,
+        /// What the two fields name: "tag", "repository", "owner", ...
+        what: &'static str,
+        first_path: String,
+        /// Escaped and cut like every shown value.
+        first_value: String,
+        second_path: String,
+        second_value: String,
+    },
+    #[error(
+        "{provider} event: {path}: the payload does not name the registry host; set the hook's registry-host option"
+    )]
+    NoHost { provider: Provider, path: String },
     #[error("{provider} event: {problem}")]
     Unusable {
         provider: Provider,
@@ -210,8 +242,8 @@ pub fn parse(
         Provider::Harbor => harbor::read(&root, opts),
         Provider::Distribution => distribution::read(&root, opts),
         Provider::Quay => quay::read(&root, opts),
-        Provider::GitHub => forge::github(&root, headers, opts),
-        Provider::Gitea => forge::gitea(&root, headers, opts),
+        Provider::GitHub => github::read(&root, headers, opts),
+        Provider::Gitea => gitea::read(&root, headers, opts),
         Provider::Custom => custom::read(&root, opts),
         // `detect` never answers `Auto`; say so rather than panic if that ever changes.
         Provider::Auto => Err(EventError::Undetectable {
