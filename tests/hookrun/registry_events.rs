@@ -269,3 +269,94 @@ async fn many_pushes_in_a_large_delivery_stay_cheap() {
     // The registry parser holds one tree of the 4 MB body; copies per push would be gigabytes.
     assert!(grown < 400 * 1024, "peak memory grew by {grown} KiB");
 }
+
+/// The image of a delivery's single job, as its command saw it.
+async fn one_image(
+    s: &Server,
+    dir: &Path,
+    hook: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> String {
+    let (status, jobs, text) = post(s, hook, headers, body).await;
+    assert_eq!((status, jobs.len()), (200, 1), "{text}");
+    let rec = wait_record(dir, &jobs[0]);
+    rec.lines()
+        .find_map(|l| l.strip_prefix("HOOKRUN_IMAGE="))
+        .unwrap_or_else(|| panic!("no HOOKRUN_IMAGE in\n{rec}"))
+        .to_string()
+}
+
+/// A `registry_package` delivery of an image from GitHub's Docker registry: the namespace is
+/// owner/repository, so the image is never `ghcr.io/<owner>/<name>`.
+#[tokio::test]
+async fn github_docker_registry_package_keeps_the_repository_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(dir.path());
+    let body = r#"{"action":"published","registry_package":{"id":501,"name":"worker",
+        "package_type":"docker","owner":{"login":"Acme-Corp"},
+        "package_version":{"id":7001,"version":"0.9.1","manifest":"","installation_command":""},
+        "registry":{"name":"GitHub docker registry","type":"docker",
+        "url":"https://ghcr.io/Acme-Corp/Billing","vendor":"GitHub Inc"}},
+        "sender":{"login":"Acme-Corp"}}"#;
+    let headers = [("X-GitHub-Event", "registry_package")];
+    let image = one_image(&s, dir.path(), "/hooks/auto", &headers, body).await;
+    assert_eq!(image, "ghcr.io/acme-corp/billing/worker:0.9.1");
+}
+
+/// Harbor 1.10's documented shape names no host: the hook's registry-host supplies it.
+#[tokio::test]
+async fn harbor_documented_shape_with_the_hooks_registry_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(dir.path());
+    let body = r#"{"event_type":"pushImage","events":[{"project":"team","repo_name":"web",
+        "tag":"1.2.0","full_name":"team/web","trigger_time":1714557600,"image_id":"5d1c0ae8",
+        "project_type":"Private"}]}"#;
+    let image = one_image(&s, dir.path(), "/hooks/local", &[], body).await;
+    assert_eq!(image, "127.0.0.1:5000/team/web:1.2.0");
+    let (status, jobs, text) = post(&s, "/hooks/auto", &[], body).await;
+    assert_eq!((status, jobs.len()), (400, 0), "{text}");
+    assert!(
+        text.contains("set the hook's registry-host option"),
+        "{text}"
+    );
+}
+
+/// Deliveries that deploy nothing answer 2xx (registries retry anything else) and run nothing;
+/// ambiguous ones answer 400 naming both fields and run nothing.
+#[tokio::test]
+async fn untagged_build_and_ambiguous_deliveries_run_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(dir.path());
+    let by_digest = format!(
+        r#"{{"type":"PUSH_ARTIFACT","occur_at":1714557600,"operator":"ci-robot","event_data":{{
+        "resources":[{{"digest":"{DIGEST}","tag":"{DIGEST}","resource_url":"harbor.example.com/team/web@{DIGEST}"}}],
+        "repository":{{"name":"web","namespace":"team","repo_full_name":"team/web"}}}}}}"#
+    );
+    let quay_build = r#"{"build_id":"b-1","name":"shop","repository":"acme/shop","namespace":"acme",
+        "docker_url":"quay.io/acme/shop","docker_tags":["latest"],"homepage":"https://quay.io/repository/acme/shop/build/b-1"}"#;
+    for (body, reason) in [
+        (by_digest.as_str(), "push names no tag"),
+        (quay_build, "quay build notification"),
+    ] {
+        let (status, jobs, text) = post(&s, "/hooks/auto", &[], body).await;
+        assert_eq!((status, jobs.len()), (200, 0), "{text}");
+        assert!(text.contains(reason), "{text}");
+    }
+    let ambiguous = r#"{"events":[{"id":"e","action":"push","target":{
+        "mediaType":"application/vnd.docker.distribution.manifest.v2+json","repository":"team/web",
+        "tag":"v2","url":"http://r:5000/v2/team/web/manifests/v1"},"request":{"host":"r:5000"}}]}"#;
+    let (status, jobs, text) = post(&s, "/hooks/auto", &[], ambiguous).await;
+    assert_eq!((status, jobs.len()), (400, 0), "{text}");
+    assert!(
+        text.contains(r#"the tag is ambiguous: events[0].target.tag says "v2", events[0].target.url says "v1""#),
+        "{text}"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("records"))
+            .unwrap()
+            .count(),
+        0
+    );
+}
