@@ -50,12 +50,15 @@ pub(super) fn read(
     let Some(tag) = tag(&version, &url)? else {
         return Ok(Delivery::ignored(draft::UNTAGGED));
     };
-    agreed(Provider::GitHub, "package type", kinds, |a, b| {
+    agreed(Provider::GitHub, "package type", kinds.clone(), |a, b| {
         is_container(a) == is_container(b)
     })?;
+    let docker_registry = kinds
+        .iter()
+        .all(|kind| kind.value.eq_ignore_ascii_case("docker"));
     let mut draft = Draft::new(
         Sourced::new(GHCR, "registry"),
-        repository(root, &package, &url)?,
+        repository(root, &package, &url, docker_registry)?,
     );
     draft.tag = Some(tag);
     draft.digest = digest(&version, &url)?;
@@ -136,10 +139,13 @@ fn tag(version: &Node<'_>, url: &Option<PackageUrl>) -> Result<Option<Sourced>, 
 }
 
 /// `<lower(namespace)>/<name>`, the namespace from `registry.url`, `namespace` or the owner.
+/// An image of the Docker registry lives under owner/repository: a namespace without the
+/// repository cannot name it.
 fn repository(
     root: &Node<'_>,
     package: &Node<'_>,
     url: &Option<PackageUrl>,
+    docker_registry: bool,
 ) -> Result<Sourced, EventError> {
     let name = package.string("name")?;
     let registry_path = match package.get("registry") {
@@ -180,6 +186,12 @@ fn repository(
         .map(first)
         .collect();
     agreed(Provider::GitHub, "owner", owners, str::eq_ignore_ascii_case)?;
+    if docker_registry && !path.value.contains('/') {
+        return Err(EventError::Unusable {
+            provider: Provider::GitHub,
+            problem: "a package of GitHub's Docker registry lives under owner/repository, and package.registry.url does not name the repository",
+        });
+    }
     let repository = Sourced::new(
         format!("{}/{}", path.value.to_ascii_lowercase(), name.value),
         format!("{}/{}", path.path, name.path),

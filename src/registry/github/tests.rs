@@ -280,6 +280,22 @@ fn disagreeing_fields_are_refused() {
 }
 
 #[test]
+fn docker_registry_package_without_its_repository_is_refused() {
+    let mut body = docker_registry();
+    body["registry_package"]
+        .as_object_mut()
+        .unwrap()
+        .remove("registry");
+    let err = run(REGISTRY_PACKAGE, &body).expect_err("no repository");
+    assert!(
+        err.to_string().starts_with(
+            "github event: a package of GitHub's Docker registry lives under owner/repository"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
 fn no_namespace_at_all_is_refused() {
     let mut body = created_2020();
     body["package"].as_object_mut().unwrap().remove("namespace");
