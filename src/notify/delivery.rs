@@ -1,0 +1,612 @@
+//! The delivery engine: a bounded queue, a dispatcher that applies rate limits, one task per
+//! message that sends and retries, attempt reports, and a bounded shutdown.
+//!
+//! # Theory of operation
+//! [`Notifier::job_finished`], [`Notifier::send`] and [`Notifier::docker_hub_callback`] only
+//! `try_send` onto a queue: they never wait (a full queue drops the notification, and says so).
+//! The dispatcher task owns the rate-limit state — for each (hook, target) pair the send times of
+//! the last window — so it needs no lock. A message within the limit becomes a delivery task; one
+//! over it is held in that pair's pending summary, which the dispatcher sends when the window
+//! has room again: a burst of failures costs at most `rate_limit` messages a minute per target,
+//! summaries included. Docker Hub callbacks are answers to single deliveries and are not
+//! limited. A delivery task renders its message afresh for each attempt, waits for one of
+//! `concurrency` send slots, and on a retryable error sleeps for the next delay of the schedule
+//! (or the server's longer `Retry-After`). Every attempt is reported through the [`AttemptReport`]
+//! callback and the log; targets are named by their masked labels, errors carry no secrets.
+//! [`Notifier::shutdown`] cancels `stop`: the dispatcher sends held summaries and queued work at
+//! once and ends, waiting deliveries make their last attempt now; after the deadline `abandon`
+//! ends whatever is still sending.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use tokio::sync::{mpsc, Semaphore};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::compose;
+use super::config::{self, Channel, Target};
+use super::dockerhub::{self, Callback, CallbackGuard};
+use super::email::{Mailer, SmtpConfigError, SmtpSettings};
+use super::message::{rfc3339, Message, Notice, NoticeKind, Summary, SUMMARY_LISTED};
+use super::webhook;
+
+/// How the engine behaves; [`Settings::default`] is the product's behaviour.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Waits between attempts: `n` delays make `n + 1` attempts.
+    pub retry_delays: Vec<Duration>,
+    /// Messages per window to one target of one hook; more are summarised.
+    pub rate_limit: u32,
+    pub rate_window: Duration,
+    /// Notifications waiting for the dispatcher; more are dropped (and reported).
+    pub queue: usize,
+    /// Messages being sent at once.
+    pub concurrency: usize,
+    /// For one HTTP request (webhooks, callbacks).
+    pub http_timeout: Duration,
+    /// The mail server; e-mail targets fail without it.
+    pub smtp: Option<SmtpSettings>,
+    /// URL prefixes Docker Hub callbacks may go to besides Docker Hub itself.
+    pub callback_allow: Vec<String>,
+    /// This machine's name, in messages and as the SMTP HELO name.
+    pub host: String,
+}
+
+/// Attempts at 0 s, 10 s, 1 min 10 s (three within three minutes), 6 min 10 s and 21 min 10 s.
+pub const DEFAULT_RETRY_DELAYS: [Duration; 4] = [
+    Duration::from_secs(10),
+    Duration::from_secs(60),
+    Duration::from_secs(5 * 60),
+    Duration::from_secs(15 * 60),
+];
+
+/// Messages a minute to one target of one hook.
+pub const DEFAULT_RATE_LIMIT: u32 = 6;
+
+/// The longest a server's `Retry-After` may delay a retry.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30 * 60);
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            retry_delays: DEFAULT_RETRY_DELAYS.to_vec(),
+            rate_limit: DEFAULT_RATE_LIMIT,
+            rate_window: Duration::from_secs(60),
+            queue: 1024,
+            concurrency: 8,
+            http_timeout: Duration::from_secs(30),
+            smtp: None,
+            callback_allow: Vec::new(),
+            host: host_name(),
+        }
+    }
+}
+
+/// The machine's host name ("localhost" if it cannot be read).
+pub fn host_name() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// Why one attempt failed, and whether another may succeed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendError {
+    /// What went wrong, secrets masked.
+    pub message: String,
+    pub retry: bool,
+    /// The server asked to wait this long (`Retry-After`).
+    pub after: Option<Duration>,
+}
+
+impl SendError {
+    pub fn retry(message: impl Into<String>) -> SendError {
+        SendError {
+            message: message.into(),
+            retry: true,
+            after: None,
+        }
+    }
+
+    pub fn permanent(message: impl Into<String>) -> SendError {
+        SendError {
+            message: message.into(),
+            retry: false,
+            after: None,
+        }
+    }
+
+    pub fn after(mut self, after: Option<Duration>) -> SendError {
+        self.after = after;
+        self
+    }
+}
+
+/// One attempt (or decision) about one notification, for the job record and the log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Attempt {
+    /// The job the notification is about (none for summaries and free text).
+    pub job_id: Option<String>,
+    pub hook: String,
+    /// The target, secrets masked: `email ops@example.com`, `dingtalk https://…access_token=***`.
+    pub target: String,
+    /// 1-based; 0 for decisions made before any attempt (held, refused, dropped).
+    pub attempt: u32,
+    /// RFC 3339.
+    pub at: String,
+    #[serde(flatten)]
+    pub outcome: AttemptOutcome,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum AttemptOutcome {
+    Delivered,
+    /// Failed; the next attempt comes after `retry_in_ms`.
+    Failed { error: String, retry_in_ms: u64 },
+    /// Failed for the last time (permanent error, no tries left, or shutdown).
+    GaveUp { error: String },
+    /// Over the rate limit: it will be part of a summary.
+    Held,
+    /// Not sent: the callback URL is not allowed.
+    Refused { reason: String },
+    /// Not sent: the queue was full or hookrun was shutting down.
+    Dropped { reason: String },
+}
+
+/// Where attempts are reported (the job record stores them).
+pub type AttemptReport = Arc<dyn Fn(&Attempt) + Send + Sync>;
+
+/// What a shutdown left unfinished.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Messages still being sent when the deadline passed (given up, reported).
+    pub abandoned: usize,
+}
+
+/// Why the notifier could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Smtp(#[from] SmtpConfigError),
+    #[error("{0}")]
+    CallbackAllowList(String),
+}
+
+/// The notification service: cheap to clone, never blocks its callers.
+#[derive(Clone)]
+pub struct Notifier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    queue: mpsc::Sender<Work>,
+    settings: Settings,
+    mailer: Option<Mailer>,
+    http: reqwest::Client,
+    callbacks: reqwest::Client,
+    guard: Arc<CallbackGuard>,
+    report: AttemptReport,
+    tracker: TaskTracker,
+    stop: CancellationToken,
+    abandon: CancellationToken,
+    slots: Semaphore,
+    abandoned: std::sync::atomic::AtomicUsize,
+}
+
+enum Work {
+    Job {
+        targets: Vec<Arc<Target>>,
+        message: Box<Message>,
+    },
+    Send {
+        hook: String,
+        target: Arc<Target>,
+        notice: Box<Notice>,
+    },
+    Callback {
+        hook: String,
+        job_id: String,
+        callback: Box<Callback>,
+    },
+}
+
+/// What a delivery task sends.
+enum Outgoing {
+    Target { target: Arc<Target>, notice: Notice },
+    Callback(Callback),
+}
+
+impl Notifier {
+    /// Starts the dispatcher on the current tokio runtime.
+    pub fn start(settings: Settings, report: AttemptReport) -> Result<Notifier, StartError> {
+        let mailer = settings
+            .smtp
+            .as_ref()
+            .map(|s| Mailer::new(s, &settings.host))
+            .transpose()?;
+        let guard = Arc::new(CallbackGuard::new(&settings.callback_allow).map_err(StartError::CallbackAllowList)?);
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(settings.http_timeout)
+            .user_agent(concat!("hookrun/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("the TLS backend and the system's CA certificates load");
+        let callbacks = dockerhub::client(guard.clone(), settings.http_timeout);
+        let (queue, rx) = mpsc::channel(settings.queue.max(1));
+        let inner = Arc::new(Inner {
+            queue,
+            slots: Semaphore::new(settings.concurrency.max(1)),
+            settings,
+            mailer,
+            http,
+            callbacks,
+            guard,
+            report,
+            tracker: TaskTracker::new(),
+            stop: CancellationToken::new(),
+            abandon: CancellationToken::new(),
+            abandoned: Default::default(),
+        });
+        let dispatcher = Dispatcher {
+            inner: inner.clone(),
+            windows: HashMap::new(),
+        };
+        inner.tracker.spawn(dispatcher.run(rx));
+        Ok(Notifier { inner })
+    }
+
+    /// Notifies the targets of a finished job that want its status. Returns at once.
+    pub fn job_finished(&self, targets: &[Arc<Target>], message: Message) {
+        let targets = config::matching(targets, message.status);
+        if targets.is_empty() {
+            return;
+        }
+        let labels: Vec<(String, Option<String>)> = targets.iter().map(|t| (t.label.clone(), Some(message.job_id.clone()))).collect();
+        let hook = message.hook.clone();
+        self.enqueue(
+            Work::Job {
+                targets,
+                message: Box::new(message),
+            },
+            &hook,
+            &labels,
+        );
+    }
+
+    /// Sends one notice to one target (rate-limited like a job's). Returns at once.
+    pub fn send(&self, hook: &str, target: Arc<Target>, notice: Notice) {
+        let labels = [(target.label.clone(), notice.job_id().map(str::to_string))];
+        self.enqueue(
+            Work::Send {
+                hook: hook.to_string(),
+                target,
+                notice: Box::new(notice),
+            },
+            hook,
+            &labels,
+        );
+    }
+
+    /// Calls a Docker Hub `callback_url` with the job's result, if the URL is allowed; a
+    /// refused URL is logged and reported, and its reason returned. Returns at once.
+    pub fn docker_hub_callback(&self, callback_url: &str, message: &Message, target_url: Option<String>) -> Result<(), String> {
+        let url = match self.inner.guard.check(callback_url) {
+            Ok(url) => url,
+            Err(reason) => {
+                tracing::warn!(hook = %message.hook, job = %message.job_id, %reason, "Docker Hub callback refused");
+                self.inner.record(Attempt {
+                    job_id: Some(message.job_id.clone()),
+                    hook: message.hook.clone(),
+                    target: "docker hub callback".to_string(),
+                    attempt: 0,
+                    at: rfc3339(SystemTime::now()),
+                    outcome: AttemptOutcome::Refused { reason: reason.clone() },
+                });
+                return Err(reason);
+            }
+        };
+        let callback = Callback::for_job(url, message, target_url);
+        let labels = [(callback_label(&callback), Some(message.job_id.clone()))];
+        self.enqueue(
+            Work::Callback {
+                hook: message.hook.clone(),
+                job_id: message.job_id.clone(),
+                callback: Box::new(callback),
+            },
+            &message.hook,
+            &labels,
+        );
+        Ok(())
+    }
+
+    fn enqueue(&self, work: Work, hook: &str, labels: &[(String, Option<String>)]) {
+        let reason = if self.inner.stop.is_cancelled() {
+            "hookrun is shutting down"
+        } else {
+            match self.inner.queue.try_send(work) {
+                Ok(()) => return,
+                Err(mpsc::error::TrySendError::Full(_)) => "the notification queue is full",
+                Err(mpsc::error::TrySendError::Closed(_)) => "hookrun is shutting down",
+            }
+        };
+        for (label, job_id) in labels {
+            tracing::error!(hook, target = %label, reason, "notification dropped");
+            self.inner.record(Attempt {
+                job_id: job_id.clone(),
+                hook: hook.to_string(),
+                target: label.clone(),
+                attempt: 0,
+                at: rfc3339(SystemTime::now()),
+                outcome: AttemptOutcome::Dropped { reason: reason.to_string() },
+            });
+        }
+    }
+
+    /// Stops taking notifications, sends what is held and queued, and waits up to `deadline`
+    /// for deliveries to end; what is still sending then is given up and reported.
+    pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
+        let inner = &self.inner;
+        inner.stop.cancel();
+        inner.tracker.close();
+        if tokio::time::timeout(deadline, inner.tracker.wait()).await.is_err() {
+            inner.abandon.cancel();
+            // The tasks report their abandonment and end at once.
+            let _ = tokio::time::timeout(Duration::from_secs(1), inner.tracker.wait()).await;
+        }
+        ShutdownReport {
+            abandoned: inner.abandoned.load(std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+}
+
+fn callback_label(c: &Callback) -> String {
+    format!("docker hub callback {}", super::redact::url(&c.url))
+}
+
+impl Inner {
+    fn record(&self, attempt: Attempt) {
+        (self.report)(&attempt);
+    }
+
+    async fn send_once(&self, out: &Outgoing, delivery: &str) -> Result<(), SendError> {
+        match out {
+            Outgoing::Callback(c) => dockerhub::send(&self.callbacks, c).await,
+            Outgoing::Target { target, notice } => match &target.channel {
+                Channel::Email { to } => match &self.mailer {
+                    Some(m) => m.send(to, notice).await,
+                    None => Err(SendError::permanent("no mail server configured (-smtp)")),
+                },
+                Channel::Webhook(w) => webhook::send(&self.http, w, notice, delivery).await,
+            },
+        }
+    }
+
+    /// Sends `out` until it is delivered, fails for good or runs out of attempts.
+    async fn deliver(self: Arc<Self>, hook: String, job_id: Option<String>, label: String, out: Outgoing) {
+        let delivery = delivery_id();
+        let attempts = u32::try_from(self.settings.retry_delays.len()).unwrap_or(u32::MAX).saturating_add(1);
+        let record = |attempt: u32, outcome: AttemptOutcome| {
+            self.record(Attempt {
+                job_id: job_id.clone(),
+                hook: hook.clone(),
+                target: label.clone(),
+                attempt,
+                at: rfc3339(SystemTime::now()),
+                outcome,
+            });
+        };
+        for attempt in 1..=attempts {
+            let result = tokio::select! {
+                r = async {
+                    let _slot = self.slots.acquire().await;
+                    self.send_once(&out, &delivery).await
+                } => r,
+                () = self.abandon.cancelled() => {
+                    self.abandoned.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::error!(hook, target = %label, attempt, "notification given up: shutdown deadline passed");
+                    record(attempt, AttemptOutcome::GaveUp { error: "shutdown deadline passed".into() });
+                    return;
+                }
+            };
+            let error = match result {
+                Ok(()) => {
+                    tracing::info!(hook, job = job_id.as_deref().unwrap_or(""), target = %label, attempt, "notification delivered");
+                    record(attempt, AttemptOutcome::Delivered);
+                    return;
+                }
+                Err(e) => e,
+            };
+            if !error.retry || attempt == attempts || self.stop.is_cancelled() {
+                tracing::error!(hook, job = job_id.as_deref().unwrap_or(""), target = %label, attempt, error = %error.message, "notification failed for good");
+                record(attempt, AttemptOutcome::GaveUp { error: error.message });
+                return;
+            }
+            let scheduled = self.settings.retry_delays[attempt as usize - 1];
+            let wait = error.after.map_or(scheduled, |a| a.min(MAX_RETRY_AFTER).max(scheduled));
+            tracing::warn!(hook, job = job_id.as_deref().unwrap_or(""), target = %label, attempt, error = %error.message, retry_in = ?wait, "notification failed; will retry");
+            record(
+                attempt,
+                AttemptOutcome::Failed {
+                    error: error.message,
+                    retry_in_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                },
+            );
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = self.stop.cancelled() => {}
+            }
+        }
+    }
+}
+
+/// 128 random bits, hex: identifies one notification across its retries.
+fn delivery_id() -> String {
+    hex::encode(rand::random::<[u8; 16]>())
+}
+
+/// Rate-limit state of one (hook, target) pair.
+#[derive(Default)]
+struct Window {
+    sent: VecDeque<Instant>,
+    held: Option<Held>,
+}
+
+struct Held {
+    target: Arc<Target>,
+    summary: Summary,
+    due: Instant,
+}
+
+struct Dispatcher {
+    inner: Arc<Inner>,
+    windows: HashMap<(String, String), Window>,
+}
+
+impl Dispatcher {
+    async fn run(mut self, mut rx: mpsc::Receiver<Work>) {
+        loop {
+            let due = self.windows.values().filter_map(|w| w.held.as_ref().map(|h| h.due)).min();
+            tokio::select! {
+                work = rx.recv() => match work {
+                    Some(work) => self.handle(work),
+                    None => break,
+                },
+                () = sleep_until(due) => self.flush(false),
+                () = self.inner.stop.cancelled() => break,
+            }
+        }
+        // Shutting down: what was queued goes out now, and so do held summaries.
+        rx.close();
+        while let Ok(work) = rx.try_recv() {
+            self.handle(work);
+        }
+        self.flush(true);
+    }
+
+    fn handle(&mut self, work: Work) {
+        match work {
+            Work::Job { targets, message } => {
+                for target in targets {
+                    let notice = notice_for(&target, &message);
+                    self.admit(&message.hook, target, notice, Some(&message));
+                }
+            }
+            Work::Send { hook, target, notice } => self.admit(&hook, target, *notice, None),
+            Work::Callback { hook, job_id, callback } => {
+                let label = callback_label(&callback);
+                self.spawn(hook, Some(job_id), label, Outgoing::Callback(*callback));
+            }
+        }
+    }
+
+    /// Sends the notice now if the pair's window has room; holds it for a summary otherwise.
+    fn admit(&mut self, hook: &str, target: Arc<Target>, notice: Notice, message: Option<&Message>) {
+        let (limit, window) = (self.inner.settings.rate_limit.max(1) as usize, self.inner.settings.rate_window);
+        let now = Instant::now();
+        let key = (hook.to_string(), target.label.clone());
+        let w = self.windows.entry(key).or_default();
+        while w.sent.front().is_some_and(|t| now.duration_since(*t) >= window) {
+            w.sent.pop_front();
+        }
+        if w.sent.len() < limit && w.held.is_none() {
+            w.sent.push_back(now);
+            let job_id = notice.job_id().map(str::to_string);
+            let label = target.label.clone();
+            self.spawn(hook.to_string(), job_id, label, Outgoing::Target { target, notice });
+            return;
+        }
+        let due = w.sent.front().map_or(now, |t| *t + window);
+        let held = w.held.get_or_insert_with(|| Held {
+            target: target.clone(),
+            summary: Summary {
+                hook: hook.to_string(),
+                host: self.inner.settings.host.clone(),
+                listed: Vec::new(),
+                held: 0,
+                limit_per_minute: self.inner.settings.rate_limit,
+            },
+            due,
+        });
+        held.summary.held += 1;
+        if let Some(m) = message {
+            if held.summary.listed.len() < SUMMARY_LISTED {
+                held.summary.listed.push(compose::held_job(m, m.finished_at));
+            }
+        }
+        tracing::info!(hook, target = %target.label, held = held.summary.held, "notification held by the rate limit; a summary follows");
+        self.inner.record(Attempt {
+            job_id: notice.job_id().map(str::to_string),
+            hook: hook.to_string(),
+            target: target.label.clone(),
+            attempt: 0,
+            at: rfc3339(SystemTime::now()),
+            outcome: AttemptOutcome::Held,
+        });
+    }
+
+    /// Sends the summaries that are due (all of them when `all`).
+    fn flush(&mut self, all: bool) {
+        let now = Instant::now();
+        let mut ready = Vec::new();
+        for ((hook, _), w) in &mut self.windows {
+            if w.held.as_ref().is_some_and(|h| all || h.due <= now) {
+                let held = w.held.take().expect("checked above");
+                w.sent.push_back(now);
+                ready.push((hook.clone(), held));
+            }
+        }
+        for (hook, held) in ready {
+            let notice = Notice {
+                kind: NoticeKind::Summary(held.summary),
+                subject: None,
+                body: None,
+            };
+            let label = held.target.label.clone();
+            self.spawn(hook, None, label, Outgoing::Target { target: held.target, notice });
+        }
+    }
+
+    fn spawn(&self, hook: String, job_id: Option<String>, label: String, out: Outgoing) {
+        let inner = self.inner.clone();
+        self.inner.tracker.spawn(inner.deliver(hook, job_id, label, out));
+    }
+}
+
+async fn sleep_until(due: Option<Instant>) {
+    match due {
+        Some(due) => tokio::time::sleep_until(due).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The job's notice for `target`, with its subject and body templates rendered. A template
+/// that fails to render falls back to the built-in text (and says so in the log).
+pub fn notice_for(target: &Target, message: &Message) -> Notice {
+    let mut notice = Notice::job(message.clone());
+    if target.subject.is_none() && target.body.is_none() {
+        return notice;
+    }
+    let data = message.data();
+    let render = |t: &Option<Arc<dyn super::template::CompiledTemplate>>, what: &str| {
+        t.as_ref().and_then(|t| match t.render(&data) {
+            Ok(text) => Some(text),
+            Err(e) => {
+                tracing::warn!(hook = %message.hook, target = %target.label, error = %e, "notification {what} template failed; using the built-in text");
+                None
+            }
+        })
+    };
+    notice.subject = render(&target.subject, "subject");
+    notice.body = render(&target.body, "body");
+    notice
+}
+
+#[cfg(test)]
+mod tests;
