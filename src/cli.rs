@@ -23,7 +23,7 @@ pub enum Command {
     /// Check hooks files and print every problem with file, hook id and field path.
     Validate(ValidateArgs),
     /// Send a notification (mail or webhook) with the body read from standard input.
-    Notify(crate::notify::cli::NotifyArgs),
+    Notify(Box<crate::notify::cli::NotifyArgs>),
 }
 
 #[derive(Debug, Args)]

@@ -25,7 +25,7 @@ fn main() -> ExitCode {
     let cli = cli::parse();
     match cli.command {
         Some(Command::Validate(args)) => return validate(&args),
-        Some(Command::Notify(args)) => return hookrun::notify::cli::run(args),
+        Some(Command::Notify(args)) => return hookrun::notify::cli::run(*args),
         None => {}
     }
     let args = cli.serve;

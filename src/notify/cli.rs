@@ -56,7 +56,10 @@ pub struct SmtpArgs {
 
 impl SmtpArgs {
     /// The settings from the flags, `None` without `-smtp`.
-    pub fn settings(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<SmtpSettings>, String> {
+    pub fn settings(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<SmtpSettings>, String> {
         let Some(url) = &self.smtp else {
             return Ok(None);
         };
@@ -110,7 +113,11 @@ pub struct NotifyArgs {
 const MAX_BODY: u64 = 1 << 20;
 
 /// Waits between the attempts of `hookrun notify`: a person or a script is waiting.
-const CLI_RETRY_DELAYS: [Duration; 3] = [Duration::from_secs(2), Duration::from_secs(5), Duration::from_secs(10)];
+const CLI_RETRY_DELAYS: [Duration; 3] = [
+    Duration::from_secs(2),
+    Duration::from_secs(5),
+    Duration::from_secs(10),
+];
 
 /// Runs `hookrun notify`.
 pub fn run(args: NotifyArgs) -> ExitCode {
@@ -129,7 +136,10 @@ pub fn run(args: NotifyArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("hookrun notify: cannot start the runtime: {e}");
@@ -154,7 +164,8 @@ struct Prepared {
 }
 
 fn prepare(args: &NotifyArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Prepared, String> {
-    let timeout = crate::config::parse_duration(&args.timeout).map_err(|e| format!("--timeout: {e}"))?;
+    let timeout =
+        crate::config::parse_duration(&args.timeout).map_err(|e| format!("--timeout: {e}"))?;
     let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
     let (target, smtp) = match (&args.webhook, args.email.is_empty()) {
         (Some(_), false) => return Err("give --email or --webhook, not both".into()),
@@ -167,7 +178,10 @@ fn prepare(args: &NotifyArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Pr
                 chat_id: args.chat_id.clone(),
                 ..WebhookConfig::default()
             };
-            let t = TargetConfig { webhook: Some(webhook), ..TargetConfig::default() };
+            let t = TargetConfig {
+                webhook: Some(webhook),
+                ..TargetConfig::default()
+            };
             (t, None)
         }
         (None, _) => {
@@ -184,12 +198,21 @@ fn prepare(args: &NotifyArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Pr
             if to.is_empty() {
                 return Err("no recipient: give --email (or MAIL_TO)".into());
             }
-            let t = TargetConfig { email: Some(EmailConfig { to, ..EmailConfig::default() }), ..TargetConfig::default() };
+            let t = TargetConfig {
+                email: Some(EmailConfig {
+                    to,
+                    ..EmailConfig::default()
+                }),
+                ..TargetConfig::default()
+            };
             (t, Some(smtp))
         }
     };
     let read_file = |p: &std::path::Path| std::fs::read_to_string(p);
-    let ctx = CompileContext { engine: &LiteralOnly, read_file: &read_file };
+    let ctx = CompileContext {
+        engine: &LiteralOnly,
+        read_file: &read_file,
+    };
     let mut targets = config::compile(&[target], "", &ctx).map_err(|problems| {
         problems
             .iter()
@@ -197,14 +220,24 @@ fn prepare(args: &NotifyArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Pr
             .collect::<Vec<_>>()
             .join("; ")
     })?;
-    Ok(Prepared { target: targets.remove(0), smtp, timeout })
+    Ok(Prepared {
+        target: targets.remove(0),
+        smtp,
+        timeout,
+    })
 }
 
 /// `[0].webhook.secret-file: …` → `--secret-file: …`.
 fn flag_problem(problem: &str) -> String {
     let rest = problem.trim_start_matches("[0]");
-    let rest = rest.strip_prefix(".webhook").or_else(|| rest.strip_prefix(".email")).unwrap_or(rest);
-    let rest = rest.strip_prefix(".url").map(|r| format!("--webhook{r}")).unwrap_or_else(|| rest.to_string());
+    let rest = rest
+        .strip_prefix(".webhook")
+        .or_else(|| rest.strip_prefix(".email"))
+        .unwrap_or(rest);
+    let rest = rest
+        .strip_prefix(".url")
+        .map(|r| format!("--webhook{r}"))
+        .unwrap_or_else(|| rest.to_string());
     let rest = rest.replacen(".to[", "--email[", 1);
     match rest.strip_prefix('.') {
         Some(r) => format!("--{r}"),
@@ -227,17 +260,25 @@ async fn deliver(prepared: Prepared, args: &NotifyArgs, body: String) -> Result<
     let seen = attempts.clone();
     let report = Arc::new(move |a: &Attempt| {
         match &a.outcome {
-            AttemptOutcome::Delivered => eprintln!("hookrun notify: delivered to {} (attempt {})", a.target, a.attempt),
+            AttemptOutcome::Delivered => eprintln!(
+                "hookrun notify: delivered to {} (attempt {})",
+                a.target, a.attempt
+            ),
             AttemptOutcome::Failed { error, retry_in_ms } => eprintln!(
                 "hookrun notify: attempt {} to {} failed: {error}; retrying in {:.0}s",
                 a.attempt,
                 a.target,
                 Duration::from_millis(*retry_in_ms).as_secs_f64()
             ),
-            AttemptOutcome::GaveUp { error } => eprintln!("hookrun notify: attempt {} to {} failed: {error}; giving up", a.attempt, a.target),
+            AttemptOutcome::GaveUp { error } => eprintln!(
+                "hookrun notify: attempt {} to {} failed: {error}; giving up",
+                a.attempt, a.target
+            ),
             other => eprintln!("hookrun notify: {} {other:?}", a.target),
         }
-        seen.lock().expect("attempt list lock is never poisoned").push(a.clone());
+        seen.lock()
+            .expect("attempt list lock is never poisoned")
+            .push(a.clone());
     });
     let settings = Settings {
         retry_delays: CLI_RETRY_DELAYS.to_vec(),
@@ -252,8 +293,15 @@ async fn deliver(prepared: Prepared, args: &NotifyArgs, body: String) -> Result<
         "timeout" => Some(Status::Timeout),
         _ => None,
     });
-    let subject = args.subject.clone().unwrap_or_else(|| format!("[hookrun] message from {host}"));
-    notifier.send("notify", prepared.target, Notice::text(subject, body, status, host));
+    let subject = args
+        .subject
+        .clone()
+        .unwrap_or_else(|| format!("[hookrun] message from {host}"));
+    notifier.send(
+        "notify",
+        prepared.target,
+        Notice::text(subject, body, status, host),
+    );
     let report = notifier.shutdown(prepared.timeout).await;
     if report.abandoned > 0 {
         eprintln!("hookrun notify: gave up after --timeout {}", args.timeout);
@@ -268,21 +316,30 @@ async fn deliver(prepared: Prepared, args: &NotifyArgs, body: String) -> Result<
 
 /// Seed 001's `MAIL_*` variables as mail settings and the `MAIL_TO` recipient; `None` without
 /// `MAIL_SMTP_SERVER`.
-pub fn seed001_settings(env: &dyn Fn(&str) -> Option<String>) -> Result<Option<(SmtpSettings, Option<String>)>, String> {
+pub fn seed001_settings(
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<(SmtpSettings, Option<String>)>, String> {
     let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
     let Some(server) = var("MAIL_SMTP_SERVER") else {
         return Ok(None);
     };
     let host = base64_text("MAIL_SMTP_SERVER", &server)?;
-    let from_text = base64_text("MAIL_FROM", &var("MAIL_FROM").ok_or("MAIL_SMTP_SERVER is set but MAIL_FROM is not")?)?;
-    let from = Mailbox::from_str(&from_text).map_err(|e| format!("MAIL_FROM {from_text:?}: {e}"))?;
+    let from_text = base64_text(
+        "MAIL_FROM",
+        &var("MAIL_FROM").ok_or("MAIL_SMTP_SERVER is set but MAIL_FROM is not")?,
+    )?;
+    let from =
+        Mailbox::from_str(&from_text).map_err(|e| format!("MAIL_FROM {from_text:?}: {e}"))?;
     let password = var("MAIL_PASSWORD")
         .map(|p| base64_text("MAIL_PASSWORD", &p))
         .transpose()?
         .map(config::Secret::new);
     let ca_pem = var("MAIL_CACERT").map(|c| base64_pem(&c)).transpose()?;
     let port = match var("MAIL_SMTP_PORT") {
-        Some(p) => p.trim().parse::<u16>().map_err(|_| format!("MAIL_SMTP_PORT {p:?}: not a port number"))?,
+        Some(p) => p
+            .trim()
+            .parse::<u16>()
+            .map_err(|_| format!("MAIL_SMTP_PORT {p:?}: not a port number"))?,
         None => 465,
     };
     let tls_check = match var("MAIL_TLS_CHECK").map(|v| v.trim().to_ascii_lowercase()) {
@@ -310,12 +367,22 @@ pub fn seed001_settings(env: &dyn Fn(&str) -> Option<String>) -> Result<Option<(
 /// hand, as early versions of its guide showed) is used as written, with a warning.
 fn base64_text(name: &str, value: &str) -> Result<String, String> {
     let compact: String = value.chars().filter(|c| !c.is_whitespace()).collect();
-    match base64::engine::general_purpose::STANDARD.decode(&compact).ok().and_then(|b| String::from_utf8(b).ok()) {
-        Some(text) if !text.chars().any(|c| c.is_control() && c != '\n' && c != '\r') => {
+    match base64::engine::general_purpose::STANDARD
+        .decode(&compact)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+    {
+        Some(text)
+            if !text
+                .chars()
+                .any(|c| c.is_control() && c != '\n' && c != '\r') =>
+        {
             Ok(text.trim_end_matches(['\n', '\r']).to_string())
         }
         _ => {
-            eprintln!("hookrun notify: {name} is not base64 (echo VALUE | base64); using it as written");
+            eprintln!(
+                "hookrun notify: {name} is not base64 (echo VALUE | base64); using it as written"
+            );
             Ok(value.trim().to_string())
         }
     }
@@ -348,7 +415,11 @@ mod tests {
     fn seed001_variables_as_users_write_them() {
         let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
         // `base64` wraps at 76 columns.
-        let wrapped: String = b64(pem).as_bytes().chunks(76).map(|c| format!("{}\n", String::from_utf8_lossy(c))).collect();
+        let wrapped: String = b64(pem)
+            .as_bytes()
+            .chunks(76)
+            .map(|c| format!("{}\n", String::from_utf8_lossy(c)))
+            .collect();
         let vars = [
             ("MAIL_SMTP_SERVER", b64("smtp.example.com\n")),
             ("MAIL_FROM", b64("ops@example.com\n")),
@@ -360,7 +431,10 @@ mod tests {
         ];
         let env = |n: &str| vars.iter().find(|(k, _)| *k == n).map(|(_, v)| v.clone());
         let (s, to) = seed001_settings(&env).unwrap().unwrap();
-        assert_eq!((s.host.as_str(), s.port, s.security), ("smtp.example.com", 994, Security::Implicit));
+        assert_eq!(
+            (s.host.as_str(), s.port, s.security),
+            ("smtp.example.com", 994, Security::Implicit)
+        );
         assert_eq!(s.user.as_deref(), Some("ops@example.com"));
         assert_eq!(s.from.to_string(), "ops@example.com");
         assert_eq!(s.password.unwrap().expose(), "p@ss word");
@@ -377,7 +451,10 @@ mod tests {
             _ => None,
         };
         let (s, _) = seed001_settings(&env).unwrap().unwrap();
-        assert_eq!((s.host.as_str(), s.port, s.insecure_skip_verify), ("smtp.qq.com", 465, false));
+        assert_eq!(
+            (s.host.as_str(), s.port, s.insecure_skip_verify),
+            ("smtp.qq.com", 465, false)
+        );
         assert!(seed001_settings(&|_| None).unwrap().is_none());
         let bad = |n: &str| match n {
             "MAIL_SMTP_SERVER" => Some(b64("h")),
@@ -385,14 +462,28 @@ mod tests {
             "MAIL_TLS_CHECK" => Some("maybe".into()),
             _ => None,
         };
-        assert!(seed001_settings(&bad).unwrap_err().contains("MAIL_TLS_CHECK"));
+        assert!(seed001_settings(&bad)
+            .unwrap_err()
+            .contains("MAIL_TLS_CHECK"));
     }
 
     #[test]
     fn problems_name_the_flags() {
-        assert_eq!(flag_problem("[0].webhook.secret-file: cannot read x"), "--secret-file: cannot read x");
-        assert_eq!(flag_problem("[0].webhook.url: invalid URL"), "--webhook: invalid URL");
-        assert_eq!(flag_problem("[0].email.to[0]: invalid address"), "--email[0]: invalid address");
-        assert_eq!(flag_problem("[0].webhook.format: unknown format"), "--format: unknown format");
+        assert_eq!(
+            flag_problem("[0].webhook.secret-file: cannot read x"),
+            "--secret-file: cannot read x"
+        );
+        assert_eq!(
+            flag_problem("[0].webhook.url: invalid URL"),
+            "--webhook: invalid URL"
+        );
+        assert_eq!(
+            flag_problem("[0].email.to[0]: invalid address"),
+            "--email[0]: invalid address"
+        );
+        assert_eq!(
+            flag_problem("[0].webhook.format: unknown format"),
+            "--format: unknown format"
+        );
     }
 }

@@ -261,7 +261,14 @@ pub fn image_change(before: Option<&str>, after: Option<&str>) -> Option<String>
 /// `repo:tag@sha256:…` → `repo:tag`; a reference with only a digest is kept.
 fn without_digest(image: &str) -> &str {
     match image.split_once('@') {
-        Some((name, _)) if name.rsplit('/').next().is_some_and(|last| last.contains(':')) => name,
+        Some((name, _))
+            if name
+                .rsplit('/')
+                .next()
+                .is_some_and(|last| last.contains(':')) =>
+        {
+            name
+        }
         _ => image,
     }
 }
@@ -295,10 +302,24 @@ pub fn truncate_chars(s: &str, max: usize) -> String {
 /// The plain-text body.
 pub fn plain(p: &Parts) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{}\n", p.headline);
-    let width = p.facts.iter().map(|(l, _)| l.chars().count()).max().unwrap_or(0) + 1;
+    // Free text (no facts) is the whole message: the subject line is not repeated.
+    if !p.facts.is_empty() {
+        let _ = writeln!(out, "{}\n", p.headline);
+    }
+    let width = p
+        .facts
+        .iter()
+        .map(|(l, _)| l.chars().count())
+        .max()
+        .unwrap_or(0)
+        + 1;
     for (label, value) in &p.facts {
-        let _ = writeln!(out, "{:<width$}  {}", format!("{label}:"), indent_rest(value, width + 2));
+        let _ = writeln!(
+            out,
+            "{:<width$}  {}",
+            format!("{label}:"),
+            indent_rest(value, width + 2)
+        );
     }
     if let Some(text) = &p.text {
         if !p.facts.is_empty() {
@@ -483,7 +504,10 @@ mod tests {
             "localhost:5000/web@sha256:aa → x"
         );
         assert_eq!(image_change(None, Some("x:1")).unwrap(), "→ x:1");
-        assert_eq!(image_change(Some("x:1"), Some("x:1")).unwrap(), "x:1 (unchanged)");
+        assert_eq!(
+            image_change(Some("x:1"), Some("x:1")).unwrap(),
+            "x:1 (unchanged)"
+        );
         assert_eq!(image_change(None, None), None);
     }
 

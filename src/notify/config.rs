@@ -183,7 +183,11 @@ pub struct CompileContext<'a> {
 }
 
 /// Every problem of a `notify` list (empty: valid). `prefix` is its path, usually `notify`.
-pub fn validate(targets: &[TargetConfig], prefix: &str, ctx: &CompileContext) -> Vec<NotifyProblem> {
+pub fn validate(
+    targets: &[TargetConfig],
+    prefix: &str,
+    ctx: &CompileContext,
+) -> Vec<NotifyProblem> {
     compile(targets, prefix, ctx).err().unwrap_or_default()
 }
 
@@ -262,7 +266,10 @@ impl Compiler<'_> {
                 (hook.map(Channel::Webhook), subject, body, label)
             }
             (Some(_), Some(_)) => {
-                self.problem(at, "a target has exactly one channel: email or webhook, not both");
+                self.problem(
+                    at,
+                    "a target has exactly one channel: email or webhook, not both",
+                );
                 return None;
             }
             (None, None) => {
@@ -365,13 +372,19 @@ impl Compiler<'_> {
         let secret = match format {
             Format::Telegram => {
                 if secret.as_ref().is_some_and(Option::is_some) {
-                    self.problem(&format!("{at}.secret"), "telegram takes bot-token or bot-token-file, not secret");
+                    self.problem(
+                        &format!("{at}.secret"),
+                        "telegram takes bot-token or bot-token-file, not secret",
+                    );
                 }
                 if w.chat_id.as_deref().is_none_or(|c| c.trim().is_empty()) {
                     self.problem(&format!("{at}.chat-id"), "telegram needs a chat-id");
                 }
                 if token.as_ref().is_some_and(Option::is_none) {
-                    self.problem(&format!("{at}.bot-token"), "telegram needs bot-token or bot-token-file");
+                    self.problem(
+                        &format!("{at}.bot-token"),
+                        "telegram needs bot-token or bot-token-file",
+                    );
                 }
                 token?
             }
@@ -379,7 +392,10 @@ impl Compiler<'_> {
                 if !f.signs() && secret.as_ref().is_some_and(Option::is_some) {
                     self.problem(
                         &format!("{at}.secret"),
-                        format!("{} webhooks are not signed: its URL is its secret; leave secret out", f.name()),
+                        format!(
+                            "{} webhooks are not signed: its URL is its secret; leave secret out",
+                            f.name()
+                        ),
                     );
                 }
                 if w.chat_id.is_some() || w.bot_token.is_some() || w.bot_token_file.is_some() {
@@ -400,7 +416,13 @@ impl Compiler<'_> {
         match Url::parse(raw.trim()) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Some(u),
             Ok(u) => {
-                self.problem(at, format!("{}: only http and https URLs are supported", redact::url(&u)));
+                self.problem(
+                    at,
+                    format!(
+                        "{}: only http and https URLs are supported",
+                        redact::url(&u)
+                    ),
+                );
                 None
             }
             Err(e) => {
@@ -421,11 +443,17 @@ impl Compiler<'_> {
     ) -> Option<Option<Secret>> {
         match (inline, file) {
             (Some(_), Some(_)) => {
-                self.problem(&format!("{at}.{name}"), format!("give {name} or {name}-file, not both"));
+                self.problem(
+                    &format!("{at}.{name}"),
+                    format!("give {name} or {name}-file, not both"),
+                );
                 None
             }
-            (Some(s), None) if s.is_empty() => {
-                self.problem(&format!("{at}.{name}"), "empty (an unset template variable?)");
+            (Some(""), None) => {
+                self.problem(
+                    &format!("{at}.{name}"),
+                    "empty (an unset template variable?)",
+                );
                 None
             }
             (Some(s), None) => Some(Some(Secret::new(s))),
@@ -440,7 +468,10 @@ impl Compiler<'_> {
                     }
                 }
                 Err(e) => {
-                    self.problem(&format!("{at}.{name}-file"), format!("cannot read {path}: {e}"));
+                    self.problem(
+                        &format!("{at}.{name}-file"),
+                        format!("cannot read {path}: {e}"),
+                    );
                     None
                 }
             },
@@ -495,8 +526,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(targets.len(), 3);
-        assert_eq!(targets[0].on, On { success: false, failure: true, timeout: false });
-        assert_eq!(targets[0].label, "email ops@example.com, 运维 <ops2@example.com>");
+        assert_eq!(
+            targets[0].on,
+            On {
+                success: false,
+                failure: true,
+                timeout: false
+            }
+        );
+        assert_eq!(
+            targets[0].label,
+            "email ops@example.com, 运维 <ops2@example.com>"
+        );
         assert_eq!(targets[1].on, On::ALL);
         assert_eq!(
             targets[1].label,
@@ -507,7 +548,10 @@ mod tests {
             Channel::Email { .. } => panic!("webhook expected"),
         }
         assert!(!format!("{:?}", targets[1]).contains("SECabc"));
-        assert_eq!(targets[2].label, "telegram chat -100200 via https://api.telegram.org");
+        assert_eq!(
+            targets[2].label,
+            "telegram chat -100200 via https://api.telegram.org/"
+        );
     }
 
     #[test]
@@ -543,7 +587,10 @@ mod tests {
             "notify[7].webhook.secret-file: /run/secrets/empty: empty file",
         ];
         for w in want {
-            assert!(problems.iter().any(|p| p.starts_with(w)), "{w:?} not in {problems:#?}");
+            assert!(
+                problems.iter().any(|p| p.starts_with(w)),
+                "{w:?} not in {problems:#?}"
+            );
         }
         assert_eq!(problems.len(), want.len(), "{problems:#?}");
     }
@@ -566,16 +613,40 @@ mod tests {
                 label: format!("{on:?}"),
             })
         };
-        let fail = t(On { success: false, failure: true, timeout: false });
-        let ok = t(On { success: true, failure: false, timeout: false });
+        let fail = t(On {
+            success: false,
+            failure: true,
+            timeout: false,
+        });
+        let ok = t(On {
+            success: true,
+            failure: false,
+            timeout: false,
+        });
         let all = t(On::ALL);
         let labels = |v: Vec<Arc<Target>>| v.iter().map(|t| t.label.clone()).collect::<Vec<_>>();
         let hook = vec![fail.clone(), ok.clone(), all.clone()];
-        assert_eq!(labels(matching(&hook, Status::Timeout)), [fail.label.clone(), all.label.clone()]);
-        assert_eq!(labels(matching(&hook, Status::Success)), [ok.label.clone(), all.label.clone()]);
-        let pager = t(On { success: false, failure: false, timeout: true });
+        assert_eq!(
+            labels(matching(&hook, Status::Timeout)),
+            [fail.label.clone(), all.label.clone()]
+        );
+        assert_eq!(
+            labels(matching(&hook, Status::Success)),
+            [ok.label.clone(), all.label.clone()]
+        );
+        let pager = t(On {
+            success: false,
+            failure: false,
+            timeout: true,
+        });
         let hook = vec![fail.clone(), pager.clone(), all.clone()];
-        assert_eq!(labels(matching(&hook, Status::Timeout)), [pager.label.clone(), all.label.clone()]);
-        assert_eq!(labels(matching(&hook, Status::Failure)), [fail.label.clone(), all.label.clone()]);
+        assert_eq!(
+            labels(matching(&hook, Status::Timeout)),
+            [pager.label.clone(), all.label.clone()]
+        );
+        assert_eq!(
+            labels(matching(&hook, Status::Failure)),
+            [fail.label.clone(), all.label.clone()]
+        );
     }
 }

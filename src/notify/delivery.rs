@@ -149,15 +149,24 @@ pub struct Attempt {
 pub enum AttemptOutcome {
     Delivered,
     /// Failed; the next attempt comes after `retry_in_ms`.
-    Failed { error: String, retry_in_ms: u64 },
+    Failed {
+        error: String,
+        retry_in_ms: u64,
+    },
     /// Failed for the last time (permanent error, no tries left, or shutdown).
-    GaveUp { error: String },
+    GaveUp {
+        error: String,
+    },
     /// Over the rate limit: it will be part of a summary.
     Held,
     /// Not sent: the callback URL is not allowed.
-    Refused { reason: String },
+    Refused {
+        reason: String,
+    },
     /// Not sent: the queue was full or hookrun was shutting down.
-    Dropped { reason: String },
+    Dropped {
+        reason: String,
+    },
 }
 
 /// Where attempts are reported (the job record stores them).
@@ -196,6 +205,8 @@ struct Inner {
     tracker: TaskTracker,
     stop: CancellationToken,
     abandon: CancellationToken,
+    /// When the shutdown deadline passes (set by `shutdown`).
+    deadline: std::sync::OnceLock<Instant>,
     slots: Semaphore,
     abandoned: std::sync::atomic::AtomicUsize,
 }
@@ -231,7 +242,9 @@ impl Notifier {
             .as_ref()
             .map(|s| Mailer::new(s, &settings.host))
             .transpose()?;
-        let guard = Arc::new(CallbackGuard::new(&settings.callback_allow).map_err(StartError::CallbackAllowList)?);
+        let guard = Arc::new(
+            CallbackGuard::new(&settings.callback_allow).map_err(StartError::CallbackAllowList)?,
+        );
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(settings.http_timeout)
@@ -252,6 +265,7 @@ impl Notifier {
             tracker: TaskTracker::new(),
             stop: CancellationToken::new(),
             abandon: CancellationToken::new(),
+            deadline: std::sync::OnceLock::new(),
             abandoned: Default::default(),
         });
         let dispatcher = Dispatcher {
@@ -268,7 +282,10 @@ impl Notifier {
         if targets.is_empty() {
             return;
         }
-        let labels: Vec<(String, Option<String>)> = targets.iter().map(|t| (t.label.clone(), Some(message.job_id.clone()))).collect();
+        let labels: Vec<(String, Option<String>)> = targets
+            .iter()
+            .map(|t| (t.label.clone(), Some(message.job_id.clone())))
+            .collect();
         let hook = message.hook.clone();
         self.enqueue(
             Work::Job {
@@ -296,7 +313,12 @@ impl Notifier {
 
     /// Calls a Docker Hub `callback_url` with the job's result, if the URL is allowed; a
     /// refused URL is logged and reported, and its reason returned. Returns at once.
-    pub fn docker_hub_callback(&self, callback_url: &str, message: &Message, target_url: Option<String>) -> Result<(), String> {
+    pub fn docker_hub_callback(
+        &self,
+        callback_url: &str,
+        message: &Message,
+        target_url: Option<String>,
+    ) -> Result<(), String> {
         let url = match self.inner.guard.check(callback_url) {
             Ok(url) => url,
             Err(reason) => {
@@ -307,7 +329,9 @@ impl Notifier {
                     target: "docker hub callback".to_string(),
                     attempt: 0,
                     at: rfc3339(SystemTime::now()),
-                    outcome: AttemptOutcome::Refused { reason: reason.clone() },
+                    outcome: AttemptOutcome::Refused {
+                        reason: reason.clone(),
+                    },
                 });
                 return Err(reason);
             }
@@ -344,7 +368,9 @@ impl Notifier {
                 target: label.clone(),
                 attempt: 0,
                 at: rfc3339(SystemTime::now()),
-                outcome: AttemptOutcome::Dropped { reason: reason.to_string() },
+                outcome: AttemptOutcome::Dropped {
+                    reason: reason.to_string(),
+                },
             });
         }
     }
@@ -353,9 +379,13 @@ impl Notifier {
     /// for deliveries to end; what is still sending then is given up and reported.
     pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
         let inner = &self.inner;
+        let _ = inner.deadline.set(Instant::now() + deadline);
         inner.stop.cancel();
         inner.tracker.close();
-        if tokio::time::timeout(deadline, inner.tracker.wait()).await.is_err() {
+        if tokio::time::timeout(deadline, inner.tracker.wait())
+            .await
+            .is_err()
+        {
             inner.abandon.cancel();
             // The tasks report their abandonment and end at once.
             let _ = tokio::time::timeout(Duration::from_secs(1), inner.tracker.wait()).await;
@@ -389,9 +419,17 @@ impl Inner {
     }
 
     /// Sends `out` until it is delivered, fails for good or runs out of attempts.
-    async fn deliver(self: Arc<Self>, hook: String, job_id: Option<String>, label: String, out: Outgoing) {
+    async fn deliver(
+        self: Arc<Self>,
+        hook: String,
+        job_id: Option<String>,
+        label: String,
+        out: Outgoing,
+    ) {
         let delivery = delivery_id();
-        let attempts = u32::try_from(self.settings.retry_delays.len()).unwrap_or(u32::MAX).saturating_add(1);
+        let attempts = u32::try_from(self.settings.retry_delays.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(1);
         let record = |attempt: u32, outcome: AttemptOutcome| {
             self.record(Attempt {
                 job_id: job_id.clone(),
@@ -402,6 +440,7 @@ impl Inner {
                 outcome,
             });
         };
+        let mut last_chance = false;
         for attempt in 1..=attempts {
             let result = tokio::select! {
                 r = async {
@@ -423,13 +462,20 @@ impl Inner {
                 }
                 Err(e) => e,
             };
-            if !error.retry || attempt == attempts || self.stop.is_cancelled() {
+            if !error.retry || attempt == attempts || last_chance {
                 tracing::error!(hook, job = job_id.as_deref().unwrap_or(""), target = %label, attempt, error = %error.message, "notification failed for good");
-                record(attempt, AttemptOutcome::GaveUp { error: error.message });
+                record(
+                    attempt,
+                    AttemptOutcome::GaveUp {
+                        error: error.message,
+                    },
+                );
                 return;
             }
             let scheduled = self.settings.retry_delays[attempt as usize - 1];
-            let wait = error.after.map_or(scheduled, |a| a.min(MAX_RETRY_AFTER).max(scheduled));
+            let wait = error
+                .after
+                .map_or(scheduled, |a| a.min(MAX_RETRY_AFTER).max(scheduled));
             tracing::warn!(hook, job = job_id.as_deref().unwrap_or(""), target = %label, attempt, error = %error.message, retry_in = ?wait, "notification failed; will retry");
             record(
                 attempt,
@@ -438,11 +484,34 @@ impl Inner {
                     retry_in_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
                 },
             );
+            last_chance = self.wait_for_retry(Instant::now() + wait).await;
+        }
+    }
+
+    /// Sleeps until `wake`. During a shutdown a retry that would come after the deadline is
+    /// made at once instead, as the last one: returns true then.
+    async fn wait_for_retry(&self, wake: Instant) -> bool {
+        let too_late = || {
+            self.deadline
+                .get()
+                .is_some_and(|deadline| wake >= *deadline)
+        };
+        if self.stop.is_cancelled() {
+            if too_late() {
+                return true;
+            }
+        } else {
             tokio::select! {
-                () = tokio::time::sleep(wait) => {}
-                () = self.stop.cancelled() => {}
+                () = tokio::time::sleep_until(wake) => return false,
+                () = self.stop.cancelled() => {
+                    if too_late() {
+                        return true;
+                    }
+                }
             }
         }
+        tokio::time::sleep_until(wake).await;
+        false
     }
 }
 
@@ -472,7 +541,11 @@ struct Dispatcher {
 impl Dispatcher {
     async fn run(mut self, mut rx: mpsc::Receiver<Work>) {
         loop {
-            let due = self.windows.values().filter_map(|w| w.held.as_ref().map(|h| h.due)).min();
+            let due = self
+                .windows
+                .values()
+                .filter_map(|w| w.held.as_ref().map(|h| h.due))
+                .min();
             tokio::select! {
                 work = rx.recv() => match work {
                     Some(work) => self.handle(work),
@@ -498,8 +571,16 @@ impl Dispatcher {
                     self.admit(&message.hook, target, notice, Some(&message));
                 }
             }
-            Work::Send { hook, target, notice } => self.admit(&hook, target, *notice, None),
-            Work::Callback { hook, job_id, callback } => {
+            Work::Send {
+                hook,
+                target,
+                notice,
+            } => self.admit(&hook, target, *notice, None),
+            Work::Callback {
+                hook,
+                job_id,
+                callback,
+            } => {
                 let label = callback_label(&callback);
                 self.spawn(hook, Some(job_id), label, Outgoing::Callback(*callback));
             }
@@ -507,19 +588,37 @@ impl Dispatcher {
     }
 
     /// Sends the notice now if the pair's window has room; holds it for a summary otherwise.
-    fn admit(&mut self, hook: &str, target: Arc<Target>, notice: Notice, message: Option<&Message>) {
-        let (limit, window) = (self.inner.settings.rate_limit.max(1) as usize, self.inner.settings.rate_window);
+    fn admit(
+        &mut self,
+        hook: &str,
+        target: Arc<Target>,
+        notice: Notice,
+        message: Option<&Message>,
+    ) {
+        let (limit, window) = (
+            self.inner.settings.rate_limit.max(1) as usize,
+            self.inner.settings.rate_window,
+        );
         let now = Instant::now();
         let key = (hook.to_string(), target.label.clone());
         let w = self.windows.entry(key).or_default();
-        while w.sent.front().is_some_and(|t| now.duration_since(*t) >= window) {
+        while w
+            .sent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= window)
+        {
             w.sent.pop_front();
         }
         if w.sent.len() < limit && w.held.is_none() {
             w.sent.push_back(now);
             let job_id = notice.job_id().map(str::to_string);
             let label = target.label.clone();
-            self.spawn(hook.to_string(), job_id, label, Outgoing::Target { target, notice });
+            self.spawn(
+                hook.to_string(),
+                job_id,
+                label,
+                Outgoing::Target { target, notice },
+            );
             return;
         }
         let due = w.sent.front().map_or(now, |t| *t + window);
@@ -537,7 +636,9 @@ impl Dispatcher {
         held.summary.held += 1;
         if let Some(m) = message {
             if held.summary.listed.len() < SUMMARY_LISTED {
-                held.summary.listed.push(compose::held_job(m, m.finished_at));
+                held.summary
+                    .listed
+                    .push(compose::held_job(m, m.finished_at));
             }
         }
         tracing::info!(hook, target = %target.label, held = held.summary.held, "notification held by the rate limit; a summary follows");
@@ -569,13 +670,23 @@ impl Dispatcher {
                 body: None,
             };
             let label = held.target.label.clone();
-            self.spawn(hook, None, label, Outgoing::Target { target: held.target, notice });
+            self.spawn(
+                hook,
+                None,
+                label,
+                Outgoing::Target {
+                    target: held.target,
+                    notice,
+                },
+            );
         }
     }
 
     fn spawn(&self, hook: String, job_id: Option<String>, label: String, out: Outgoing) {
         let inner = self.inner.clone();
-        self.inner.tracker.spawn(inner.deliver(hook, job_id, label, out));
+        self.inner
+            .tracker
+            .spawn(inner.deliver(hook, job_id, label, out));
     }
 }
 
@@ -607,6 +718,3 @@ pub fn notice_for(target: &Target, message: &Message) -> Notice {
     notice.body = render(&target.body, "body");
     notice
 }
-
-#[cfg(test)]
-mod tests;

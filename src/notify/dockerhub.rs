@@ -163,7 +163,9 @@ pub fn client(guard: Arc<CallbackGuard>, timeout: Duration) -> reqwest::Client {
             attempt.follow()
         } else {
             let shown = redact::url(attempt.url());
-            attempt.error(format!("redirect to {shown} refused: not an allowed callback URL"))
+            attempt.error(format!(
+                "redirect to {shown} refused: not an allowed callback URL"
+            ))
         }
     });
     reqwest::Client::builder()
@@ -235,21 +237,29 @@ mod tests {
 
     #[test]
     fn allow_list_widens_by_prefix() {
-        let guard = CallbackGuard::new(&["http://127.0.0.1:8080/callbacks".into(), "https://hub.example.com/".into()]).unwrap();
+        let guard = CallbackGuard::new(&[
+            "http://127.0.0.1:8080/callbacks".into(),
+            "https://hub.example.com/".into(),
+        ])
+        .unwrap();
         assert!(guard.check("http://127.0.0.1:8080/callbacks").is_ok());
         assert!(guard.check("http://127.0.0.1:8080/callbacks/1?x=y").is_ok());
         assert!(guard.check("http://127.0.0.1:8080/callbacksevil").is_err());
         assert!(guard.check("http://127.0.0.1:8081/callbacks/1").is_err());
         assert!(guard.check("https://127.0.0.1:8080/callbacks/1").is_err());
         assert!(guard.check("https://hub.example.com/anything").is_ok());
-        assert!(guard.check("https://registry.hub.docker.com/u/a/b/hook/c/").is_ok());
+        assert!(guard
+            .check("https://registry.hub.docker.com/u/a/b/hook/c/")
+            .is_ok());
         assert!(CallbackGuard::new(&["ftp://x/".into()]).is_err());
         assert!(CallbackGuard::new(&["https://u:p@x/".into()]).is_err());
     }
 
     #[test]
     fn refusals_do_not_show_the_hook_id() {
-        let e = CallbackGuard::default().check("https://evil.example.com/u/a/b/hook/0123456789abcdef0123/").unwrap_err();
+        let e = CallbackGuard::default()
+            .check("https://evil.example.com/u/a/b/hook/0123456789abcdef0123/")
+            .unwrap_err();
         assert!(!e.contains("0123456789abcdef0123"), "{e}");
     }
 }

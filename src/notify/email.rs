@@ -89,7 +89,8 @@ pub const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 impl SmtpSettings {
     /// Settings from the `-smtp*` flags. The password file wins over the environment.
     pub fn from_flags(flags: &SmtpFlags) -> Result<SmtpSettings, SmtpConfigError> {
-        let url = Url::parse(flags.url).map_err(|e| SmtpConfigError::Url(format!("invalid URL: {e}")))?;
+        let url =
+            Url::parse(flags.url).map_err(|e| SmtpConfigError::Url(format!("invalid URL: {e}")))?;
         let (security, default_port) = match url.scheme() {
             "smtp" => (Security::Plain, 25),
             "smtp+starttls" => (Security::StartTls, 587),
@@ -112,7 +113,10 @@ impl SmtpSettings {
             .trim_matches(['[', ']'])
             .to_string();
         let user = Some(percent_decode(url.username())).filter(|u| !u.is_empty());
-        let from_text = flags.from.map(str::to_string).or_else(|| user.clone().filter(|u| u.contains('@')));
+        let from_text = flags
+            .from
+            .map(str::to_string)
+            .or_else(|| user.clone().filter(|u| u.contains('@')));
         let Some(from_text) = from_text else {
             return Err(SmtpConfigError::From {
                 from: String::new(),
@@ -125,7 +129,11 @@ impl SmtpSettings {
         })?;
         let password = match flags.password_file {
             Some(path) => Some(read_secret(path)?),
-            None => flags.password_env.clone().filter(|p| !p.is_empty()).map(Secret::new),
+            None => flags
+                .password_env
+                .clone()
+                .filter(|p| !p.is_empty())
+                .map(Secret::new),
         };
         let ca_pem = flags
             .ca_file
@@ -157,7 +165,11 @@ impl SmtpSettings {
             Security::StartTls => "smtp+starttls",
             Security::Implicit => "smtps",
         };
-        let user = self.user.as_deref().map(|u| format!("{u}@")).unwrap_or_default();
+        let user = self
+            .user
+            .as_deref()
+            .map(|u| format!("{u}@"))
+            .unwrap_or_default();
         format!("{scheme}://{user}{}:{}", self.host, self.port)
     }
 }
@@ -188,23 +200,27 @@ pub struct Mailer {
 
 impl std::fmt::Debug for Mailer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Mailer").field("server", &self.label).finish()
+        f.debug_struct("Mailer")
+            .field("server", &self.label)
+            .finish()
     }
 }
 
 impl Mailer {
     /// Builds the transport (no connection is made until a message is sent).
     pub fn new(settings: &SmtpSettings, hello_name: &str) -> Result<Mailer, SmtpConfigError> {
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(settings.host.clone())
-            .port(settings.port)
-            .timeout(Some(settings.timeout))
-            .hello_name(ClientId::Domain(hello_name.to_string()));
+        let mut builder =
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(settings.host.clone())
+                .port(settings.port)
+                .timeout(Some(settings.timeout))
+                .hello_name(ClientId::Domain(hello_name.to_string()));
         if settings.security != Security::Plain {
             let mut tls = TlsParameters::builder(settings.host.clone())
                 .dangerous_accept_invalid_certs(settings.insecure_skip_verify);
             if let Some(pem) = &settings.ca_pem {
-                let cert = Certificate::from_pem(pem)
-                    .map_err(|e| SmtpConfigError::Tls(format!("-smtp-ca: not a PEM certificate: {e}")))?;
+                let cert = Certificate::from_pem(pem).map_err(|e| {
+                    SmtpConfigError::Tls(format!("-smtp-ca: not a PEM certificate: {e}"))
+                })?;
                 tls = tls.add_root_certificate(cert);
             }
             let params = tls
@@ -216,7 +232,11 @@ impl Mailer {
             });
         }
         if let Some(user) = &settings.user {
-            let password = settings.password.as_ref().map(|p| p.expose().to_string()).unwrap_or_default();
+            let password = settings
+                .password
+                .as_ref()
+                .map(|p| p.expose().to_string())
+                .unwrap_or_default();
             builder = builder.credentials(Credentials::new(user.clone(), password));
         }
         Ok(Mailer {
@@ -260,7 +280,10 @@ impl Mailer {
             builder = builder.to(mailbox.clone());
         }
         builder
-            .multipart(MultiPart::alternative_plain_html(compose::plain(&parts), compose::html(&parts)))
+            .multipart(MultiPart::alternative_plain_html(
+                compose::plain(&parts),
+                compose::html(&parts),
+            ))
             .map_err(|e| SendError::permanent(format!("building the message: {e}")))
     }
 }
@@ -310,7 +333,8 @@ mod tests {
 
     #[test]
     fn urls_choose_security_and_ports() {
-        let s = SmtpSettings::from_flags(&flags("smtps://ops%40example.com@smtp.example.com")).unwrap();
+        let s =
+            SmtpSettings::from_flags(&flags("smtps://ops%40example.com@smtp.example.com")).unwrap();
         assert_eq!((s.security, s.port), (Security::Implicit, 465));
         assert_eq!(s.user.as_deref(), Some("ops@example.com"));
         assert_eq!(s.from.to_string(), "ops@example.com");
@@ -321,10 +345,20 @@ mod tests {
             ..flags("smtp+starttls://relay:2525")
         })
         .unwrap();
-        assert_eq!((s.security, s.port, s.user), (Security::StartTls, 2525, None));
+        assert_eq!(
+            (s.security, s.port, s.user),
+            (Security::StartTls, 2525, None)
+        );
         assert_eq!(s.password.unwrap().expose(), "pw");
-        let s = SmtpSettings::from_flags(&SmtpFlags { from: Some("a@b.c"), ..flags("smtp://[::1]") }).unwrap();
-        assert_eq!((s.security, s.port, s.host.as_str()), (Security::Plain, 25, "::1"));
+        let s = SmtpSettings::from_flags(&SmtpFlags {
+            from: Some("a@b.c"),
+            ..flags("smtp://[::1]")
+        })
+        .unwrap();
+        assert_eq!(
+            (s.security, s.port, s.host.as_str()),
+            (Security::Plain, 25, "::1")
+        );
     }
 
     #[test]
@@ -335,7 +369,9 @@ mod tests {
             ("smtps://host", "sender address"),
             ("smtps:///x", "needs a host"),
         ] {
-            let e = SmtpSettings::from_flags(&flags(url)).unwrap_err().to_string();
+            let e = SmtpSettings::from_flags(&flags(url))
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(want), "{url}: {e}");
             assert!(!e.contains("secret"));
         }

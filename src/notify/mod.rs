@@ -25,7 +25,8 @@
 //! attempt (timestamps and signatures must be current), retries on the schedule, and reports each
 //! attempt through the callback given to [`Notifier::start`] (the job record stores it) and the
 //! log, with secrets masked. [`Notifier::shutdown`] stops taking work, sends held summaries,
-//! cuts retry waits short and waits, up to a deadline, for what is still being sent.
+//! lets retries run while its deadline allows (one due later is made at once, as the last) and
+//! gives up on what is still being sent at the deadline.
 
 pub mod cli;
 pub mod compose;

@@ -108,16 +108,25 @@ pub fn build(target: &WebhookTarget, notice: &Notice, now: SystemTime, delivery:
             headers.push(("X-Hookrun-Event", notice.event().to_string()));
             let raw = body.to_string().into_bytes();
             if let Some(secret) = secret {
-                headers.push((SIGNATURE_HEADER, format!("sha256={}", hex::encode(hmac(secret.as_bytes(), &raw)))));
+                headers.push((
+                    SIGNATURE_HEADER,
+                    format!("sha256={}", hex::encode(hmac(secret.as_bytes(), &raw))),
+                ));
             }
-            return Request { url, headers, body: raw };
+            return Request {
+                url,
+                headers,
+                body: raw,
+            };
         }
         Format::Slack => slack(&parts),
         Format::Dingtalk => {
             if let Some(secret) = secret {
                 let ts = millis(now).to_string();
                 let sign = dingtalk_sign(secret, &ts);
-                url.query_pairs_mut().append_pair("timestamp", &ts).append_pair("sign", &sign);
+                url.query_pairs_mut()
+                    .append_pair("timestamp", &ts)
+                    .append_pair("sign", &sign);
             }
             dingtalk(&parts)
         }
@@ -168,8 +177,20 @@ pub async fn send(
 
 /// Every secret that may appear in a target's URL, errors or replies.
 fn secrets_of(target: &WebhookTarget) -> Vec<String> {
-    let mut out: Vec<String> = target.url.query_pairs().map(|(_, v)| v.into_owned()).collect();
-    out.extend(target.url.path_segments().into_iter().flatten().filter(|s| s.len() >= 16).map(str::to_string));
+    let mut out: Vec<String> = target
+        .url
+        .query_pairs()
+        .map(|(_, v)| v.into_owned())
+        .collect();
+    out.extend(
+        target
+            .url
+            .path_segments()
+            .into_iter()
+            .flatten()
+            .filter(|s| s.len() >= 16)
+            .map(str::to_string),
+    );
     if let Some(s) = &target.secret {
         out.push(s.expose().to_string());
     }
@@ -189,7 +210,11 @@ fn http_error(e: reqwest::Error, secrets: &[String]) -> SendError {
     SendError::retry(redact::secrets(&text, &refs))
 }
 
-async fn check_response(format: Format, response: reqwest::Response, secrets: &[String]) -> Result<(), SendError> {
+async fn check_response(
+    format: Format,
+    response: reqwest::Response,
+    secrets: &[String],
+) -> Result<(), SendError> {
     let status = response.status();
     let retry_after = response
         .headers()
@@ -199,18 +224,25 @@ async fn check_response(format: Format, response: reqwest::Response, secrets: &[
         .map(Duration::from_secs);
     let body = response.bytes().await.unwrap_or_default();
     let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
-    let snippet = redact::secrets(&compose::truncate_chars(String::from_utf8_lossy(&body).trim(), 200), &refs);
+    let snippet = redact::secrets(
+        &compose::truncate_chars(String::from_utf8_lossy(&body).trim(), 200),
+        &refs,
+    );
     if status.is_redirection() {
-        return Err(SendError::permanent(format!("HTTP {status}: redirects are not followed; use the final URL")));
+        return Err(SendError::permanent(format!(
+            "HTTP {status}: redirects are not followed; use the final URL"
+        )));
     }
     if !status.is_success() {
         let message = format!("HTTP {status}: {snippet}");
         let code = status.as_u16();
-        return Err(if code == 429 || code == 408 || code == 425 || status.is_server_error() {
-            SendError::retry(message).after(retry_after)
-        } else {
-            SendError::permanent(message)
-        });
+        return Err(
+            if code == 429 || code == 408 || code == 425 || status.is_server_error() {
+                SendError::retry(message).after(retry_after)
+            } else {
+                SendError::permanent(message)
+            },
+        );
     }
     let reply: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let code = |key: &str| reply.get(key).and_then(Value::as_i64);
@@ -224,8 +256,14 @@ async fn check_response(format: Format, response: reqwest::Response, secrets: &[
     };
     match failed {
         None => Ok(()),
-        Some(c) if throttled.contains(&c) => Err(SendError::retry(format!("{} refused the message for now: {snippet}", format.name()))),
-        Some(_) => Err(SendError::permanent(format!("{} refused the message: {snippet}", format.name()))),
+        Some(c) if throttled.contains(&c) => Err(SendError::retry(format!(
+            "{} refused the message for now: {snippet}",
+            format.name()
+        ))),
+        Some(_) => Err(SendError::permanent(format!(
+            "{} refused the message: {snippet}",
+            format.name()
+        ))),
     }
 }
 
@@ -242,7 +280,10 @@ fn millis(t: SystemTime) -> u128 {
 /// DingTalk: Base64(HMAC-SHA256(key = secret, message = `timestamp\nsecret`)); `url` encodes it
 /// as a query value.
 pub fn dingtalk_sign(secret: &str, timestamp_ms: &str) -> String {
-    let mac = hmac(secret.as_bytes(), format!("{timestamp_ms}\n{secret}").as_bytes());
+    let mac = hmac(
+        secret.as_bytes(),
+        format!("{timestamp_ms}\n{secret}").as_bytes(),
+    );
     base64::engine::general_purpose::STANDARD.encode(mac)
 }
 
@@ -320,7 +361,12 @@ fn markdown(parts: &Parts, wecom: bool) -> String {
         let _ = writeln!(out, "### {heading}\n");
     }
     for (label, value) in &parts.facts {
-        let _ = writeln!(out, "- **{}**: {}", md(label), md(&value.replace('\n', " ")));
+        let _ = writeln!(
+            out,
+            "- **{}**: {}",
+            md(label),
+            md(&value.replace('\n', " "))
+        );
     }
     if let Some(text) = &parts.text {
         out.push('\n');
@@ -383,7 +429,9 @@ fn feishu(parts: &Parts) -> Value {
 
 /// Slack's mrkdwn escaping: only `&`, `<` and `>`.
 fn slack_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 fn slack(parts: &Parts) -> Value {
@@ -416,9 +464,15 @@ fn teams(parts: &Parts) -> Value {
         Some(Status::Timeout) => "Warning",
         None => "Default",
     };
-    let mut body = vec![json!({ "type": "TextBlock", "text": title(parts), "weight": "Bolder", "size": "Medium", "color": colour, "wrap": true })];
+    let mut body = vec![
+        json!({ "type": "TextBlock", "text": title(parts), "weight": "Bolder", "size": "Medium", "color": colour, "wrap": true }),
+    ];
     if !parts.facts.is_empty() {
-        let facts: Vec<Value> = parts.facts.iter().map(|(l, v)| json!({ "title": l, "value": md(v) })).collect();
+        let facts: Vec<Value> = parts
+            .facts
+            .iter()
+            .map(|(l, v)| json!({ "title": l, "value": md(v) }))
+            .collect();
         body.push(json!({ "type": "FactSet", "facts": facts }));
     }
     if let Some(text) = &parts.text {
@@ -445,7 +499,12 @@ fn teams(parts: &Parts) -> Value {
 fn telegram(parts: &Parts, chat_id: &str) -> Value {
     let mut text = format!("<b>{}</b>\n\n", html_escape(&title(parts)));
     for (label, value) in &parts.facts {
-        let _ = writeln!(text, "<b>{}</b>: {}", html_escape(label), html_escape(value));
+        let _ = writeln!(
+            text,
+            "<b>{}</b>: {}",
+            html_escape(label),
+            html_escape(value)
+        );
     }
     if let Some(t) = &parts.text {
         let _ = write!(text, "\n{}\n", html_escape(t));
