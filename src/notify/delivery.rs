@@ -17,7 +17,6 @@
 //! once and ends, waiting deliveries make their last attempt now; after the deadline `abandon`
 //! ends whatever is still sending.
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -27,11 +26,11 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::compose;
 use super::config::{self, Channel, Target};
+use super::dispatch::Dispatcher;
 use super::dockerhub::{self, Callback, CallbackGuard};
 use super::email::{Mailer, SmtpConfigError, SmtpSettings};
-use super::message::{rfc3339, Message, Notice, NoticeKind, Summary, SUMMARY_LISTED};
+use super::message::{rfc3339, Message, Notice};
 use super::webhook;
 
 /// How the engine behaves; [`Settings::default`] is the product's behaviour.
@@ -194,24 +193,24 @@ pub struct Notifier {
     inner: Arc<Inner>,
 }
 
-struct Inner {
-    queue: mpsc::Sender<Work>,
-    settings: Settings,
-    mailer: Option<Mailer>,
-    http: reqwest::Client,
-    callbacks: reqwest::Client,
-    guard: Arc<CallbackGuard>,
-    report: AttemptReport,
-    tracker: TaskTracker,
-    stop: CancellationToken,
-    abandon: CancellationToken,
+pub(super) struct Inner {
+    pub(super) queue: mpsc::Sender<Work>,
+    pub(super) settings: Settings,
+    pub(super) mailer: Option<Mailer>,
+    pub(super) http: reqwest::Client,
+    pub(super) callbacks: reqwest::Client,
+    pub(super) guard: Arc<CallbackGuard>,
+    pub(super) report: AttemptReport,
+    pub(super) tracker: TaskTracker,
+    pub(super) stop: CancellationToken,
+    pub(super) abandon: CancellationToken,
     /// When the shutdown deadline passes (set by `shutdown`).
-    deadline: std::sync::OnceLock<Instant>,
-    slots: Semaphore,
-    abandoned: std::sync::atomic::AtomicUsize,
+    pub(super) deadline: std::sync::OnceLock<Instant>,
+    pub(super) slots: Semaphore,
+    pub(super) abandoned: std::sync::atomic::AtomicUsize,
 }
 
-enum Work {
+pub(super) enum Work {
     Job {
         targets: Vec<Arc<Target>>,
         message: Box<Message>,
@@ -229,7 +228,7 @@ enum Work {
 }
 
 /// What a delivery task sends.
-enum Outgoing {
+pub(super) enum Outgoing {
     Target { target: Arc<Target>, notice: Notice },
     Callback(Callback),
 }
@@ -268,11 +267,7 @@ impl Notifier {
             deadline: std::sync::OnceLock::new(),
             abandoned: Default::default(),
         });
-        let dispatcher = Dispatcher {
-            inner: inner.clone(),
-            windows: HashMap::new(),
-        };
-        inner.tracker.spawn(dispatcher.run(rx));
+        inner.tracker.spawn(Dispatcher::new(inner.clone()).run(rx));
         Ok(Notifier { inner })
     }
 
@@ -396,12 +391,12 @@ impl Notifier {
     }
 }
 
-fn callback_label(c: &Callback) -> String {
+pub(super) fn callback_label(c: &Callback) -> String {
     format!("docker hub callback {}", super::redact::url(&c.url))
 }
 
 impl Inner {
-    fn record(&self, attempt: Attempt) {
+    pub(super) fn record(&self, attempt: Attempt) {
         (self.report)(&attempt);
     }
 
@@ -419,7 +414,7 @@ impl Inner {
     }
 
     /// Sends `out` until it is delivered, fails for good or runs out of attempts.
-    async fn deliver(
+    pub(super) async fn deliver(
         self: Arc<Self>,
         hook: String,
         job_id: Option<String>,
@@ -518,183 +513,6 @@ impl Inner {
 /// 128 random bits, hex: identifies one notification across its retries.
 fn delivery_id() -> String {
     hex::encode(rand::random::<[u8; 16]>())
-}
-
-/// Rate-limit state of one (hook, target) pair.
-#[derive(Default)]
-struct Window {
-    sent: VecDeque<Instant>,
-    held: Option<Held>,
-}
-
-struct Held {
-    target: Arc<Target>,
-    summary: Summary,
-    due: Instant,
-}
-
-struct Dispatcher {
-    inner: Arc<Inner>,
-    windows: HashMap<(String, String), Window>,
-}
-
-impl Dispatcher {
-    async fn run(mut self, mut rx: mpsc::Receiver<Work>) {
-        loop {
-            let due = self
-                .windows
-                .values()
-                .filter_map(|w| w.held.as_ref().map(|h| h.due))
-                .min();
-            tokio::select! {
-                work = rx.recv() => match work {
-                    Some(work) => self.handle(work),
-                    None => break,
-                },
-                () = sleep_until(due) => self.flush(false),
-                () = self.inner.stop.cancelled() => break,
-            }
-        }
-        // Shutting down: what was queued goes out now, and so do held summaries.
-        rx.close();
-        while let Ok(work) = rx.try_recv() {
-            self.handle(work);
-        }
-        self.flush(true);
-    }
-
-    fn handle(&mut self, work: Work) {
-        match work {
-            Work::Job { targets, message } => {
-                for target in targets {
-                    let notice = notice_for(&target, &message);
-                    self.admit(&message.hook, target, notice, Some(&message));
-                }
-            }
-            Work::Send {
-                hook,
-                target,
-                notice,
-            } => self.admit(&hook, target, *notice, None),
-            Work::Callback {
-                hook,
-                job_id,
-                callback,
-            } => {
-                let label = callback_label(&callback);
-                self.spawn(hook, Some(job_id), label, Outgoing::Callback(*callback));
-            }
-        }
-    }
-
-    /// Sends the notice now if the pair's window has room; holds it for a summary otherwise.
-    fn admit(
-        &mut self,
-        hook: &str,
-        target: Arc<Target>,
-        notice: Notice,
-        message: Option<&Message>,
-    ) {
-        let (limit, window) = (
-            self.inner.settings.rate_limit.max(1) as usize,
-            self.inner.settings.rate_window,
-        );
-        let now = Instant::now();
-        let key = (hook.to_string(), target.label.clone());
-        let w = self.windows.entry(key).or_default();
-        while w
-            .sent
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= window)
-        {
-            w.sent.pop_front();
-        }
-        if w.sent.len() < limit && w.held.is_none() {
-            w.sent.push_back(now);
-            let job_id = notice.job_id().map(str::to_string);
-            let label = target.label.clone();
-            self.spawn(
-                hook.to_string(),
-                job_id,
-                label,
-                Outgoing::Target { target, notice },
-            );
-            return;
-        }
-        let due = w.sent.front().map_or(now, |t| *t + window);
-        let held = w.held.get_or_insert_with(|| Held {
-            target: target.clone(),
-            summary: Summary {
-                hook: hook.to_string(),
-                host: self.inner.settings.host.clone(),
-                listed: Vec::new(),
-                held: 0,
-                limit_per_minute: self.inner.settings.rate_limit,
-            },
-            due,
-        });
-        held.summary.held += 1;
-        if let Some(m) = message {
-            if held.summary.listed.len() < SUMMARY_LISTED {
-                held.summary
-                    .listed
-                    .push(compose::held_job(m, m.finished_at));
-            }
-        }
-        tracing::info!(hook, target = %target.label, held = held.summary.held, "notification held by the rate limit; a summary follows");
-        self.inner.record(Attempt {
-            job_id: notice.job_id().map(str::to_string),
-            hook: hook.to_string(),
-            target: target.label.clone(),
-            attempt: 0,
-            at: rfc3339(SystemTime::now()),
-            outcome: AttemptOutcome::Held,
-        });
-    }
-
-    /// Sends the summaries that are due (all of them when `all`).
-    fn flush(&mut self, all: bool) {
-        let now = Instant::now();
-        let mut ready = Vec::new();
-        for ((hook, _), w) in &mut self.windows {
-            if w.held.as_ref().is_some_and(|h| all || h.due <= now) {
-                let held = w.held.take().expect("checked above");
-                w.sent.push_back(now);
-                ready.push((hook.clone(), held));
-            }
-        }
-        for (hook, held) in ready {
-            let notice = Notice {
-                kind: NoticeKind::Summary(held.summary),
-                subject: None,
-                body: None,
-            };
-            let label = held.target.label.clone();
-            self.spawn(
-                hook,
-                None,
-                label,
-                Outgoing::Target {
-                    target: held.target,
-                    notice,
-                },
-            );
-        }
-    }
-
-    fn spawn(&self, hook: String, job_id: Option<String>, label: String, out: Outgoing) {
-        let inner = self.inner.clone();
-        self.inner
-            .tracker
-            .spawn(inner.deliver(hook, job_id, label, out));
-    }
-}
-
-async fn sleep_until(due: Option<Instant>) {
-    match due {
-        Some(due) => tokio::time::sleep_until(due).await,
-        None => std::future::pending().await,
-    }
 }
 
 /// The job's notice for `target`, with its subject and body templates rendered. A template

@@ -13,7 +13,8 @@
 //! - `webhook`: chat and JSON formats (bodies, signatures) and sending them over HTTP.
 //! - `dockerhub`: Docker Hub's `callback_url`: its body and the guard against forged URLs.
 //! - `redact`: URLs with their tokens masked, for every log line, error and attempt record.
-//! - `delivery`: the queue, the background sender, retries, rate limits and shutdown.
+//! - `delivery`: the queue, delivery tasks with retries, attempt reports and shutdown.
+//! - `dispatch`: the dispatcher: rate limits per hook and target, held summaries.
 //! - `cli`: the `hookrun notify` subcommand (and seed 001's `MAIL_*` variables).
 //!
 //! # Theory of operation
@@ -32,6 +33,7 @@ pub mod cli;
 pub mod compose;
 pub mod config;
 pub mod delivery;
+mod dispatch;
 pub mod dockerhub;
 pub mod email;
 pub mod message;
