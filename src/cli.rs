@@ -22,6 +22,8 @@ pub struct Cli {
 pub enum Command {
     /// Check hooks files and print every problem with file, hook id and field path.
     Validate(ValidateArgs),
+    /// Send a notification (mail or webhook) with the body read from standard input.
+    Notify(Box<crate::notify::cli::NotifyArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -166,7 +168,7 @@ pub struct ServeArgs {
 }
 
 /// Go's `strconv.ParseBool`, which the reference's boolean flags use.
-fn parse_go_bool(s: &str) -> Result<bool, String> {
+pub(crate) fn parse_go_bool(s: &str) -> Result<bool, String> {
     match s {
         "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
         "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
@@ -286,7 +288,7 @@ mod tests {
                 assert!(v.template);
                 assert_eq!(v.files, ["a.json", "b.yaml"]);
             }
-            None => panic!("expected validate"),
+            _ => panic!("expected validate"),
         }
     }
 }

@@ -10,6 +10,8 @@
 //! - `jobs`: job records, per-hook concurrency modes, queues and the job history.
 //! - `server`: HTTP: routing, the hook handler, replies, the jobs endpoints, limits, TLS,
 //!   graceful shutdown.
+//! - `notify`: notifications of finished jobs: e-mail, chat and JSON webhooks, Docker Hub
+//!   callbacks; delivery with retries and rate limits; the `notify` subcommand.
 //! - `reload`: watches hooks files and signals, swaps the hook set atomically.
 //! - `cli`: command-line flags (single and double dash), the `validate` subcommand.
 
@@ -17,6 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod exec;
 pub mod jobs;
+pub mod notify;
 pub mod registry;
 pub mod reload;
 pub mod request;

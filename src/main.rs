@@ -23,8 +23,10 @@ const EXIT_INVALID: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = cli::parse();
-    if let Some(Command::Validate(args)) = cli.command {
-        return validate(&args);
+    match cli.command {
+        Some(Command::Validate(args)) => return validate(&args),
+        Some(Command::Notify(args)) => return hookrun::notify::cli::run(*args),
+        None => {}
     }
     let args = cli.serve;
     if args.version {

@@ -11,6 +11,7 @@
 //! Temporary files live in the [`Invocation`] and are deleted when the run ends.
 
 mod output;
+pub mod result_file;
 mod tempfile;
 
 use std::path::{Path, PathBuf};

@@ -7,6 +7,7 @@ mod differential;
 mod examples;
 mod exec_control;
 mod fixture;
+mod notify;
 mod registry_events;
 mod reload;
 mod secrets;
