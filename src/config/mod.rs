@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use serde_json::Value;
 
 pub use arguments::canonical_header_key;
@@ -60,6 +61,27 @@ impl HookSet {
 
     pub fn ids(&self) -> impl Iterator<Item = &str> {
         self.hooks.keys().map(String::as_str)
+    }
+}
+
+/// The hook set being served. A reload swaps in a whole new set with one atomic store; a
+/// request takes one snapshot and sees one consistent set for its whole life.
+#[derive(Debug, Default)]
+pub struct LiveHooks(ArcSwap<HookSet>);
+
+impl LiveHooks {
+    pub fn new(set: HookSet) -> Self {
+        LiveHooks(ArcSwap::from_pointee(set))
+    }
+
+    /// The set as it is now; later swaps do not change it.
+    pub fn snapshot(&self) -> Arc<HookSet> {
+        self.0.load_full()
+    }
+
+    /// Serves `set` from now on.
+    pub fn replace(&self, set: HookSet) {
+        self.0.store(Arc::new(set));
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use http::{HeaderName, HeaderValue, Method};
 use serde_json::Value;
 
-use super::hook::{Command, Concurrency, Execution, Hook, Parameter};
+use super::hook::{Concurrency, Execution, Hook, HookCommand, Parameter};
 use super::problem::{did_you_mean, Problems, Severity};
 use super::raw::{self, RawHook};
 use super::rules::compile_rule;
@@ -243,7 +243,7 @@ impl Validator<'_> {
         }
     }
 
-    fn command(&mut self, raw: &RawHook, at: &At) -> Command {
+    fn command(&mut self, raw: &RawHook, at: &At) -> HookCommand {
         let at = at.field("execute-command");
         if raw.execute_command.is_empty() {
             self.warn(&at, "no command: the hook only answers, it runs nothing");
@@ -258,7 +258,7 @@ impl Validator<'_> {
                 "contains a space: arguments belong in pass-arguments-to-command",
             );
         }
-        Command {
+        HookCommand {
             program: raw.execute_command.clone(),
             working_dir: Some(PathBuf::from(&raw.command_working_directory))
                 .filter(|p| !p.as_os_str().is_empty()),

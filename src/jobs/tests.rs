@@ -1,14 +1,16 @@
 //! Concurrency modes with real commands: serial never overlaps, latest supersedes, queues bound.
 
+use std::time::Duration;
+
 use super::*;
-use crate::config::hook::{Command, Execution};
+use crate::config::hook::{Execution, HookCommand};
 use crate::exec::Invocation;
 
 fn hook(id: &str, mode: Concurrency, max_queue: Option<usize>) -> Hook {
     Hook {
         id: id.into(),
         file: "test.json".into(),
-        command: Command {
+        command: HookCommand {
             program: "/bin/sh".into(),
             working_dir: None,
         },
@@ -50,7 +52,7 @@ fn sh(script: &str) -> Invocation {
 }
 
 fn submit(m: &Arc<JobManager>, h: &Hook, script: &str) -> Result<Arc<Job>, SubmitError> {
-    m.submit(h, "req", new_job_id(), sh(script))
+    m.submit(h, "req", sh(script))
 }
 
 #[tokio::test]
@@ -164,7 +166,7 @@ async fn shutdown_waits_then_kills() {
     let quick = submit(&m, &h, "sleep 0.2").unwrap();
     let slow = submit(&m, &h, "trap '' TERM; sleep 30").unwrap();
     let stopped = m
-        .shutdown(Duration::from_millis(800), CancellationToken::new())
+        .shutdown(tokio::time::sleep(Duration::from_millis(800)))
         .await;
     assert_eq!(quick.state(), JobState::Succeeded);
     assert_eq!(slow.state(), JobState::Canceled);
