@@ -157,12 +157,9 @@ impl Validator<'_> {
                     "raw-request-body",
                     "event",
                 ];
-                let hint = did_you_mean(other, SOURCES)
-                    .map(|k| format!(" (did you mean {k:?}?)"))
-                    .unwrap_or_default();
                 self.error(
                     &at.field("source"),
-                    format!("unknown source {other:?}{hint}"),
+                    format!("unknown source {other:?}{}", did_you_mean(other, SOURCES)),
                 );
                 None
             }

@@ -2,11 +2,12 @@
 //! parsing JSON/YAML, validating into a `HookSet`. Knows nothing about sockets or requests.
 
 mod arguments;
+mod compile_rules;
 mod goregex;
 pub mod hook;
+mod keys;
 pub mod problem;
 pub mod raw;
-mod rules;
 mod scalar;
 mod source;
 pub mod template;
