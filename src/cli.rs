@@ -4,18 +4,21 @@
 //! headers, TLS options), so a bad value is a usage error before anything starts; the
 //! `*_settings` methods hand them to the server, the job manager and the loader.
 
+mod values;
+
 use std::ffi::OsString;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
-use clap::{ArgAction, Args, Parser, ValueEnum};
-use http::{HeaderName, HeaderValue, Method};
+use clap::{ArgAction, Args, Parser};
 
 use crate::config::{self, LoadOptions, UnknownKeys};
 use crate::jobs;
 use crate::server::tls::{CipherSuites, TlsMinVersion};
 use crate::server::{self, tls};
+
+use values::{duration, parse_go_bool, size_usize};
+pub use values::{LogFormat, MethodList, OptionalPath, ResponseHeader};
 
 const ABOUT: &str =
     "hookrun: a rule-driven HTTP hook runner, drop-in compatible with adnanh/webhook 2.8";
@@ -239,80 +242,6 @@ fn load_options(template: bool, lenient: bool) -> LoadOptions {
         } else {
             UnknownKeys::Error
         },
-    }
-}
-
-/// `-log-format`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
-/// `-header name=value`: a response header for every hook response.
-#[derive(Debug, Clone)]
-pub struct ResponseHeader(pub HeaderName, pub HeaderValue);
-
-impl FromStr for ResponseHeader {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (name, value) = s
-            .split_once('=')
-            .ok_or("header flag must be in name=value format")?;
-        let name = HeaderName::try_from(name).map_err(|e| format!("invalid name: {e}"))?;
-        let value = HeaderValue::try_from(value).map_err(|e| format!("invalid value: {e}"))?;
-        Ok(ResponseHeader(name, value))
-    }
-}
-
-/// `-http-methods POST,PUT`: comma-separated, spaces ignored, any case; empty means unset.
-#[derive(Debug, Clone, Default)]
-pub struct MethodList(pub Option<Vec<Method>>);
-
-impl FromStr for MethodList {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let methods = s.replace(' ', "").to_ascii_uppercase();
-        if methods.is_empty() {
-            return Ok(MethodList(None));
-        }
-        let list = methods
-            .split(',')
-            .filter(|m| !m.is_empty())
-            .map(|m| Method::from_bytes(m.as_bytes()).map_err(|_| format!("invalid method {m:?}")))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(MethodList(Some(list)))
-    }
-}
-
-/// A path flag whose empty value (its default) means "not set", as with the reference.
-#[derive(Debug, Clone, Default)]
-pub struct OptionalPath(pub Option<PathBuf>);
-
-impl FromStr for OptionalPath {
-    type Err = std::convert::Infallible;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(OptionalPath((!s.is_empty()).then(|| PathBuf::from(s))))
-    }
-}
-
-fn duration(s: &str) -> Result<Duration, String> {
-    config::parse_duration(s)
-}
-
-fn size_usize(s: &str) -> Result<usize, String> {
-    config::parse_size(s).map(|n| usize::try_from(n).unwrap_or(usize::MAX))
-}
-
-/// Go's `strconv.ParseBool`, which the reference's boolean flags use.
-fn parse_go_bool(s: &str) -> Result<bool, String> {
-    match s {
-        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
-        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
-        _ => Err(format!("invalid boolean value {s:?}")),
     }
 }
 

@@ -2,6 +2,7 @@
 //! turns signals into reloads and shutdown, and runs `server::run`. Everything else is the
 //! library.
 
+use std::future::Future;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -211,42 +212,48 @@ fn drop_privileges(args: &ServeArgs) -> Result<()> {
     }
 }
 
-fn spawn_reload_signals(reloader: Arc<Reloader>) -> Result<()> {
-    let mut usr1 = signal(SignalKind::user_defined1()).context("installing SIGUSR1 handler")?;
-    let mut hup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
+/// Runs `on_signal` for each delivery of either of two signals that mean the same thing
+/// (SIGUSR1/SIGHUP, SIGTERM/SIGINT), one delivery at a time.
+fn on_signals<F, Fut>(kinds: [SignalKind; 2], names: &str, mut on_signal: F) -> Result<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let install = |kind| signal(kind).with_context(|| format!("installing {names} handlers"));
+    let (mut a, mut b) = (install(kinds[0])?, install(kinds[1])?);
     tokio::spawn(async move {
         loop {
             tokio::select! {
-                _ = usr1.recv() => {}
-                _ = hup.recv() => {}
+                _ = a.recv() => {}
+                _ = b.recv() => {}
             }
-            tracing::info!("reload requested by signal");
-            let r = reloader.clone();
-            let _ = tokio::task::spawn_blocking(move || r.reload(true)).await;
+            on_signal().await;
         }
     });
     Ok(())
 }
 
+fn spawn_reload_signals(reloader: Arc<Reloader>) -> Result<()> {
+    let kinds = [SignalKind::user_defined1(), SignalKind::hangup()];
+    on_signals(kinds, "SIGUSR1/SIGHUP", move || {
+        let reloader = reloader.clone();
+        async move {
+            tracing::info!("reload requested by signal");
+            let _ = tokio::task::spawn_blocking(move || reloader.reload(true)).await;
+        }
+    })
+}
+
 /// First SIGTERM/SIGINT: graceful shutdown. Second: stop waiting for jobs (still killing them).
 fn spawn_shutdown_signals(shutdown: Shutdown) -> Result<()> {
-    let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
+    let kinds = [SignalKind::terminate(), SignalKind::interrupt()];
+    on_signals(kinds, "SIGTERM/SIGINT", move || {
+        match shutdown.trigger() {
+            ShutdownStage::Graceful => {
+                tracing::info!("shutting down: finishing requests and running jobs");
             }
-            match shutdown.trigger() {
-                ShutdownStage::Graceful => {
-                    tracing::info!("shutting down: finishing requests and running jobs");
-                }
-                ShutdownStage::Forced => {
-                    tracing::warn!("second signal: stopping running jobs now");
-                }
-            }
+            ShutdownStage::Forced => tracing::warn!("second signal: stopping running jobs now"),
         }
-    });
-    Ok(())
+        std::future::ready(())
+    })
 }

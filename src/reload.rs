@@ -1,8 +1,9 @@
 //! Reloading hooks: on `-hotreload` file events and on SIGUSR1/SIGHUP.
 //!
 //! # Theory of operation
-//! A reload loads and validates every hooks file into a complete new `HookSet` and swaps it in
-//! with one atomic pointer store; a request holds the snapshot it started with. If anything is
+//! A reload loads and validates every hooks file into a complete new `HookSet` and swaps it into
+//! the server's `LiveHooks` with one atomic pointer store (reload knows nothing else of the
+//! server); a request holds the snapshot it started with. If anything is
 //! wrong the old set stays and every problem is logged. The watcher watches the *folders* that
 //! hold the hooks files, not the files: editors replace files by rename, and a Kubernetes
 //! ConfigMap update swaps the `..data` symlink, neither of which a watch on the file sees.

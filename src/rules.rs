@@ -57,34 +57,8 @@ pub struct Options {
 pub fn evaluate(rule: &Rule, input: &Input, opts: Options) -> (bool, Option<RuleError>) {
     let req = input.request;
     match rule {
-        Rule::And(children) => {
-            for child in children {
-                let (ok, err) = evaluate(child, input, opts);
-                if err.is_some() {
-                    return (false, err);
-                }
-                if !ok {
-                    return (false, None);
-                }
-            }
-            (true, None)
-        }
-        Rule::Or(children) => {
-            for child in children {
-                let (ok, err) = evaluate(child, input, opts);
-                if let Some(e) = err {
-                    let skippable =
-                        e.is_not_found() || (opts.soft_signature_failures && e.is_signature());
-                    if !skippable {
-                        return (false, Some(e));
-                    }
-                }
-                if ok {
-                    return (true, None);
-                }
-            }
-            (false, None)
-        }
+        Rule::And(children) => all(children, input, opts),
+        Rule::Or(children) => any(children, input, opts),
         Rule::Not(inner) => {
             let (ok, err) = evaluate(inner, input, opts);
             (!ok, err)
@@ -117,6 +91,37 @@ pub fn evaluate(rule: &Rule, input: &Input, opts: Options) -> (bool, Option<Rule
             Err(e) => (false, Some(e)),
         },
     }
+}
+
+/// `and`: the first error or mismatch decides.
+fn all(children: &[Rule], input: &Input, opts: Options) -> (bool, Option<RuleError>) {
+    for child in children {
+        let (ok, err) = evaluate(child, input, opts);
+        if err.is_some() {
+            return (false, err);
+        }
+        if !ok {
+            return (false, None);
+        }
+    }
+    (true, None)
+}
+
+/// `or`: a missing value (and, with soft failures, a bad signature) only skips its branch.
+fn any(children: &[Rule], input: &Input, opts: Options) -> (bool, Option<RuleError>) {
+    for child in children {
+        let (ok, err) = evaluate(child, input, opts);
+        if let Some(e) = err {
+            let skippable = e.is_not_found() || (opts.soft_signature_failures && e.is_signature());
+            if !skippable {
+                return (false, Some(e));
+            }
+        }
+        if ok {
+            return (true, None);
+        }
+    }
+    (false, None)
 }
 
 /// The signatures a header value offers: with a comma, every `prefix`ed item; otherwise the

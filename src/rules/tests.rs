@@ -234,27 +234,16 @@ fn scalr_signature() {
         .is_signature());
 }
 
+/// Unix seconds in the layout Scalr signs, `Mon 02 Jan 2006 15:04:05 UTC` (the weekday is not
+/// checked), from humantime's RFC 3339 text.
 fn format_scalr(t: i64) -> String {
-    let days = t.div_euclid(86400);
-    let secs = t.rem_euclid(86400);
-    // civil_from_days
-    let z = days + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.unsigned_abs());
+    let text = humantime::format_rfc3339_seconds(time).to_string();
+    let (date, clock) = text.trim_end_matches('Z').split_once('T').unwrap();
+    let parts: Vec<&str> = date.split('-').collect();
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
-    format!(
-        "Mon {d:02} {} {y} {:02}:{:02}:{:02} UTC",
-        MONTHS[(m - 1) as usize],
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    let month = MONTHS[parts[1].parse::<usize>().unwrap() - 1];
+    format!("Mon {} {month} {} {clock} UTC", parts[2], parts[0])
 }
