@@ -203,8 +203,8 @@ impl ServeArgs {
         }
     }
 
-    pub fn job_settings(&self) -> jobs::Settings {
-        jobs::Settings {
+    pub fn job_limits(&self) -> jobs::JobLimits {
+        jobs::JobLimits {
             max_jobs: self.max_jobs.max(1),
             max_queue: self.max_queue,
             history: self.job_history,

@@ -89,7 +89,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             .with_context(|| format!("writing pid file {}", pidfile.display()))?;
     }
     drop_privileges(&args)?;
-    let state = AppState::new(hooks, args.server_settings(), args.job_settings());
+    let state = AppState::new(hooks, args.server_settings(), args.job_limits());
     let shutdown = Shutdown::new();
     let reloader = Reloader::new(args.hooks.clone(), opts, state.hooks.clone());
     if args.hotreload {

@@ -25,9 +25,10 @@ use crate::exec::{self, Invocation};
 
 pub use job::{Ending, Job, JobState, JobView};
 
-/// Limits and defaults for running jobs.
+/// Limits and defaults for running jobs and keeping them (the `-max-jobs`, `-max-queue`,
+/// `-job-history*` and `-max-output` flags).
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub struct JobLimits {
     /// `-max-jobs`: commands running at once across all hooks.
     pub max_jobs: usize,
     /// Default `max-queue`: requests of one hook waiting to run.
@@ -40,9 +41,9 @@ pub struct Settings {
     pub history_bytes: usize,
 }
 
-impl Default for Settings {
+impl Default for JobLimits {
     fn default() -> Self {
-        Settings {
+        JobLimits {
             max_jobs: 64,
             max_queue: 100,
             history: 1000,
@@ -89,7 +90,7 @@ struct JobTable {
 
 /// Owns every job and the tasks that run them.
 pub struct JobManager {
-    settings: Settings,
+    limits: JobLimits,
     table: Mutex<JobTable>,
     permits: Arc<Semaphore>,
     tracker: TaskTracker,
@@ -97,10 +98,10 @@ pub struct JobManager {
 }
 
 impl JobManager {
-    pub fn new(settings: Settings) -> Arc<Self> {
+    pub fn new(limits: JobLimits) -> Arc<Self> {
         Arc::new(JobManager {
-            permits: Arc::new(Semaphore::new(settings.max_jobs.max(1))),
-            settings,
+            permits: Arc::new(Semaphore::new(limits.max_jobs.max(1))),
+            limits,
             table: Mutex::new(JobTable::default()),
             tracker: TaskTracker::new(),
             cancel: CancellationToken::new(),
@@ -135,7 +136,7 @@ impl JobManager {
             hook.id.clone(),
             request_id.to_string(),
             inv,
-            self.settings.max_output,
+            self.limits.max_output,
         ));
         let mut table = self.lock();
         if table.closed {
@@ -159,7 +160,7 @@ impl JobManager {
         hook: &Hook,
         job: &Arc<Job>,
     ) -> Result<Admission, SubmitError> {
-        let max_queue = hook.execution.max_queue.unwrap_or(self.settings.max_queue);
+        let max_queue = hook.execution.max_queue.unwrap_or(self.limits.max_queue);
         let queue = table.queues.entry(hook.id.clone()).or_default();
         let full = |waiting: usize| SubmitError::QueueFull {
             hook: hook.id.clone(),
@@ -270,8 +271,8 @@ impl JobManager {
         let bytes = job.output.retained_bytes();
         table.finished.push_back((job.id.clone(), bytes));
         table.finished_bytes += bytes;
-        while table.finished.len() > self.settings.history
-            || (table.finished_bytes > self.settings.history_bytes && table.finished.len() > 1)
+        while table.finished.len() > self.limits.history
+            || (table.finished_bytes > self.limits.history_bytes && table.finished.len() > 1)
         {
             let Some((old, bytes)) = table.finished.pop_front() else {
                 break;

@@ -4,8 +4,8 @@
 //! server on `127.0.0.1:0` in a few lines.
 //!
 //! A request goes `connection` (accept, TLS, limits) → `router` (path rules, `/jobs/`) →
-//! `handler` (one hook, as a list of steps ending in an [`Answer`](reply::Answer)) → `reply`
-//! (every success response) or `error` (every other response).
+//! `handler` (one hook, as a list of steps ending in an `Answer`) → `reply` (every success
+//! response) or `error` (every other response).
 //!
 //! # Theory of operation
 //! [`run`] accepts connections until the [`Shutdown`] is triggered, each on its own task and
@@ -111,11 +111,11 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(hooks: HookSet, settings: Settings, job_settings: jobs::Settings) -> Arc<Self> {
+    pub fn new(hooks: HookSet, settings: Settings, job_limits: jobs::JobLimits) -> Arc<Self> {
         Arc::new(AppState {
             hooks: Arc::new(LiveHooks::new(hooks)),
             settings,
-            jobs: JobManager::new(job_settings),
+            jobs: JobManager::new(job_limits),
         })
     }
 }

@@ -35,7 +35,7 @@ pub struct Builder {
     dir: tempfile::TempDir,
     hooks_file: PathBuf,
     settings: server::Settings,
-    jobs: jobs::Settings,
+    jobs: jobs::JobLimits,
     load: LoadOptions,
 }
 
@@ -63,8 +63,8 @@ impl Builder {
         self
     }
 
-    /// Changes the job manager's settings.
-    pub fn jobs(mut self, change: impl FnOnce(&mut jobs::Settings)) -> Self {
+    /// Changes the job manager's limits.
+    pub fn jobs(mut self, change: impl FnOnce(&mut jobs::JobLimits)) -> Self {
         change(&mut self.jobs);
         self
     }
@@ -150,7 +150,7 @@ impl TestServer {
             dir,
             hooks_file,
             settings: server::Settings::default(),
-            jobs: jobs::Settings::default(),
+            jobs: jobs::JobLimits::default(),
             load: LoadOptions::default(),
         }
     }
