@@ -1,10 +1,24 @@
 //! Command-line flags: the reference's flags with its defaults, accepted with one dash or two
 //! (`-hooks x`, `--hooks x`, `-hooks=x`), plus hookrun's execution-control flags and the
-//! `validate` subcommand. Raw values only; `main` turns them into settings.
+//! `validate` subcommand. Values are parsed into their types here (durations, sizes, methods,
+//! headers, TLS options), so a bad value is a usage error before anything starts; the
+//! `*_settings` methods hand them to the server, the job manager and the loader.
+
+pub(crate) mod values;
 
 use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::{ArgAction, Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser};
+
+use crate::config::{self, LoadOptions, UnknownKeys};
+use crate::jobs;
+use crate::server::tls::{CipherSuites, TlsMinVersion};
+use crate::server::{self, tls};
+
+use values::{duration, parse_go_bool, size_usize};
+pub use values::{LogFormat, MethodList, OptionalPath, ResponseHeader};
 
 const ABOUT: &str =
     "hookrun: a rule-driven HTTP hook runner, drop-in compatible with adnanh/webhook 2.8";
@@ -13,13 +27,13 @@ const ABOUT: &str =
 #[command(name = "hookrun", about = ABOUT, disable_version_flag = true, args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub subcommand: Option<Subcommand>,
     #[command(flatten)]
     pub serve: ServeArgs,
 }
 
-#[derive(Debug, Subcommand)]
-pub enum Command {
+#[derive(Debug, clap::Subcommand)]
+pub enum Subcommand {
     /// Check hooks files and print every problem with file, hook id and field path.
     Validate(ValidateArgs),
     /// Send a notification (mail or webhook) with the body read from standard input.
@@ -71,22 +85,22 @@ pub struct ServeArgs {
     pub secure: bool,
     /// Path to the HTTPS certificate PEM file.
     #[arg(long, default_value = "cert.pem")]
-    pub cert: String,
+    pub cert: PathBuf,
     /// Path to the HTTPS certificate private key PEM file.
     #[arg(long, default_value = "key.pem")]
-    pub key: String,
+    pub key: PathBuf,
     /// Comma-separated list of TLS 1.2 cipher suites (see -list-cipher-suites).
     #[arg(long = "cipher-suites", default_value = "")]
-    pub cipher_suites: String,
+    pub cipher_suites: CipherSuites,
     /// Minimum TLS version (1.2, 1.3).
     #[arg(long = "tls-min-version", default_value = "1.2")]
-    pub tls_min_version: String,
+    pub tls_min_version: TlsMinVersion,
     /// List available TLS cipher suites and exit.
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_go_bool)]
     pub list_cipher_suites: bool,
     /// Response header to return, as name=value; repeatable.
     #[arg(long = "header", value_name = "NAME=VALUE")]
-    pub header: Vec<String>,
+    pub header: Vec<ResponseHeader>,
     /// Use the X-Request-Id header, if present, as the request id.
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_go_bool)]
     pub x_request_id: bool,
@@ -104,16 +118,16 @@ pub struct ServeArgs {
     pub setgid: u32,
     /// Default allowed HTTP methods, comma-separated (e.g. "POST").
     #[arg(long = "http-methods", default_value = "")]
-    pub http_methods: String,
+    pub http_methods: MethodList,
     /// Create a PID file at this path.
     #[arg(long, default_value = "")]
-    pub pidfile: String,
+    pub pidfile: OptionalPath,
     /// Send log output to a file; implies -verbose.
     #[arg(long, default_value = "")]
-    pub logfile: String,
+    pub logfile: OptionalPath,
     /// Serve on this Unix socket instead of -ip/-port.
     #[arg(long, default_value = "")]
-    pub socket: String,
+    pub socket: OptionalPath,
     /// Start even if hooks cannot be loaded (the reference's -nopanic).
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_go_bool)]
     pub nopanic: bool,
@@ -124,14 +138,14 @@ pub struct ServeArgs {
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_go_bool)]
     pub lenient: bool,
     /// Log format: text or json.
-    #[arg(long = "log-format", default_value = "text", value_parser = ["text", "json"])]
-    pub log_format: String,
+    #[arg(long = "log-format", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
     /// Default command timeout for hooks without command-timeout (e.g. 90s, 10m, 1h).
-    #[arg(long = "command-timeout", default_value = "30m")]
-    pub command_timeout: String,
+    #[arg(long = "command-timeout", default_value = "30m", value_parser = duration)]
+    pub command_timeout: Duration,
     /// Time between SIGTERM and SIGKILL when a command's process group is stopped.
-    #[arg(long = "kill-grace", default_value = "5s")]
-    pub kill_grace: String,
+    #[arg(long = "kill-grace", default_value = "5s", value_parser = duration)]
+    pub kill_grace: Duration,
     /// Commands running at once across all hooks; more wait in their queues.
     #[arg(long = "max-jobs", default_value_t = 64)]
     pub max_jobs: usize,
@@ -142,37 +156,94 @@ pub struct ServeArgs {
     #[arg(long = "job-history", default_value_t = 1000)]
     pub job_history: usize,
     /// Output kept across finished jobs (e.g. 64MiB); the oldest jobs are forgotten first.
-    #[arg(long = "job-history-size", default_value = "64MiB")]
-    pub job_history_size: String,
+    #[arg(long = "job-history-size", default_value = "64MiB", value_parser = size_usize)]
+    pub job_history_size: usize,
     /// Show commands' output in GET /jobs/{id} and /jobs/{id}/output (=false hides it).
     #[arg(long = "job-output", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "true", value_parser = parse_go_bool)]
     pub job_output: bool,
     /// Bytes kept of each of a command's stdout and stderr (e.g. 1MiB).
-    #[arg(long = "max-output", default_value = "1MiB")]
-    pub max_output: String,
+    #[arg(long = "max-output", default_value = "1MiB", value_parser = size_usize)]
+    pub max_output: usize,
     /// Time running jobs get to finish after SIGTERM/SIGINT before they are killed.
-    #[arg(long = "shutdown-timeout", default_value = "30s")]
-    pub shutdown_timeout: String,
+    #[arg(long = "shutdown-timeout", default_value = "30s", value_parser = duration)]
+    pub shutdown_timeout: Duration,
     /// Largest request body accepted (413 beyond), e.g. 10MiB.
-    #[arg(long = "max-body-size", default_value = "10MiB")]
-    pub max_body_size: String,
+    #[arg(long = "max-body-size", default_value = "10MiB", value_parser = config::parse_size)]
+    pub max_body_size: u64,
     /// Time a client gets to send the request headers.
-    #[arg(long = "header-timeout", default_value = "10s")]
-    pub header_timeout: String,
+    #[arg(long = "header-timeout", default_value = "10s", value_parser = duration)]
+    pub header_timeout: Duration,
     /// Time a client gets to send the request body.
-    #[arg(long = "body-timeout", default_value = "60s")]
-    pub body_timeout: String,
+    #[arg(long = "body-timeout", default_value = "60s", value_parser = duration)]
+    pub body_timeout: Duration,
     /// Connections served at once; more wait to be accepted.
     #[arg(long = "max-connections", default_value_t = 1024)]
     pub max_connections: usize,
 }
 
-/// Go's `strconv.ParseBool`, which the reference's boolean flags use.
-pub(crate) fn parse_go_bool(s: &str) -> Result<bool, String> {
-    match s {
-        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
-        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
-        _ => Err(format!("invalid boolean value {s:?}")),
+impl ServeArgs {
+    pub fn server_settings(&self) -> server::Settings {
+        server::Settings {
+            url_prefix: self.urlprefix.trim_matches('/').to_string(),
+            response_headers: self
+                .header
+                .iter()
+                .map(|h| (h.0.clone(), h.1.clone()))
+                .collect(),
+            default_methods: self.http_methods.0.clone(),
+            use_x_request_id: self.x_request_id,
+            x_request_id_limit: self.x_request_id_limit,
+            max_body: self.max_body_size,
+            header_timeout: self.header_timeout,
+            body_timeout: self.body_timeout,
+            max_connections: self.max_connections.max(1),
+            command_timeout: self.command_timeout,
+            kill_grace: self.kill_grace,
+            shutdown_timeout: self.shutdown_timeout,
+            retry_after: Duration::from_secs(10),
+            job_output: self.job_output,
+        }
+    }
+
+    pub fn job_limits(&self) -> jobs::JobLimits {
+        jobs::JobLimits {
+            max_jobs: self.max_jobs.max(1),
+            max_queue: self.max_queue,
+            history: self.job_history,
+            max_output: self.max_output,
+            history_bytes: self.job_history_size,
+        }
+    }
+
+    pub fn load_options(&self) -> LoadOptions {
+        load_options(self.template, self.lenient)
+    }
+
+    /// The TLS acceptor for `-secure`, from `-cert`, `-key` and the TLS flags.
+    pub fn tls_acceptor(&self) -> Result<tokio_rustls::TlsAcceptor, tls::TlsError> {
+        tls::acceptor(
+            &self.cert,
+            &self.key,
+            self.tls_min_version,
+            &self.cipher_suites,
+        )
+    }
+}
+
+impl ValidateArgs {
+    pub fn load_options(&self) -> LoadOptions {
+        load_options(self.template, self.lenient)
+    }
+}
+
+fn load_options(template: bool, lenient: bool) -> LoadOptions {
+    LoadOptions {
+        template,
+        unknown_keys: if lenient {
+            UnknownKeys::Warn
+        } else {
+            UnknownKeys::Error
+        },
     }
 }
 
@@ -283,8 +354,8 @@ mod tests {
     #[test]
     fn validate_subcommand() {
         let c = parse(&["hookrun", "validate", "-template", "a.json", "b.yaml"]);
-        match c.command {
-            Some(Command::Validate(v)) => {
+        match c.subcommand {
+            Some(Subcommand::Validate(v)) => {
                 assert!(v.template);
                 assert_eq!(v.files, ["a.json", "b.yaml"]);
             }

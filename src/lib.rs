@@ -2,18 +2,23 @@
 //! built for continuous deployment of containers.
 //!
 //! # Layout
-//! - `config`: hooks files (files, folders, globs, templates) → validated `HookSet`.
+//! Dependencies point one way: `server` → `request`, `rules`, `jobs`, `exec` → `config`.
+//! - `config`: hooks files (files, folders, globs, templates) → a validated `HookSet`; `raw`
+//!   mirrors the file (and is the only list of its keys), `validate` and `compile_rules` build
+//!   runtime hooks, `LiveHooks` is the set being served.
 //! - `registry`: registry and CI push events → normalised image pushes.
-//! - `request`: an incoming request's headers, query and parsed body; parameter lookup.
-//! - `rules`: evaluates trigger rules against a request.
-//! - `exec`: runs a command: process group, timeout, output capture, reaping.
-//! - `jobs`: job records, per-hook concurrency modes, queues and the job history.
-//! - `server`: HTTP: routing, the hook handler, replies, the jobs endpoints, limits, TLS,
-//!   graceful shutdown.
+//! - `request`: an incoming request as hooks see it: headers, query, parsed body; value lookup.
+//! - `rules`: evaluates compiled trigger rules against a request and the image push it is for.
+//! - `exec`: runs one command: process group, timeout, output capture, reaping.
+//! - `jobs`: job ids and records, per-hook concurrency modes, queues, the job history, and
+//!   how a run ended (`Ending`).
+//! - `server`: HTTP: `run` (serve and drain), connections, routing, the hook handler, success
+//!   replies, the error map, the jobs endpoints, TLS.
+//! - `reload`: watches hooks files and signals, swaps the live hook set.
+//! - `cli`: command-line flags (single and double dash, typed values), the `validate`
+//!   subcommand.
 //! - `notify`: notifications of finished jobs: e-mail, chat and JSON webhooks, Docker Hub
 //!   callbacks; delivery with retries and rate limits; the `notify` subcommand.
-//! - `reload`: watches hooks files and signals, swaps the hook set atomically.
-//! - `cli`: command-line flags (single and double dash), the `validate` subcommand.
 
 pub mod cli;
 pub mod config;

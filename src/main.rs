@@ -1,21 +1,18 @@
 //! The `hookrun` binary: parses flags, loads hooks, binds the listener, drops privileges,
-//! installs signal handlers and runs the server until shutdown. Everything else is the library.
+//! turns signals into reloads and shutdown, and runs `server::run`. Everything else is the
+//! library.
 
+use std::future::Future;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use arc_swap::ArcSwap;
-use http::{HeaderName, HeaderValue, Method};
 use tokio::signal::unix::{signal, SignalKind};
-use tokio_util::sync::CancellationToken;
 
-use hookrun::cli::{self, Command, ServeArgs, ValidateArgs};
-use hookrun::config::{self, template::SystemEnv, LoadOptions, UnknownKeys};
-use hookrun::jobs::{self, JobManager};
+use hookrun::cli::{self, LogFormat, ServeArgs, Subcommand, ValidateArgs};
+use hookrun::config::{self, template::SystemEnv, LoadOptions};
 use hookrun::reload::Reloader;
-use hookrun::server::{self, AppState, Listener};
+use hookrun::server::{self, AppState, Listener, Shutdown, ShutdownStage};
 
 /// Exit codes: 1 for start-up errors (as the reference), 2 for invalid hooks in `validate`.
 const EXIT_STARTUP: u8 = 1;
@@ -23,9 +20,9 @@ const EXIT_INVALID: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = cli::parse();
-    match cli.command {
-        Some(Command::Validate(args)) => return validate(&args),
-        Some(Command::Notify(args)) => return hookrun::notify::cli::run(*args),
+    match cli.subcommand {
+        Some(Subcommand::Validate(args)) => return validate(&args),
+        Some(Subcommand::Notify(args)) => return hookrun::notify::cli::run(*args),
         None => {}
     }
     let args = cli.serve;
@@ -52,7 +49,7 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_STARTUP);
         }
     };
-    match runtime.block_on(run(args)) {
+    match runtime.block_on(serve(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("hookrun: {e:#}");
@@ -62,15 +59,7 @@ fn main() -> ExitCode {
 }
 
 fn validate(args: &ValidateArgs) -> ExitCode {
-    let opts = LoadOptions {
-        template: args.template,
-        unknown_keys: if args.lenient {
-            UnknownKeys::Warn
-        } else {
-            UnknownKeys::Error
-        },
-    };
-    let loaded = config::load(&args.files, &opts, &SystemEnv);
+    let loaded = config::load(&args.files, &args.load_options(), &SystemEnv);
     for p in &loaded.problems {
         println!("{p}");
     }
@@ -86,11 +75,48 @@ fn validate(args: &ValidateArgs) -> ExitCode {
     }
 }
 
+async fn serve(args: ServeArgs) -> Result<()> {
+    init_logging(&args)?;
+    if std::process::id() == 1 {
+        // Orphans of hook commands (`cmd &` in a script) are re-parented to PID 1; hookrun only
+        // reaps its own children, so without an init they stay zombies.
+        tracing::warn!("running as PID 1: orphaned processes of hook commands will not be reaped; run hookrun under an init (tini, docker run --init)");
+    }
+    let opts = args.load_options();
+    let hooks = initial_hooks(&args, &opts)?;
+    let listener = bind(&args).await?;
+    // Before dropping privileges: the pid file usually lives in a root-owned folder.
+    if let Some(pidfile) = &args.pidfile.0 {
+        std::fs::write(pidfile, format!("{}\n", std::process::id()))
+            .with_context(|| format!("writing pid file {}", pidfile.display()))?;
+    }
+    drop_privileges(&args)?;
+    let state = AppState::new(hooks, args.server_settings(), args.job_limits());
+    let shutdown = Shutdown::new();
+    let reloader = Reloader::new(args.hooks.clone(), opts, state.hooks.clone());
+    if args.hotreload {
+        let (reloader, shutdown) = (reloader.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            if let Err(e) = reloader.watch(shutdown.requested()).await {
+                tracing::error!(error = %e, "cannot watch hooks files; use SIGUSR1/SIGHUP to reload");
+            }
+        });
+    }
+    spawn_reload_signals(reloader)?;
+    spawn_shutdown_signals(shutdown.clone())?;
+    let served = server::run(listener, state, shutdown).await;
+    for path in [&args.pidfile.0, &args.socket.0].into_iter().flatten() {
+        let _ = std::fs::remove_file(path);
+    }
+    tracing::info!("shut down");
+    served.context("serving")
+}
+
 fn init_logging(args: &ServeArgs) -> Result<()> {
     use tracing_subscriber::EnvFilter;
     let level = if args.debug {
         "debug"
-    } else if args.verbose || !args.logfile.is_empty() {
+    } else if args.verbose || args.logfile.0.is_some() {
         "info"
     } else {
         "warn"
@@ -99,22 +125,21 @@ fn init_logging(args: &ServeArgs) -> Result<()> {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false);
-    let writer: Box<dyn Fn() -> Box<dyn std::io::Write> + Send + Sync> = if args.logfile.is_empty()
-    {
-        Box::new(|| Box::new(std::io::stderr()))
-    } else {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&args.logfile)
-            .with_context(|| format!("opening log file {}", args.logfile))?;
-        let file = Arc::new(file);
-        Box::new(move || Box::new(LogFile(file.clone())))
+    let writer: Box<dyn Fn() -> Box<dyn std::io::Write> + Send + Sync> = match &args.logfile.0 {
+        None => Box::new(|| Box::new(std::io::stderr())),
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("opening log file {}", path.display()))?;
+            let file = Arc::new(file);
+            Box::new(move || Box::new(LogFile(file.clone())))
+        }
     };
-    let result = if args.log_format == "json" {
-        builder.json().with_writer(writer).try_init()
-    } else {
-        builder.with_ansi(false).with_writer(writer).try_init()
+    let result = match args.log_format {
+        LogFormat::Json => builder.json().with_writer(writer).try_init(),
+        LogFormat::Text => builder.with_ansi(false).with_writer(writer).try_init(),
     };
     result.map_err(|e| anyhow::anyhow!("initialising logging: {e}"))
 }
@@ -128,64 +153,6 @@ impl std::io::Write for LogFile {
     fn flush(&mut self) -> std::io::Result<()> {
         (&*self.0).flush()
     }
-}
-
-fn duration(flag: &str, value: &str) -> Result<Duration> {
-    config::parse_duration(value).map_err(|e| anyhow::anyhow!("-{flag}: {e}"))
-}
-
-fn settings(args: &ServeArgs) -> Result<(server::Settings, jobs::Settings)> {
-    let mut response_headers = Vec::new();
-    for h in &args.header {
-        let Some((name, value)) = h.split_once('=') else {
-            bail!("-header {h:?}: header flag must be in name=value format");
-        };
-        let name =
-            HeaderName::try_from(name).with_context(|| format!("-header {h:?}: invalid name"))?;
-        let value = HeaderValue::try_from(value)
-            .with_context(|| format!("-header {h:?}: invalid value"))?;
-        response_headers.push((name, value));
-    }
-    let methods = args.http_methods.replace(' ', "").to_ascii_uppercase();
-    let default_methods = if methods.is_empty() {
-        None
-    } else {
-        let list = methods
-            .split(',')
-            .filter(|m| !m.is_empty())
-            .map(|m| {
-                Method::from_bytes(m.as_bytes())
-                    .with_context(|| format!("-http-methods: invalid method {m:?}"))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Some(list)
-    };
-    let size =
-        |flag: &str, v: &str| config::parse_size(v).map_err(|e| anyhow::anyhow!("-{flag}: {e}"));
-    let server = server::Settings {
-        url_prefix: args.urlprefix.trim_matches('/').to_string(),
-        response_headers,
-        default_methods,
-        use_x_request_id: args.x_request_id,
-        x_request_id_limit: args.x_request_id_limit,
-        max_body: size("max-body-size", &args.max_body_size)?,
-        header_timeout: duration("header-timeout", &args.header_timeout)?,
-        body_timeout: duration("body-timeout", &args.body_timeout)?,
-        max_connections: args.max_connections.max(1),
-        command_timeout: duration("command-timeout", &args.command_timeout)?,
-        kill_grace: duration("kill-grace", &args.kill_grace)?,
-        retry_after: Duration::from_secs(10),
-        job_output: args.job_output,
-    };
-    let jobs = jobs::Settings {
-        max_jobs: args.max_jobs.max(1),
-        max_queue: args.max_queue,
-        history: args.job_history,
-        max_output: usize::try_from(size("max-output", &args.max_output)?).unwrap_or(usize::MAX),
-        history_bytes: usize::try_from(size("job-history-size", &args.job_history_size)?)
-            .unwrap_or(usize::MAX),
-    };
-    Ok((server, jobs))
 }
 
 /// Loads the hooks at start-up: errors are fatal unless `-nopanic`.
@@ -213,11 +180,11 @@ fn initial_hooks(args: &ServeArgs, opts: &LoadOptions) -> Result<config::HookSet
 }
 
 async fn bind(args: &ServeArgs) -> Result<Listener> {
-    if !args.socket.is_empty() {
-        let _ = std::fs::remove_file(&args.socket);
-        let l = tokio::net::UnixListener::bind(&args.socket)
-            .with_context(|| format!("listening on socket {}", args.socket))?;
-        tracing::info!(socket = %args.socket, "serving hooks");
+    if let Some(socket) = &args.socket.0 {
+        let _ = std::fs::remove_file(socket);
+        let l = tokio::net::UnixListener::bind(socket)
+            .with_context(|| format!("listening on socket {}", socket.display()))?;
+        tracing::info!(socket = %socket.display(), "serving hooks");
         return Ok(Listener::Unix(l));
     }
     let addr = format!("{}:{}", args.ip, args.port);
@@ -229,13 +196,7 @@ async fn bind(args: &ServeArgs) -> Result<Listener> {
     if !args.secure {
         return Ok(Listener::Tcp(tcp));
     }
-    let acceptor = server::tls::acceptor(
-        args.cert.as_ref(),
-        args.key.as_ref(),
-        &args.tls_min_version,
-        &args.cipher_suites,
-    )?;
-    Ok(Listener::Tls(tcp, acceptor))
+    Ok(Listener::Tls(tcp, args.tls_acceptor()?))
 }
 
 fn drop_privileges(args: &ServeArgs) -> Result<()> {
@@ -253,125 +214,48 @@ fn drop_privileges(args: &ServeArgs) -> Result<()> {
     }
 }
 
-async fn run(args: ServeArgs) -> Result<()> {
-    init_logging(&args)?;
-    if std::process::id() == 1 {
-        // Orphans of hook commands (`cmd &` in a script) are re-parented to PID 1; hookrun only
-        // reaps its own children, so without an init they stay zombies.
-        tracing::warn!("running as PID 1: orphaned processes of hook commands will not be reaped; run hookrun under an init (tini, docker run --init)");
-    }
-    let opts = LoadOptions {
-        template: args.template,
-        unknown_keys: if args.lenient {
-            UnknownKeys::Warn
-        } else {
-            UnknownKeys::Error
-        },
-    };
-    let (server_settings, job_settings) = settings(&args)?;
-    let hooks = initial_hooks(&args, &opts)?;
-    let listener = bind(&args).await?;
-    // Before dropping privileges: the pid file usually lives in a root-owned folder.
-    if !args.pidfile.is_empty() {
-        std::fs::write(&args.pidfile, format!("{}\n", std::process::id()))
-            .with_context(|| format!("writing pid file {}", args.pidfile))?;
-    }
-    drop_privileges(&args)?;
-    let state = Arc::new(AppState {
-        hooks: ArcSwap::from_pointee(hooks),
-        settings: server_settings,
-        jobs: JobManager::new(job_settings),
-    });
-    let reloader = Reloader::new(args.hooks.clone(), opts, state.clone());
-    let stop = CancellationToken::new();
-    if args.hotreload {
-        let (r, c) = (reloader.clone(), stop.clone());
-        tokio::spawn(async move {
-            if let Err(e) = r.watch(c).await {
-                tracing::error!(error = %e, "cannot watch hooks files; use SIGUSR1/SIGHUP to reload");
+/// Runs `on_signal` for each delivery of either of two signals that mean the same thing
+/// (SIGUSR1/SIGHUP, SIGTERM/SIGINT), one delivery at a time.
+fn on_signals<F, Fut>(kinds: [SignalKind; 2], names: &str, mut on_signal: F) -> Result<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let install = |kind| signal(kind).with_context(|| format!("installing {names} handlers"));
+    let (mut a, mut b) = (install(kinds[0])?, install(kinds[1])?);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = a.recv() => {}
+                _ = b.recv() => {}
             }
-        });
-    }
-    spawn_reload_signals(reloader)?;
-    let force = CancellationToken::new();
-    spawn_shutdown_signals(stop.clone(), force.clone())?;
-    let shutdown_timeout = duration("shutdown-timeout", &args.shutdown_timeout)?;
-    let served = serve_then_drain(listener, state, stop, force, shutdown_timeout).await;
-    if !args.pidfile.is_empty() {
-        let _ = std::fs::remove_file(&args.pidfile);
-    }
-    if !args.socket.is_empty() {
-        let _ = std::fs::remove_file(&args.socket);
-    }
-    tracing::info!("shut down");
-    served.context("serving")
-}
-
-/// Serves until `stop`, then winds jobs and open connections down together within one
-/// `shutdown_timeout`: connections that wait on a job end with it, so they get until the jobs
-/// are done (or killed; `force` stops the waiting at once).
-async fn serve_then_drain(
-    listener: Listener,
-    state: Arc<AppState>,
-    stop: CancellationToken,
-    force: CancellationToken,
-    shutdown_timeout: Duration,
-) -> std::io::Result<()> {
-    let give_up = CancellationToken::new();
-    let jobs_stopped = {
-        let (state, stop, give_up) = (state.clone(), stop.clone(), give_up.clone());
-        tokio::spawn(async move {
-            stop.cancelled().await;
-            let stopped = state.jobs.shutdown(shutdown_timeout, force).await;
-            give_up.cancel();
-            stopped
-        })
-    };
-    let served = server::serve(listener, state, stop.clone(), give_up).await;
-    stop.cancel();
-    for job in jobs_stopped.await.unwrap_or_default() {
-        tracing::warn!(job = %job.id, hook = %job.hook, "job did not finish before shutdown; its process group was killed");
-    }
-    served
+            on_signal().await;
+        }
+    });
+    Ok(())
 }
 
 fn spawn_reload_signals(reloader: Arc<Reloader>) -> Result<()> {
-    let mut usr1 = signal(SignalKind::user_defined1()).context("installing SIGUSR1 handler")?;
-    let mut hup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = usr1.recv() => {}
-                _ = hup.recv() => {}
-            }
+    let kinds = [SignalKind::user_defined1(), SignalKind::hangup()];
+    on_signals(kinds, "SIGUSR1/SIGHUP", move || {
+        let reloader = reloader.clone();
+        async move {
             tracing::info!("reload requested by signal");
-            let r = reloader.clone();
-            let _ = tokio::task::spawn_blocking(move || r.reload(true)).await;
+            let _ = tokio::task::spawn_blocking(move || reloader.reload(true)).await;
         }
-    });
-    Ok(())
+    })
 }
 
 /// First SIGTERM/SIGINT: graceful shutdown. Second: stop waiting for jobs (still killing them).
-fn spawn_shutdown_signals(stop: CancellationToken, force: CancellationToken) -> Result<()> {
-    let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
-    tokio::spawn(async move {
-        let mut seen = 0;
-        loop {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-            seen += 1;
-            if seen == 1 {
+fn spawn_shutdown_signals(shutdown: Shutdown) -> Result<()> {
+    let kinds = [SignalKind::terminate(), SignalKind::interrupt()];
+    on_signals(kinds, "SIGTERM/SIGINT", move || {
+        match shutdown.trigger() {
+            ShutdownStage::Graceful => {
                 tracing::info!("shutting down: finishing requests and running jobs");
-                stop.cancel();
-            } else {
-                tracing::warn!("second signal: stopping running jobs now");
-                force.cancel();
             }
+            ShutdownStage::Forced => tracing::warn!("second signal: stopping running jobs now"),
         }
-    });
-    Ok(())
+        std::future::ready(())
+    })
 }

@@ -1,30 +1,31 @@
 //! Reloading hooks: on `-hotreload` file events and on SIGUSR1/SIGHUP.
 //!
 //! # Theory of operation
-//! A reload loads and validates every hooks file into a complete new `HookSet` and swaps it in
-//! with one atomic pointer store; a request holds the snapshot it started with. If anything is
+//! A reload loads and validates every hooks file into a complete new `HookSet` and swaps it into
+//! the server's `LiveHooks` with one atomic pointer store (reload knows nothing else of the
+//! server); a request holds the snapshot it started with. If anything is
 //! wrong the old set stays and every problem is logged. The watcher watches the *folders* that
 //! hold the hooks files, not the files: editors replace files by rename, and a Kubernetes
 //! ConfigMap update swaps the `..data` symlink, neither of which a watch on the file sees.
 //! Events are debounced, and a reload whose files did not change is skipped quietly.
 
 use std::collections::hash_map::DefaultHasher;
+use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher};
-use tokio_util::sync::CancellationToken;
 
-use crate::config::{self, template::SystemEnv, LoadOptions};
-use crate::server::AppState;
+use crate::config::{self, template::SystemEnv, LiveHooks, LoadOptions};
 
-/// What reloads need to know.
+/// What reloads need to know: where the hooks come from, how to read them, and the live set
+/// to swap.
 pub struct Reloader {
     pub sources: Vec<String>,
     pub options: LoadOptions,
-    pub state: Arc<AppState>,
+    pub hooks: Arc<LiveHooks>,
     last: Mutex<u64>,
     /// Held for a whole reload: a signal and a file event must not race and store an older set.
     running: Mutex<()>,
@@ -38,11 +39,11 @@ pub enum Outcome {
 }
 
 impl Reloader {
-    pub fn new(sources: Vec<String>, options: LoadOptions, state: Arc<AppState>) -> Arc<Self> {
+    pub fn new(sources: Vec<String>, options: LoadOptions, hooks: Arc<LiveHooks>) -> Arc<Self> {
         let r = Arc::new(Reloader {
             sources,
             options,
-            state,
+            hooks,
             last: Mutex::new(0),
             running: Mutex::new(()),
         });
@@ -79,7 +80,7 @@ impl Reloader {
         match loaded.set {
             Some(set) => {
                 let hooks = set.len();
-                self.state.hooks.store(Arc::new(set));
+                self.hooks.replace(set);
                 tracing::info!(hooks, "hooks reloaded");
                 Outcome::Reloaded { hooks }
             }
@@ -113,8 +114,8 @@ impl Reloader {
         dirs
     }
 
-    /// Watches the sources' folders until `cancel` fires, reloading after changes settle.
-    pub async fn watch(self: Arc<Self>, cancel: CancellationToken) -> notify::Result<()> {
+    /// Watches the sources' folders until `stop` completes, reloading after changes settle.
+    pub async fn watch(self: Arc<Self>, stop: impl Future<Output = ()>) -> notify::Result<()> {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let mut watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
             if ev.is_ok_and(|e| !e.kind.is_access()) {
@@ -125,9 +126,10 @@ impl Reloader {
             watcher.watch(&dir, RecursiveMode::NonRecursive)?;
             tracing::info!(dir = %dir.display(), "watching for hooks file changes");
         }
+        tokio::pin!(stop);
         loop {
             tokio::select! {
-                _ = cancel.cancelled() => return Ok(()),
+                _ = &mut stop => return Ok(()),
                 got = rx.recv() => if got.is_none() { return Ok(()) },
             }
             // Debounce: a ConfigMap update or an editor save is several events. A folder that

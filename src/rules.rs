@@ -1,6 +1,8 @@
-//! Evaluates trigger rules against a request with the reference's exact semantics, including
-//! how errors travel: a missing value only fails its branch, a bad signature is an error (500)
-//! unless `trigger-signature-soft-failures` lets an `or` skip it.
+//! Evaluates trigger rules against a request (and the image push it is read for) with the
+//! reference's exact semantics, including how errors travel: a missing value only fails its
+//! branch, a bad signature is an error (500) unless `trigger-signature-soft-failures` lets an
+//! `or` skip it. Rules are compiled at load (`config::compile_rules`); nothing here can meet a
+//! malformed rule.
 
 use std::net::IpAddr;
 
@@ -10,7 +12,11 @@ use sha2::{Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
 use crate::config::hook::{HmacAlgorithm, IpRange, Rule};
-use crate::request::{params, ParamError, ParamErrorKind, Request};
+use crate::request::{ParamError, ParamErrorKind, Request as HookRequest};
+
+mod input;
+
+pub use input::Input;
 
 /// Why a rule could not be evaluated cleanly.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,45 +54,20 @@ pub struct Options {
 
 /// `(matched, error)` exactly as the reference's `Evaluate` returns them: both can be set
 /// (e.g. `not` over a missing value is `true` with a not-found error).
-pub fn evaluate(rule: &Rule, req: &Request, opts: Options) -> (bool, Option<RuleError>) {
+pub fn evaluate(rule: &Rule, input: &Input, opts: Options) -> (bool, Option<RuleError>) {
+    let req = input.request;
     match rule {
-        Rule::And(children) => {
-            for child in children {
-                let (ok, err) = evaluate(child, req, opts);
-                if err.is_some() {
-                    return (false, err);
-                }
-                if !ok {
-                    return (false, None);
-                }
-            }
-            (true, None)
-        }
-        Rule::Or(children) => {
-            for child in children {
-                let (ok, err) = evaluate(child, req, opts);
-                if let Some(e) = err {
-                    let skippable =
-                        e.is_not_found() || (opts.soft_signature_failures && e.is_signature());
-                    if !skippable {
-                        return (false, Some(e));
-                    }
-                }
-                if ok {
-                    return (true, None);
-                }
-            }
-            (false, None)
-        }
+        Rule::And(children) => all(children, input, opts),
+        Rule::Or(children) => any(children, input, opts),
         Rule::Not(inner) => {
-            let (ok, err) = evaluate(inner, req, opts);
+            let (ok, err) = evaluate(inner, input, opts);
             (!ok, err)
         }
-        Rule::Value { parameter, value } => match params::get(parameter, req) {
+        Rule::Value { parameter, value } => match input.value(parameter) {
             Ok(v) => (bool::from(v.as_bytes().ct_eq(value.as_bytes())), None),
             Err(e) => (false, Some(e.into())),
         },
-        Rule::Regex { parameter, regex } => match params::get(parameter, req) {
+        Rule::Regex { parameter, regex } => match input.value(parameter) {
             Ok(v) => (regex.is_match(&v), None),
             Err(e) => (false, Some(e.into())),
         },
@@ -94,7 +75,7 @@ pub fn evaluate(rule: &Rule, req: &Request, opts: Options) -> (bool, Option<Rule
             algorithm,
             parameter,
             secret,
-        } => match params::get(parameter, req) {
+        } => match input.value(parameter) {
             Ok(sig) => match check_hmac(*algorithm, secret.as_bytes(), &req.body, &sig) {
                 Ok(()) => (true, None),
                 Err(e) => (false, Some(e)),
@@ -112,17 +93,35 @@ pub fn evaluate(rule: &Rule, req: &Request, opts: Options) -> (bool, Option<Rule
     }
 }
 
-/// Whether any rule in the tree reads a registry-event value (then it is evaluated per push).
-pub fn reads_event(rule: &Rule) -> bool {
-    use crate::config::hook::Parameter;
-    match rule {
-        Rule::And(children) | Rule::Or(children) => children.iter().any(reads_event),
-        Rule::Not(inner) => reads_event(inner),
-        Rule::Value { parameter, .. }
-        | Rule::Regex { parameter, .. }
-        | Rule::Hmac { parameter, .. } => matches!(parameter, Parameter::Event(_)),
-        Rule::IpWhitelist(_) | Rule::ScalrSignature { .. } => false,
+/// `and`: the first error or mismatch decides.
+fn all(children: &[Rule], input: &Input, opts: Options) -> (bool, Option<RuleError>) {
+    for child in children {
+        let (ok, err) = evaluate(child, input, opts);
+        if err.is_some() {
+            return (false, err);
+        }
+        if !ok {
+            return (false, None);
+        }
     }
+    (true, None)
+}
+
+/// `or`: a missing value (and, with soft failures, a bad signature) only skips its branch.
+fn any(children: &[Rule], input: &Input, opts: Options) -> (bool, Option<RuleError>) {
+    for child in children {
+        let (ok, err) = evaluate(child, input, opts);
+        if let Some(e) = err {
+            let skippable = e.is_not_found() || (opts.soft_signature_failures && e.is_signature());
+            if !skippable {
+                return (false, Some(e));
+            }
+        }
+        if ok {
+            return (true, None);
+        }
+    }
+    (false, None)
 }
 
 /// The signatures a header value offers: with a comma, every `prefix`ed item; otherwise the
@@ -188,7 +187,7 @@ fn ip_allowed(remote: &str, ranges: &[IpRange]) -> Result<bool, RuleError> {
 }
 
 /// Scalr: HMAC-SHA1 over body + Date header, and the date within 5 minutes of now.
-fn check_scalr(req: &Request, secret: &str) -> Result<bool, RuleError> {
+fn check_scalr(req: &HookRequest, secret: &str) -> Result<bool, RuleError> {
     let header = |name: &str| req.headers.get(name).and_then(|v| v.as_str());
     let (Some(signature), Some(date)) = (header("X-Signature"), header("Date")) else {
         return Ok(false);

@@ -4,64 +4,80 @@
 
 use std::sync::Arc;
 
-use super::hook::{EnvArgument, FileArgument, JsonPathQuery, Parameter, RequestKey};
+use super::hook::{EnvArgument, FileArgument, JsonPathQuery, Parameter, RequestKey, EVENT_FIELDS};
 use super::problem::did_you_mean;
 use super::raw::RawArgument;
 use super::validate::{At, Validator};
 
+/// The `source` values a request-value reference may name.
+const SOURCES: &[&str] = &[
+    "header",
+    "url",
+    "query",
+    "payload",
+    "request",
+    "string",
+    "entire-payload",
+    "entire-headers",
+    "entire-query",
+    "raw-request-body",
+    "event",
+];
+
 impl Validator<'_> {
     pub(super) fn env_arguments(&mut self, raw: &[RawArgument], at: &At) -> Vec<EnvArgument> {
-        let at = at.field("pass-environment-to-command");
-        let mut out = Vec::new();
-        for (i, arg) in raw.iter().enumerate() {
-            let at = at.index(i);
-            let Some(value) = self.parameter(arg, &at) else {
-                continue;
-            };
-            // The reference: `envname`, else `HOOK_` + name (not upper-cased).
-            let name = if arg.envname.is_empty() {
-                format!("HOOK_{}", arg.name)
-            } else {
-                arg.envname.clone()
-            };
-            if name.is_empty() || name.contains('=') || name.contains('\0') {
-                self.error(
-                    &at.field("envname"),
-                    "not a valid environment variable name",
-                );
-                continue;
-            }
-            out.push(EnvArgument { name, value });
-        }
-        out
+        // The reference: `envname`, else `HOOK_` + name (not upper-cased).
+        let named = self.named_values(raw, &at.field("pass-environment-to-command"), |name| {
+            format!("HOOK_{name}")
+        });
+        named
+            .into_iter()
+            .map(|(_, name, value)| EnvArgument { name, value })
+            .collect()
     }
 
     pub(super) fn file_arguments(&mut self, raw: &[RawArgument], at: &At) -> Vec<FileArgument> {
-        let at = at.field("pass-file-to-command");
+        // The reference: `envname`, else `HOOK_` + upper-cased name.
+        let named = self.named_values(raw, &at.field("pass-file-to-command"), |name| {
+            format!("HOOK_{}", name.to_uppercase())
+        });
+        named
+            .into_iter()
+            .map(|(arg, env_name, value)| FileArgument {
+                env_name,
+                value,
+                base64_decode: arg.base64decode,
+            })
+            .collect()
+    }
+
+    /// Entries that pass a value under an environment variable: each value compiled, each
+    /// variable named by `envname` or else `default_name(name)`, and checked.
+    fn named_values<'r>(
+        &mut self,
+        raw: &'r [RawArgument],
+        at: &At,
+        default_name: impl Fn(&str) -> String,
+    ) -> Vec<(&'r RawArgument, String, Parameter)> {
         let mut out = Vec::new();
         for (i, arg) in raw.iter().enumerate() {
             let at = at.index(i);
             let Some(value) = self.parameter(arg, &at) else {
                 continue;
             };
-            // The reference: `envname`, else `HOOK_` + upper-cased name.
-            let env_name = if arg.envname.is_empty() {
-                format!("HOOK_{}", arg.name.to_uppercase())
+            let name = if arg.envname.is_empty() {
+                default_name(&arg.name)
             } else {
                 arg.envname.clone()
             };
-            if env_name.contains('=') || env_name.contains('\0') {
+            if name.contains('=') || name.contains('\0') {
                 self.error(
                     &at.field("envname"),
                     "not a valid environment variable name",
                 );
                 continue;
             }
-            out.push(FileArgument {
-                env_name,
-                value,
-                base64_decode: arg.base64decode,
-            });
+            out.push((arg, name, value));
         }
         out
     }
@@ -125,48 +141,34 @@ impl Validator<'_> {
             "entire-headers" => Some(Parameter::EntireHeaders),
             "entire-query" => Some(Parameter::EntireQuery),
             "raw-request-body" => Some(Parameter::RawBody),
-            "event" => {
-                if super::hook::EVENT_FIELDS.contains(&name.as_str()) {
-                    Some(Parameter::Event(name))
-                } else {
-                    self.error(
-                        &at.field("name"),
-                        format!(
-                            "unknown event value {name:?} (one of: {})",
-                            super::hook::EVENT_FIELDS.join(", ")
-                        ),
-                    );
-                    None
-                }
-            }
+            "event" => self.event_value(name, at),
             "" => {
                 self.error(&at.field("source"), "missing source");
                 None
             }
             other => {
-                const SOURCES: &[&str] = &[
-                    "header",
-                    "url",
-                    "query",
-                    "payload",
-                    "request",
-                    "string",
-                    "entire-payload",
-                    "entire-headers",
-                    "entire-query",
-                    "raw-request-body",
-                    "event",
-                ];
-                let hint = did_you_mean(other, SOURCES)
-                    .map(|k| format!(" (did you mean {k:?}?)"))
-                    .unwrap_or_default();
                 self.error(
                     &at.field("source"),
-                    format!("unknown source {other:?}{hint}"),
+                    format!("unknown source {other:?}{}", did_you_mean(other, SOURCES)),
                 );
                 None
             }
         }
+    }
+
+    /// `{"source": "event", "name": ...}`: one of the normalised registry-event values.
+    fn event_value(&mut self, name: String, at: &At) -> Option<Parameter> {
+        if EVENT_FIELDS.contains(&name.as_str()) {
+            return Some(Parameter::Event(name));
+        }
+        self.error(
+            &at.field("name"),
+            format!(
+                "unknown event value {name:?} (one of: {})",
+                EVENT_FIELDS.join(", ")
+            ),
+        );
+        None
     }
 
     fn json_path(&mut self, text: &str, at: &At) -> Option<Parameter> {

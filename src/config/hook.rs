@@ -18,7 +18,7 @@ pub struct Hook {
     pub id: String,
     /// Where it was defined, for log lines and `validate` output.
     pub file: PathBuf,
-    pub command: Command,
+    pub command: HookCommand,
     pub response_message: String,
     pub response_headers: Vec<(HeaderName, HeaderValue)>,
     pub capture_output: bool,
@@ -68,11 +68,19 @@ impl Rule {
             Rule::IpWhitelist(_) | Rule::ScalrSignature { .. } => Vec::new(),
         }
     }
+
+    /// Whether the tree reads a registry-event value: then it holds or fails push by push,
+    /// otherwise once for a whole delivery.
+    pub fn reads_event(&self) -> bool {
+        self.parameters()
+            .iter()
+            .any(|p| matches!(p, Parameter::Event(_)))
+    }
 }
 
 /// The command a hook runs.
 #[derive(Debug, Clone)]
-pub struct Command {
+pub struct HookCommand {
     /// `execute-command` as written; it is also argv[0], as in the reference.
     pub program: String,
     /// `command-working-directory`, empty when unset.

@@ -2,12 +2,13 @@
 //! parsing JSON/YAML, validating into a `HookSet`. Knows nothing about sockets or requests.
 
 mod arguments;
+mod compile_rules;
 mod goregex;
 pub mod hook;
+mod keys;
 pub mod problem;
 pub mod raw;
 pub mod registry_event;
-mod rules;
 mod scalar;
 mod source;
 pub mod template;
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use serde_json::Value;
 
 pub use arguments::canonical_header_key;
@@ -61,6 +63,27 @@ impl HookSet {
 
     pub fn ids(&self) -> impl Iterator<Item = &str> {
         self.hooks.keys().map(String::as_str)
+    }
+}
+
+/// The hook set being served. A reload swaps in a whole new set with one atomic store; a
+/// request takes one snapshot and sees one consistent set for its whole life.
+#[derive(Debug, Default)]
+pub struct LiveHooks(ArcSwap<HookSet>);
+
+impl LiveHooks {
+    pub fn new(set: HookSet) -> Self {
+        LiveHooks(ArcSwap::from_pointee(set))
+    }
+
+    /// The set as it is now; later swaps do not change it.
+    pub fn snapshot(&self) -> Arc<HookSet> {
+        self.0.load_full()
+    }
+
+    /// Serves `set` from now on.
+    pub fn replace(&self, set: HookSet) {
+        self.0.store(Arc::new(set));
     }
 }
 

@@ -68,8 +68,16 @@ impl Problems {
     }
 }
 
+/// The hint after an unknown name: ` (did you mean "known"?)` when a known name is close
+/// enough to be a likely typo of it, else nothing. The one way hints are written.
+pub fn did_you_mean(unknown: &str, known: &[&str]) -> String {
+    closest(unknown, known)
+        .map(|k| format!(" (did you mean {k:?}?)"))
+        .unwrap_or_default()
+}
+
 /// The known name closest to `unknown`, if it is close enough to be a likely typo.
-pub fn did_you_mean<'a>(unknown: &str, known: &[&'a str]) -> Option<&'a str> {
+fn closest<'a>(unknown: &str, known: &[&'a str]) -> Option<&'a str> {
     known
         .iter()
         .map(|k| (edit_distance(unknown, k), *k))
@@ -99,13 +107,15 @@ mod tests {
     #[test]
     fn suggests_close_keys() {
         let known = ["trigger-rule", "execute-command", "http-methods"];
-        assert_eq!(did_you_mean("trigger-rules", &known), Some("trigger-rule"));
+        assert_eq!(closest("trigger-rules", &known), Some("trigger-rule"));
+        assert_eq!(closest("exec-command", &known), Some("execute-command"));
+        assert_eq!(closest("Trigger-Rule", &known), Some("trigger-rule"));
+        assert_eq!(closest("banana", &known), None);
         assert_eq!(
-            did_you_mean("exec-command", &known),
-            Some("execute-command")
+            did_you_mean("http-method", &known),
+            r#" (did you mean "http-methods"?)"#
         );
-        assert_eq!(did_you_mean("Trigger-Rule", &known), Some("trigger-rule"));
-        assert_eq!(did_you_mean("banana", &known), None);
+        assert_eq!(did_you_mean("banana", &known), "");
     }
 
     #[test]

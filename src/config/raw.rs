@@ -1,58 +1,14 @@
 //! The hooks file exactly as written: serde mirror of adnanh/webhook's JSON/YAML schema plus
-//! hookrun's extension keys. No logic lives here; `validate` turns these into runtime hooks.
+//! hookrun's extension keys, and the single source of truth for which keys exist (`keys` reads
+//! them from these structs). No logic lives here; `validate` turns these into runtime hooks.
 //! Text fields also accept numbers, booleans and null, as the reference does (`scalar`).
 
-use serde::Deserialize;
-use serde_json::Value;
+use std::fmt;
+
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 
 use super::scalar;
-
-/// Keys a hook object may carry: the reference's, then hookrun's extensions.
-pub const HOOK_KEYS: &[&str] = &[
-    "id",
-    "execute-command",
-    "command-working-directory",
-    "response-message",
-    "response-headers",
-    "include-command-output-in-response",
-    "include-command-output-in-response-on-error",
-    "pass-environment-to-command",
-    "pass-arguments-to-command",
-    "pass-file-to-command",
-    "parse-parameters-as-json",
-    "trigger-rule",
-    "trigger-rule-mismatch-http-response-code",
-    "trigger-signature-soft-failures",
-    "incoming-payload-content-type",
-    "success-http-response-code",
-    "http-methods",
-    // hookrun extensions
-    "command-timeout",
-    "concurrency",
-    "max-queue",
-    "stream-command-output",
-    "registry-event",
-];
-
-/// Keys of an argument object (`pass-*`, `parse-parameters-as-json`, `parameter`).
-pub const ARGUMENT_KEYS: &[&str] = &["source", "name", "envname", "base64decode"];
-
-/// Keys of a `match` rule.
-pub const MATCH_KEYS: &[&str] = &["type", "regex", "secret", "value", "parameter", "ip-range"];
-
-/// Keys of a rule node.
-pub const RULE_KEYS: &[&str] = &["and", "or", "not", "match"];
-
-/// Keys of a response header object.
-pub const HEADER_KEYS: &[&str] = &["name", "value"];
-
-/// Keys of the `registry-event` object form.
-pub const REGISTRY_EVENT_KEYS: &[&str] = &[
-    "provider",
-    "aliyun-network",
-    "aliyun-instance-host",
-    "registry-host",
-];
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -100,7 +56,7 @@ pub struct RawHook {
     #[serde(default)]
     pub stream_command_output: bool,
     #[serde(default)]
-    pub registry_event: Option<Value>,
+    pub registry_event: Option<RawRegistryEvent>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -150,4 +106,52 @@ pub struct RawMatch {
     pub parameter: RawArgument,
     #[serde(default, deserialize_with = "scalar::string")]
     pub ip_range: String,
+}
+
+/// `registry-event`: a provider name, or an object with the provider and its options.
+#[derive(Debug, Clone)]
+pub enum RawRegistryEvent {
+    Provider(String),
+    Options(RawRegistryEventOptions),
+}
+
+/// The object form of `registry-event`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct RawRegistryEventOptions {
+    #[serde(default, deserialize_with = "scalar::optional_string")]
+    pub provider: Option<String>,
+    #[serde(default, deserialize_with = "scalar::optional_string")]
+    pub aliyun_network: Option<String>,
+    #[serde(default, deserialize_with = "scalar::optional_string")]
+    pub aliyun_instance_host: Option<String>,
+    #[serde(default, deserialize_with = "scalar::optional_string")]
+    pub registry_host: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for RawRegistryEvent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ProviderOrOptions;
+
+        impl<'de> Visitor<'de> for ProviderOrOptions {
+            type Value = RawRegistryEvent;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a provider name or an object")
+            }
+
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<RawRegistryEvent, E> {
+                Ok(RawRegistryEvent::Provider(s.to_string()))
+            }
+
+            // The object is read through the map access it came with, so that unknown keys
+            // inside it are seen (and reported) like any other.
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawRegistryEvent, A::Error> {
+                let options = Deserialize::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(RawRegistryEvent::Options(options))
+            }
+        }
+
+        d.deserialize_any(ProviderOrOptions)
+    }
 }

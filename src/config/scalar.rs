@@ -15,6 +15,17 @@ pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     text(&value).ok_or_else(|| D::Error::invalid_type(unexpected(&value), &"a string"))
 }
 
+/// `deserialize_with` for an `Option<String>` field: null is `None`, like an absent key.
+pub fn optional_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let value = Value::deserialize(d)?;
+    if value.is_null() {
+        return Ok(None);
+    }
+    text(&value)
+        .map(Some)
+        .ok_or_else(|| D::Error::invalid_type(unexpected(&value), &"a string"))
+}
+
 /// `deserialize_with` for a `Vec<String>` field.
 pub fn strings<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     let value = Value::deserialize(d)?;

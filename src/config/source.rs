@@ -36,16 +36,7 @@ fn has_hooks_extension(path: &Path) -> bool {
 fn folder(dir: &Path, files: &mut Vec<PathBuf>, problems: &mut Problems) {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
-        Err(e) => {
-            problems.push(
-                Severity::Error,
-                dir,
-                None,
-                "",
-                format!("cannot read folder: {e}"),
-            );
-            return;
-        }
+        Err(e) => return source_error(problems, dir, format!("cannot read folder: {e}")),
     };
     let mut found: Vec<PathBuf> = entries
         .filter_map(Result::ok)
@@ -62,14 +53,8 @@ fn glob(pattern: &str, files: &mut Vec<PathBuf>, problems: &mut Problems) {
     let paths = match glob::glob(pattern) {
         Ok(p) => p,
         Err(e) => {
-            problems.push(
-                Severity::Error,
-                Path::new(pattern),
-                None,
-                "",
-                format!("invalid glob pattern: {e}"),
-            );
-            return;
+            let message = format!("invalid glob pattern: {e}");
+            return source_error(problems, Path::new(pattern), message);
         }
     };
     let mut found: Vec<PathBuf> = paths
@@ -87,6 +72,11 @@ fn glob(pattern: &str, files: &mut Vec<PathBuf>, problems: &mut Problems) {
     }
     found.sort();
     files.extend(found);
+}
+
+/// A `-hooks` value that cannot be expanded: an error about it, not about any hook.
+fn source_error(problems: &mut Problems, source: &Path, message: String) {
+    problems.push(Severity::Error, source, None, "", message);
 }
 
 #[cfg(test)]

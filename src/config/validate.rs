@@ -1,16 +1,18 @@
 //! Validation: the only way from a raw hook to a runtime `Hook`. Every problem is collected with
-//! its field path; nothing is compiled or checked later, per request.
+//! its field path (unknown keys included, as serde finds them: `keys`); nothing is compiled or
+//! checked later, per request.
 
 use std::path::{Path, PathBuf};
 
 use http::{HeaderName, HeaderValue, Method};
 use serde_json::Value;
 
-use super::hook::{Command, Concurrency, Execution, Hook, Parameter};
-use super::problem::{did_you_mean, Problems, Severity};
-use super::raw::{self, RawHook};
+use super::compile_rules::compile_rule;
+use super::hook::{Concurrency, Execution, Hook, HookCommand, Parameter};
+use super::keys::UnknownKey;
+use super::problem::{Problems, Severity};
+use super::raw::{RawHook, RawRegistryEvent};
 use super::registry_event::{validate_registry_host, AliyunNetwork, EventOptions, Provider};
-use super::rules::compile_rule;
 
 /// How strictly unknown keys are treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -78,26 +80,6 @@ impl Validator<'_> {
         );
     }
 
-    /// Reports keys of `object` that are not in `known`, with a "did you mean" hint.
-    pub(super) fn check_keys(&mut self, object: &Value, known: &[&str], at: &At) {
-        let Some(map) = object.as_object() else {
-            return;
-        };
-        for key in map.keys() {
-            if known.contains(&key.as_str()) {
-                continue;
-            }
-            let hint = did_you_mean(key, known)
-                .map(|k| format!(" (did you mean {k:?}?)"))
-                .unwrap_or_default();
-            let message = format!("unknown key {key:?}{hint}");
-            match self.unknown_keys {
-                UnknownKeys::Error => self.error(at, message),
-                UnknownKeys::Warn => self.warn(at, message),
-            }
-        }
-    }
-
     /// Validates one element of the hooks array.
     pub fn hook(&mut self, index: usize, value: &Value) -> Option<Hook> {
         let label = value
@@ -114,8 +96,21 @@ impl Validator<'_> {
             self.error(&at, "a hook must be an object");
             return None;
         }
-        self.check_nested_keys(value, &at);
-        let raw: RawHook = match serde_path_to_error::deserialize(value) {
+        let mut unknown = Vec::new();
+        let mut note = |path: serde_ignored::Path| unknown.extend(UnknownKey::from_ignored(&path));
+        let raw: Result<RawHook, _> =
+            serde_path_to_error::deserialize(serde_ignored::Deserializer::new(value, &mut note));
+        for key in unknown {
+            let at = At {
+                hook: &label,
+                path: key.object_path(),
+            };
+            match self.unknown_keys {
+                UnknownKeys::Error => self.error(&at, key.message()),
+                UnknownKeys::Warn => self.warn(&at, key.message()),
+            }
+        }
+        let raw = match raw {
             Ok(raw) => raw,
             Err(e) => {
                 let at = at.field(&e.path().to_string());
@@ -129,58 +124,6 @@ impl Validator<'_> {
             .iter()
             .any(|p| p.severity == Severity::Error);
         (!failed).then_some(hook)
-    }
-
-    fn check_nested_keys(&mut self, value: &Value, at: &At) {
-        self.check_keys(value, raw::HOOK_KEYS, at);
-        for field in [
-            "pass-environment-to-command",
-            "pass-arguments-to-command",
-            "pass-file-to-command",
-            "parse-parameters-as-json",
-        ] {
-            if let Some(items) = value.get(field).and_then(Value::as_array) {
-                for (i, item) in items.iter().enumerate() {
-                    self.check_keys(item, raw::ARGUMENT_KEYS, &at.field(field).index(i));
-                }
-            }
-        }
-        if let Some(items) = value.get("response-headers").and_then(Value::as_array) {
-            for (i, item) in items.iter().enumerate() {
-                self.check_keys(
-                    item,
-                    raw::HEADER_KEYS,
-                    &at.field("response-headers").index(i),
-                );
-            }
-        }
-        if let Some(rule) = value.get("trigger-rule") {
-            self.check_rule_keys(rule, &at.field("trigger-rule"));
-        }
-        if let Some(event) = value.get("registry-event").filter(|v| v.is_object()) {
-            self.check_keys(event, raw::REGISTRY_EVENT_KEYS, &at.field("registry-event"));
-        }
-    }
-
-    fn check_rule_keys(&mut self, rule: &Value, at: &At) {
-        self.check_keys(rule, raw::RULE_KEYS, at);
-        for op in ["and", "or"] {
-            if let Some(items) = rule.get(op).and_then(Value::as_array) {
-                for (i, item) in items.iter().enumerate() {
-                    self.check_rule_keys(item, &at.field(op).index(i));
-                }
-            }
-        }
-        if let Some(inner) = rule.get("not") {
-            self.check_rule_keys(inner, &at.field("not"));
-        }
-        if let Some(m) = rule.get("match") {
-            let at = at.field("match");
-            self.check_keys(m, raw::MATCH_KEYS, &at);
-            if let Some(p) = m.get("parameter") {
-                self.check_keys(p, raw::ARGUMENT_KEYS, &at.field("parameter"));
-            }
-        }
     }
 
     fn build(&mut self, raw: RawHook, at: &At) -> Hook {
@@ -243,7 +186,7 @@ impl Validator<'_> {
         }
     }
 
-    fn command(&mut self, raw: &RawHook, at: &At) -> Command {
+    fn command(&mut self, raw: &RawHook, at: &At) -> HookCommand {
         let at = at.field("execute-command");
         if raw.execute_command.is_empty() {
             self.warn(&at, "no command: the hook only answers, it runs nothing");
@@ -258,7 +201,7 @@ impl Validator<'_> {
                 "contains a space: arguments belong in pass-arguments-to-command",
             );
         }
-        Command {
+        HookCommand {
             program: raw.execute_command.clone(),
             working_dir: Some(PathBuf::from(&raw.command_working_directory))
                 .filter(|p| !p.as_os_str().is_empty()),
@@ -358,13 +301,12 @@ impl Validator<'_> {
         }
     }
 
-    fn registry_event(&mut self, value: &Value, at: &At) -> Option<EventOptions> {
+    fn registry_event(&mut self, raw: &RawRegistryEvent, at: &At) -> Option<EventOptions> {
         let mut opts = EventOptions::default();
-        let provider = match value {
-            Value::String(s) => s.as_str(),
-            Value::Object(map) => {
-                let get = |k: &str| map.get(k).and_then(Value::as_str).map(str::to_owned);
-                if let Some(n) = get("aliyun-network") {
+        let provider = match raw {
+            RawRegistryEvent::Provider(name) => name.as_str(),
+            RawRegistryEvent::Options(raw) => {
+                if let Some(n) = &raw.aliyun_network {
                     match n.parse::<AliyunNetwork>() {
                         Ok(n) => opts.aliyun_network = n,
                         Err(_) => self.error(
@@ -373,15 +315,9 @@ impl Validator<'_> {
                         ),
                     }
                 }
-                opts.aliyun_instance_host = get("aliyun-instance-host");
-                opts.registry_host = get("registry-host");
-                map.get("provider")
-                    .and_then(Value::as_str)
-                    .unwrap_or("auto")
-            }
-            _ => {
-                self.error(at, "must be a provider name or an object");
-                return None;
+                opts.aliyun_instance_host = raw.aliyun_instance_host.clone();
+                opts.registry_host = raw.registry_host.clone();
+                raw.provider.as_deref().unwrap_or("auto")
             }
         };
         match provider.parse::<Provider>() {

@@ -27,10 +27,75 @@ impl JobState {
     }
 }
 
+/// How a job ended: the one place an [`Exit`] (or a job that never ran) becomes a state, the
+/// exit code or signal, and the words for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ending {
+    pub state: JobState,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    /// Why it did not run to an exit code, for the jobs endpoint.
+    pub error: Option<String>,
+}
+
+impl Ending {
+    fn ran(exit: Exit) -> Ending {
+        let (state, exit_code, signal, error) = match exit {
+            Exit::Code(0) => (JobState::Succeeded, Some(0), None, None),
+            Exit::Code(c) => (JobState::Failed, Some(c), None, None),
+            Exit::Signal(s) => (JobState::Failed, None, Some(s), None),
+            Exit::TimedOut => (
+                JobState::TimedOut,
+                None,
+                None,
+                Some("command timed out".into()),
+            ),
+            Exit::Canceled => (
+                JobState::Canceled,
+                None,
+                None,
+                Some("canceled at shutdown".into()),
+            ),
+            Exit::SpawnFailed(e) => (JobState::Failed, None, None, Some(e)),
+        };
+        Ending {
+            state,
+            exit_code,
+            signal,
+            error,
+        }
+    }
+
+    fn unstarted(state: JobState) -> Ending {
+        let error = (state == JobState::Superseded).then(|| "superseded by a newer request".into());
+        Ending {
+            state,
+            exit_code: None,
+            signal: None,
+            error,
+        }
+    }
+
+    /// How the job ended, in words that name no internal detail (for a streamed response's
+    /// trailer); `None` for success.
+    pub fn summary(&self) -> Option<String> {
+        Some(match (self.state, self.exit_code, self.signal) {
+            (JobState::Succeeded, ..) => return None,
+            (_, Some(code), _) => format!("failed with exit code {code}"),
+            (_, _, Some(signal)) => format!("was killed by signal {signal}"),
+            (JobState::TimedOut, ..) => "timed out".into(),
+            (JobState::Canceled, ..) => "was canceled at shutdown".into(),
+            (JobState::Superseded, ..) => "was superseded by a newer request".into(),
+            (JobState::Failed, ..) => "could not start its command".into(),
+            (JobState::Queued | JobState::Running, ..) => return None,
+        })
+    }
+}
+
 #[derive(Debug)]
 struct Progress {
     state: JobState,
-    exit: Option<Exit>,
+    ending: Option<Ending>,
     started_at: Option<(SystemTime, Instant)>,
     finished_at: Option<(SystemTime, Instant)>,
     /// The command, until it starts.
@@ -85,7 +150,7 @@ impl Job {
             output: Arc::new(OutputLog::new(cap)),
             progress: Mutex::new(Progress {
                 state: JobState::Queued,
-                exit: None,
+                ending: None,
                 started_at: None,
                 finished_at: None,
                 invocation: Some(inv),
@@ -102,8 +167,9 @@ impl Job {
         self.lock().state
     }
 
-    pub fn exit(&self) -> Option<Exit> {
-        self.lock().exit.clone()
+    /// How the job ended; `None` while it is queued or running.
+    pub fn ending(&self) -> Option<Ending> {
+        self.lock().ending.clone()
     }
 
     /// Moves a queued job to running and hands out its command; `None` if it already ended
@@ -120,13 +186,7 @@ impl Job {
 
     /// Records the end of a run.
     pub fn finish(&self, exit: Exit) {
-        let state = match &exit {
-            Exit::Code(0) => JobState::Succeeded,
-            Exit::TimedOut => JobState::TimedOut,
-            Exit::Canceled => JobState::Canceled,
-            _ => JobState::Failed,
-        };
-        self.end(state, Some(exit));
+        self.end(Ending::ran(exit));
     }
 
     /// Ends a job that never ran (superseded, canceled); no-op if it already ended.
@@ -138,48 +198,38 @@ impl Job {
             }
         }
         self.output.close();
-        self.end(state, None);
+        self.end(Ending::unstarted(state));
         true
     }
 
-    fn end(&self, state: JobState, exit: Option<Exit>) {
+    fn end(&self, ending: Ending) {
         {
             let mut p = self.lock();
             if p.state.is_final() {
                 return;
             }
-            p.state = state;
-            p.exit = exit;
+            p.state = ending.state;
+            p.ending = Some(ending);
             p.invocation = None;
             p.finished_at = Some((SystemTime::now(), Instant::now()));
         }
         self.finished.send_replace(true);
     }
 
-    /// Waits until the job has ended.
-    pub async fn wait(&self) {
+    /// Waits until the job has ended; returns how.
+    pub async fn wait(&self) -> Ending {
         let mut rx = self.finished.subscribe();
         // The sender lives in `self`: `wait_for` cannot fail while we borrow it.
         let _ = rx.wait_for(|done| *done).await;
+        self.ending()
+            .expect("a job records its ending before it signals the end")
     }
 
     /// The job as the jobs endpoint shows it; output only `with_output`.
     pub fn view(&self, with_output: bool) -> JobView {
         let p = self.lock();
         let out = self.output.snapshot();
-        let (exit_code, signal, error) = match &p.exit {
-            Some(Exit::Code(c)) => (Some(*c), None, None),
-            Some(Exit::Signal(s)) => (None, Some(*s), None),
-            Some(Exit::TimedOut) => (None, None, Some("command timed out".to_string())),
-            Some(Exit::Canceled) => (None, None, Some("canceled at shutdown".to_string())),
-            Some(Exit::SpawnFailed(e)) => (None, None, Some(e.clone())),
-            None if p.state == JobState::Superseded => (
-                None,
-                None,
-                Some("superseded by a newer request".to_string()),
-            ),
-            None => (None, None, None),
-        };
+        let ending = p.ending.clone();
         let duration_ms = match (p.started_at, p.finished_at) {
             (Some((_, s)), Some((_, f))) => Some(f.duration_since(s).as_millis()),
             (Some((_, s)), None) => Some(s.elapsed().as_millis()),
@@ -190,9 +240,9 @@ impl Job {
             hook: self.hook.clone(),
             request_id: self.request_id.clone(),
             state: p.state,
-            exit_code,
-            signal,
-            error,
+            exit_code: ending.as_ref().and_then(|e| e.exit_code),
+            signal: ending.as_ref().and_then(|e| e.signal),
+            error: ending.and_then(|e| e.error),
             queued_at: rfc3339(self.queued_at),
             started_at: p.started_at.map(|(t, _)| rfc3339(t)),
             finished_at: p.finished_at.map(|(t, _)| rfc3339(t)),

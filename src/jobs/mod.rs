@@ -13,8 +13,8 @@
 mod job;
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -23,11 +23,12 @@ use tokio_util::task::TaskTracker;
 use crate::config::{Concurrency, Hook};
 use crate::exec::{self, Invocation};
 
-pub use job::{Job, JobState, JobView};
+pub use job::{Ending, Job, JobState, JobView};
 
-/// Limits and defaults for running jobs.
+/// Limits and defaults for running jobs and keeping them (the `-max-jobs`, `-max-queue`,
+/// `-job-history*` and `-max-output` flags).
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub struct JobLimits {
     /// `-max-jobs`: commands running at once across all hooks.
     pub max_jobs: usize,
     /// Default `max-queue`: requests of one hook waiting to run.
@@ -40,9 +41,9 @@ pub struct Settings {
     pub history_bytes: usize,
 }
 
-impl Default for Settings {
+impl Default for JobLimits {
     fn default() -> Self {
-        Settings {
+        JobLimits {
             max_jobs: 64,
             max_queue: 100,
             history: 1000,
@@ -61,6 +62,13 @@ pub enum SubmitError {
     ShuttingDown,
 }
 
+/// Whether a submitted job starts now (with a global permit, if one was free) or waits in its
+/// hook's queue.
+enum Admission {
+    Start(Option<OwnedSemaphorePermit>),
+    Wait,
+}
+
 #[derive(Default)]
 struct HookQueue {
     running: usize,
@@ -69,8 +77,9 @@ struct HookQueue {
     parked: usize,
 }
 
+/// Every job the manager knows (running, waiting, and the history) and each hook's queue.
 #[derive(Default)]
-struct Registry {
+struct JobTable {
     jobs: HashMap<String, Arc<Job>>,
     /// Ended jobs, oldest first, with the bytes of output each keeps.
     finished: VecDeque<(String, usize)>,
@@ -81,106 +90,113 @@ struct Registry {
 
 /// Owns every job and the tasks that run them.
 pub struct JobManager {
-    settings: Settings,
-    registry: Mutex<Registry>,
+    limits: JobLimits,
+    table: Mutex<JobTable>,
     permits: Arc<Semaphore>,
     tracker: TaskTracker,
     cancel: CancellationToken,
 }
 
 impl JobManager {
-    pub fn new(settings: Settings) -> Arc<Self> {
+    pub fn new(limits: JobLimits) -> Arc<Self> {
         Arc::new(JobManager {
-            permits: Arc::new(Semaphore::new(settings.max_jobs.max(1))),
-            settings,
-            registry: Mutex::new(Registry::default()),
+            permits: Arc::new(Semaphore::new(limits.max_jobs.max(1))),
+            limits,
+            table: Mutex::new(JobTable::default()),
             tracker: TaskTracker::new(),
             cancel: CancellationToken::new(),
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
-        self.registry.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, JobTable> {
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<Job>> {
         self.lock().jobs.get(id).cloned()
     }
 
-    /// Files a job for `hook`; it starts now or when its turn comes.
+    /// Files a job for `hook` under a new id; it starts now or when its turn comes. The
+    /// command learns who it is from `HOOKRUN_HOOK_ID`, `HOOKRUN_REQUEST_ID` and
+    /// `HOOKRUN_JOB_ID`, added after the hook's own environment.
     pub fn submit(
         self: &Arc<Self>,
         hook: &Hook,
         request_id: &str,
-        job_id: String,
-        inv: Invocation,
+        mut inv: Invocation,
     ) -> Result<Arc<Job>, SubmitError> {
+        let id = new_job_id();
+        inv.env.extend([
+            ("HOOKRUN_HOOK_ID".to_string(), hook.id.clone()),
+            ("HOOKRUN_REQUEST_ID".to_string(), request_id.to_string()),
+            ("HOOKRUN_JOB_ID".to_string(), id.clone()),
+        ]);
         let job = Arc::new(Job::new(
-            job_id,
+            id,
             hook.id.clone(),
             request_id.to_string(),
             inv,
-            self.settings.max_output,
+            self.limits.max_output,
         ));
-        let max_queue = hook.execution.max_queue.unwrap_or(self.settings.max_queue);
-        let mut reg = self.lock();
-        if reg.closed {
+        let mut table = self.lock();
+        if table.closed {
             return Err(SubmitError::ShuttingDown);
         }
-        let queue = reg.queues.entry(hook.id.clone()).or_default();
-        let mut permit = None;
-        let start_now = match hook.execution.concurrency {
+        let admission = self.admit(&mut table, hook, &job)?;
+        table.jobs.insert(job.id.clone(), job.clone());
+        if let Admission::Start(permit) = admission {
+            table.queues.entry(hook.id.clone()).or_default().running += 1;
+            drop(table);
+            self.launch(job.clone(), hook.execution.concurrency, permit);
+        }
+        Ok(job)
+    }
+
+    /// Decides, under the table's lock, whether `job` starts now or waits in its hook's queue
+    /// (the hook's concurrency mode and `max-queue`).
+    fn admit(
+        &self,
+        table: &mut JobTable,
+        hook: &Hook,
+        job: &Arc<Job>,
+    ) -> Result<Admission, SubmitError> {
+        let max_queue = hook.execution.max_queue.unwrap_or(self.limits.max_queue);
+        let queue = table.queues.entry(hook.id.clone()).or_default();
+        let full = |waiting: usize| SubmitError::QueueFull {
+            hook: hook.id.clone(),
+            waiting,
+        };
+        let idle = queue.running == 0 && queue.waiting.is_empty();
+        match hook.execution.concurrency {
             // Take the global permit here, under the lock, so that a burst of requests sees
             // an exact count of the jobs waiting for one.
             Concurrency::Parallel => match self.permits.clone().try_acquire_owned() {
-                Ok(p) => {
-                    permit = Some(p);
-                    true
-                }
-                Err(_) if queue.parked >= max_queue => {
-                    return Err(SubmitError::QueueFull {
-                        hook: hook.id.clone(),
-                        waiting: queue.parked,
-                    });
-                }
+                Ok(permit) => Ok(Admission::Start(Some(permit))),
+                Err(_) if queue.parked >= max_queue => Err(full(queue.parked)),
                 Err(_) => {
                     queue.parked += 1;
-                    true
+                    Ok(Admission::Start(None))
                 }
             },
-            Concurrency::Serial if queue.running == 0 && queue.waiting.is_empty() => true,
-            Concurrency::Serial => {
-                if queue.waiting.len() >= max_queue {
-                    return Err(SubmitError::QueueFull {
-                        hook: hook.id.clone(),
-                        waiting: queue.waiting.len(),
-                    });
-                }
-                queue.waiting.push_back(job.clone());
-                false
+            Concurrency::Serial | Concurrency::Latest if idle => Ok(Admission::Start(None)),
+            Concurrency::Serial if queue.waiting.len() >= max_queue => {
+                Err(full(queue.waiting.len()))
             }
-            Concurrency::Latest if queue.running == 0 && queue.waiting.is_empty() => true,
+            Concurrency::Serial => {
+                queue.waiting.push_back(job.clone());
+                Ok(Admission::Wait)
+            }
             Concurrency::Latest => {
                 let replaced: Vec<Arc<Job>> = queue.waiting.drain(..).collect();
                 queue.waiting.push_back(job.clone());
                 for old in replaced {
                     old.end_unstarted(JobState::Superseded);
                     tracing::info!(job = %old.id, hook = %old.hook, by = %job.id, "job superseded");
-                    self.retire(&mut reg, &old);
+                    self.retire(table, &old);
                 }
-                false
+                Ok(Admission::Wait)
             }
-        };
-        let queue = reg.queues.entry(hook.id.clone()).or_default();
-        if start_now {
-            queue.running += 1;
         }
-        reg.jobs.insert(job.id.clone(), job.clone());
-        drop(reg);
-        if start_now {
-            self.launch(job.clone(), hook.execution.concurrency, permit);
-        }
-        Ok(job)
     }
 
     /// Runs `job` on a tracked task (once it has a global permit), then starts its hook's next
@@ -202,8 +218,8 @@ impl JobManager {
                         p = this.permits.clone().acquire_owned() => p.ok(),
                     };
                     if mode == Concurrency::Parallel {
-                        let mut reg = this.lock();
-                        let queue = reg.queues.entry(job.hook.clone()).or_default();
+                        let mut table = this.lock();
+                        let queue = table.queues.entry(job.hook.clone()).or_default();
                         queue.parked = queue.parked.saturating_sub(1);
                     }
                     p
@@ -227,9 +243,9 @@ impl JobManager {
     /// After a run: frees the hook's slot and starts its next waiting job once nothing of the
     /// hook runs (whatever mode the ended job had: a reload may have changed it).
     fn job_ended(self: &Arc<Self>, job: &Arc<Job>) {
-        let mut reg = self.lock();
+        let mut table = self.lock();
         let next = {
-            let queue = reg.queues.entry(job.hook.clone()).or_default();
+            let queue = table.queues.entry(job.hook.clone()).or_default();
             queue.running = queue.running.saturating_sub(1);
             let next = if queue.running == 0 {
                 queue.waiting.pop_front()
@@ -241,8 +257,8 @@ impl JobManager {
             }
             next
         };
-        self.retire(&mut reg, job);
-        drop(reg);
+        self.retire(&mut table, job);
+        drop(table);
         if let Some(next) = next {
             // Only serial and latest jobs wait in a hook's queue.
             self.launch(next, Concurrency::Serial, None);
@@ -251,30 +267,30 @@ impl JobManager {
 
     /// Files an ended job into the history, evicting the oldest beyond `-job-history` entries
     /// or `-job-history-size` bytes of output.
-    fn retire(&self, reg: &mut Registry, job: &Job) {
+    fn retire(&self, table: &mut JobTable, job: &Job) {
         let bytes = job.output.retained_bytes();
-        reg.finished.push_back((job.id.clone(), bytes));
-        reg.finished_bytes += bytes;
-        while reg.finished.len() > self.settings.history
-            || (reg.finished_bytes > self.settings.history_bytes && reg.finished.len() > 1)
+        table.finished.push_back((job.id.clone(), bytes));
+        table.finished_bytes += bytes;
+        while table.finished.len() > self.limits.history
+            || (table.finished_bytes > self.limits.history_bytes && table.finished.len() > 1)
         {
-            let Some((old, bytes)) = reg.finished.pop_front() else {
+            let Some((old, bytes)) = table.finished.pop_front() else {
                 break;
             };
-            reg.finished_bytes = reg.finished_bytes.saturating_sub(bytes);
-            reg.jobs.remove(&old);
+            table.finished_bytes = table.finished_bytes.saturating_sub(bytes);
+            table.jobs.remove(&old);
         }
     }
 
-    /// Refuses new jobs, lets running and queued ones go on for up to `timeout` (or until
-    /// `force` fires), then kills what remains. Returns the jobs that had to be stopped.
-    pub async fn shutdown(&self, timeout: Duration, force: CancellationToken) -> Vec<Arc<Job>> {
+    /// Refuses new jobs, lets running and queued ones go on until they end or `give_up`
+    /// completes, then kills what remains (their process groups, always reaped). Returns the
+    /// jobs that had to be stopped.
+    pub async fn shutdown(&self, give_up: impl Future<Output = ()>) -> Vec<Arc<Job>> {
         self.lock().closed = true;
         self.tracker.close();
         tokio::select! {
             _ = self.tracker.wait() => {}
-            _ = tokio::time::sleep(timeout) => {}
-            _ = force.cancelled() => {}
+            _ = give_up => {}
         }
         let stopped: Vec<Arc<Job>> = self
             .lock()
@@ -290,8 +306,15 @@ impl JobManager {
 }
 
 /// 128 random bits, hex: unguessable.
-pub fn new_job_id() -> String {
+fn new_job_id() -> String {
     hex::encode(rand::random::<[u8; 16]>())
+}
+
+/// Whether `s` has the shape of the ids this manager mints (32 lower-case hex digits).
+pub fn is_job_id(s: &str) -> bool {
+    s.len() == 32
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 #[cfg(test)]

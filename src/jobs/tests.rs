@@ -1,14 +1,16 @@
 //! Concurrency modes with real commands: serial never overlaps, latest supersedes, queues bound.
 
+use std::time::Duration;
+
 use super::*;
-use crate::config::hook::{Command, Execution};
+use crate::config::hook::{Execution, HookCommand};
 use crate::exec::Invocation;
 
 fn hook(id: &str, mode: Concurrency, max_queue: Option<usize>) -> Hook {
     Hook {
         id: id.into(),
         file: "test.json".into(),
-        command: Command {
+        command: HookCommand {
             program: "/bin/sh".into(),
             working_dir: None,
         },
@@ -50,12 +52,12 @@ fn sh(script: &str) -> Invocation {
 }
 
 fn submit(m: &Arc<JobManager>, h: &Hook, script: &str) -> Result<Arc<Job>, SubmitError> {
-    m.submit(h, "req", new_job_id(), sh(script))
+    m.submit(h, "req", sh(script))
 }
 
 #[tokio::test]
 async fn serial_never_overlaps() {
-    let m = JobManager::new(Settings::default());
+    let m = JobManager::new(JobLimits::default());
     let h = hook("s", Concurrency::Serial, None);
     let dir = tempfile::tempdir().unwrap();
     let lock = dir.path().join("lock");
@@ -72,7 +74,7 @@ async fn serial_never_overlaps() {
 
 #[tokio::test]
 async fn latest_runs_at_most_two_and_the_last_wins() {
-    let m = JobManager::new(Settings::default());
+    let m = JobManager::new(JobLimits::default());
     let h = hook("l", Concurrency::Latest, None);
     let jobs: Vec<_> = (0..10)
         .map(|i| submit(&m, &h, &format!("sleep 0.3; echo {i}")).unwrap())
@@ -91,7 +93,7 @@ async fn latest_runs_at_most_two_and_the_last_wins() {
 
 #[tokio::test]
 async fn serial_queue_overflow_is_refused() {
-    let m = JobManager::new(Settings::default());
+    let m = JobManager::new(JobLimits::default());
     let h = hook("q", Concurrency::Serial, Some(2));
     let first = submit(&m, &h, "sleep 0.5").unwrap();
     submit(&m, &h, "true").unwrap();
@@ -106,9 +108,9 @@ async fn serial_queue_overflow_is_refused() {
 
 #[tokio::test]
 async fn max_jobs_bounds_parallel_runs() {
-    let m = JobManager::new(Settings {
+    let m = JobManager::new(JobLimits {
         max_jobs: 1,
-        ..Settings::default()
+        ..JobLimits::default()
     });
     let h = hook("p", Concurrency::Parallel, None);
     let a = submit(&m, &h, "sleep 0.3").unwrap();
@@ -123,9 +125,9 @@ async fn max_jobs_bounds_parallel_runs() {
 #[tokio::test]
 async fn parallel_burst_counts_jobs_waiting_for_a_permit() {
     // Submitted back to back, before any job task has run: the queue bound must still hold.
-    let m = JobManager::new(Settings {
+    let m = JobManager::new(JobLimits {
         max_jobs: 1,
-        ..Settings::default()
+        ..JobLimits::default()
     });
     let h = hook("burst", Concurrency::Parallel, Some(1));
     let running = submit(&m, &h, "sleep 0.2").unwrap();
@@ -143,9 +145,9 @@ async fn parallel_burst_counts_jobs_waiting_for_a_permit() {
 
 #[tokio::test]
 async fn history_is_bounded() {
-    let m = JobManager::new(Settings {
+    let m = JobManager::new(JobLimits {
         history: 2,
-        ..Settings::default()
+        ..JobLimits::default()
     });
     let h = hook("h", Concurrency::Serial, None);
     let jobs: Vec<_> = (0..4).map(|_| submit(&m, &h, "true").unwrap()).collect();
@@ -159,12 +161,12 @@ async fn history_is_bounded() {
 
 #[tokio::test]
 async fn shutdown_waits_then_kills() {
-    let m = JobManager::new(Settings::default());
+    let m = JobManager::new(JobLimits::default());
     let h = hook("x", Concurrency::Parallel, None);
     let quick = submit(&m, &h, "sleep 0.2").unwrap();
     let slow = submit(&m, &h, "trap '' TERM; sleep 30").unwrap();
     let stopped = m
-        .shutdown(Duration::from_millis(800), CancellationToken::new())
+        .shutdown(tokio::time::sleep(Duration::from_millis(800)))
         .await;
     assert_eq!(quick.state(), JobState::Succeeded);
     assert_eq!(slow.state(), JobState::Canceled);
@@ -177,7 +179,7 @@ async fn shutdown_waits_then_kills() {
 
 #[tokio::test]
 async fn a_hook_switched_to_serial_by_reload_still_runs_its_queue() {
-    let m = JobManager::new(Settings::default());
+    let m = JobManager::new(JobLimits::default());
     let parallel = hook("r", Concurrency::Parallel, None);
     let serial = hook("r", Concurrency::Serial, None);
     let first = submit(&m, &parallel, "sleep 0.3").unwrap();
@@ -192,9 +194,9 @@ async fn a_hook_switched_to_serial_by_reload_still_runs_its_queue() {
 
 #[tokio::test]
 async fn superseded_jobs_count_against_the_history() {
-    let m = JobManager::new(Settings {
+    let m = JobManager::new(JobLimits {
         history: 3,
-        ..Settings::default()
+        ..JobLimits::default()
     });
     let h = hook("l", Concurrency::Latest, None);
     let running = submit(&m, &h, "sleep 0.3").unwrap();
@@ -212,9 +214,9 @@ async fn superseded_jobs_count_against_the_history() {
 
 #[tokio::test]
 async fn history_is_bounded_by_output_bytes() {
-    let m = JobManager::new(Settings {
+    let m = JobManager::new(JobLimits {
         history_bytes: 300 * 1024,
-        ..Settings::default()
+        ..JobLimits::default()
     });
     let h = hook("b", Concurrency::Serial, None);
     let jobs: Vec<_> = (0..5)

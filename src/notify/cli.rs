@@ -31,7 +31,7 @@ use super::delivery::{Attempt, AttemptOutcome, Notifier, Settings};
 use super::email::{Security, SmtpFlags, SmtpSettings, SMTP_TIMEOUT};
 use super::message::{Notice, Status};
 use super::template::LiteralOnly;
-use crate::cli::parse_go_bool;
+use crate::cli::values::parse_go_bool;
 
 /// The mail server flags, shared by `hookrun notify` and (later) the server.
 #[derive(Debug, Clone, Default, Args)]

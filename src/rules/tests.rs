@@ -5,12 +5,17 @@ use crate::config::hook::Parameter;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-fn req(body: &str, headers: &[(&str, &str)], remote: &str) -> Request {
+/// Evaluates `rule` against a request without a registry push.
+fn eval(rule: &Rule, request: &HookRequest, opts: Options) -> (bool, Option<RuleError>) {
+    evaluate(rule, &Input::request(request), opts)
+}
+
+fn req(body: &str, headers: &[(&str, &str)], remote: &str) -> HookRequest {
     let mut h = Map::new();
     for (k, v) in headers {
         h.insert(k.to_string(), Value::from(*v));
     }
-    Request {
+    HookRequest {
         body: Bytes::from(body.to_string()),
         payload: serde_json::from_str(body).ok(),
         headers: h,
@@ -100,7 +105,7 @@ fn operators_and_error_propagation() {
         ("empty or", Rule::Or(vec![]), false, None),
     ];
     for (name, rule, want, want_err) in cases {
-        let (ok, err) = evaluate(&rule, &r, Options::default());
+        let (ok, err) = eval(&rule, &r, Options::default());
         assert_eq!(ok, want, "{name}");
         assert_eq!(err.map(|e| e.is_not_found()), want_err, "{name}");
     }
@@ -120,7 +125,7 @@ fn hmac_signatures() {
     ];
     for (header, want) in cases {
         let r = req(body, &[("X-Sig", &header)], "127.0.0.1:1");
-        let (ok, err) = evaluate(
+        let (ok, err) = eval(
             &hmac(HmacAlgorithm::Sha256, "s3cret"),
             &r,
             Options::default(),
@@ -134,23 +139,23 @@ fn hmac_signatures() {
     }
     let sha1 = mac_hex::<Hmac<Sha1>>(b"k", &[body.as_bytes()]);
     let r = req(body, &[("X-Sig", &format!("sha1={sha1}"))], "127.0.0.1:1");
-    assert!(evaluate(&hmac(HmacAlgorithm::Sha1, "k"), &r, Options::default()).0);
+    assert!(eval(&hmac(HmacAlgorithm::Sha1, "k"), &r, Options::default()).0);
     let sha512 = mac_hex::<Hmac<Sha512>>(b"k", &[body.as_bytes()]);
     let r = req(
         body,
         &[("X-Sig", &format!("sha512={sha512}"))],
         "127.0.0.1:1",
     );
-    assert!(evaluate(&hmac(HmacAlgorithm::Sha512, "k"), &r, Options::default()).0);
+    assert!(eval(&hmac(HmacAlgorithm::Sha512, "k"), &r, Options::default()).0);
 }
 
 #[test]
 fn soft_signature_failures_only_skip_inside_or() {
     let r = req("{}", &[("X-Sig", "sha256=bad")], "127.0.0.1:1");
     let rule = Rule::Or(vec![hmac(HmacAlgorithm::Sha256, "k"), value("zz", "1")]);
-    let hard = evaluate(&rule, &r, Options::default());
+    let hard = eval(&rule, &r, Options::default());
     assert!(hard.1.unwrap().is_signature());
-    let soft = evaluate(
+    let soft = eval(
         &rule,
         &r,
         Options {
@@ -179,10 +184,10 @@ fn ip_whitelist() {
         ("[::1]:80", true),
         ("[::2]:80", false),
     ] {
-        let (ok, err) = evaluate(&rule, &req("", &[], remote), Options::default());
+        let (ok, err) = eval(&rule, &req("", &[], remote), Options::default());
         assert_eq!((ok, err.is_none()), (want, true), "{remote}");
     }
-    let (_, err) = evaluate(&rule, &req("", &[], "garbage"), Options::default());
+    let (_, err) = eval(&rule, &req("", &[], "garbage"), Options::default());
     assert!(matches!(err, Some(RuleError::RemoteAddr(_))));
 }
 
@@ -204,18 +209,18 @@ fn scalr_signature() {
         &[("X-Signature", &sig), ("Date", &date)],
         "127.0.0.1:1",
     );
-    assert_eq!(evaluate(&rule, &ok, Options::default()), (true, None));
+    assert_eq!(eval(&rule, &ok, Options::default()), (true, None));
     let bad = req(
         body,
         &[("X-Signature", "00"), ("Date", &date)],
         "127.0.0.1:1",
     );
-    assert!(evaluate(&rule, &bad, Options::default())
+    assert!(eval(&rule, &bad, Options::default())
         .1
         .unwrap()
         .is_signature());
     let none = req(body, &[], "127.0.0.1:1");
-    assert_eq!(evaluate(&rule, &none, Options::default()), (false, None));
+    assert_eq!(eval(&rule, &none, Options::default()), (false, None));
     let old = format_scalr(now - 3600);
     let sig = mac_hex::<Hmac<Sha1>>(b"key", &[body.as_bytes(), old.as_bytes()]);
     let stale = req(
@@ -223,33 +228,22 @@ fn scalr_signature() {
         &[("X-Signature", &sig), ("Date", &old)],
         "127.0.0.1:1",
     );
-    assert!(evaluate(&rule, &stale, Options::default())
+    assert!(eval(&rule, &stale, Options::default())
         .1
         .unwrap()
         .is_signature());
 }
 
+/// Unix seconds in the layout Scalr signs, `Mon 02 Jan 2006 15:04:05 UTC` (the weekday is not
+/// checked), from humantime's RFC 3339 text.
 fn format_scalr(t: i64) -> String {
-    let days = t.div_euclid(86400);
-    let secs = t.rem_euclid(86400);
-    // civil_from_days
-    let z = days + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.unsigned_abs());
+    let text = humantime::format_rfc3339_seconds(time).to_string();
+    let (date, clock) = text.trim_end_matches('Z').split_once('T').unwrap();
+    let parts: Vec<&str> = date.split('-').collect();
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
-    format!(
-        "Mon {d:02} {} {y} {:02}:{:02}:{:02} UTC",
-        MONTHS[(m - 1) as usize],
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    let month = MONTHS[parts[1].parse::<usize>().unwrap() - 1];
+    format!("Mon {} {month} {} {clock} UTC", parts[2], parts[0])
 }

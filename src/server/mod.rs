@@ -1,28 +1,59 @@
 //! The HTTP server: accepting connections (limits, TLS, timeouts), routing, the hook handler,
-//! the jobs endpoints and graceful shutdown. `serve` takes its listener, state and shutdown
-//! signal as arguments, so tests run it on `127.0.0.1:0`.
+//! the jobs endpoints and graceful shutdown. [`run`] takes its listener, state and shutdown
+//! signal as arguments and binds, reads and installs nothing itself, so a test runs a real
+//! server on `127.0.0.1:0` in a few lines.
+//!
+//! A request goes `connection` (accept, TLS, limits) → `router` (path rules, `/jobs/`) →
+//! `handler` (one hook, as a list of steps ending in an `Answer`) → `reply` (every success
+//! response) or `error` (every other response).
+//!
+//! # Theory of operation
+//! [`run`] accepts connections until the [`Shutdown`] is triggered, each on its own task and
+//! holding one of `-max-connections` permits. Then it drops the listener (new connections are
+//! refused), tells every open connection to finish its current request and close, and asks the
+//! job manager to stop: running and queued jobs get `-shutdown-timeout` to end, after which
+//! (or at once, on a second trigger) their process groups are killed and reaped. Responses that
+//! wait on a job (captured or streamed output) end with it, so connections and jobs wind down
+//! together. Once every job has stopped, a connection still open (a client that does not read
+//! its answer) gets `-kill-grace`, the grace commands get too, and is then closed; `run`
+//! returns when both jobs and connections are done.
 
-mod hook;
+mod connection;
+mod error;
+mod gohttp;
+mod handler;
 mod jobs_api;
 mod reply;
-pub mod respond;
-mod route;
+mod router;
 pub mod tls;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
+use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use hyper_util::server::graceful::GracefulShutdown;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::HookSet;
-use crate::jobs::JobManager;
+use crate::config::{HookSet, LiveHooks};
+use crate::jobs::{self, JobManager};
+
+pub use connection::Listener;
+pub use error::HttpError;
+pub use router::dispatch;
+
+/// A request body: hyper's, or whatever a test builds (`axum::body::Body`, `Full<Bytes>`).
+pub trait RequestBody:
+    hyper::body::Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static
+{
+}
+
+impl<B> RequestBody for B where
+    B: hyper::body::Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static
+{
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Server-wide settings from the command line.
 #[derive(Debug, Clone)]
@@ -42,6 +73,8 @@ pub struct Settings {
     pub max_connections: usize,
     pub command_timeout: Duration,
     pub kill_grace: Duration,
+    /// `-shutdown-timeout`: how long running jobs get to finish once shutdown starts.
+    pub shutdown_timeout: Duration,
     /// How long `Retry-After` tells a client refused with 429 to wait.
     pub retry_after: Duration,
     /// `-job-output`: whether the jobs endpoints show commands' output.
@@ -62,6 +95,7 @@ impl Default for Settings {
             max_connections: 1024,
             command_timeout: Duration::from_secs(30 * 60),
             kill_grace: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(30),
             retry_after: Duration::from_secs(10),
             job_output: true,
         }
@@ -70,133 +104,110 @@ impl Default for Settings {
 
 /// What every request can reach.
 pub struct AppState {
-    pub hooks: ArcSwap<HookSet>,
+    /// The hooks being served; reloads swap them.
+    pub hooks: Arc<LiveHooks>,
     pub settings: Settings,
     pub jobs: Arc<JobManager>,
 }
 
-/// A listener: plain TCP, TCP with TLS, or a Unix socket.
-pub enum Listener {
-    Tcp(TcpListener),
-    Tls(TcpListener, tokio_rustls::TlsAcceptor),
-    Unix(tokio::net::UnixListener),
+impl AppState {
+    pub fn new(hooks: HookSet, settings: Settings, job_limits: jobs::JobLimits) -> Arc<Self> {
+        Arc::new(AppState {
+            hooks: Arc::new(LiveHooks::new(hooks)),
+            settings,
+            jobs: JobManager::new(job_limits),
+        })
+    }
 }
 
-/// Time open connections get to write their last answers once `give_up` has fired.
-const FLUSH: Duration = Duration::from_millis(500);
+/// Tells a running server to stop. The first [`trigger`](Shutdown::trigger) starts a graceful
+/// shutdown; a second one stops waiting for running jobs (they are still killed and reaped).
+#[derive(Debug, Clone, Default)]
+pub struct Shutdown {
+    requested: CancellationToken,
+    forced: CancellationToken,
+}
 
-/// Serves until `shutdown` fires, then closes the listener (new connections are refused) and
-/// lets open requests finish until they are done or `give_up` fires. Running jobs are the
-/// caller's to wait for (`JobManager::shutdown`); it fires `give_up` once they have ended, since
-/// responses that wait on a job (captured or streamed output) end with it.
-pub async fn serve(
+/// What a [`Shutdown::trigger`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShutdownStage {
+    /// Stop accepting, let jobs finish within the shutdown timeout.
+    Graceful,
+    /// Stop waiting for jobs: kill them now.
+    Forced,
+}
+
+impl Shutdown {
+    pub fn new() -> Self {
+        Shutdown::default()
+    }
+
+    pub fn trigger(&self) -> ShutdownStage {
+        if self.requested.is_cancelled() {
+            self.forced.cancel();
+            ShutdownStage::Forced
+        } else {
+            self.requested.cancel();
+            ShutdownStage::Graceful
+        }
+    }
+
+    pub fn is_requested(&self) -> bool {
+        self.requested.is_cancelled()
+    }
+
+    /// Completes once shutdown has been triggered.
+    pub async fn requested(&self) {
+        self.requested.cancelled().await;
+    }
+
+    /// Completes once shutdown has been triggered a second time.
+    pub async fn forced(&self) {
+        self.forced.cancelled().await;
+    }
+}
+
+/// Serves `listener` until `shutdown` is triggered, then drains connections and jobs (see the
+/// module's theory of operation). Errors only if accepting cannot go on at all.
+pub async fn run(
     listener: Listener,
     state: Arc<AppState>,
-    shutdown: CancellationToken,
-    give_up: CancellationToken,
+    shutdown: Shutdown,
 ) -> std::io::Result<()> {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let limit = Arc::new(Semaphore::new(state.settings.max_connections.max(1)));
-    // HTTP/1 only, as the reference serves plain connections (no h2c). It also makes hyper's
-    // header timeout run from the moment of accept: protocol sniffing reads until it can tell
-    // the bytes from the h2 preface, with no timeout, so a client that connected and sent
-    // nothing held a `-max-connections` slot forever.
-    let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(state.settings.header_timeout)
-        .title_case_headers(true);
-    loop {
-        let permit = tokio::select! {
-            p = limit.clone().acquire_owned() => p.map_err(std::io::Error::other)?,
-            _ = shutdown.cancelled() => break,
-        };
-        let accepted = tokio::select! {
-            a = accept(&listener) => a,
-            _ = shutdown.cancelled() => break,
-        };
-        let (stream, remote) = match accepted {
-            Ok(x) => x,
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let state = state.clone();
-        let builder = builder.clone();
-        let watcher = graceful.watcher();
-        let tls = match &listener {
-            Listener::Tls(_, acceptor) => Some(acceptor.clone()),
-            _ => None,
-        };
-        tokio::spawn(async move {
-            let _permit = permit;
-            let Some(io) = handshake(stream, tls, state.settings.header_timeout).await else {
-                return;
-            };
-            let service = hyper::service::service_fn(move |req| {
-                let state = state.clone();
-                async move {
-                    Ok::<_, std::convert::Infallible>(route::dispatch(state, remote, req).await)
-                }
-            });
-            let conn = builder.serve_connection(TokioIo::new(io), service);
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        });
-    }
+    let connections = GracefulShutdown::new();
+    let accepted = tokio::select! {
+        result = connection::accept_loop(&listener, &state, &connections) => result,
+        () = shutdown.requested() => Ok(()),
+    };
     drop(listener);
     tracing::info!("stopped accepting connections");
-    tokio::select! {
-        _ = graceful.shutdown() => {}
-        _ = async {
-            give_up.cancelled().await;
-            tokio::time::sleep(FLUSH).await;
-        } => tracing::warn!("open connections did not finish in time; closing them"),
-    }
-    Ok(())
+    drain(&state, connections, &shutdown).await;
+    accepted
 }
 
-trait IoStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
-impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> IoStream for T {}
-
-/// Accepts one connection (no TLS yet: handshakes run on the connection's own task).
-async fn accept(listener: &Listener) -> std::io::Result<(Box<dyn IoStream>, Option<SocketAddr>)> {
-    match listener {
-        Listener::Tcp(l) | Listener::Tls(l, _) => {
-            let (s, addr) = l.accept().await?;
-            let _ = s.set_nodelay(true);
-            Ok((Box::new(s), Some(addr)))
+/// Winds jobs and open connections down together.
+async fn drain(state: &AppState, connections: GracefulShutdown, shutdown: &Shutdown) {
+    let jobs_stopped = CancellationToken::new();
+    let jobs = async {
+        let give_up = async {
+            tokio::select! {
+                () = tokio::time::sleep(state.settings.shutdown_timeout) => {}
+                () = shutdown.forced() => {}
+            }
+        };
+        for job in state.jobs.shutdown(give_up).await {
+            tracing::warn!(job = %job.id, hook = %job.hook, "job did not finish before shutdown; its process group was killed");
         }
-        Listener::Unix(l) => {
-            let (s, _) = l.accept().await?;
-            Ok((Box::new(s), None))
-        }
-    }
-}
-
-/// Runs the TLS handshake when the listener has TLS, within the time a client gets to send
-/// its request headers (the handshake comes before them).
-async fn handshake(
-    stream: Box<dyn IoStream>,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-    limit: Duration,
-) -> Option<Box<dyn IoStream>> {
-    let Some(acceptor) = tls else {
-        return Some(stream);
+        jobs_stopped.cancel();
     };
-    match tokio::time::timeout(limit, acceptor.accept(stream)).await {
-        Ok(Ok(s)) => Some(Box::new(s)),
-        Ok(Err(e)) => {
-            tracing::debug!(error = %e, "TLS handshake failed");
-            None
+    let connections = async {
+        tokio::select! {
+            () = connections.shutdown() => {}
+            () = async {
+                jobs_stopped.cancelled().await;
+                tokio::time::sleep(state.settings.kill_grace).await;
+            } => tracing::warn!("open connections did not finish in time; closing them"),
         }
-        Err(_) => {
-            tracing::debug!("TLS handshake timed out");
-            None
-        }
-    }
+    };
+    tokio::join!(jobs, connections);
 }

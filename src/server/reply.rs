@@ -1,85 +1,262 @@
-//! How a triggered hook answers once its job is submitted: the reference's answers with the
-//! command's output (success and failure), and streaming the output as it is produced.
+//! Every success response, built here only: a hook's answers (the reference's texts, the
+//! command's output, or the output streamed as it is produced) with the headers that go with
+//! them, `/`'s `OK`, and the jobs endpoints' JSON and live output. Failures are `HttpError`s.
 
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 
-use super::respond::{self, go_text};
+use super::error::HttpError;
+use super::gohttp::{go_text, with_context_headers};
+use super::Settings;
 use crate::config::Hook;
-use crate::exec::Exit;
-use crate::jobs::{Job, JobState};
+use crate::jobs::{Ending, Job, JobState};
 
-pub(super) fn success_status(hook: &Hook) -> StatusCode {
-    hook.success_status
-        .and_then(|c| StatusCode::from_u16(c).ok())
-        .unwrap_or(StatusCode::OK)
+pub const RULES_NOT_SATISFIED: &str = "Hook rules were not satisfied.";
+pub const JOB_ID_HEADER: &str = "hookrun-job-id";
+
+/// The jobs a triggered request submitted, one per input its rules let through: the first
+/// one's run is what the hook answers with.
+#[derive(Debug)]
+pub(super) struct Started {
+    pub first: Arc<Job>,
+    /// Every job, the first included, in order.
+    pub all: Vec<Arc<Job>>,
 }
 
-/// `include-command-output-in-response`: the reference's answers for success and failure.
-pub(super) fn captured(hook: &Hook, job: &Job, headers: HeaderMap) -> Response {
-    let output = job.output.snapshot().combined;
-    match job.state() {
-        JobState::Succeeded => go_text(success_status(hook), headers, output),
-        JobState::Superseded => go_text(
-            StatusCode::CONFLICT,
-            headers,
-            "Superseded by a newer request before it ran.\n",
-        ),
-        _ if hook.capture_output_on_error => {
-            go_text(StatusCode::INTERNAL_SERVER_ERROR, headers, output)
+/// What a hook request came to, short of an error.
+#[derive(Debug)]
+pub(super) enum Answer {
+    /// No rule held: the reference's text, with the hook's mismatch status.
+    RulesNotSatisfied,
+    /// A registry delivery that carries no image push: 200 and why, so the sender does not
+    /// retry it.
+    NothingToDeploy { reason: String },
+    /// The rules held and jobs were submitted (one per image push); the hook answers at once
+    /// with its `response-message`.
+    Accepted { jobs: Started },
+    /// `include-command-output-in-response`: the first job has ended as `ending`.
+    Finished { jobs: Started, ending: Ending },
+    /// `stream-command-output`: the first job's output, as it is produced.
+    Streaming { jobs: Started },
+}
+
+impl Answer {
+    fn jobs(&self) -> Option<&Started> {
+        match self {
+            Answer::Accepted { jobs }
+            | Answer::Finished { jobs, .. }
+            | Answer::Streaming { jobs } => Some(jobs),
+            Answer::RulesNotSatisfied | Answer::NothingToDeploy { .. } => None,
         }
-        // The reference sets text/plain after WriteHeader, which Go ignores: a hook's own
-        // Content-Type stays, otherwise the text sniffs as text/plain.
-        _ => go_text(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            headers,
-            respond::COMMAND_ERROR,
-        ),
     }
 }
 
-/// `stream-command-output`: the status goes out at once, then the output as it is produced;
-/// a failed run ends with a `hookrun:` trailer line naming the job and how it ended.
-pub(super) fn stream(hook: &Hook, job: Arc<Job>, headers: HeaderMap) -> Response {
-    let body =
-        futures_util::stream::unfold((job, 0usize, false), |(job, offset, done)| async move {
+/// The response to a request for `hook`, with the headers that go with it: `-header` values
+/// always; once the hook's rules held, its `response-headers` and the ids of its jobs too.
+pub(super) fn hook_response(
+    settings: &Settings,
+    hook: &Hook,
+    result: Result<Answer, HttpError>,
+) -> Response {
+    let mut context = HeaderMap::new();
+    for (name, value) in &settings.response_headers {
+        context.insert(name.clone(), value.clone());
+    }
+    let triggered = match &result {
+        Ok(answer) => answer.jobs().is_some(),
+        Err(e) => e.after_trigger(),
+    };
+    if triggered {
+        for (name, value) in &hook.response_headers {
+            context.insert(name.clone(), value.clone());
+        }
+    }
+    if let Some(jobs) = result.as_ref().ok().and_then(Answer::jobs) {
+        let ids: Vec<&str> = jobs.all.iter().map(|j| j.id.as_str()).collect();
+        if let Ok(v) = HeaderValue::try_from(ids.join(", ")) {
+            context.insert(JOB_ID_HEADER, v);
+        }
+    }
+    let resp = match result {
+        Ok(answer) => answer_response(hook, answer),
+        Err(e) => e.into_response(),
+    };
+    with_context_headers(resp, context)
+}
+
+fn answer_response(hook: &Hook, answer: Answer) -> Response {
+    let none = HeaderMap::new();
+    match answer {
+        Answer::RulesNotSatisfied => go_text(
+            configured_status(hook.mismatch_status),
+            none,
+            RULES_NOT_SATISFIED,
+        ),
+        Answer::NothingToDeploy { reason } => go_text(StatusCode::OK, none, format!("{reason}\n")),
+        Answer::Accepted { .. } => go_text(
+            configured_status(hook.success_status),
+            none,
+            hook.response_message.clone(),
+        ),
+        Answer::Finished { jobs, ending } => {
+            let output = || Bytes::from(jobs.first.output.snapshot().combined);
+            match ending.state {
+                JobState::Succeeded => {
+                    go_text(configured_status(hook.success_status), none, output())
+                }
+                JobState::Superseded => HttpError::Superseded.into_response(),
+                _ => HttpError::CommandFailed {
+                    output: hook.capture_output_on_error.then(output),
+                }
+                .into_response(),
+            }
+        }
+        Answer::Streaming { jobs } => {
+            let body = output_body(jobs.first, OutputFraming::WithTrailer);
+            streamed(
+                configured_status(hook.success_status),
+                "text/plain; charset=utf-8",
+                body,
+            )
+        }
+    }
+}
+
+/// A hook's configured status code; 200 when unset (validation drops codes Go has no text for).
+fn configured_status(code: Option<u16>) -> StatusCode {
+    code.and_then(|c| StatusCode::from_u16(c).ok())
+        .unwrap_or(StatusCode::OK)
+}
+
+/// `GET /`: the reference's liveness answer.
+pub(super) fn root() -> Response {
+    go_text(StatusCode::OK, HeaderMap::new(), "OK")
+}
+
+/// `GET /jobs/{id}`: the job as JSON; its output only `with_output`.
+pub(super) fn job_json(job: &Job, with_output: bool) -> Response {
+    let body = serde_json::to_vec_pretty(&job.view(with_output)).unwrap_or_default();
+    let mut resp = Response::new(Body::from(body));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// `GET /jobs/{id}/output`: the output from the start until the job ends.
+pub(super) fn job_output(job: Arc<Job>, framing: OutputFraming) -> Response {
+    let content_type = match framing {
+        OutputFraming::EventStream => "text/event-stream",
+        OutputFraming::Plain | OutputFraming::WithTrailer => "text/plain; charset=utf-8",
+    };
+    let mut resp = streamed(StatusCode::OK, content_type, output_body(job, framing));
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp.headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    resp
+}
+
+fn streamed(status: StatusCode, content_type: &'static str, body: Body) -> Response {
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
+}
+
+/// How a job's output is put on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum OutputFraming {
+    /// The bytes as the command wrote them.
+    Plain,
+    /// The bytes, then, if the job failed, a `hookrun:` line naming it and how it ended.
+    WithTrailer,
+    /// Server-Sent Events: `output` events, then an `end` event with the final state.
+    EventStream,
+}
+
+impl OutputFraming {
+    fn chunk(self, chunk: Bytes) -> Bytes {
+        match self {
+            OutputFraming::EventStream => sse_event("output", &chunk),
+            OutputFraming::Plain | OutputFraming::WithTrailer => chunk,
+        }
+    }
+
+    /// What follows the output once the job has ended.
+    fn end(self, job: &Job) -> Option<Bytes> {
+        match self {
+            OutputFraming::Plain => None,
+            OutputFraming::WithTrailer => {
+                let how = job.ending()?.summary()?;
+                Some(Bytes::from(format!("\nhookrun: job {} {how}\n", job.id)))
+            }
+            OutputFraming::EventStream => {
+                let end = serde_json::to_string(&job.state()).unwrap_or_default();
+                Some(sse_event("end", end.as_bytes()))
+            }
+        }
+    }
+}
+
+/// The one stream of a job's output, for hook responses and the jobs endpoint alike: from the
+/// start, each chunk as it is produced, until the job has ended.
+fn output_body(job: Arc<Job>, framing: OutputFraming) -> Body {
+    let chunks = futures_util::stream::unfold(
+        (job, 0usize, false),
+        move |(job, offset, done)| async move {
             if done {
                 return None;
             }
             match job.output.next_chunk(offset).await {
                 Some(chunk) => {
                     let next = offset + chunk.len();
-                    Some((Ok::<_, std::io::Error>(chunk), (job, next, false)))
+                    Some((
+                        Ok::<_, std::io::Error>(framing.chunk(chunk)),
+                        (job, next, false),
+                    ))
                 }
                 None => {
                     job.wait().await;
-                    let trailer = trailer_line(&job);
-                    trailer.map(|t| (Ok(Bytes::from(t)), (job, offset, true)))
+                    let last = framing.end(&job)?;
+                    Some((Ok(last), (job, offset, true)))
                 }
             }
-        });
-    let mut resp = Response::new(Body::from_stream(body));
-    *resp.status_mut() = success_status(hook);
-    *resp.headers_mut() = headers;
-    resp.headers_mut()
-        .entry(header::CONTENT_TYPE)
-        .or_insert(HeaderValue::from_static("text/plain; charset=utf-8"));
-    resp
+        },
+    );
+    Body::from_stream(chunks)
 }
 
-fn trailer_line(job: &Job) -> Option<String> {
-    let how = match job.exit() {
-        Some(Exit::Code(0)) => return None,
-        Some(Exit::Code(c)) => format!("failed with exit code {c}"),
-        Some(Exit::Signal(s)) => format!("was killed by signal {s}"),
-        Some(Exit::TimedOut) => "timed out".to_string(),
-        Some(Exit::Canceled) => "was canceled at shutdown".to_string(),
-        Some(Exit::SpawnFailed(_)) => "could not start its command".to_string(),
-        None => format!("ended as {:?}", job.state()),
-    };
-    Some(format!("\nhookrun: job {} {how}\n", job.id))
+/// One SSE event; each line of `data` becomes a `data:` field.
+fn sse_event(event: &str, data: &[u8]) -> Bytes {
+    let text = String::from_utf8_lossy(data);
+    let mut out = format!("event: {event}\n");
+    for line in text.split('\n') {
+        out.push_str("data: ");
+        out.push_str(line.trim_end_matches('\r'));
+        out.push('\n');
+    }
+    out.push('\n');
+    Bytes::from(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sse_framing() {
+        assert_eq!(
+            sse_event("output", b"a\nb"),
+            Bytes::from("event: output\ndata: a\ndata: b\n\n")
+        );
+    }
 }

@@ -2,6 +2,7 @@
 //! chosen with the reference's flag values, via rustls.
 
 use std::path::Path;
+use std::str::FromStr;
 use std::sync::Arc;
 
 use rustls::crypto::ring::{default_provider, ALL_CIPHER_SUITES};
@@ -35,11 +36,53 @@ pub fn cipher_suite_names() -> Vec<String> {
         .collect()
 }
 
+/// `-tls-min-version`. rustls has no TLS 1.0/1.1, so asking for them (as the reference allows)
+/// gives TLS 1.2 and 1.3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TlsMinVersion {
+    #[default]
+    Tls12,
+    Tls13,
+}
+
+impl FromStr for TlsMinVersion {
+    type Err = TlsError;
+
+    fn from_str(s: &str) -> Result<Self, TlsError> {
+        match s {
+            "" | "1.0" | "1.1" | "1.2" => Ok(TlsMinVersion::Tls12),
+            "1.3" => Ok(TlsMinVersion::Tls13),
+            other => Err(TlsError::Version(other.to_string())),
+        }
+    }
+}
+
+/// `-cipher-suites`: the TLS 1.2 suites to offer, by IANA name; empty offers rustls' defaults.
+/// TLS 1.3 suites are always offered (they are not configurable in Go either).
+#[derive(Debug, Clone, Default)]
+pub struct CipherSuites(Vec<SupportedCipherSuite>);
+
+impl FromStr for CipherSuites {
+    type Err = TlsError;
+
+    fn from_str(s: &str) -> Result<Self, TlsError> {
+        let mut chosen: Vec<SupportedCipherSuite> = Vec::new();
+        for name in s.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let suite = ALL_CIPHER_SUITES
+                .iter()
+                .find(|s| format!("{:?}", s.suite()) == name)
+                .ok_or_else(|| TlsError::Cipher(name.to_string()))?;
+            chosen.push(*suite);
+        }
+        Ok(CipherSuites(chosen))
+    }
+}
+
 pub fn acceptor(
     cert: &Path,
     key: &Path,
-    min_version: &str,
-    ciphers: &str,
+    min_version: TlsMinVersion,
+    ciphers: &CipherSuites,
 ) -> Result<tokio_rustls::TlsAcceptor, TlsError> {
     let read = |p: &Path| {
         std::fs::read(p).map_err(|source| TlsError::Read {
@@ -64,21 +107,12 @@ pub fn acceptor(
             path: key.display().to_string(),
         })?;
     let versions: &[&'static rustls::SupportedProtocolVersion] = match min_version {
-        "" | "1.0" | "1.1" | "1.2" => &[&rustls::version::TLS12, &rustls::version::TLS13],
-        "1.3" => &[&rustls::version::TLS13],
-        other => return Err(TlsError::Version(other.to_string())),
+        TlsMinVersion::Tls12 => &[&rustls::version::TLS12, &rustls::version::TLS13],
+        TlsMinVersion::Tls13 => &[&rustls::version::TLS13],
     };
     let mut provider = default_provider();
-    if !ciphers.trim().is_empty() {
-        let mut chosen: Vec<SupportedCipherSuite> = Vec::new();
-        for name in ciphers.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let suite = ALL_CIPHER_SUITES
-                .iter()
-                .find(|s| format!("{:?}", s.suite()) == name)
-                .ok_or_else(|| TlsError::Cipher(name.to_string()))?;
-            chosen.push(*suite);
-        }
-        // TLS 1.3 suites are not configurable in Go either; keep them.
+    if !ciphers.0.is_empty() {
+        let mut chosen = ciphers.0.clone();
         for s in ALL_CIPHER_SUITES {
             if s.version() == &rustls::version::TLS13 && !chosen.contains(s) {
                 chosen.push(*s);

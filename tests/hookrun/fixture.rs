@@ -73,6 +73,18 @@ impl Fixture {
         self.server.child.id()
     }
 
+    /// `POST path` without a body.
+    pub async fn post(&self, path: &str) -> reqwest::Response {
+        let resp = self.http.post(self.url(path)).send().await;
+        resp.unwrap_or_else(|e| panic!("POST {path}: {e}"))
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        let resp = self.http.get(self.url(path)).send().await;
+        resp.unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
     /// `POST /hooks/{id}` with a JSON body.
     pub async fn trigger(&self, id: &str, body: Value) -> reqwest::Response {
         self.http

@@ -1,5 +1,6 @@
 //! hookrun's integration tests: one test crate (compiled once) with a module per area. They use
-//! the built binary, real HTTP on 127.0.0.1, real child processes and real time.
+//! real HTTP on 127.0.0.1, real child processes and real time: `harness` runs the server inside
+//! the test process, `fixture` and `common` run the built binary.
 
 mod cli;
 mod common;
@@ -7,6 +8,8 @@ mod differential;
 mod examples;
 mod exec_control;
 mod fixture;
+mod harness;
+mod in_process;
 mod notify;
 mod registry_events;
 mod reload;

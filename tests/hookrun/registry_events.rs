@@ -186,12 +186,7 @@ async fn delivery_without_a_push_answers_2xx_and_runs_nothing() {
     assert_eq!((status, jobs.len()), (200, 0), "{body}");
     assert!(!body.is_empty());
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(
-        std::fs::read_dir(dir.path().join("records"))
-            .unwrap()
-            .count(),
-        0
-    );
+    assert_eq!(records(dir.path()), 0, "a command ran");
 }
 
 #[tokio::test]
@@ -214,12 +209,7 @@ async fn hostile_values_are_refused_before_any_command_runs() {
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(!marker.exists());
-    assert_eq!(
-        std::fs::read_dir(dir.path().join("records"))
-            .unwrap()
-            .count(),
-        0
-    );
+    assert_eq!(records(dir.path()), 0, "a command ran");
 }
 
 #[tokio::test]
@@ -353,10 +343,12 @@ async fn untagged_build_and_ambiguous_deliveries_run_nothing() {
         "{text}"
     );
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(
-        std::fs::read_dir(dir.path().join("records"))
-            .unwrap()
-            .count(),
-        0
-    );
+    assert_eq!(records(dir.path()), 0, "a command ran");
+}
+
+/// How many runs the recording command has recorded in `dir`.
+fn records(dir: &Path) -> usize {
+    std::fs::read_dir(dir.join("records"))
+        .expect("the records folder")
+        .count()
 }

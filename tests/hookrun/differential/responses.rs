@@ -158,3 +158,51 @@ fn response_fields_answer_like_the_reference() {
     ];
     pair.run(&cases);
 }
+
+/// `-header` values are set before anything is written, as the reference sets them: a
+/// Content-Type among them is the Content-Type of every answer after the method check,
+/// including the reference's error texts.
+#[test]
+fn header_flags_come_with_every_answer_like_the_reference() {
+    let hooks = r#"[
+  {
+    "id": "rules-error",
+    "execute-command": "@RECORDER@",
+    "trigger-rule": {"match": {"type": "value", "value": "x", "parameter": {"source": "payload", "name": "n.x"}}}
+  },
+  {
+    "id": "mismatch",
+    "execute-command": "@RECORDER@",
+    "trigger-rule": {"match": {"type": "value", "value": "go", "parameter": {"source": "url", "name": "t"}}}
+  },
+  {
+    "id": "failing",
+    "execute-command": "@RECORDER@",
+    "include-command-output-in-response": true,
+    "response-headers": [{"name": "X-Hook", "value": "h"}],
+    "pass-arguments-to-command": [{"source": "string", "name": "exit=3"}]
+  },
+  {"id": "post-only", "execute-command": "@RECORDER@", "http-methods": ["POST"]}
+]"#;
+    let Some(pair) = Group::new("header-flags")
+        .file("hooks.json", hooks)
+        .flags(&[
+            "-header",
+            "Content-Type=application/json",
+            "-header",
+            "X-Global=g",
+        ])
+        .start()
+    else {
+        return;
+    };
+    let cases = vec![
+        Case::post("rules error carries -header values", "/hooks/rules-error")
+            .json(r#"{"n": null}"#),
+        Case::post("mismatch carries -header values", "/hooks/mismatch?t=no"),
+        Case::post("failed command carries every header", "/hooks/failing").runs(),
+        Case::post("unknown hook has no -header values", "/hooks/none"),
+        Case::get("wrong method has no -header values", "/hooks/post-only"),
+    ];
+    pair.run(&cases);
+}

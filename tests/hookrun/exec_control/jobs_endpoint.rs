@@ -137,12 +137,7 @@ async fn jobs_paths_do_not_collide_with_hooks_without_a_prefix() {
 async fn jobs_paths_do_not_collide_with_hooks_under_the_jobs_prefix() {
     let hooks = [sh_hook("deploy", "echo deployed", &[])];
     let f = Fixture::start(&hooks, &["-urlprefix", "jobs"]);
-    let resp = f
-        .http
-        .post(f.url("/jobs/deploy"))
-        .send()
-        .await
-        .expect("POST");
+    let resp = f.post("/jobs/deploy").await;
     assert_eq!(resp.status(), 200);
     let id = job_id(&resp);
     let job = f.wait_done(&id, Duration::from_secs(3)).await;
@@ -153,12 +148,7 @@ async fn jobs_paths_do_not_collide_with_hooks_under_the_jobs_prefix() {
         .send()
         .await;
     assert_eq!(out.expect("GET").text().await.expect("body"), "deployed\n");
-    let missing = f
-        .http
-        .post(f.url("/hooks/deploy"))
-        .send()
-        .await
-        .expect("POST");
+    let missing = f.post("/hooks/deploy").await;
     assert_eq!(missing.status(), 404);
 }
 

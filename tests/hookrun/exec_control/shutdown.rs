@@ -74,12 +74,7 @@ async fn stop_stubborn(shutdown_timeout: &str, second: Option<Duration>) -> Dura
     // a hook streaming its own output. Neither may stretch the shutdown.
     let follower = f.http.get(f.url(&format!("/jobs/{id}/output"))).send();
     let follower = tokio::spawn(async move { follower.await?.text().await });
-    let streamed = f
-        .http
-        .post(f.url("/hooks/follow"))
-        .send()
-        .await
-        .expect("POST");
+    let streamed = f.post("/hooks/follow").await;
     let streamed = tokio::spawn(streamed.text());
     tokio::time::sleep(Duration::from_millis(100)).await;
     let t0 = Instant::now();

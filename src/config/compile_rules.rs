@@ -1,9 +1,10 @@
 //! Compiles `trigger-rule` trees into `Rule`s: one operator per node, regexes compiled, CIDRs
-//! parsed and secrets required, so evaluation never meets a malformed rule.
+//! parsed and secrets required, so evaluation (`rules::evaluate`) never meets a malformed rule.
 
 use std::net::IpAddr;
 
 use super::hook::{HmacAlgorithm, IpRange, Rule};
+use super::problem::did_you_mean;
 use super::raw::{RawMatch, RawRule};
 use super::validate::{At, Validator};
 
@@ -61,105 +62,115 @@ fn compile_list(v: &mut Validator, raw: &[RawRule], at: &At) -> Option<Vec<Rule>
     ok.then_some(out)
 }
 
+/// The match types the reference knows (`payload-hash-*` are deprecated spellings).
+const MATCH_TYPES: &[&str] = &[
+    "value",
+    "regex",
+    "payload-hmac-sha1",
+    "payload-hmac-sha256",
+    "payload-hmac-sha512",
+    "ip-whitelist",
+    "scalr-signature",
+];
+
 fn compile_match(v: &mut Validator, m: &RawMatch, at: &At) -> Option<Rule> {
-    let hmac = |alg| Some(alg);
-    let algorithm = match m.kind.as_str() {
-        "payload-hmac-sha1" => hmac(HmacAlgorithm::Sha1),
-        "payload-hmac-sha256" => hmac(HmacAlgorithm::Sha256),
-        "payload-hmac-sha512" => hmac(HmacAlgorithm::Sha512),
-        "payload-hash-sha1" | "payload-hash-sha256" | "payload-hash-sha512" => {
-            let new = m.kind.replace("hash", "hmac");
-            v.warn(
-                &at.field("type"),
-                format!("{} is deprecated; use {new}", m.kind),
-            );
-            match m.kind.as_str() {
-                "payload-hash-sha1" => hmac(HmacAlgorithm::Sha1),
-                "payload-hash-sha256" => hmac(HmacAlgorithm::Sha256),
-                _ => hmac(HmacAlgorithm::Sha512),
-            }
-        }
-        _ => None,
-    };
-    if let Some(algorithm) = algorithm {
-        let parameter = v.parameter(&m.parameter, &at.field("parameter"))?;
-        if m.secret.is_empty() {
-            v.error(&at.field("secret"), "signature secret must not be empty");
-            return None;
-        }
-        return Some(Rule::Hmac {
-            algorithm,
-            parameter,
-            secret: m.secret.clone(),
-        });
-    }
     match m.kind.as_str() {
-        "value" => {
-            if m.value.is_empty() {
-                // Usually an unset template variable (`{{ getenv "TOKEN" }}`): the rule would
-                // let every request without the parameter through.
-                v.error(
-                    &at.field("value"),
-                    "empty value: the rule would match a missing or empty parameter",
-                );
-                return None;
-            }
-            let parameter = v.parameter(&m.parameter, &at.field("parameter"))?;
-            Some(Rule::Value {
-                parameter,
-                value: m.value.clone(),
-            })
-        }
-        "regex" => {
-            let parameter = v.parameter(&m.parameter, &at.field("parameter"));
-            let regex = match super::goregex::compile(&m.regex) {
-                Ok(r) => Some(r),
-                Err(e) => {
-                    v.error(&at.field("regex"), regex_error(&e));
-                    None
-                }
-            };
-            Some(Rule::Regex {
-                parameter: parameter?,
-                regex: regex?,
-            })
-        }
+        "value" => compile_value(v, m, at),
+        "regex" => compile_regex(v, m, at),
         "ip-whitelist" => {
             parse_ranges(v, &m.ip_range, &at.field("ip-range")).map(Rule::IpWhitelist)
         }
         "scalr-signature" => {
-            if m.secret.is_empty() {
-                v.error(&at.field("secret"), "signing key must not be empty");
-                return None;
-            }
-            Some(Rule::ScalrSignature {
-                secret: m.secret.clone(),
-            })
+            let secret = required_secret(v, m, at, "signing key must not be empty")?;
+            Some(Rule::ScalrSignature { secret })
         }
         "" => {
             v.error(&at.field("type"), "missing match type");
             None
         }
-        other => {
-            const TYPES: &[&str] = &[
-                "value",
-                "regex",
-                "payload-hmac-sha1",
-                "payload-hmac-sha256",
-                "payload-hmac-sha512",
-                "ip-whitelist",
-                "scalr-signature",
-            ];
-            let hint = super::problem::did_you_mean(other, TYPES)
-                .map(|k| format!(" (did you mean {k:?}?)"))
-                .unwrap_or_default();
-            v.error(
-                &at.field("type"),
-                format!("unknown match type {other:?}{hint}"),
-            );
+        kind => match hmac_algorithm(v, kind, at) {
+            Some(algorithm) => {
+                let parameter = v.parameter(&m.parameter, &at.field("parameter"))?;
+                let secret = required_secret(v, m, at, "signature secret must not be empty")?;
+                Some(Rule::Hmac {
+                    algorithm,
+                    parameter,
+                    secret,
+                })
+            }
+            None => {
+                let hint = did_you_mean(kind, MATCH_TYPES);
+                v.error(
+                    &at.field("type"),
+                    format!("unknown match type {kind:?}{hint}"),
+                );
+                None
+            }
+        },
+    }
+}
+
+/// `payload-hmac-*`, or the deprecated `payload-hash-*` (with a warning); `None` for any
+/// other type.
+fn hmac_algorithm(v: &mut Validator, kind: &str, at: &At) -> Option<HmacAlgorithm> {
+    let (algorithm, deprecated) = match kind {
+        "payload-hmac-sha1" => (HmacAlgorithm::Sha1, false),
+        "payload-hmac-sha256" => (HmacAlgorithm::Sha256, false),
+        "payload-hmac-sha512" => (HmacAlgorithm::Sha512, false),
+        "payload-hash-sha1" => (HmacAlgorithm::Sha1, true),
+        "payload-hash-sha256" => (HmacAlgorithm::Sha256, true),
+        "payload-hash-sha512" => (HmacAlgorithm::Sha512, true),
+        _ => return None,
+    };
+    if deprecated {
+        let new = kind.replace("hash", "hmac");
+        v.warn(
+            &at.field("type"),
+            format!("{kind} is deprecated; use {new}"),
+        );
+    }
+    Some(algorithm)
+}
+
+fn required_secret(v: &mut Validator, m: &RawMatch, at: &At, empty: &str) -> Option<String> {
+    if m.secret.is_empty() {
+        v.error(&at.field("secret"), empty);
+        return None;
+    }
+    Some(m.secret.clone())
+}
+
+fn compile_value(v: &mut Validator, m: &RawMatch, at: &At) -> Option<Rule> {
+    if m.value.is_empty() {
+        // Usually an unset template variable (`{{ getenv "TOKEN" }}`): the rule would let
+        // every request without the parameter through.
+        v.error(
+            &at.field("value"),
+            "empty value: the rule would match a missing or empty parameter",
+        );
+        return None;
+    }
+    let parameter = v.parameter(&m.parameter, &at.field("parameter"))?;
+    Some(Rule::Value {
+        parameter,
+        value: m.value.clone(),
+    })
+}
+
+/// Both the parameter and the regex are checked, so both problems are reported at once.
+fn compile_regex(v: &mut Validator, m: &RawMatch, at: &At) -> Option<Rule> {
+    let parameter = v.parameter(&m.parameter, &at.field("parameter"));
+    let regex = match super::goregex::compile(&m.regex) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            v.error(&at.field("regex"), regex_error(&e));
             None
         }
-    }
+    };
+    Some(Rule::Regex {
+        parameter: parameter?,
+        regex: regex?,
+    })
 }
 
 fn regex_error(e: &regex::Error) -> String {

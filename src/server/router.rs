@@ -6,91 +6,80 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::response::{IntoResponse, Response};
-use http::{header, HeaderMap, HeaderValue, Request, StatusCode};
-use hyper::body::Incoming;
+use http::Request;
 
-use super::respond::go_text;
-use super::{hook, jobs_api, AppState};
+use super::error::HttpError;
+use super::{handler, jobs_api, reply, AppState, RequestBody};
 
-pub async fn dispatch(
+/// Answers one request. Generic over the body so that tests can call it without a socket.
+pub async fn dispatch<B: RequestBody>(
     state: Arc<AppState>,
     remote: Option<SocketAddr>,
-    req: Request<Incoming>,
+    req: Request<B>,
 ) -> Response {
-    let raw_path = req.uri().path();
-    let Some(path) = percent_decode(raw_path) else {
-        return bad_request();
-    };
+    match route(&state.settings.url_prefix, &req) {
+        Ok(Route::Root) => reply::root(),
+        Ok(Route::Job { id, output }) => {
+            jobs_api::answer(&state, &id, output, &req).unwrap_or_else(IntoResponse::into_response)
+        }
+        Ok(Route::Hook(id)) => handler::handle(state, remote, id, req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Where a request goes.
+#[derive(Debug, PartialEq, Eq)]
+enum Route {
+    /// `/`: the reference's `OK`.
+    Root,
+    /// `/jobs/{id}` or `/jobs/{id}/output` (GET or HEAD, a job-shaped id).
+    Job { id: String, output: bool },
+    /// `/{prefix}/{id}`: a hook id (which may hold slashes).
+    Hook(String),
+}
+
+fn route<B>(prefix: &str, req: &Request<B>) -> Result<Route, HttpError> {
+    let path = percent_decode(req.uri().path()).ok_or(HttpError::BadRequestLine)?;
     let clean = clean_path(&path);
     if clean != path {
-        return redirect(&clean, req.uri().query());
+        return Err(HttpError::UncleanPath {
+            location: redirect_target(&clean, req.uri().query()),
+        });
     }
     if path == "/" {
-        return go_text(StatusCode::OK, HeaderMap::new(), "OK");
+        return Ok(Route::Root);
     }
     if let Some(rest) = path.strip_prefix("/jobs/") {
-        if let Some(resp) = jobs_api::route(&state, rest, &req).await {
-            return resp;
+        let (id, output) = match rest.strip_suffix("/output") {
+            Some(id) => (id, true),
+            None => (rest, false),
+        };
+        let readable = matches!(*req.method(), http::Method::GET | http::Method::HEAD);
+        if crate::jobs::is_job_id(id) && readable {
+            return Ok(Route::Job {
+                id: id.to_string(),
+                output,
+            });
         }
     }
-    let prefix = &state.settings.url_prefix;
     let id = if prefix.is_empty() {
         path.strip_prefix('/')
     } else {
         path.strip_prefix('/')
-            .and_then(|p| p.strip_prefix(prefix.as_str()))
+            .and_then(|p| p.strip_prefix(prefix))
             .and_then(|p| p.strip_prefix('/'))
     };
-    match id {
-        Some(id) => {
-            let id = id.to_string();
-            hook::handle(state, remote, id, req)
-                .await
-                .unwrap_or_else(IntoResponse::into_response)
-        }
-        None => not_found_page(),
-    }
+    id.map(|id| Route::Hook(id.to_string()))
+        .ok_or(HttpError::NoRoute)
 }
 
-/// Go's `http.NotFound`.
-fn not_found_page() -> Response {
-    let mut h = HeaderMap::new();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    h.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    go_text(StatusCode::NOT_FOUND, h, "404 page not found\n")
-}
-
-/// Go's server answer to a request line it cannot parse (here: a bad `%` escape in the path).
-fn bad_request() -> Response {
-    let mut h = HeaderMap::new();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    h.insert(header::CONNECTION, HeaderValue::from_static("close"));
-    go_text(StatusCode::BAD_REQUEST, h, "400 Bad Request")
-}
-
-fn redirect(path: &str, query: Option<&str>) -> Response {
+fn redirect_target(path: &str, query: Option<&str>) -> String {
     let path = escape_path(path);
-    let target = match query {
+    match query {
         Some(q) => format!("{path}?{q}"),
         None => path,
-    };
-    let mut resp = Response::new(Body::empty());
-    *resp.status_mut() = StatusCode::MOVED_PERMANENTLY;
-    if let Ok(v) = HeaderValue::try_from(target) {
-        resp.headers_mut().insert(header::LOCATION, v);
     }
-    resp
 }
 
 /// Go's `URL.EscapedPath` for a decoded path: everything but unreserved characters and
@@ -173,8 +162,7 @@ mod tests {
             ("/hooks/a?x=1", None, "/hooks/a%3Fx=1"),
             ("/hooks/é", None, "/hooks/%C3%A9"),
         ] {
-            let resp = redirect(path, query);
-            assert_eq!(resp.headers()[header::LOCATION], want, "{path}");
+            assert_eq!(redirect_target(path, query), want, "{path}");
         }
     }
 

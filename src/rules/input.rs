@@ -1,0 +1,48 @@
+//! What rules and commands read values from: the request and, for a hook with
+//! `registry-event`, the one image push a job is about. A delivery with several pushes is
+//! read push by push through one `Input` each, without copying or changing the request.
+
+use crate::config::Parameter;
+use crate::registry::ImagePush;
+use crate::request::{params, ParamError, ParamErrorKind, Request as HookRequest};
+
+/// A request, and the image push it is read for (registry-event hooks only).
+#[derive(Debug, Clone, Copy)]
+pub struct Input<'a> {
+    pub request: &'a HookRequest,
+    pub push: Option<&'a ImagePush>,
+}
+
+impl<'a> Input<'a> {
+    /// The request of a hook without registry events.
+    pub fn request(request: &'a HookRequest) -> Self {
+        Input {
+            request,
+            push: None,
+        }
+    }
+
+    /// One image push of a registry delivery.
+    pub fn push(request: &'a HookRequest, push: &'a ImagePush) -> Self {
+        Input {
+            request,
+            push: Some(push),
+        }
+    }
+
+    /// The value of `param`, as the string a rule compares or a command receives. Event
+    /// values come from the push; everything else from the request.
+    pub fn value(&self, param: &Parameter) -> Result<String, ParamError> {
+        match param {
+            Parameter::Event(name) => self
+                .push
+                .and_then(|push| push.get(name))
+                .map(str::to_owned)
+                .ok_or_else(|| ParamError {
+                    kind: ParamErrorKind::NotFound,
+                    name: name.clone(),
+                }),
+            _ => params::get(param, self.request),
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! Connections: accepting them under `-max-connections`, the TLS handshake within the header
+//! timeout, and serving each with hyper (HTTP/1, Go's header case) on its own task, watched by
+//! the graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use super::{router, AppState};
+
+/// A listener: plain TCP, TCP with TLS, or a Unix socket.
+pub enum Listener {
+    Tcp(TcpListener),
+    Tls(TcpListener, tokio_rustls::TlsAcceptor),
+    Unix(tokio::net::UnixListener),
+}
+
+/// Accepts connections and serves each on its own task, forever (the caller stops it).
+pub(super) async fn accept_loop(
+    listener: &Listener,
+    state: &Arc<AppState>,
+    connections: &GracefulShutdown,
+) -> std::io::Result<()> {
+    let limit = Arc::new(Semaphore::new(state.settings.max_connections.max(1)));
+    // HTTP/1 only, as the reference serves plain connections (no h2c). It also makes hyper's
+    // header timeout run from the moment of accept: protocol sniffing reads until it can tell
+    // the bytes from the h2 preface, with no timeout, so a client that connected and sent
+    // nothing held a `-max-connections` slot forever.
+    let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(state.settings.header_timeout)
+        .title_case_headers(true);
+    let tls = match listener {
+        Listener::Tls(_, acceptor) => Some(acceptor.clone()),
+        _ => None,
+    };
+    loop {
+        let permit = limit
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(std::io::Error::other)?;
+        let (stream, remote) = match accept(listener).await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let state = state.clone();
+        let builder = builder.clone();
+        let watcher = connections.watcher();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let Some(io) = handshake(stream, tls, state.settings.header_timeout).await else {
+                return;
+            };
+            let service = hyper::service::service_fn(move |req| {
+                let state = state.clone();
+                async move {
+                    Ok::<_, std::convert::Infallible>(router::dispatch(state, remote, req).await)
+                }
+            });
+            let conn = builder.serve_connection(TokioIo::new(io), service);
+            if let Err(e) = watcher.watch(conn.into_owned()).await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+}
+
+trait IoStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> IoStream for T {}
+
+/// Accepts one connection (no TLS yet: handshakes run on the connection's own task).
+async fn accept(listener: &Listener) -> std::io::Result<(Box<dyn IoStream>, Option<SocketAddr>)> {
+    match listener {
+        Listener::Tcp(l) | Listener::Tls(l, _) => {
+            let (s, addr) = l.accept().await?;
+            let _ = s.set_nodelay(true);
+            Ok((Box::new(s), Some(addr)))
+        }
+        Listener::Unix(l) => {
+            let (s, _) = l.accept().await?;
+            Ok((Box::new(s), None))
+        }
+    }
+}
+
+/// Runs the TLS handshake when the listener has TLS, within the time a client gets to send
+/// its request headers (the handshake comes before them).
+async fn handshake(
+    stream: Box<dyn IoStream>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    limit: Duration,
+) -> Option<Box<dyn IoStream>> {
+    let Some(acceptor) = tls else {
+        return Some(stream);
+    };
+    match tokio::time::timeout(limit, acceptor.accept(stream)).await {
+        Ok(Ok(s)) => Some(Box::new(s)),
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!("TLS handshake timed out");
+            None
+        }
+    }
+}

@@ -1,0 +1,381 @@
+//! The hook handler: `/{prefix}/{id}` as a list of named steps — find the hook, check the
+//! method, read the body within limits, parse it, read registry events, evaluate the rules,
+//! submit one job per input the rules let through — ending in an [`Answer`] (or an
+//! [`HttpError`]) that `reply` turns into the response.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{header, HeaderMap, Method, Request};
+use http_body_util::{BodyExt, Limited};
+use serde_json::{Map, Value};
+use tracing::Instrument;
+
+use super::error::HttpError;
+use super::reply::{self, Answer, Started};
+use super::{AppState, RequestBody, Settings};
+use crate::config::{canonical_header_key, Hook};
+use crate::exec::Invocation;
+use crate::jobs::SubmitError;
+use crate::registry::{self, Delivery};
+use crate::request::{params, BodyError, Request as HookRequest};
+use crate::rules::{self, Input};
+
+/// Answers a request for the hook `id`.
+pub async fn handle<B: RequestBody>(
+    state: Arc<AppState>,
+    remote: Option<SocketAddr>,
+    id: String,
+    req: Request<B>,
+) -> Response {
+    let request_id = request_id(&state.settings, req.headers());
+    let span = tracing::info_span!("request", request_id = %request_id, hook = %id);
+    async move {
+        tracing::debug!(method = %req.method(), remote = ?remote, "incoming request");
+        let hook = match find_hook(&state, &id, req.method()) {
+            Ok(hook) => hook,
+            Err(e) => return e.into_response(),
+        };
+        let request = read_request(&state.settings, &hook, remote, request_id, req).await;
+        let answer = match request {
+            Ok(request) => answer(&state, &hook, &request).await,
+            Err(e) => Err(e),
+        };
+        reply::hook_response(&state.settings, &hook, answer)
+    }
+    .instrument(span)
+    .await
+}
+
+/// The hook of the current set, if it exists and accepts `method`.
+fn find_hook(state: &AppState, id: &str, method: &Method) -> Result<Arc<Hook>, HttpError> {
+    let Some(hook) = state.hooks.snapshot().get(id).cloned() else {
+        tracing::debug!("hook not found");
+        return Err(HttpError::HookNotFound);
+    };
+    let allowed = hook
+        .methods
+        .as_ref()
+        .or(state.settings.default_methods.as_ref());
+    match allowed {
+        Some(list) if !list.contains(method) => {
+            tracing::info!(method = %method, "method not allowed");
+            Err(HttpError::MethodNotAllowed)
+        }
+        _ => Ok(hook),
+    }
+}
+
+/// Reads the body and builds the request as hooks see it: headers, query, payload (parsed only
+/// when something reads it), `parse-parameters-as-json` applied.
+async fn read_request<B: RequestBody>(
+    settings: &Settings,
+    hook: &Hook,
+    remote: Option<SocketAddr>,
+    request_id: String,
+    req: Request<B>,
+) -> Result<HookRequest, HttpError> {
+    let (parts, body) = req.into_parts();
+    let body = read_body(settings, &parts.headers, body).await?;
+    let mut request = hook_request(hook, &parts, remote, request_id, body);
+    // Multipart errors are visible (500), so multipart is always parsed; other bodies only
+    // when something reads the payload.
+    let multipart = request.content_type.starts_with("multipart/form-data;");
+    if hook.reads_payload || multipart {
+        match request.parse_body(hook).await {
+            Ok(()) => {}
+            Err(e @ BodyError::Multipart(_)) => {
+                tracing::warn!(error = %e, "multipart body rejected");
+                return Err(HttpError::Multipart);
+            }
+            Err(e) => tracing::debug!(error = %e, "body not parsed"),
+        }
+    }
+    for problem in params::apply_json_parameters(&hook.json_parameters, &mut request) {
+        tracing::debug!(problem, "parse-parameters-as-json");
+    }
+    Ok(request)
+}
+
+/// Reads registry events, evaluates the rules and submits a job for each input they let
+/// through.
+async fn answer(
+    state: &Arc<AppState>,
+    hook: &Arc<Hook>,
+    request: &HookRequest,
+) -> Result<Answer, HttpError> {
+    let pushes = match &hook.registry_event {
+        None => None,
+        Some(opts) => match image_pushes(opts, request)? {
+            Delivery::Pushes(pushes) => Some(pushes),
+            Delivery::Ignored { reason } => {
+                tracing::info!(reason, "registry delivery has no image push");
+                return Ok(Answer::NothingToDeploy { reason });
+            }
+        },
+    };
+    let inputs = match &pushes {
+        None => vec![Input::request(request)],
+        Some(pushes) => pushes.iter().map(|p| Input::push(request, p)).collect(),
+    };
+    let admitted = admitted(hook, inputs)?;
+    let mut invocations = admitted
+        .iter()
+        .map(|input| invocation(&state.settings, hook, input));
+    let Some(first) = invocations.next() else {
+        tracing::info!("trigger rules were not satisfied");
+        return Ok(Answer::RulesNotSatisfied);
+    };
+    tracing::info!(jobs = admitted.len(), "hook triggered");
+    let jobs = submit(state, hook, &request.id, first, invocations)?;
+    Ok(if hook.execution.stream_output {
+        Answer::Streaming { jobs }
+    } else if hook.capture_output {
+        let ending = jobs.first.wait().await;
+        Answer::Finished { jobs, ending }
+    } else {
+        Answer::Accepted { jobs }
+    })
+}
+
+/// Reads the body under the size limit and the body timeout.
+async fn read_body<B: RequestBody>(
+    settings: &Settings,
+    headers: &HeaderMap,
+    body: B,
+) -> Result<Bytes, HttpError> {
+    let limit = settings.max_body;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        tracing::warn!(declared, limit, "request body too large");
+        return Err(HttpError::BodyTooLarge { limit });
+    }
+    if hyper::body::Body::is_end_stream(&body) {
+        return Ok(Bytes::new());
+    }
+    let collect = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)).collect();
+    match tokio::time::timeout(settings.body_timeout, collect).await {
+        Err(_) => Err(HttpError::BodyTimeout),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            tracing::warn!(limit, "request body too large");
+            Err(HttpError::BodyTooLarge { limit })
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "reading the body failed");
+            Err(HttpError::BodyRead)
+        }
+    }
+}
+
+fn hook_request(
+    hook: &Hook,
+    parts: &http::request::Parts,
+    remote: Option<SocketAddr>,
+    request_id: String,
+    body: Bytes,
+) -> HookRequest {
+    let mut headers = Map::new();
+    for (name, value) in &parts.headers {
+        if name == header::HOST || name == header::TRANSFER_ENCODING {
+            continue; // Go moves Host and Transfer-Encoding out of the header map.
+        }
+        let key = canonical_header_key(name.as_str());
+        headers.entry(key).or_insert_with(|| {
+            Value::String(String::from_utf8_lossy(value.as_bytes()).into_owned())
+        });
+    }
+    let content_type = hook.content_type.clone().unwrap_or_else(|| {
+        headers
+            .get("Content-Type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    });
+    let mut request = HookRequest {
+        id: request_id,
+        method: parts.method.to_string(),
+        remote_addr: remote.map_or_else(|| "@".to_string(), |a| a.to_string()),
+        headers,
+        body,
+        content_type,
+        ..Default::default()
+    };
+    request.set_query(parts.uri.query().unwrap_or_default());
+    request
+}
+
+/// The image pushes of a registry delivery, or why it has none.
+fn image_pushes(
+    opts: &registry::EventOptions,
+    request: &HookRequest,
+) -> Result<Delivery, HttpError> {
+    let lookup = |name: &str| {
+        request
+            .headers
+            .get(&canonical_header_key(name))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    registry::parse(opts, &lookup, &request.body).map_err(|e| {
+        tracing::warn!(error = %e, "invalid registry event");
+        HttpError::BadEvent(e.to_string())
+    })
+}
+
+/// The inputs the rules let through. Rules that read no event value hold or fail for a whole
+/// delivery, so they are evaluated once (a delivery may carry 100 pushes over a 10 MiB body);
+/// rules that read one are evaluated push by push.
+fn admitted<'a>(hook: &Hook, inputs: Vec<Input<'a>>) -> Result<Vec<Input<'a>>, HttpError> {
+    let Some(rule) = &hook.rule else {
+        return Ok(inputs);
+    };
+    if !rule.reads_event() {
+        let Some(first) = inputs.first() else {
+            return Ok(inputs);
+        };
+        let whole = Input::request(first.request);
+        return Ok(if rules_hold(hook, rule, &whole)? {
+            inputs
+        } else {
+            Vec::new()
+        });
+    }
+    let mut admitted = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        if rules_hold(hook, rule, &input)? {
+            admitted.push(input);
+        }
+    }
+    Ok(admitted)
+}
+
+fn rules_hold(hook: &Hook, rule: &crate::config::Rule, input: &Input) -> Result<bool, HttpError> {
+    let opts = rules::Options {
+        soft_signature_failures: hook.soft_signature_failures,
+    };
+    match rules::evaluate(rule, input, opts) {
+        (_, Some(e)) if !e.is_not_found() => {
+            tracing::warn!(error = %e, "error evaluating hook rules");
+            Err(HttpError::Rules)
+        }
+        (ok, Some(e)) => {
+            tracing::debug!(error = %e, "rule value missing");
+            Ok(ok)
+        }
+        (ok, None) => Ok(ok),
+    }
+}
+
+/// Builds the command for one input: argv, environment and files, as the reference does (a
+/// value that cannot be found becomes an empty argument; missing env/files are skipped).
+fn invocation(settings: &Settings, hook: &Hook, input: &Input) -> Invocation {
+    let args = hook
+        .args
+        .iter()
+        .map(|p| {
+            input.value(p).unwrap_or_else(|e| {
+                tracing::debug!(error = %e, "argument not found, passing an empty string");
+                String::new()
+            })
+        })
+        .collect();
+    let mut env: Vec<(String, String)> = Vec::new();
+    for e in &hook.env {
+        match input.value(&e.value) {
+            Ok(v) => env.push((e.name.clone(), v)),
+            Err(err) => tracing::debug!(error = %err, env = %e.name, "environment value not found"),
+        }
+    }
+    if let Some(push) = input.push {
+        env.extend(push.env().into_iter().map(|(k, v)| (k.to_string(), v)));
+    }
+    let mut files = Vec::new();
+    for f in &hook.files {
+        match input.value(&f.value) {
+            Ok(v) if f.base64_decode => files.push((f.env_name.clone(), decode_base64(&v))),
+            Ok(v) => files.push((f.env_name.clone(), v.into_bytes())),
+            Err(err) => tracing::debug!(error = %err, env = %f.env_name, "file value not found"),
+        }
+    }
+    Invocation {
+        program: hook.command.program.clone(),
+        args,
+        env,
+        working_dir: hook.command.working_dir.clone(),
+        files,
+        timeout: hook.execution.timeout.unwrap_or(settings.command_timeout),
+        kill_grace: settings.kill_grace,
+    }
+}
+
+/// Submits one job per invocation. A refusal of the first is the answer (429, 503); later
+/// pushes of a delivery that cannot be queued are logged and skipped.
+fn submit(
+    state: &Arc<AppState>,
+    hook: &Arc<Hook>,
+    request_id: &str,
+    first: Invocation,
+    more: impl Iterator<Item = Invocation>,
+) -> Result<Started, HttpError> {
+    let first = state
+        .jobs
+        .submit(hook, request_id, first)
+        .map_err(|e| match e {
+            SubmitError::QueueFull { .. } => HttpError::QueueFull {
+                retry_after_secs: state.settings.retry_after.as_secs().max(1),
+            },
+            SubmitError::ShuttingDown => HttpError::ShuttingDown,
+        })?;
+    let mut all = vec![first.clone()];
+    for inv in more {
+        match state.jobs.submit(hook, request_id, inv) {
+            Ok(job) => all.push(job),
+            Err(e) => tracing::warn!(error = %e, "push not queued"),
+        }
+    }
+    Ok(Started { first, all })
+}
+
+/// Go's `base64.StdEncoding.DecodeString` keeps what it decoded before an error.
+fn decode_base64(s: &str) -> Vec<u8> {
+    use base64::Engine;
+    match base64::engine::general_purpose::STANDARD.decode(s) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::debug!(error = %e, "error decoding base64 file contents");
+            let valid = s
+                .bytes()
+                .take_while(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
+                .count()
+                / 4
+                * 4;
+            base64::engine::general_purpose::STANDARD
+                .decode(&s[..valid])
+                .unwrap_or_default()
+        }
+    }
+}
+
+/// The request id: the client's `X-Request-Id` when `-x-request-id` allows it, else random.
+fn request_id(settings: &Settings, headers: &HeaderMap) -> String {
+    if settings.use_x_request_id {
+        if let Some(v) = headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
+            let limit = settings.x_request_id_limit;
+            let v: String = if limit > 0 {
+                v.chars().take(limit).collect()
+            } else {
+                v.to_string()
+            };
+            if !v.is_empty() {
+                return v;
+            }
+        }
+    }
+    hex::encode(rand::random::<[u8; 6]>())
+}
