@@ -293,4 +293,6 @@ pub fn render_hooks_file(source: &str, env: &dyn TemplateEnv) -> Result<Rendered
 }
 
 #[cfg(test)]
+mod api_tests;
+#[cfg(test)]
 mod tests;
