@@ -552,6 +552,134 @@ pub const RENDER_CASES: &[(&str, &str)] = &[
         "field on parenthesized nil",
         r#"{{ (.X).Y }}|{{ print (.X).Y }}"#,
     ),
+    (
+        "float denormal and extremes",
+        r#"{{ 5e-324 }} {{ 1.7976931348623157e308 }} {{ 1e-320 }} {{ 1e100 }}"#,
+    ),
+    (
+        "float plain forms",
+        r#"{{ 1e-7 }} {{ 123456789.0 }} {{ 0.000001 }} {{ 2.5e-5 }} {{ 100000000000000000000.0 }}"#,
+    ),
+    (
+        "float long precision",
+        r#"{{ printf "%.30f|%.20e|%.17g" 0.1 0.3333333333333333 0.1 }}"#,
+    ),
+    (
+        "float %g corners",
+        r#"{{ printf "%.3g %.3g %g %.0e %g" 0.0001234 1234567.0 1e-4 15.0 1e-5 }}"#,
+    ),
+    (
+        "float hex corners",
+        r#"{{ printf "%.3x %#.3x %#x %x %+x % x" 1.0 1.0 0.0 -1.5 1.5 1.5 }}"#,
+    ),
+    (
+        "float e padding",
+        r#"{{ printf "[%08.3e][%-08.3e][%+08.2f][%08.2f]" -1.5 1.5 1.5 -0.0 }}"#,
+    ),
+    ("float percent", r#"{{ printf "%6.2f%%" 12.345 }}"#),
+    (
+        "float v flags",
+        r#"{{ printf "%+.3v|%#.3v|% v|%+v" 1.0 1.0 1.5 -1.5 }}"#,
+    ),
+    (
+        "complex forms",
+        r#"{{ printf "%+v|%8v|%#v|%x|%b" 1i 1+1i 1i 1i 1i }}"#,
+    ),
+    ("complex print", r#"{{ print 1i 2 "a" 3i }}"#),
+    (
+        "int sharp zero",
+        r#"{{ printf "%#o %#x %#b %#X" 0 0 0 -255 }}"#,
+    ),
+    (
+        "int flags mixed",
+        r#"{{ printf "[%-+5d][%+-5d][%- 5d]" 3 3 3 }}"#,
+    ),
+    (
+        "unicode beyond range",
+        r#"{{ printf "%U %#U" 0x110000 0xD800 }}"#,
+    ),
+    ("char width", r#"{{ printf "%c|%5c|%-3c|" 233 233 233 }}"#),
+    (
+        "string quoted width",
+        r#"{{ printf "[%5q][%-8q][%.2q][%#8q]" "a" "b" "abc" "c" }}"#,
+    ),
+    (
+        "string hex forms",
+        r#"{{ printf "[% X][%#-8x][%# x][%x]" "ab" "ab" "abc" "" }}"#,
+    ),
+    (
+        "string v precision",
+        r#"{{ printf "%6.2v|%.1v|%t" "abc" "xyz" "true" }}"#,
+    ),
+    (
+        "argument star index",
+        r#"{{ printf "%[1]*d|" 5 }}|{{ printf "%.[2]d" 1 2 }}"#,
+    ),
+    (
+        "reordered no extra",
+        r#"{{ printf "%[2]d %d" 1 2 3 }}|{{ printf "%d %[5]d %d" 1 2 }}"#,
+    ),
+    (
+        "missing verbs",
+        r#"{{ printf "%v %v" true }}|{{ printf "%s" }}|[{{ printf "" }}]|{{ printf "%" 1 }}"#,
+    ),
+    ("bang verbs", r#"{{ printf "%!" }}|{{ printf "%!d" 1 }}"#),
+    (
+        "escapers on numbers",
+        r#"{{ html 1.5 }} {{ js 1i }} {{ urlquery true }} {{ html "a" nil }}"#,
+    ),
+    (
+        "print string and nil",
+        r#"{{ print "a" nil }}|{{ print nil "a" }}|{{ print 1 nil 2 }}"#,
+    ),
+    (
+        "slice corners",
+        r#"[{{ slice "abc" 1 1 }}][{{ slice "abc" 3 }}][{{ slice "abc" 0 3 }}]"#,
+    ),
+    (
+        "index type",
+        r#"{{ index "abc" 0 | printf "%T" }} {{ printf "%T" (and 1 "a") }} {{ printf "%T" (or 0 1.5) }}"#,
+    ),
+    (
+        "byte truth and eq",
+        r#"{{ not (index "a" 0) }} {{ eq (index "a" 0) (index "a" 0) }} {{ if (index "\x00" 0) }}t{{ else }}f{{ end }}"#,
+    ),
+    ("dollar redeclared", r#"{{ $ := 1 }}{{ $ }}"#),
+    (
+        "with else variable",
+        r#"{{ with $x := "" }}a{{ else }}[{{ $x }}]{{ end }}"#,
+    ),
+    (
+        "adjacent actions",
+        r#"x{{ "y" }}z{{ "a" }}{{/* */}}{{ "b" }}"#,
+    ),
+    ("trim at edges", r#"{{- "a" -}}"#),
+    ("trim comment left", r#"a  {{- /* c */}}  b"#),
+    (
+        "len of unicode",
+        r#"{{ print "\u00e9" | len }} {{ len `日本` }}"#,
+    ),
+    (
+        "and or values",
+        r#"{{ and "" 1 }}|{{ and 1 "" }}|{{ or 0 "" }}|{{ or nil 0 }}"#,
+    ),
+    (
+        "comparison results",
+        r#"{{ printf "%T" (eq 1 1) }} {{ printf "%v" (lt "a" "b") }}"#,
+    ),
+    ("not piped", r#"{{ 0 | not }} {{ "" | not | not }}"#),
+    (
+        "nested template data",
+        r#"{{ define "N1" }}({{ . }}{{ with . }}{{ template "N2" . }}{{ end }}){{ end }}{{ define "N2" }}[{{ len . }}]{{ end }}{{ template "N1" "abc" }}"#,
+    ),
+    (
+        "block with variables",
+        r#"{{ $v := 5 }}{{ block "BV" $v }}{{ $ }}{{ . }}{{ end }}"#,
+    ),
+    (
+        "range else with variables",
+        r#"{{ range $i, $e := .X }}{{ $i }}{{ else }}{{ $ }}{{ end }}"#,
+    ),
 ];
 
 /// (name, template) that both servers refuse to load.
@@ -674,4 +802,20 @@ pub const ERROR_CASES: &[(&str, &str)] = &[
         r#"{{ 1 }}
   {{ nope }}"#,
     ),
+    (
+        "range variable after end",
+        r#"{{ range $i, $e := . }}{{ end }}{{ $i }}"#,
+    ),
+    ("len of byte", r#"{{ len (index "ab" 0) }}"#),
+    ("index of byte", r#"{{ index (index "ab" 0) 0 }}"#),
+    ("slice past the end", r#"{{ slice "abc" 1 4 }}"#),
+    ("slice negative", r#"{{ slice "abc" -1 }}"#),
+    ("index with float", r#"{{ index "abc" 1.0 }}"#),
+    ("eq uint8 and string", r#"{{ eq (index "a" 0) "a" }}"#),
+    (
+        "template with two arguments",
+        r#"{{ define "TT" }}{{ end }}{{ template "TT" 1 2 }}"#,
+    ),
+    ("printf piped nil", r#"{{ nil | printf }}"#),
+    ("html with too few", r#"{{ printf }}"#),
 ];
