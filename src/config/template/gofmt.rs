@@ -99,151 +99,134 @@ impl Printer {
     }
 
     fn do_printf(&mut self, format: &str, args: &[Value]) -> Result<(), TooLong> {
-        let bytes = format.as_bytes();
-        let end = bytes.len();
-        let mut arg_num = 0;
-        let mut reordered = false;
-        let mut i = 0;
-        while i < end {
-            let mut good_arg_num = true;
-            let last = i;
-            while i < end && bytes[i] != b'%' {
-                i += 1;
-            }
-            self.buf.push_str(&format[last..i]);
+        let mut cur = Cursor {
+            format,
+            i: 0,
+            arg_num: 0,
+            good_arg_num: true,
+            reordered: false,
+            num_args: args.len(),
+        };
+        while cur.i < format.len() {
+            let start = cur.i;
+            cur.i += format[start..].find('%').unwrap_or(format.len() - start);
+            self.buf.push_str(&format[start..cur.i]);
             self.check()?;
-            if i >= end {
+            if cur.i >= format.len() {
                 break;
             }
-            i += 1;
-            self.f = Flags::default();
-            while i < end {
-                match bytes[i] {
-                    b'#' => self.f.sharp = true,
-                    b'0' => self.f.zero = !self.f.minus,
-                    b'+' => self.f.plus = true,
-                    b'-' => {
-                        self.f.minus = true;
-                        self.f.zero = false;
-                    }
-                    b' ' => self.f.space = true,
-                    _ => break,
-                }
-                i += 1;
+            cur.i += 1;
+            if !self.directive(&mut cur, args) {
+                break;
             }
-            // An explicit argument index, then the width.
-            let mut after_index;
-            (arg_num, i, after_index) = arg_number(
-                arg_num,
-                bytes,
-                i,
-                args.len(),
-                &mut good_arg_num,
-                &mut reordered,
-            );
-            if i < end && bytes[i] == b'*' {
-                i += 1;
-                let (wid, ok, next) = int_from_arg(args, arg_num);
-                arg_num = next;
-                if !ok {
-                    self.buf.push_str("%!(BADWIDTH)");
-                }
-                self.f.wid = ok.then_some(wid.unsigned_abs());
-                if wid < 0 {
-                    self.f.minus = true;
-                    self.f.zero = false;
+            self.check()?;
+        }
+        if !cur.reordered && cur.arg_num < args.len() {
+            self.extra(&args[cur.arg_num..])?;
+        }
+        self.check()
+    }
+
+    /// One `%` directive after the `%`; false when the format ended before its verb.
+    fn directive(&mut self, cur: &mut Cursor<'_>, args: &[Value]) -> bool {
+        cur.good_arg_num = true;
+        self.f = Flags::default();
+        self.flags(cur);
+        let mut after_index = cur.arg_index();
+        if cur.at(b'*') {
+            cur.i += 1;
+            let wid = cur.int_arg(args);
+            self.f.wid = wid.map(isize::unsigned_abs);
+            if wid.is_none() {
+                self.buf.push_str("%!(BADWIDTH)");
+            } else if wid.is_some_and(|w| w < 0) {
+                self.f.minus = true;
+                self.f.zero = false;
+            }
+            after_index = false;
+        } else {
+            self.f.wid = cur.number();
+            cur.good_arg_num &= !(after_index && self.f.wid.is_some());
+        }
+        if cur.i + 1 < cur.format.len() && cur.at(b'.') {
+            cur.i += 1;
+            cur.good_arg_num &= !after_index;
+            after_index = cur.arg_index();
+            if cur.at(b'*') {
+                cur.i += 1;
+                let prec = cur.int_arg(args).filter(|p| *p >= 0);
+                self.f.prec = prec.map(isize::unsigned_abs);
+                if prec.is_none() {
+                    self.buf.push_str("%!(BADPREC)");
                 }
                 after_index = false;
             } else {
-                let (wid, present, next) = parse_num(bytes, i, end);
-                i = next;
-                self.f.wid = present.then_some(wid);
-                if after_index && present {
-                    good_arg_num = false;
-                }
+                self.f.prec = Some(cur.number().unwrap_or(0));
             }
-            if i + 1 < end && bytes[i] == b'.' {
-                i += 1;
-                if after_index {
-                    good_arg_num = false;
+        }
+        if !after_index {
+            cur.arg_index();
+        }
+        let Some(verb) = cur.format[cur.i..].chars().next() else {
+            self.buf.push_str("%!(NOVERB)");
+            return false;
+        };
+        cur.i += verb.len_utf8();
+        match verb {
+            '%' => self.buf.push('%'),
+            _ if !cur.good_arg_num => self.bad_arg(verb, "BADINDEX"),
+            _ if cur.arg_num >= args.len() => self.bad_arg(verb, "MISSING"),
+            _ => {
+                if verb == 'v' {
+                    self.f.sharp_v = self.f.sharp;
+                    self.f.sharp = false;
+                    self.f.plus_v = self.f.plus;
+                    self.f.plus = false;
                 }
-                (arg_num, i, after_index) = arg_number(
-                    arg_num,
-                    bytes,
-                    i,
-                    args.len(),
-                    &mut good_arg_num,
-                    &mut reordered,
-                );
-                if i < end && bytes[i] == b'*' {
-                    i += 1;
-                    let (prec, ok, next) = int_from_arg(args, arg_num);
-                    arg_num = next;
-                    let ok = ok && prec >= 0;
-                    self.f.prec = ok.then_some(prec.unsigned_abs());
-                    if !ok {
-                        self.buf.push_str("%!(BADPREC)");
-                    }
-                    after_index = false;
-                } else {
-                    let (prec, _, next) = parse_num(bytes, i, end);
-                    i = next;
-                    self.f.prec = Some(prec);
+                self.print_arg(&args[cur.arg_num], verb);
+                cur.arg_num += 1;
+            }
+        }
+        true
+    }
+
+    /// The flags `#0+- ` at the cursor.
+    fn flags(&mut self, cur: &mut Cursor<'_>) {
+        while let Some(&c) = cur.format.as_bytes().get(cur.i) {
+            match c {
+                b'#' => self.f.sharp = true,
+                b'0' => self.f.zero = !self.f.minus,
+                b'+' => self.f.plus = true,
+                b'-' => {
+                    self.f.minus = true;
+                    self.f.zero = false;
                 }
+                b' ' => self.f.space = true,
+                _ => break,
             }
-            if !after_index {
-                (arg_num, i, after_index) = arg_number(
-                    arg_num,
-                    bytes,
-                    i,
-                    args.len(),
-                    &mut good_arg_num,
-                    &mut reordered,
-                );
+            cur.i += 1;
+        }
+    }
+
+    /// `%!(EXTRA type=value, …)` for operands no verb used.
+    fn extra(&mut self, args: &[Value]) -> Result<(), TooLong> {
+        self.f = Flags::default();
+        self.buf.push_str("%!(EXTRA ");
+        for (i, arg) in args.iter().enumerate() {
+            if i > 0 {
+                self.buf.push_str(", ");
             }
-            let _ = after_index;
-            if i >= end {
-                self.buf.push_str("%!(NOVERB)");
-                break;
-            }
-            let verb = format[i..].chars().next().unwrap_or('%');
-            i += verb.len_utf8();
-            match verb {
-                '%' => self.buf.push('%'),
-                _ if !good_arg_num => self.bad_arg(verb, "BADINDEX"),
-                _ if arg_num >= args.len() => self.bad_arg(verb, "MISSING"),
-                _ => {
-                    if verb == 'v' {
-                        self.f.sharp_v = self.f.sharp;
-                        self.f.sharp = false;
-                        self.f.plus_v = self.f.plus;
-                        self.f.plus = false;
-                    }
-                    self.print_arg(&args[arg_num], verb);
-                    arg_num += 1;
-                }
+            if *arg == Value::Nil {
+                self.buf.push_str("<nil>");
+            } else {
+                self.buf.push_str(arg.type_name());
+                self.buf.push('=');
+                self.print_arg(arg, 'v');
             }
             self.check()?;
         }
-        if !reordered && arg_num < args.len() {
-            self.f = Flags::default();
-            self.buf.push_str("%!(EXTRA ");
-            for (i, arg) in args[arg_num..].iter().enumerate() {
-                if i > 0 {
-                    self.buf.push_str(", ");
-                }
-                if *arg == Value::Nil {
-                    self.buf.push_str("<nil>");
-                } else {
-                    self.buf.push_str(arg.type_name());
-                    self.buf.push('=');
-                    self.print_arg(arg, 'v');
-                }
-                self.check()?;
-            }
-            self.buf.push(')');
-        }
-        self.check()
+        self.buf.push(')');
+        Ok(())
     }
 
     fn bad_arg(&mut self, verb: char, what: &str) {
@@ -672,28 +655,61 @@ fn rune(u: u64) -> char {
         .unwrap_or('\u{FFFD}')
 }
 
-/// Go's `argNumber`: an explicit `[n]` index at `i`.
-fn arg_number(
-    arg_num: usize,
-    bytes: &[u8],
+/// Where `do_printf` is in the format and in the operands.
+struct Cursor<'a> {
+    format: &'a str,
     i: usize,
+    arg_num: usize,
+    /// False once the directive names an operand that does not exist (`%!v(BADINDEX)`).
+    good_arg_num: bool,
+    /// An explicit index was used: Go then no longer reports unused operands.
+    reordered: bool,
     num_args: usize,
-    good: &mut bool,
-    reordered: &mut bool,
-) -> (usize, usize, bool) {
-    if bytes.len() <= i || bytes[i] != b'[' {
-        return (arg_num, i, false);
-    }
-    *reordered = true;
-    let (index, wid, ok) = parse_arg_number(&bytes[i..]);
-    if ok && index < num_args {
-        return (index, i + wid, true);
-    }
-    *good = false;
-    (arg_num, i + wid, ok)
 }
 
-/// `[n]` → (n-1, bytes used, ok).
+impl Cursor<'_> {
+    fn at(&self, b: u8) -> bool {
+        self.format.as_bytes().get(self.i) == Some(&b)
+    }
+
+    /// Go's `argNumber`: an explicit `[n]` at the cursor; true if one was read.
+    fn arg_index(&mut self) -> bool {
+        if !self.at(b'[') {
+            return false;
+        }
+        self.reordered = true;
+        let (index, wid, ok) = parse_arg_number(&self.format.as_bytes()[self.i..]);
+        self.i += wid;
+        if ok && index < self.num_args {
+            self.arg_num = index;
+            return true;
+        }
+        self.good_arg_num = false;
+        ok
+    }
+
+    /// A width or precision written as digits.
+    fn number(&mut self) -> Option<usize> {
+        let bytes = self.format.as_bytes();
+        let (n, present, next) = parse_num(bytes, self.i, bytes.len());
+        self.i = next;
+        present.then_some(n)
+    }
+
+    /// Go's `intFromArg`: a `*` width or precision from an integer operand.
+    fn int_arg(&mut self, args: &[Value]) -> Option<isize> {
+        let arg = args.get(self.arg_num)?;
+        self.arg_num += 1;
+        let n = match arg {
+            Value::Int(n) => isize::try_from(*n).ok(),
+            Value::Byte(b) => Some(isize::from(*b)),
+            _ => None,
+        };
+        n.filter(|n| n.unsigned_abs() <= MAX_WIDTH)
+    }
+}
+
+/// `[n]` → (n-1, bytes used, whether it was a well-formed index).
 fn parse_arg_number(bytes: &[u8]) -> (usize, usize, bool) {
     if bytes.len() < 3 {
         return (0, 1, false);
@@ -701,11 +717,11 @@ fn parse_arg_number(bytes: &[u8]) -> (usize, usize, bool) {
     for i in 1..bytes.len() {
         if bytes[i] == b']' {
             let (n, ok, next) = parse_num(bytes, 1, i);
-            if !ok || next != i || n == 0 {
-                // `[0]` is an index of -1 in Go: out of range, so a bad index.
-                return (usize::MAX, i + 1, ok && next == i);
+            if !ok || next != i {
+                return (0, i + 1, false);
             }
-            return (n - 1, i + 1, true);
+            // `[0]` is index -1 in Go: well-formed, but no operand has it.
+            return (n.checked_sub(1).unwrap_or(usize::MAX), i + 1, true);
         }
     }
     (0, 1, false)
@@ -728,20 +744,4 @@ fn parse_num(bytes: &[u8], start: usize, end: usize) -> (usize, bool, usize) {
         i += 1;
     }
     (n, present, i)
-}
-
-/// Go's `intFromArg`: a `*` width or precision from an integer operand.
-fn int_from_arg(args: &[Value], arg_num: usize) -> (isize, bool, usize) {
-    let Some(arg) = args.get(arg_num) else {
-        return (0, false, arg_num);
-    };
-    let n = match arg {
-        Value::Int(n) => Some(*n),
-        Value::Byte(b) => Some(i64::from(*b)),
-        _ => None,
-    };
-    match n.and_then(|n| isize::try_from(n).ok()) {
-        Some(n) if n.unsigned_abs() <= MAX_WIDTH => (n, true, arg_num + 1),
-        _ => (0, false, arg_num + 1),
-    }
 }
