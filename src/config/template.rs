@@ -40,13 +40,14 @@
 //! exactly where Go's lexer does; a lexing error is its last token. `parse` (and `control` for
 //! control actions) builds the `ast` and rejects what Go rejects when parsing (unknown
 //! functions, undefined variables, a stray `{{end}}`), decoding constants with `literal`.
-//! `exec` walks the tree with Go's run-time rules (argument counts and types, truthiness, `.`
-//! and variable scopes), so an error in a branch that does not run is never raised, counting
+//! `exec` walks the tree with Go's run-time rules (truthiness, `.` and variable scopes; `call`
+//! for argument counts and types), so an error in a branch that does not run is never raised, counting
 //! steps and built text against the limits. `funcs` and `compare` hold the functions; only
 //! `funcs` reaches the outside world, through [`TemplateEnv`]. `value` holds the values,
-//! `gofmt` and `float` Go's printing, `escape` its quoting and escapers.
+//! `gofmt`, `printf`, `numfmt` and `float` Go's printing, `escape` its quoting and escapers.
 
 mod ast;
+mod call;
 mod compare;
 mod control;
 mod escape;
@@ -56,7 +57,9 @@ mod funcs;
 mod gofmt;
 mod lex;
 mod literal;
+mod numfmt;
 mod parse;
+mod printf;
 mod value;
 
 use std::path::{Path, PathBuf};

@@ -9,7 +9,6 @@
 use std::path::PathBuf;
 
 use super::ast::{Arg, ArgKind, Command, Node, Pipe, Tree};
-use super::funcs::{self, Arity};
 use super::literal::Constant;
 use super::value::Value;
 use super::{gofmt, Functions, Limits, Pos, TemplateError};
@@ -27,7 +26,7 @@ pub(super) struct Slot {
 }
 
 impl Slot {
-    fn plain(value: Value) -> Slot {
+    pub(super) fn plain(value: Value) -> Slot {
         Slot {
             value,
             boxed: false,
@@ -92,7 +91,7 @@ pub(super) struct State<'a> {
     vars: Vec<(String, Slot)>,
     steps: u64,
     /// The node being evaluated, where an error is reported (Go's `state.at`).
-    at: Pos,
+    pub(super) at: Pos,
     /// Bytes of text built so far (output and every string a function returned).
     produced: usize,
     depth: usize,
@@ -424,7 +423,7 @@ impl State<'_> {
         self.slot(dot, arg).map(|s| s.value)
     }
 
-    fn slot(&mut self, dot: &Slot, arg: &Arg) -> Result<Slot> {
+    pub(super) fn slot(&mut self, dot: &Slot, arg: &Arg) -> Result<Slot> {
         let pos = arg.pos;
         self.at = pos;
         let plain = |v: Value| Ok(Slot::plain(v));
@@ -454,88 +453,6 @@ impl State<'_> {
         }
     }
 
-    /// An argument for a Go `string` parameter, with Go's complaints about the others.
-    fn string_arg(&mut self, dot: &Slot, arg: &Arg) -> Result<String> {
-        self.at = arg.pos;
-        match &arg.kind {
-            ArgKind::Str { value, .. } => Ok(value.clone()),
-            ArgKind::Number { .. } | ArgKind::Bool(_) => {
-                Err(arg.pos.exec(format!("expected string; found {arg}")))
-            }
-            ArgKind::Nil => Err(arg.pos.exec("cannot assign nil to string")),
-            _ => {
-                let slot = self.slot(dot, arg)?;
-                expect_string(slot, arg.pos)
-            }
-        }
-    }
-
-    fn call(
-        &mut self,
-        dot: &Slot,
-        name: &str,
-        args: &[Arg],
-        last: Option<Value>,
-        pos: Pos,
-    ) -> Result<Value> {
-        let webhook = matches!(self.functions, Functions::Webhook(_));
-        let Some(func) = funcs::lookup(name, webhook) else {
-            let (line, col, name) = (pos.line, pos.col, name.to_string());
-            return Err(TemplateError::UndefinedFunction { line, col, name });
-        };
-        let given = args.len() + usize::from(last.is_some());
-        match func.arity {
-            Arity::Exactly(n) if given != n => {
-                let message = format!("wrong number of args for {name}: want {n} got {given}");
-                return Err(pos.exec(message));
-            }
-            Arity::AtLeast(n) if given < n => {
-                let got = args.len();
-                let message =
-                    format!("wrong number of args for {name}: want at least {n} got {got}");
-                return Err(pos.exec(message));
-            }
-            _ => {}
-        }
-        if let Some(stop) = funcs::short_circuit(name) {
-            return self.short_circuit(dot, args, last, stop);
-        }
-        let mut values = Vec::with_capacity(given);
-        for (i, arg) in args.iter().enumerate() {
-            values.push(if i < func.strings {
-                Value::Str(self.string_arg(dot, arg)?)
-            } else {
-                self.value(dot, arg)?
-            });
-        }
-        if let Some(last) = last {
-            values.push(if values.len() < func.strings {
-                Value::Str(expect_string(Slot::plain(last), pos)?)
-            } else {
-                last
-            });
-        }
-        funcs::call(self, name, &values, pos)
-    }
-
-    /// `and`/`or`: evaluate arguments until one's truth is `stop`; that one, or the last, wins.
-    fn short_circuit(
-        &mut self,
-        dot: &Slot,
-        args: &[Arg],
-        last: Option<Value>,
-        stop: bool,
-    ) -> Result<Value> {
-        let mut value = Value::Nil;
-        for arg in args {
-            value = self.value(dot, arg)?;
-            if value.truth() == stop {
-                return Ok(value);
-            }
-        }
-        Ok(last.unwrap_or(value))
-    }
-
     fn var(&self, name: &str, pos: Pos) -> Result<Slot> {
         match self.vars.iter().rev().find(|(n, _)| n == name) {
             Some((_, slot)) => Ok(slot.clone()),
@@ -551,21 +468,5 @@ impl State<'_> {
             }
             None => Err(pos.exec(format!("undefined variable: {name}"))),
         }
-    }
-}
-
-/// Go's check for a `string` parameter given a computed value.
-fn expect_string(slot: Slot, pos: Pos) -> Result<String> {
-    match slot.value {
-        Value::Str(s) => Ok(s),
-        Value::Nil if !slot.boxed => Err(pos.exec("invalid value; expected string")),
-        _ => Err(pos.exec(format!(
-            "wrong type for value; expected string; got {}",
-            if slot.value == Value::Nil {
-                "interface {}"
-            } else {
-                slot.value.type_name()
-            }
-        ))),
     }
 }
