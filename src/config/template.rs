@@ -42,9 +42,10 @@
 //! functions, undefined variables, a stray `{{end}}`), decoding constants with `literal`.
 //! `exec` walks the tree with Go's run-time rules (truthiness, `.` and variable scopes; `call`
 //! for argument counts and types), so an error in a branch that does not run is never raised,
-//! counting steps and built text against the limits. `funcs` and `compare` hold the functions; only
-//! `funcs` reaches the outside world, through [`TemplateEnv`]. `value` holds the values,
-//! `gofmt`, `printf`, `numfmt` and `float` Go's printing, `escape` its quoting and escapers.
+//! counting steps and built text against the limits. `funcs` and `compare` hold the
+//! functions; only `funcs` reaches the outside world, through [`TemplateEnv`]. `value` holds
+//! the values; `gofmt`, `printf`, `numfmt` and `float` Go's printing; `escape` its quoting and
+//! escapers.
 
 mod ast;
 mod call;
