@@ -140,8 +140,9 @@ pub enum TemplateError {
     },
     #[error(
         "line {line}:{col}: credential {name:?}: cannot read {}: {cause} (it is looked up in \
-         $CREDENTIALS_DIRECTORY; under systemd give the unit LoadCredential={name}:/path/to/secret, \
-         in a container mount a file named {name} in that folder)",
+         $CREDENTIALS_DIRECTORY; under systemd give the unit \
+         LoadCredential={name}:/path/to/secret, in a container mount a file named {name} in \
+         that folder)",
         path.display()
     )]
     CredentialRead {

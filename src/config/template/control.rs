@@ -154,10 +154,12 @@ impl Parser<'_> {
 
     /// Go's `Tree.add`: an empty definition never replaces another; two non-empty ones clash.
     fn add_definition(&mut self, name: &str, body: Vec<Node>, pos: Pos) -> Result<()> {
+        // Go's `IsEmptyTree`: nothing but white space.
         let is_empty = |nodes: &[Node]| {
-            nodes
-                .iter()
-                .all(|n| matches!(n, Node::Text(t, _) if t.trim_matches([' ', '\t', '\r', '\n']).is_empty()))
+            nodes.iter().all(|n| match n {
+                Node::Text(text, _) => text.trim().is_empty(),
+                _ => false,
+            })
         };
         match self.tree.defined.get(name) {
             Some(old) if !is_empty(old) => {
