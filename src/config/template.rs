@@ -17,9 +17,10 @@
 //! imaginary and complex constants), raw strings and character constants.
 //!
 //! Why our own engine: the one maintained crate for Go templates, `gtmpl` (0.7, last release
-//! 2021), documents its `printf` as unstable and lacks complex numbers, `break`/`continue`, Go's
-//! error texts and any bound on a render; the reference's behaviour, byte for byte, is the point
-//! of `-template`, and the differential suite holds this engine to it.
+//! 2021), documents `printf` as not fully stable and complex numbers as unsupported; its lexer
+//! knows no `break`/`continue` and runs on a thread of its own per parse, and nothing bounds a
+//! render. The reference's behaviour, byte for byte, is the point of `-template`, and the
+//! differential suite holds this engine to it.
 //!
 //! Where it differs from Go, on purpose: nesting deeper than 100 parentheses or control actions
 //! is refused at parse time (Go: 10,000), template calls and blocks nest at most 200 deep at run
