@@ -18,9 +18,9 @@
 //!
 //! Why our own engine: the one maintained crate for Go templates, `gtmpl` (0.7, last release
 //! 2021), documents `printf` as not fully stable and complex numbers as unsupported; its lexer
-//! knows no `break`/`continue` and runs on a thread of its own per parse, and nothing bounds a
-//! render. The reference's behaviour, byte for byte, is the point of `-template`, and the
-//! differential suite holds this engine to it.
+//! knows no `break`/`continue` and runs on a thread of its own per parse. The reference's
+//! behaviour, byte for byte, is the point of `-template`, and the differential suite holds
+//! this engine to it; bounds on a render and the files it read are ours to add either way.
 //!
 //! Where it differs from Go, on purpose: nesting deeper than 100 parentheses or control actions
 //! is refused at parse time (Go: 10,000), template calls and blocks nest at most 200 deep at run
