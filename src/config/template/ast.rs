@@ -2,11 +2,12 @@
 
 use std::fmt;
 
+use super::literal::Constant;
 use super::Pos;
 
 #[derive(Debug)]
 pub(super) enum Node {
-    Text(String),
+    Text(String, Pos),
     Action(Pipe),
     /// `{{if}}` (`with: false`) or `{{with}}`; an `{{else if}}` is an `if` alone in `otherwise`.
     Branch {
@@ -15,6 +16,26 @@ pub(super) enum Node {
         then: Vec<Node>,
         otherwise: Vec<Node>,
     },
+    Range {
+        pipe: Pipe,
+        body: Vec<Node>,
+        otherwise: Vec<Node>,
+    },
+    Break,
+    Continue,
+    /// `{{template "name" pipeline}}` (also what `{{block}}` leaves in place).
+    Template {
+        pos: Pos,
+        name: String,
+        pipe: Option<Pipe>,
+    },
+}
+
+/// A whole template: the main tree and the trees `define` and `block` named.
+#[derive(Debug, Default)]
+pub(super) struct Tree {
+    pub(super) root: Vec<Node>,
+    pub(super) defined: std::collections::HashMap<String, Vec<Node>>,
 }
 
 #[derive(Debug)]
@@ -24,10 +45,10 @@ pub(super) struct Pipe {
     pub(super) cmds: Vec<Command>,
 }
 
-/// `$name :=` (declare) or `$name =` (assign).
+/// `$name :=` (declare) or `$name =` (assign); `range $i, $e :=` declares two.
 #[derive(Debug)]
 pub(super) struct Decl {
-    pub(super) name: String,
+    pub(super) names: Vec<String>,
     pub(super) assign: bool,
 }
 
@@ -45,7 +66,7 @@ pub(super) struct Arg {
 #[derive(Debug)]
 pub(super) enum ArgKind {
     Str { value: String, raw: String },
-    Int { value: i64, raw: String },
+    Number { value: Constant, raw: String },
     Bool(bool),
     Nil,
     Dot,
@@ -63,7 +84,7 @@ impl fmt::Display for Arg {
             names.iter().try_for_each(|n| write!(f, ".{n}"))
         };
         match &self.kind {
-            ArgKind::Str { raw, .. } | ArgKind::Int { raw, .. } => f.write_str(raw),
+            ArgKind::Str { raw, .. } | ArgKind::Number { raw, .. } => f.write_str(raw),
             ArgKind::Bool(b) => write!(f, "{b}"),
             ArgKind::Nil => f.write_str("nil"),
             ArgKind::Dot => f.write_str("."),
@@ -92,7 +113,7 @@ impl fmt::Display for Pipe {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(decl) = &self.decl {
             let op = if decl.assign { "=" } else { ":=" };
-            write!(f, "{} {op} ", decl.name)?;
+            write!(f, "{} {op} ", decl.names.join(", "))?;
         }
         for (i, cmd) in self.cmds.iter().enumerate() {
             f.write_str(if i > 0 { " | " } else { "" })?;
@@ -110,7 +131,7 @@ impl Arg {
         matches!(
             self.kind,
             ArgKind::Str { .. }
-                | ArgKind::Int { .. }
+                | ArgKind::Number { .. }
                 | ArgKind::Bool(_)
                 | ArgKind::Nil
                 | ArgKind::Dot

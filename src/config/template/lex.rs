@@ -4,7 +4,7 @@
 //! A lexing error becomes the last token, so the parser reports it only when it reaches it,
 //! after any earlier parse error, as Go does.
 
-use super::{literal, value, Pos};
+use super::{escape, literal, Pos};
 
 /// Go's space characters: what trim markers remove and what separates arguments.
 const SPACE: [char; 4] = [' ', '\t', '\r', '\n'];
@@ -94,7 +94,7 @@ fn at_right_delim(s: &str) -> Option<bool> {
 
 /// Go's `%#U`: `U+0029 ')'`.
 pub(super) fn describe_char(c: char) -> String {
-    if value::is_print(c) {
+    if escape::is_print(c) {
         format!("U+{:04X} '{c}'", c as u32)
     } else {
         format!("U+{:04X}", c as u32)
@@ -229,12 +229,16 @@ impl Lexer<'_> {
                 *depth += 1;
                 Ok(Tok::LeftParen)
             }
-            ')' if *depth == 0 => Err(format!("unexpected right paren {}", describe_char(c))),
+            ')' if *depth == 0 => {
+                // Go emits the paren before the error, so the parser complains first.
+                self.emit(Tok::RightParen, start);
+                Err(format!("unexpected right paren {}", describe_char(c)))
+            }
             ')' => {
                 *depth -= 1;
                 Ok(Tok::RightParen)
             }
-            c if c.is_ascii() && value::is_print(c) => Ok(Tok::Char(c)),
+            c if c.is_ascii() && escape::is_print(c) => Ok(Tok::Char(c)),
             c => Err(format!(
                 "unrecognized character in action: {}",
                 describe_char(c)
@@ -280,7 +284,7 @@ impl Lexer<'_> {
         if ok {
             Ok(Tok::Number(text.to_string()))
         } else {
-            Err(format!("bad number syntax: {}", value::quote(text)))
+            Err(format!("bad number syntax: {}", escape::quote(text, false)))
         }
     }
 

@@ -1,6 +1,8 @@
 //! Literals with Go's rules: the lexer's loose number scan, `strconv.Unquote` for strings and
 //! character constants, `strconv.ParseInt(s, 0, 64)` for integers.
 
+use super::escape::quote;
+
 /// Go's lexer scan of a number at the start of `s`, loose on purpose (`parse_number` checks
 /// it): the length scanned, and false if a letter or digit follows, or a complex is malformed.
 pub(super) fn scan_number(s: &str) -> (usize, bool) {
@@ -65,7 +67,7 @@ pub(super) enum LiteralError {
 
 /// The value of a `"…"` or `` `…` `` literal, quotes included in `raw`.
 pub(super) fn unquote_string(raw: &str) -> Result<String, LiteralError> {
-    let invalid = || LiteralError::Syntax(format!("invalid syntax in string literal {raw}"));
+    let invalid = || LiteralError::Syntax("invalid syntax".to_string());
     if let Some(inner) = raw.strip_prefix('`').and_then(|r| r.strip_suffix('`')) {
         // Go drops carriage returns from raw strings.
         return Ok(inner.replace('\r', ""));
@@ -159,31 +161,114 @@ fn unquote_one(s: &str, quote: char) -> Option<(Unit, &str)> {
     }
 }
 
-/// A number literal as Go's template parser reads it; only integers that fit in an `int`.
-pub(super) fn parse_number(text: &str) -> Result<i64, LiteralError> {
-    if text.ends_with('i') {
-        return Err(LiteralError::Unsupported(format!(
-            "complex constant {text}"
-        )));
+/// What a number constant evaluates to where no type is known (Go's `idealConstant`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) enum Constant {
+    Int(i64),
+    Float(f64),
+    Complex(f64, f64),
+    /// Fits a `uint64` but not an `int`: an error only when evaluated ("overflows int").
+    Overflow,
+}
+
+/// A number literal as Go's template parser reads it (`parse.newNumber`), then typed as
+/// `idealConstant` types it: complex, else float when written like one, else int.
+pub(super) fn parse_number(text: &str) -> Result<Constant, LiteralError> {
+    let illegal = || LiteralError::Syntax(format!("illegal number syntax: {}", quote(text, false)));
+    if let Some((re, im)) = split_complex(text) {
+        let re = parse_float(re).ok_or_else(illegal)?;
+        let im = parse_float(im).ok_or_else(illegal)?;
+        return Ok(Constant::Complex(re, im));
     }
+    if let Some(im) = text.strip_suffix('i').and_then(parse_float) {
+        return Ok(Constant::Complex(0.0, im));
+    }
+    let looks_float = text.contains(['.', 'e', 'E', 'p', 'P']);
+    let is_hex_int = text.len() > 2
+        && (text.starts_with("0x") || text.starts_with("0X"))
+        && !text.contains(['p', 'P']);
     if let Some(n) = parse_int(text) {
-        return Ok(n);
+        if looks_float && !is_hex_int {
+            #[allow(clippy::cast_precision_loss)] // Go converts the same way.
+            return Ok(Constant::Float(n as f64));
+        }
+        return Ok(Constant::Int(n));
     }
-    let body = text.trim_start_matches(['+', '-']);
-    let is_hex = body.starts_with("0x") || body.starts_with("0X");
-    let has_digit = body.bytes().any(|b| b.is_ascii_digit());
-    if has_digit && (text.contains(['.', 'p', 'P']) || (!is_hex && text.contains(['e', 'E']))) {
-        return Err(LiteralError::Unsupported(format!(
-            "floating-point constant {text}"
-        )));
+    if parse_uint(text).is_some() {
+        return Ok(Constant::Overflow);
     }
-    let quoted = super::value::quote(text);
-    if has_digit && underscores_ok(body) && body.bytes().all(|b| b.is_ascii_digit() || b == b'_') {
-        return Err(LiteralError::Syntax(format!("integer overflow: {quoted}")));
+    match parse_float(text) {
+        Some(_) if !looks_float => Err(LiteralError::Syntax(format!(
+            "integer overflow: {}",
+            quote(text, false)
+        ))),
+        Some(f) => Ok(Constant::Float(f)),
+        None => Err(illegal()),
     }
-    Err(LiteralError::Syntax(format!(
-        "illegal number syntax: {quoted}"
-    )))
+}
+
+/// `1+2i` → ("1", "+2"): a complex constant's two parts, as the lexer lets them through.
+fn split_complex(text: &str) -> Option<(&str, &str)> {
+    let body = text.strip_suffix('i')?;
+    let bytes = body.as_bytes();
+    let at = (1..bytes.len()).rev().find(|&i| {
+        matches!(bytes[i], b'+' | b'-') && !matches!(bytes[i - 1], b'e' | b'E' | b'p' | b'P')
+    })?;
+    Some((&body[..at], &body[at..]))
+}
+
+/// Go's `strconv.ParseFloat(text, 64)`: decimal or hexadecimal (`0x1.8p3`), `_` between
+/// digits; out of range is an error.
+fn parse_float(text: &str) -> Option<f64> {
+    if text.contains('_') && !underscores_ok(text.trim_start_matches(['+', '-'])) {
+        return None;
+    }
+    let clean = text.replace('_', "");
+    let (negative, body) = match clean.as_bytes().first()? {
+        b'-' => (true, &clean[1..]),
+        b'+' => (false, &clean[1..]),
+        _ => (false, clean.as_str()),
+    };
+    let value = match body.get(..2) {
+        Some("0x" | "0X") => parse_hex_float(&body[2..])?,
+        _ if body
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b".eE+-".contains(&b)) =>
+        {
+            body.parse::<f64>().ok()?
+        }
+        _ => return None,
+    };
+    if value.is_infinite() {
+        return None;
+    }
+    Some(if negative { -value } else { value })
+}
+
+/// The part after `0x` of a hexadecimal float: mantissa digits, an optional point, and the
+/// `p` exponent Go requires.
+fn parse_hex_float(s: &str) -> Option<f64> {
+    let (mantissa, exp) = s.split_once(['p', 'P'])?;
+    let exp: i32 = exp.parse().ok()?;
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let mut value = 0.0f64;
+    for c in int.chars().chain(frac.chars()) {
+        value = value * 16.0 + f64::from(c.to_digit(16)?);
+    }
+    let frac_bits = i32::try_from(frac.len()).ok()?.checked_mul(4)?;
+    Some(value * 2f64.powi(exp - frac_bits))
+}
+
+/// Go's `strconv.ParseUint(text, 0, 64)`: no sign.
+fn parse_uint(text: &str) -> Option<u64> {
+    if text.starts_with(['+', '-']) {
+        return None;
+    }
+    let magnitude = parse_magnitude(text)?;
+    Some(magnitude)
 }
 
 /// Go's `strconv.ParseInt(text, 0, 64)`: sign, base prefix, `_` between digits.
@@ -193,6 +278,12 @@ fn parse_int(text: &str) -> Option<i64> {
         b'+' => (false, &text[1..]),
         _ => (false, text),
     };
+    let magnitude = i128::from(parse_magnitude(body)?);
+    i64::try_from(if negative { -magnitude } else { magnitude }).ok()
+}
+
+/// An unsigned integer with Go's base prefixes (`0x`, `0o`, `0b`, `0`) and underscores.
+fn parse_magnitude(body: &str) -> Option<u64> {
     if !underscores_ok(body) {
         return None;
     }
@@ -208,8 +299,7 @@ fn parse_int(text: &str) -> Option<i64> {
     if digits.is_empty() || digits.starts_with(['+', '-']) {
         return None;
     }
-    let magnitude = i128::from(u64::from_str_radix(&digits, radix).ok()?);
-    i64::try_from(if negative { -magnitude } else { magnitude }).ok()
+    u64::from_str_radix(&digits, radix).ok()
 }
 
 /// Go's `underscoreOK`: `_` only between digits, or between a base prefix and a digit.
@@ -286,40 +376,44 @@ mod tests {
 
     #[test]
     fn numbers() {
-        use LiteralError::{Syntax, Unsupported};
+        use Constant::{Complex, Float, Int, Overflow};
+        let syntax = |m: &str| Err(LiteralError::Syntax(m.to_string()));
         let cases = [
-            ("42", Ok(42)),
-            ("-7", Ok(-7)),
-            ("+7", Ok(7)),
-            ("0x1F", Ok(31)),
-            ("0X_1f", Ok(31)),
-            ("017", Ok(15)),
-            ("0o17", Ok(15)),
-            ("0b101", Ok(5)),
-            ("1_000", Ok(1000)),
-            ("0", Ok(0)),
-            ("-9223372036854775808", Ok(i64::MIN)),
+            ("42", Ok(Int(42))),
+            ("-7", Ok(Int(-7))),
+            ("+7", Ok(Int(7))),
+            ("0x1F", Ok(Int(31))),
+            ("0X_1f", Ok(Int(31))),
+            ("0x1E3", Ok(Int(0x1e3))),
+            ("-0x1E", Ok(Float(-30.0))),
+            ("017", Ok(Int(15))),
+            ("0o17", Ok(Int(15))),
+            ("0b101", Ok(Int(5))),
+            ("1_000", Ok(Int(1000))),
+            ("0", Ok(Int(0))),
+            ("-9223372036854775808", Ok(Int(i64::MIN))),
+            ("9223372036854775808", Ok(Overflow)),
             (
-                "9223372036854775808",
-                Err(Syntax("integer overflow: \"9223372036854775808\"".into())),
+                "18446744073709551616",
+                syntax("integer overflow: \"18446744073709551616\""),
             ),
-            ("08", Err(Syntax("integer overflow: \"08\"".into()))),
-            (
-                "1__0",
-                Err(Syntax("illegal number syntax: \"1__0\"".into())),
-            ),
-            ("+.", Err(Syntax("illegal number syntax: \"+.\"".into()))),
-            ("-", Err(Syntax("illegal number syntax: \"-\"".into()))),
-            ("0x", Err(Syntax("illegal number syntax: \"0x\"".into()))),
-            (
-                "1.5",
-                Err(Unsupported("floating-point constant 1.5".into())),
-            ),
-            (
-                "1e3",
-                Err(Unsupported("floating-point constant 1e3".into())),
-            ),
-            ("1i", Err(Unsupported("complex constant 1i".into()))),
+            ("08", syntax("integer overflow: \"08\"")),
+            ("1__0", syntax("illegal number syntax: \"1__0\"")),
+            ("+.", syntax("illegal number syntax: \"+.\"")),
+            ("-", syntax("illegal number syntax: \"-\"")),
+            ("0x", syntax("illegal number syntax: \"0x\"")),
+            ("1e400", syntax("illegal number syntax: \"1e400\"")),
+            ("1.5", Ok(Float(1.5))),
+            ("1e3", Ok(Float(1000.0))),
+            ("1_0.5", Ok(Float(10.5))),
+            (".5", Ok(Float(0.5))),
+            ("0x1p-2", Ok(Float(0.25))),
+            ("0x1.8P1", Ok(Float(3.0))),
+            ("1i", Ok(Complex(0.0, 1.0))),
+            ("0i", Ok(Complex(0.0, 0.0))),
+            ("1+2i", Ok(Complex(1.0, 2.0))),
+            ("1e3-2.5i", Ok(Complex(1000.0, -2.5))),
+            ("0x10i", syntax("illegal number syntax: \"0x10i\"")),
         ];
         for (text, want) in cases {
             assert_eq!(parse_number(text), want, "{text}");

@@ -1,50 +1,69 @@
 //! Parser: builds the tree Go's `text/template/parse` would (Go 1.19) and rejects at parse time
 //! what Go rejects there: unknown functions, undefined variables, misplaced `{{else}}`/`{{end}}`,
-//! and keywords we do not render (`range`, `define`, `template`, `block`, `break`, `continue`).
+//! `{{break}}`/`{{continue}}` outside `{{range}}`, malformed constants. Control actions are in
+//! `control`.
 
-use super::ast::{Arg, ArgKind, Command, Decl, Node, Pipe};
+use super::ast::{Arg, ArgKind, Command, Decl, Node, Pipe, Tree};
+use super::escape;
 use super::lex::{Tok, Token};
 use super::literal::{self, LiteralError};
-use super::value::quote;
 use super::{funcs, Pos, TemplateError};
 
-/// Nesting limit for parentheses and `if`/`with`, so hostile input cannot exhaust the stack.
+/// Nesting limit for parentheses and `if`/`with`/`range`, so hostile input cannot exhaust the
+/// stack (Go allows 10,000).
 const MAX_DEPTH: usize = 100;
 
 /// What one `textOrAction` step produced: a node, or an `{{end}}`/`{{else}}` for the caller.
-enum Item {
+pub(super) enum Item {
     Node(Node),
     End,
     Else(Pos),
     ElseIf(Pos),
 }
 
-/// The tree of a whole template.
-pub(super) fn parse(tokens: &[Token]) -> Result<Vec<Node>, TemplateError> {
+/// The tree of a whole template; `webhook` says whether `getenv`, `cat` and `credential` exist.
+pub(super) fn parse(tokens: &[Token], webhook: bool) -> Result<Tree, TemplateError> {
     let mut parser = Parser {
         tokens,
         at: 0,
         vars: vec!["$".to_string()],
         depth: 0,
+        range_depth: 0,
+        webhook,
+        tree: Tree::default(),
     };
     let mut nodes = Vec::new();
     while parser.peek().tok != Tok::Eof {
         let pos = parser.peek().pos;
+        if parser.peek().tok == Tok::LeftDelim {
+            let save = parser.at;
+            parser.next();
+            if parser.next_non_space().tok == Tok::Keyword("define") {
+                parser.define()?;
+                continue;
+            }
+            parser.at = save;
+        }
         match parser.text_or_action()? {
             Item::Node(node) => nodes.push(node),
             Item::End => return Err(pos.syntax("unexpected {{end}}")),
             Item::Else(_) | Item::ElseIf(_) => return Err(pos.syntax("unexpected {{else}}")),
         }
     }
-    Ok(nodes)
+    parser.tree.root = nodes;
+    Ok(parser.tree)
 }
 
-struct Parser<'a> {
+pub(super) struct Parser<'a> {
     tokens: &'a [Token],
     at: usize,
     /// Variables in scope, as Go's parser tracks them: popped at the `{{end}}` of a control.
-    vars: Vec<String>,
-    depth: usize,
+    pub(super) vars: Vec<String>,
+    pub(super) depth: usize,
+    /// How many `{{range}}`s enclose the current action (for `{{break}}`/`{{continue}}`).
+    pub(super) range_depth: usize,
+    webhook: bool,
+    pub(super) tree: Tree,
 }
 
 /// Go's `item.String()` for "unexpected X in Y" messages.
@@ -73,9 +92,12 @@ fn describe(tok: &Tok) -> String {
         Tok::Dot => ".".into(),
     };
     if text.chars().count() > 10 {
-        format!("{}...", quote(&text.chars().take(10).collect::<String>()))
+        format!(
+            "{}...",
+            escape::quote(&text.chars().take(10).collect::<String>(), false)
+        )
     } else {
-        quote(&text)
+        escape::quote(&text, false)
     }
 }
 
@@ -95,20 +117,20 @@ impl Parser<'_> {
         })
     }
 
-    fn peek(&self) -> Token {
+    pub(super) fn peek(&self) -> Token {
         self.token(self.at)
     }
 
-    fn next(&mut self) -> Token {
+    pub(super) fn next(&mut self) -> Token {
         self.at += 1;
         self.token(self.at - 1)
     }
 
-    fn backup(&mut self) {
+    pub(super) fn backup(&mut self) {
         self.at -= 1;
     }
 
-    fn next_non_space(&mut self) -> Token {
+    pub(super) fn next_non_space(&mut self) -> Token {
         loop {
             let t = self.next();
             if t.tok != Tok::Space {
@@ -117,13 +139,13 @@ impl Parser<'_> {
         }
     }
 
-    fn peek_non_space(&mut self) -> Token {
+    pub(super) fn peek_non_space(&mut self) -> Token {
         let t = self.next_non_space();
         self.backup();
         t
     }
 
-    fn unexpected(&self, t: &Token, context: &str) -> TemplateError {
+    pub(super) fn unexpected(&self, t: &Token, context: &str) -> TemplateError {
         match &t.tok {
             Tok::Error(message) => t.pos.syntax(message.clone()),
             tok => t
@@ -132,7 +154,7 @@ impl Parser<'_> {
         }
     }
 
-    fn enter(&mut self, pos: Pos) -> Result<(), TemplateError> {
+    pub(super) fn enter(&mut self, pos: Pos) -> Result<(), TemplateError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return Err(pos.syntax("max expression depth exceeded"));
@@ -140,10 +162,10 @@ impl Parser<'_> {
         Ok(())
     }
 
-    fn text_or_action(&mut self) -> Result<Item, TemplateError> {
+    pub(super) fn text_or_action(&mut self) -> Result<Item, TemplateError> {
         let t = self.next_non_space();
         match t.tok {
-            Tok::Text(text) => Ok(Item::Node(Node::Text(text))),
+            Tok::Text(text) => Ok(Item::Node(Node::Text(text, t.pos))),
             Tok::LeftDelim => self.action(t.pos),
             _ => Err(self.unexpected(&t, "input")),
         }
@@ -152,8 +174,12 @@ impl Parser<'_> {
     fn action(&mut self, delim: Pos) -> Result<Item, TemplateError> {
         let t = self.next_non_space();
         match t.tok {
-            Tok::Keyword("if") => self.branch(false, delim).map(Item::Node),
-            Tok::Keyword("with") => self.branch(true, delim).map(Item::Node),
+            Tok::Keyword("if") => self.control("if", delim).map(Item::Node),
+            Tok::Keyword("with") => self.control("with", delim).map(Item::Node),
+            Tok::Keyword("range") => self.control("range", delim).map(Item::Node),
+            Tok::Keyword(k @ ("break" | "continue")) => self.loop_control(k, delim).map(Item::Node),
+            Tok::Keyword("template") => self.template_call(delim).map(Item::Node),
+            Tok::Keyword("block") => self.block(delim).map(Item::Node),
             Tok::Keyword("else") => {
                 if self.peek_non_space().tok == Tok::Keyword("if") {
                     self.next_non_space();
@@ -166,7 +192,6 @@ impl Parser<'_> {
                 self.expect_right_delim("end")?;
                 Ok(Item::End)
             }
-            Tok::Keyword(k) if k != "nil" => Err(t.pos.unsupported(format!("{{{{{k}}}}}"))),
             _ => {
                 self.backup();
                 let pipe = self.pipeline("command", &Tok::RightDelim, delim)?;
@@ -183,57 +208,15 @@ impl Parser<'_> {
         Err(self.unexpected(&t, context))
     }
 
-    /// `{{if}}`/`{{with}}` up to its `{{end}}`; variables declared inside go out of scope there.
-    fn branch(&mut self, with: bool, delim: Pos) -> Result<Node, TemplateError> {
-        self.enter(delim)?;
-        let mark = self.vars.len();
-        let node = self.branch_body(with, delim);
-        self.vars.truncate(mark);
-        self.depth -= 1;
-        node
-    }
-
-    fn branch_body(&mut self, with: bool, delim: Pos) -> Result<Node, TemplateError> {
-        let context = if with { "with" } else { "if" };
-        let pipe = self.pipeline(context, &Tok::RightDelim, delim)?;
-        let (then, stop) = self.item_list(context, delim)?;
-        let otherwise = match stop {
-            Item::Else(_) => match self.item_list(context, delim)? {
-                (_, Item::Else(pos) | Item::ElseIf(pos)) => {
-                    return Err(pos.syntax("expected end; found {{else}}"));
-                }
-                (list, _) => list,
-            },
-            Item::ElseIf(pos) if !with => vec![self.branch(false, pos)?],
-            Item::ElseIf(pos) => return Err(pos.syntax("unexpected {{else if}} in {{with}}")),
-            Item::End | Item::Node(_) => Vec::new(),
-        };
-        Ok(Node::Branch {
-            with,
-            pipe,
-            then,
-            otherwise,
-        })
-    }
-
-    /// Nodes up to the next `{{end}}` or `{{else}}`, which is returned too.
-    fn item_list(&mut self, context: &str, open: Pos) -> Result<(Vec<Node>, Item), TemplateError> {
-        let mut list = Vec::new();
-        loop {
-            if self.peek_non_space().tok == Tok::Eof {
-                return Err(open.syntax(format!(
-                    "unexpected EOF: {{{{{context}}}}} has no matching {{{{end}}}}"
-                )));
-            }
-            match self.text_or_action()? {
-                Item::Node(node) => list.push(node),
-                stop => return Ok((list, stop)),
-            }
-        }
-    }
-
     /// `[$x := | $x =] command ('|' command)*` up to `end`.
-    fn pipeline(&mut self, context: &str, end: &Tok, pos: Pos) -> Result<Pipe, TemplateError> {
+    pub(super) fn pipeline(
+        &mut self,
+        context: &str,
+        end: &Tok,
+        pos: Pos,
+    ) -> Result<Pipe, TemplateError> {
+        // Go places the pipeline at its first token; `pos` (its action) is for "missing value".
+        let start = self.peek_non_space().pos;
         let decl = self.declaration(context)?;
         let mut cmds = Vec::new();
         loop {
@@ -265,31 +248,56 @@ impl Parser<'_> {
                 return Err(first.pos.syntax(message));
             }
         }
-        Ok(Pipe { pos, decl, cmds })
+        Ok(Pipe {
+            pos: start,
+            decl,
+            cmds,
+        })
     }
 
     fn declaration(&mut self, context: &str) -> Result<Option<Decl>, TemplateError> {
-        let save = self.at;
-        let Tok::Variable(name) = self.next_non_space().tok else {
-            self.at = save;
-            return Ok(None);
-        };
-        let next = self.peek_non_space();
-        match next.tok {
-            Tok::Declare | Tok::Assign => {
-                self.next_non_space();
-                self.vars.push(name.clone());
-                let assign = next.tok == Tok::Assign;
-                Ok(Some(Decl { name, assign }))
-            }
-            Tok::Char(',') => Err(next
-                .pos
-                .syntax(format!("too many declarations in {context}"))),
-            _ => {
+        let mut names = Vec::new();
+        loop {
+            let save = self.at;
+            let Tok::Variable(name) = self.next_non_space().tok else {
                 self.at = save;
-                Ok(None)
+                break;
+            };
+            let next = self.peek_non_space();
+            match next.tok {
+                Tok::Declare | Tok::Assign => {
+                    self.next_non_space();
+                    self.vars.push(name.clone());
+                    names.push(name);
+                    let assign = next.tok == Tok::Assign;
+                    return Ok(Some(Decl { names, assign }));
+                }
+                Tok::Char(',') => {
+                    self.next_non_space();
+                    self.vars.push(name.clone());
+                    names.push(name);
+                    if context == "range" && names.len() < 2 {
+                        match self.peek_non_space().tok {
+                            Tok::Variable(_) | Tok::RightDelim | Tok::RightParen => continue,
+                            _ => {
+                                return Err(next.pos.syntax("range can only initialize variables"))
+                            }
+                        }
+                    }
+                    return Err(next
+                        .pos
+                        .syntax(format!("too many declarations in {context}")));
+                }
+                _ => {
+                    self.at = save;
+                    break;
+                }
             }
         }
+        Ok((!names.is_empty()).then_some(Decl {
+            names,
+            assign: false,
+        }))
     }
 
     /// Operands up to `|` (consumed) or the end of the pipeline (left for the caller).
@@ -322,6 +330,8 @@ impl Parser<'_> {
             return Ok(None);
         };
         let mut fields = Vec::new();
+        // Go places a chained operand (`.A.B`, `$x.Y`, `(p).Z`) at its first chained field.
+        let chain_pos = self.peek().pos;
         while let Tok::Field(name) = self.peek().tok {
             self.next();
             fields.push(name);
@@ -329,7 +339,11 @@ impl Parser<'_> {
         if fields.is_empty() {
             return Ok(Some(term));
         }
-        let pos = term.pos;
+        let pos = if term.is_literal() {
+            term.pos
+        } else {
+            chain_pos
+        };
         let kind = match term.kind {
             ArgKind::Field(mut names) => {
                 names.extend(fields);
@@ -348,7 +362,7 @@ impl Parser<'_> {
             _ if term.is_literal() => {
                 return Err(pos.syntax(format!(
                     "unexpected . after term {}",
-                    quote(&term.to_string())
+                    escape::quote(&term.to_string(), false)
                 )));
             }
             _ => ArgKind::Chain {
@@ -363,7 +377,7 @@ impl Parser<'_> {
         let t = self.next_non_space();
         let pos = t.pos;
         let kind = match t.tok {
-            Tok::Ident(name) if funcs::lookup(&name).is_none() => {
+            Tok::Ident(name) if funcs::lookup(&name, self.webhook).is_none() => {
                 let (line, col) = (pos.line, pos.col);
                 return Err(TemplateError::UndefinedFunction { line, col, name });
             }
@@ -371,7 +385,8 @@ impl Parser<'_> {
             Tok::Dot => ArgKind::Dot,
             Tok::Keyword("nil") => ArgKind::Nil,
             Tok::Variable(name) if !self.vars.contains(&name) => {
-                return Err(pos.syntax(format!("undefined variable {}", quote(&name))));
+                let name = escape::quote(&name, false);
+                return Err(pos.syntax(format!("undefined variable {name}")));
             }
             Tok::Variable(name) => ArgKind::Var {
                 name,
@@ -379,12 +394,14 @@ impl Parser<'_> {
             },
             Tok::Field(name) => ArgKind::Field(vec![name]),
             Tok::Bool(b) => ArgKind::Bool(b),
-            Tok::Number(raw) => ArgKind::Int {
+            Tok::Number(raw) => ArgKind::Number {
                 value: literal::parse_number(&raw).map_err(|e| literal_error(pos, e))?,
                 raw,
             },
-            Tok::CharConst(raw) => ArgKind::Int {
-                value: literal::unquote_char(&raw).map_err(|e| literal_error(pos, e))?,
+            Tok::CharConst(raw) => ArgKind::Number {
+                value: literal::unquote_char(&raw)
+                    .map(literal::Constant::Int)
+                    .map_err(|e| literal_error(pos, e))?,
                 raw,
             },
             Tok::Str(raw) => ArgKind::Str {

@@ -194,21 +194,15 @@ fn rejects_like_go_with_positions() {
         ),
         ("{{else}}", "line 1:1: unexpected {{else}}"),
         ("abc{{ getenv", "line 1:4: unclosed action"),
-        (
-            "x\n{{if true}}x",
-            "line 2:1: unexpected EOF: {{if}} has no matching {{end}}",
-        ),
-        (
-            "{{with 1}}x{{else}}",
-            "line 1:1: unexpected EOF: {{with}} has no matching {{end}}",
-        ),
+        ("x\n{{if true}}x", "line 2:13: unexpected EOF"),
+        ("{{with 1}}x{{else}}", "line 1:20: unexpected EOF"),
         (
             "{{if 1}}1{{else}}2{{else}}3{{end}}",
             "line 1:19: expected end; found {{else}}",
         ),
         (
             "{{with 1}}{{else if 2}}{{end}}",
-            "line 1:11: unexpected {{else if}} in {{with}}",
+            "line 1:11: unexpected <if> in input",
         ),
         ("{{end x}}", r#"line 1:7: unexpected "x" in end"#),
         (
@@ -217,21 +211,17 @@ fn rejects_like_go_with_positions() {
         ),
         ("{{}}", "line 1:1: missing value for command"),
         ("{{if}}{{end}}", "line 1:1: missing value for if"),
-        ("{{range 1}}{{end}}", "line 1:3: {{range}} is not supported"),
-        (
-            "{{define \"x\"}}{{end}}",
-            "line 1:3: {{define}} is not supported",
-        ),
+        ("{{range 1}}{{end}}", "line 1:9: range can't iterate over 1"),
         (
             "{{template \"x\"}}",
-            "line 1:3: {{template}} is not supported",
+            r#"line 1:12: template "x" not defined"#,
         ),
+        ("{{break}}", "line 1:1: {{break}} outside {{range}}"),
+        ("{{continue}}", "line 1:1: {{continue}} outside {{range}}"),
         (
-            "{{ block \"x\" . }}{{end}}",
-            "line 1:4: {{block}} is not supported",
+            "{{range .}}{{define \"x\"}}{{end}}{{end}}",
+            "line 1:14: unexpected <define> in command",
         ),
-        ("{{break}}", "line 1:3: {{break}} is not supported"),
-        ("{{continue}}", "line 1:3: {{continue}} is not supported"),
         ("{{$x}}", r#"line 1:3: undefined variable "$x""#),
         (
             "{{with $x := 4}}{{end}}{{$x}}",
@@ -241,16 +231,11 @@ fn rejects_like_go_with_positions() {
             "{{if 1}}{{$y := 1}}{{end}}{{$y}}",
             r#"line 1:29: undefined variable "$y""#,
         ),
-        ("{{$x = 1}}", "line 1:1: undefined variable: $x"),
+        ("{{$x = 1}}", "line 1:8: undefined variable: $x"),
         (
             "{{$x, $y := 1}}",
             "line 1:5: too many declarations in command",
         ),
-        (
-            "{{1.5}}",
-            "line 1:3: floating-point constant 1.5 is not supported",
-        ),
-        ("{{2i}}", "line 1:3: complex constant 2i is not supported"),
         (
             "{{99999999999999999999}}",
             r#"line 1:3: integer overflow: "99999999999999999999""#,
@@ -259,18 +244,7 @@ fn rejects_like_go_with_positions() {
             r#"{{"\xff"}}"#,
             r#"line 1:3: string literal "\xff" that is not valid UTF-8 is not supported"#,
         ),
-        (
-            r#"{{"\q"}}"#,
-            r#"line 1:3: invalid syntax in string literal "\q""#,
-        ),
-        (
-            r#"{{printf "%x" 1}}"#,
-            r#"line 1:3: printf directive "%x" is not supported"#,
-        ),
-        (
-            r#"{{printf "%-5s" 1}}"#,
-            r#"line 1:3: printf directive "%-5s" is not supported"#,
-        ),
+        (r#"{{"\q"}}"#, "line 1:3: invalid syntax"),
         (
             "{{getenv}}",
             "line 1:3: wrong number of args for getenv: want 1 got 0",
@@ -336,7 +310,7 @@ fn rejects_like_go_with_positions() {
         ),
         (
             r#"{{(getenv "A").Foo}}"#,
-            "line 1:3: can't evaluate field Foo in type string",
+            "line 1:11: can't evaluate field Foo in type string",
         ),
         (
             r#"{{credential "../etc/shadow"}}"#,
@@ -348,7 +322,10 @@ fn rejects_like_go_with_positions() {
         ),
         (
             r#"{{credential "nope"}}"#,
-            r#"line 1:3: credential "nope": /run/credentials/webhook.service/nope: No such file or directory (os error 2)"#,
+            "line 1:3: credential \"nope\": cannot read /run/credentials/webhook.service/nope: \
+             No such file or directory (os error 2) (it is looked up in $CREDENTIALS_DIRECTORY; \
+             under systemd give the unit LoadCredential=nope:/path/to/secret, in a container \
+             mount a file named nope in that folder)",
         ),
         ("{{printf 3, 4}}", r#"line 1:11: unexpected "," in operand"#),
         (
@@ -360,10 +337,7 @@ fn rejects_like_go_with_positions() {
             r#"line 1:3: unexpected . after term "\"hello\"""#,
         ),
         ("{{print (1}}", "line 1:1: unclosed left paren"),
-        (
-            "{{print 1)}}",
-            "line 1:10: unexpected right paren U+0029 ')'",
-        ),
+        ("{{print 1)}}", r#"line 1:10: unexpected ")" in command"#),
         (r#"{{print "a}}"#, "line 1:9: unterminated quoted string"),
         ("{{/* x }}", "line 1:1: unclosed comment"),
         (
@@ -390,8 +364,10 @@ fn only_what_was_asked_is_read() {
     assert!(matches!(err, TemplateError::CredentialUnavailable { .. }));
     assert_eq!(
         err.to_string(),
-        "line 1:4: credential \"gh-secret\": $CREDENTIALS_DIRECTORY is not set \
-         (give the service LoadCredential= in its unit)"
+        "line 1:4: credential \"gh-secret\": $CREDENTIALS_DIRECTORY is not set, so there is no \
+         folder to read it from; under systemd give the unit \
+         LoadCredential=gh-secret:/path/to/secret, in a container set CREDENTIALS_DIRECTORY to \
+         the folder holding a file named gh-secret (e.g. a mounted Kubernetes Secret)"
     );
     assert_eq!(err.position(), (1, 4));
     // An error in a branch that does not run is never raised, as in Go.

@@ -31,3 +31,5 @@ mod rules;
 mod signatures;
 mod sources;
 mod startup;
+mod template_cases;
+mod templates;
