@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::case::Case;
 use super::pair::{reference, Group};
-use crate::common::{free_port, hookrun_bin};
+use crate::common::{free_port, hookrun_bin, listens};
 
 /// How a start attempt ended.
 #[derive(Debug)]
@@ -47,7 +47,9 @@ pub(super) fn launch(bin: &Path, dir: &Path, args: &[&str]) -> Outcome {
                 output,
             };
         }
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        // The child itself must hold the listening socket: another test's server may have
+        // taken the same free port in the meantime.
+        if listens(child.id(), port) && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             let probe = super::http::RawRequest {
                 method: "POST".into(),
                 target: "/hooks/x".into(),
