@@ -9,6 +9,10 @@
 //! child is always reaped. Once the main process has exited, the readers get a short linger to
 //! drain what is buffered; a grandchild that keeps the pipes open cannot hold the run past it.
 //! Temporary files live in the [`Invocation`] and are deleted when the run ends.
+//!
+//! Every command also gets an empty, private file named in `HOOKRUN_RESULT` where it may write
+//! structured results (`result_file`); it is read (bounded) once the command has ended and
+//! removed with the other temporary files.
 
 mod output;
 pub mod result_file;
@@ -27,6 +31,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use output::{OutputLog, Snapshot, Stream};
+pub use result_file::ResultFile;
 pub use tempfile::TempFile;
 
 /// Everything needed to run one command.
@@ -84,9 +89,19 @@ pub enum SpawnError {
     },
 }
 
+/// The variable naming the command's result file.
+pub const RESULT_ENV: &str = "HOOKRUN_RESULT";
+
+/// How a run ended and what the command wrote to its result file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished {
+    pub exit: Exit,
+    pub result: ResultFile,
+}
+
 /// Runs `inv` to the end, writing its output to `log` (closed when done). `cancel` ends it early
 /// (shutdown): the group is killed as on a timeout.
-pub async fn run(inv: Invocation, log: Arc<OutputLog>, cancel: &CancellationToken) -> Exit {
+pub async fn run(inv: Invocation, log: Arc<OutputLog>, cancel: &CancellationToken) -> Finished {
     // Writing `pass-file-to-command` files, probing PATH and forking are blocking work: keep
     // them off the runtime's threads. At most one fork per core at a time: a burst of hundreds
     // of jobs must not crowd out the threads that accept and answer requests.
@@ -97,17 +112,39 @@ pub async fn run(inv: Invocation, log: Arc<OutputLog>, cancel: &CancellationToke
     })
     .await;
     drop(fork_slot);
-    let exit = match spawned {
-        Ok((inv, Ok((child, files)))) => {
-            let exit = supervise(child, &inv, &log, cancel).await;
-            drop(files);
-            exit
+    let finished = match spawned {
+        Ok((inv, Ok(started))) => {
+            let exit = supervise(started.child, &inv, &log, cancel).await;
+            let result = read_result(started.result.path().to_path_buf()).await;
+            drop(started.files);
+            Finished { exit, result }
         }
-        Ok((_, Err(e))) => Exit::SpawnFailed(e.to_string()),
-        Err(e) => Exit::SpawnFailed(format!("starting the command: {e}")),
+        Ok((_, Err(e))) => Finished {
+            exit: Exit::SpawnFailed(e.to_string()),
+            result: ResultFile::default(),
+        },
+        Err(e) => Finished {
+            exit: Exit::SpawnFailed(format!("starting the command: {e}")),
+            result: ResultFile::default(),
+        },
     };
     log.close();
-    exit
+    finished
+}
+
+/// Reads the result file of an ended command; a file that cannot be read is a warning in the
+/// result, never a failed job.
+async fn read_result(path: PathBuf) -> ResultFile {
+    let read = tokio::task::spawn_blocking(move || result_file::read(&path)).await;
+    let problem = match read {
+        Ok(Ok(result)) => return result,
+        Ok(Err(e)) => e.to_string(),
+        Err(e) => format!("reading the result file: {e}"),
+    };
+    ResultFile {
+        warnings: vec![problem],
+        ..ResultFile::default()
+    }
 }
 
 /// Process-wide bound on concurrent spawns: one per core.
@@ -176,10 +213,24 @@ fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
+/// A started command and the files that live as long as it runs.
+struct Started {
+    child: Child,
+    files: Vec<TempFile>,
+    result: TempFile,
+}
+
 /// The single place commands are built.
-fn spawn(inv: &Invocation) -> Result<(Child, Vec<TempFile>), SpawnError> {
+fn spawn(inv: &Invocation) -> Result<Started, SpawnError> {
     let path = resolve(&inv.program, inv.working_dir.as_deref())?;
     let dir = inv.working_dir.clone().unwrap_or_else(std::env::temp_dir);
+    let result =
+        TempFile::create(&std::env::temp_dir(), "hookrun-result-", b"").map_err(|source| {
+            SpawnError::TempFile {
+                env: RESULT_ENV.to_string(),
+                source,
+            }
+        })?;
     let mut files = Vec::new();
     let mut file_env = Vec::new();
     for (env, data) in &inv.files {
@@ -195,6 +246,7 @@ fn spawn(inv: &Invocation) -> Result<(Child, Vec<TempFile>), SpawnError> {
         .args(&inv.args)
         .envs(inv.env.iter().map(|(k, v)| (k, v)))
         .envs(file_env.iter().map(|(k, v)| (k, v)))
+        .env(RESULT_ENV, result.path())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -207,7 +259,11 @@ fn spawn(inv: &Invocation) -> Result<(Child, Vec<TempFile>), SpawnError> {
         program: inv.program.clone(),
         source,
     })?;
-    Ok((child, files))
+    Ok(Started {
+        child,
+        files,
+        result,
+    })
 }
 
 /// Waits for the child under its deadline, copying output, killing the group when needed.

@@ -16,8 +16,47 @@ fn inv(program: &str, args: &[&str], timeout_ms: u64) -> Invocation {
 
 async fn run_it(i: Invocation, cap: usize) -> (Exit, Snapshot) {
     let log = Arc::new(OutputLog::new(cap));
-    let exit = run(i, log.clone(), &CancellationToken::new()).await;
-    (exit, log.snapshot())
+    let finished = run(i, log.clone(), &CancellationToken::new()).await;
+    (finished.exit, log.snapshot())
+}
+
+#[tokio::test]
+async fn the_result_file_is_read_after_the_command_and_removed() {
+    let script = r#"printf 'target=swarm:web\nmessage<<EOF\nline 1\nline 2\nEOF\n' >> "$HOOKRUN_RESULT"; echo "$HOOKRUN_RESULT""#;
+    let log = Arc::new(OutputLog::new(4096));
+    let finished = run(
+        inv("/bin/sh", &["-c", script], 5000),
+        log.clone(),
+        &CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(finished.exit, Exit::Code(0));
+    assert_eq!(finished.result.values["target"], "swarm:web");
+    assert_eq!(finished.result.values["message"], "line 1\nline 2");
+    let path = String::from_utf8(log.snapshot().stdout).unwrap();
+    assert!(
+        !std::path::Path::new(path.trim()).exists(),
+        "{path} left behind"
+    );
+}
+
+#[tokio::test]
+async fn a_symlinked_result_file_is_refused_not_followed() {
+    let dir = ::tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "password=hunter2\n").unwrap();
+    let script = format!(
+        r#"rm -f "$HOOKRUN_RESULT"; ln -s {} "$HOOKRUN_RESULT""#,
+        secret.display()
+    );
+    let finished = run(
+        inv("/bin/sh", &["-c", &script], 5000),
+        Arc::new(OutputLog::new(4096)),
+        &CancellationToken::new(),
+    )
+    .await;
+    assert!(finished.result.values.is_empty(), "{:?}", finished.result);
+    assert_eq!(finished.result.warnings.len(), 1);
 }
 
 #[tokio::test]

@@ -1,13 +1,14 @@
 //! One job: a triggered request's command run, its state, timing and output. Shared between
 //! the task that runs it, the request that may wait for it and the jobs endpoint.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::exec::{Exit, Invocation, OutputLog};
+use crate::exec::{Exit, Finished, Invocation, OutputLog};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -100,6 +101,8 @@ struct Progress {
     finished_at: Option<(SystemTime, Instant)>,
     /// The command, until it starts.
     invocation: Option<Invocation>,
+    /// What the command wrote to its `HOOKRUN_RESULT` file.
+    result: BTreeMap<String, String>,
 }
 
 /// A job record.
@@ -128,6 +131,8 @@ pub struct JobView {
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
     pub duration_ms: Option<u128>,
+    /// The values the command wrote to its `HOOKRUN_RESULT` file (empty until it ends).
+    pub result: BTreeMap<String, String>,
     /// `None` (absent) when the server hides output (`-job-output=false`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stdout: Option<String>,
@@ -154,6 +159,7 @@ impl Job {
                 started_at: None,
                 finished_at: None,
                 invocation: Some(inv),
+                result: BTreeMap::new(),
             }),
             finished: watch::channel(false).0,
         }
@@ -184,9 +190,15 @@ impl Job {
         p.invocation.take()
     }
 
-    /// Records the end of a run.
-    pub fn finish(&self, exit: Exit) {
-        self.end(Ending::ran(exit));
+    /// Records the end of a run and what its command wrote to its result file.
+    pub fn finish(&self, finished: Finished) {
+        self.lock().result = finished.result.values;
+        self.end(Ending::ran(finished.exit));
+    }
+
+    /// The values the command wrote to its result file (empty before it ends).
+    pub fn result(&self) -> BTreeMap<String, String> {
+        self.lock().result.clone()
     }
 
     /// Ends a job that never ran (superseded, canceled); no-op if it already ended.
@@ -247,6 +259,7 @@ impl Job {
             started_at: p.started_at.map(|(t, _)| rfc3339(t)),
             finished_at: p.finished_at.map(|(t, _)| rfc3339(t)),
             duration_ms,
+            result: p.result.clone(),
             stdout: with_output.then(|| String::from_utf8_lossy(&out.stdout).into_owned()),
             stderr: with_output.then(|| String::from_utf8_lossy(&out.stderr).into_owned()),
             truncated: out.truncated,

@@ -228,9 +228,12 @@ impl JobManager {
             match (permit, job.start()) {
                 (Some(_permit), Some(inv)) => {
                     tracing::info!(job = %job.id, hook = %job.hook, "job started");
-                    let exit = exec::run(inv, job.output.clone(), &this.cancel).await;
-                    tracing::info!(job = %job.id, hook = %job.hook, exit = ?exit, "job finished");
-                    job.finish(exit);
+                    let finished = exec::run(inv, job.output.clone(), &this.cancel).await;
+                    tracing::info!(job = %job.id, hook = %job.hook, exit = ?finished.exit, "job finished");
+                    for warning in &finished.result.warnings {
+                        tracing::warn!(job = %job.id, hook = %job.hook, warning = %warning, "result file");
+                    }
+                    job.finish(finished);
                 }
                 _ => {
                     job.end_unstarted(JobState::Canceled);

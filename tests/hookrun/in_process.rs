@@ -298,3 +298,30 @@ async fn dispatch_answers_without_a_socket() {
     assert_eq!(body, "queued");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_jobs_endpoint_shows_what_the_command_wrote_to_its_result_file() {
+    let script = r#"printf 'target=swarm:web\nimage_before=nginx:1.26\nimage_after=nginx:1.27\nrolled_back=false\n' >> "$HOOKRUN_RESULT""#;
+    let hook = with(
+        sh_hook("deploy", script, &[]),
+        json!({"include-command-output-in-response": true}),
+    );
+    let mut server = TestServer::builder().hooks([hook]).start().await;
+    let resp = server.post("/hooks/deploy").send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let id = job_id(&resp);
+    let view: Value = server
+        .get(&format!("/jobs/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        view["result"],
+        json!({"target": "swarm:web", "image_before": "nginx:1.26",
+               "image_after": "nginx:1.27", "rolled_back": "false"})
+    );
+    server.stop().await;
+}
