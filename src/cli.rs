@@ -179,6 +179,23 @@ pub struct ServeArgs {
     /// Connections served at once; more wait to be accepted.
     #[arg(long = "max-connections", default_value_t = 1024)]
     pub max_connections: usize,
+    /// Keep job and deploy history in this folder (SQLite, hookrun.db; or sqlite:///folder);
+    /// without it history lives in memory and no file is created.
+    #[arg(long = "state", value_name = "FOLDER|URL", default_value = "")]
+    pub state: crate::store::Location,
+    /// Finished jobs and deploys older than this are deleted from the state (e.g. 90d).
+    #[arg(long = "state-max-age", default_value = "90days", value_parser = duration)]
+    pub state_max_age: Duration,
+    /// The state database is kept within this size; the oldest jobs go first (e.g. 1GiB).
+    #[arg(long = "state-max-size", default_value = "1GiB", value_parser = config::parse_size)]
+    pub state_max_size: u64,
+    /// How long a delivery id is remembered: a copy within it runs nothing (e.g. 24h).
+    #[arg(long = "delivery-window", default_value = "24h", value_parser = duration)]
+    pub delivery_window: Duration,
+    /// File holding the admin token (or sha256:<hex> of it) for /ui, /jobs, /deploys and
+    /// /admin; default: the systemd credential hookrun-admin-token, if given.
+    #[arg(long = "admin-token-file", default_value = "")]
+    pub admin_token_file: OptionalPath,
 }
 
 impl ServeArgs {
@@ -217,6 +234,16 @@ impl ServeArgs {
 
     pub fn load_options(&self) -> LoadOptions {
         load_options(self.template, self.lenient)
+    }
+
+    pub fn store_settings(&self) -> crate::store::StoreSettings {
+        crate::store::StoreSettings {
+            location: self.state.clone(),
+            max_age: self.state_max_age,
+            max_bytes: self.state_max_size,
+            delivery_window: self.delivery_window,
+            memory_records: self.job_history.max(1),
+        }
     }
 
     /// The TLS acceptor for `-secure`, from `-cert`, `-key` and the TLS flags.

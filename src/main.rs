@@ -12,7 +12,8 @@ use tokio::signal::unix::{signal, SignalKind};
 use hookrun::cli::{self, LogFormat, ServeArgs, Subcommand, ValidateArgs};
 use hookrun::config::{self, template::SystemEnv, LoadOptions};
 use hookrun::reload::Reloader;
-use hookrun::server::{self, AppState, Listener, Shutdown, ShutdownStage};
+use hookrun::server::{self, AdminAuth, AppState, Listener, Shutdown, ShutdownStage};
+use hookrun::store::Store;
 
 /// Exit codes: 1 for start-up errors (as the reference), 2 for invalid hooks in `validate`.
 const EXIT_STARTUP: u8 = 1;
@@ -90,8 +91,17 @@ async fn serve(args: ServeArgs) -> Result<()> {
         std::fs::write(pidfile, format!("{}\n", std::process::id()))
             .with_context(|| format!("writing pid file {}", pidfile.display()))?;
     }
+    let admin = admin_auth(&args)?;
     drop_privileges(&args)?;
-    let state = AppState::new(hooks, args.server_settings(), args.job_limits());
+    // After dropping privileges: the state folder belongs to the user hookrun runs as.
+    let store = Store::open(args.store_settings()).context("opening the state store")?;
+    let state = AppState::with_store(
+        hooks,
+        args.server_settings(),
+        args.job_limits(),
+        store,
+        admin,
+    );
     let shutdown = Shutdown::new();
     let reloader = Reloader::new(args.hooks.clone(), opts, state.hooks.clone());
     if args.hotreload {
@@ -110,6 +120,22 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     tracing::info!("shut down");
     served.context("serving")
+}
+
+/// The admin credential: `-admin-token-file`, else systemd's `hookrun-admin-token`
+/// credential (`LoadCredential=`), else none (admin URLs answer 401 saying how to set one).
+fn admin_auth(args: &ServeArgs) -> Result<AdminAuth> {
+    let from_systemd = std::env::var_os("CREDENTIALS_DIRECTORY")
+        .map(|dir| std::path::Path::new(&dir).join(server::admin_auth::CREDENTIAL_NAME))
+        .filter(|p| p.is_file());
+    let Some(path) = args.admin_token_file.0.clone().or(from_systemd) else {
+        tracing::info!("no admin credential: /ui, /jobs, /deploys and /admin answer 401 (see -admin-token-file)");
+        return Ok(AdminAuth::none());
+    };
+    let mut auth = AdminAuth::from_file(&path)?;
+    auth.secure_cookies = args.secure;
+    tracing::info!(file = %path.display(), "admin credential loaded");
+    Ok(auth)
 }
 
 fn init_logging(args: &ServeArgs) -> Result<()> {

@@ -96,6 +96,9 @@ pub struct Execution {
     /// `max-queue`; `None` means the server's default bound.
     pub max_queue: Option<usize>,
     pub stream_output: bool,
+    /// `delivery-id-header`: a request header whose value identifies a delivery; a value seen
+    /// within `-delivery-window` is answered with its earlier jobs and runs nothing.
+    pub delivery_id_header: Option<http::HeaderName>,
 }
 
 /// How runs of one hook relate to each other.

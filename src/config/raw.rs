@@ -57,6 +57,8 @@ pub struct RawHook {
     pub stream_command_output: bool,
     #[serde(default)]
     pub registry_event: Option<RawRegistryEvent>,
+    #[serde(default)]
+    pub delivery_id_header: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -293,11 +293,24 @@ impl Validator<'_> {
                 "streams the output into the response, so include-command-output-in-response is implied",
             );
         }
+        let delivery_id_header = raw.delivery_id_header.as_deref().and_then(|name| {
+            match http::HeaderName::from_bytes(name.trim().as_bytes()) {
+                Ok(h) => Some(h),
+                Err(_) => {
+                    self.error(
+                        &at.field("delivery-id-header"),
+                        format!("{name:?} is not a header name"),
+                    );
+                    None
+                }
+            }
+        });
         Execution {
             timeout,
             concurrency,
             max_queue: raw.max_queue,
             stream_output: raw.stream_command_output,
+            delivery_id_header,
         }
     }
 

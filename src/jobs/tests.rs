@@ -33,6 +33,7 @@ fn hook(id: &str, mode: Concurrency, max_queue: Option<usize>) -> Hook {
             concurrency: mode,
             max_queue,
             stream_output: false,
+            delivery_id_header: None,
         },
         registry_event: None,
         reads_payload: false,

@@ -18,7 +18,10 @@
 //! its answer) gets `-kill-grace`, the grace commands get too, and is then closed; `run`
 //! returns when both jobs and connections are done.
 
+mod admin_api;
+pub mod admin_auth;
 mod connection;
+mod dashboard;
 mod error;
 mod gohttp;
 mod handler;
@@ -37,7 +40,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{HookSet, LiveHooks};
 use crate::jobs::{self, JobManager};
+use crate::store::Store;
 
+pub use admin_auth::AdminAuth;
 pub use connection::Listener;
 pub use error::HttpError;
 pub use router::dispatch;
@@ -107,15 +112,37 @@ pub struct AppState {
     /// The hooks being served; reloads swap them.
     pub hooks: Arc<LiveHooks>,
     pub settings: Settings,
+    /// The jobs, and through them the store (`jobs.store()`).
     pub jobs: Arc<JobManager>,
+    /// Who may use the admin URLs (`/ui`, `/jobs`, `/deploys`, `/admin/…`).
+    pub admin: AdminAuth,
 }
 
 impl AppState {
+    /// A server with its history in memory and no admin credential.
     pub fn new(hooks: HookSet, settings: Settings, job_limits: jobs::JobLimits) -> Arc<Self> {
+        AppState::with_store(
+            hooks,
+            settings,
+            job_limits,
+            Store::memory(),
+            AdminAuth::none(),
+        )
+    }
+
+    /// A server recording its jobs in `store`, with the admin credential `admin`.
+    pub fn with_store(
+        hooks: HookSet,
+        settings: Settings,
+        job_limits: jobs::JobLimits,
+        store: Arc<Store>,
+        admin: AdminAuth,
+    ) -> Arc<Self> {
         Arc::new(AppState {
             hooks: Arc::new(LiveHooks::new(hooks)),
             settings,
-            jobs: JobManager::new(job_limits),
+            jobs: JobManager::with_store(job_limits, store),
+            admin,
         })
     }
 }
@@ -198,6 +225,9 @@ async fn drain(state: &AppState, connections: GracefulShutdown, shutdown: &Shutd
         for job in state.jobs.shutdown(give_up).await {
             tracing::warn!(job = %job.id, hook = %job.hook, "job did not finish before shutdown; its process group was killed");
         }
+        // Every job has its final record queued: commit them before the process ends.
+        let store = state.jobs.store().clone();
+        let _ = tokio::task::spawn_blocking(move || store.close()).await;
         jobs_stopped.cancel();
     };
     let connections = async {
