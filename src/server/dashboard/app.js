@@ -31,7 +31,7 @@ function liveOutput() {
   source.addEventListener("output", (e) => {
     if (!started) { pre.textContent = ""; started = true; }
     const follow = atBottom();
-    pre.textContent += e.data + "\n";
+    pre.textContent += e.data;
     if (follow) pre.scrollTop = pre.scrollHeight;
   });
   source.addEventListener("end", (e) => {
