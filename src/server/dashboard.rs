@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use http::{header, HeaderValue, Method, Request, StatusCode};
 use minijinja::{context, Environment, Value};
 
+use super::admin_actions;
 use super::admin_api::{self, AdminError, Admitted};
 use super::admin_auth::{self, AdminAuth, Refusal};
 use super::{AppState, RequestBody};
@@ -247,7 +248,7 @@ pub(super) async fn render(
         Page::Home => {
             let filter = admin_api::job_filter(admitted.query.as_deref())?;
             let jobs = admin_api::jobs_matching(state, &filter).await;
-            let hooks = admin_api::hooks(state).await;
+            let hooks = admin_actions::hooks(state).await;
             let targets = summarize_targets(&state.jobs.store().deploys(None, 10_000).await);
             let states: Vec<&str> = JobState::ALL.iter().map(|s| s.as_str()).collect();
             Ok(page(

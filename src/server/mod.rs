@@ -18,6 +18,7 @@
 //! its answer) gets `-kill-grace`, the grace commands get too, and is then closed; `run`
 //! returns when both jobs and connections are done.
 
+mod admin_actions;
 mod admin_api;
 pub mod admin_auth;
 mod connection;

@@ -21,18 +21,19 @@
 //! The backend sits behind [`Backend`]: SQLite today; PostgreSQL (issue 15) is a second
 //! variant running the same migrations (`schema`).
 
+mod health;
 pub mod records;
 mod schema;
 mod sqlite;
+mod writer;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
-
+pub use health::{HealthReport, StoreHealth};
 pub use records::{
     DeliveryRecord, DeployRecord, JobFilter, PauseRecord, RunSpec, StoredJob, TargetSummary,
 };
@@ -40,6 +41,7 @@ pub use sqlite::FILE_NAME as SQLITE_FILE_NAME;
 
 use crate::jobs::JobView;
 use sqlite::Sqlite;
+use writer::Writer;
 
 /// Why the store could not be used.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -137,80 +139,6 @@ impl Write {
     }
 }
 
-/// The store's state for logs, metrics and the admin API. Counters only grow.
-#[derive(Debug, Default)]
-pub struct StoreHealth {
-    durable: bool,
-    degraded: AtomicBool,
-    write_failures: AtomicU64,
-    dropped_writes: AtomicU64,
-    pending_writes: AtomicU64,
-    disk_bytes: AtomicU64,
-    last_error: Mutex<Option<String>>,
-}
-
-/// A snapshot of [`StoreHealth`].
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct HealthReport {
-    /// `memory` or `sqlite`.
-    pub backend: &'static str,
-    /// Writes to the database are failing: history is being kept in memory only.
-    pub degraded: bool,
-    pub write_failures: u64,
-    /// Writes given up while degraded (the backlog is bounded).
-    pub dropped_writes: u64,
-    pub pending_writes: u64,
-    pub disk_bytes: u64,
-    pub last_error: Option<String>,
-}
-
-impl StoreHealth {
-    pub fn report(&self) -> HealthReport {
-        HealthReport {
-            backend: if self.durable { "sqlite" } else { "memory" },
-            degraded: self.degraded.load(Ordering::Relaxed),
-            write_failures: self.write_failures.load(Ordering::Relaxed),
-            dropped_writes: self.dropped_writes.load(Ordering::Relaxed),
-            pending_writes: self.pending_writes.load(Ordering::Relaxed),
-            disk_bytes: self.disk_bytes.load(Ordering::Relaxed),
-            last_error: self
-                .last_error
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone(),
-        }
-    }
-
-    /// 1 while writes fail (a gauge), for `/metrics`.
-    pub fn degraded(&self) -> bool {
-        self.degraded.load(Ordering::Relaxed)
-    }
-
-    /// Failed commits so far (a counter), for `/metrics`.
-    pub fn write_failures(&self) -> u64 {
-        self.write_failures.load(Ordering::Relaxed)
-    }
-
-    /// Writes dropped from a full backlog (a counter), for `/metrics`.
-    pub fn dropped_writes(&self) -> u64 {
-        self.dropped_writes.load(Ordering::Relaxed)
-    }
-
-    fn failed(&self, error: &StoreError) {
-        self.write_failures.fetch_add(1, Ordering::Relaxed);
-        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error.to_string());
-        if !self.degraded.swap(true, Ordering::Relaxed) {
-            tracing::error!(error = %error, "STATE STORE WRITE FAILED: job history is kept in memory only until the store recovers; requests are still served");
-        }
-    }
-
-    fn recovered(&self) {
-        if self.degraded.swap(false, Ordering::Relaxed) {
-            tracing::warn!("state store recovered: job history is written to disk again");
-        }
-    }
-}
-
 /// The backends a store can have. One enum (not a trait object) so that each variant can be
 /// sync (SQLite, on threads) or async (PostgreSQL) without boxing futures.
 enum Backend {
@@ -230,6 +158,7 @@ struct Memory {
     deploys: VecDeque<DeployRecord>,
 }
 
+/// What the writer thread is sent.
 enum Msg {
     Write(Box<Write>),
     Flush(tokio::sync::oneshot::Sender<()>),
@@ -281,10 +210,7 @@ impl Store {
             Location::Memory => return Ok(Store::in_memory(settings)),
             Location::Sqlite(dir) => dir.clone(),
         };
-        let health = Arc::new(StoreHealth {
-            durable: true,
-            ..StoreHealth::default()
-        });
+        let health = Arc::new(StoreHealth::durable());
         let mut memory = Memory::default();
         let db = match Sqlite::open_writer(&dir, settings.max_bytes) {
             Ok(mut db) => {
@@ -558,163 +484,6 @@ fn start_up(
         memory.deploys.push_front(d);
     }
     Ok(())
-}
-
-/// Writes queued while degraded, at most; older ones are dropped first.
-const MAX_BACKLOG: usize = 50_000;
-
-/// The writer thread's state.
-struct Writer {
-    dir: PathBuf,
-    settings: StoreSettings,
-    health: Arc<StoreHealth>,
-    db: Option<Sqlite>,
-    backlog: VecDeque<Write>,
-}
-
-impl Writer {
-    fn run(mut self, rx: mpsc::Receiver<Msg>) {
-        let mut retry_at = Instant::now();
-        let mut backoff = Duration::from_millis(500);
-        let mut last_retention = Instant::now();
-        let mut written_since_retention = 0usize;
-        loop {
-            let wait = if self.backlog.is_empty() {
-                Duration::from_secs(30)
-            } else {
-                retry_at
-                    .saturating_duration_since(Instant::now())
-                    .max(Duration::from_millis(50))
-            };
-            let first = match rx.recv_timeout(wait) {
-                Ok(m) => Some(m),
-                Err(mpsc::RecvTimeoutError::Timeout) => None,
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            };
-            let mut acks = Vec::new();
-            let mut closing = None;
-            for msg in first
-                .into_iter()
-                .chain(std::iter::from_fn(|| rx.try_recv().ok()))
-            {
-                match msg {
-                    Msg::Write(w) => {
-                        self.health.pending_writes.fetch_sub(1, Ordering::Relaxed);
-                        self.backlog.push_back(*w);
-                    }
-                    Msg::Flush(ack) => acks.push(ack),
-                    Msg::Close(ack) => closing = Some(ack),
-                }
-                if self.backlog.len() >= 2000 {
-                    break;
-                }
-            }
-            if !self.backlog.is_empty() && (Instant::now() >= retry_at || closing.is_some()) {
-                match self.commit(&mut written_since_retention) {
-                    Ok(()) => {
-                        self.health.recovered();
-                        backoff = Duration::from_millis(500);
-                    }
-                    Err(e) => {
-                        self.health.failed(&e);
-                        tracing::warn!(error = %e, pending = self.backlog.len(), retry_in = ?backoff, "state store write failed");
-                        retry_at = Instant::now() + backoff;
-                        backoff = (backoff * 2).min(Duration::from_secs(30));
-                    }
-                }
-            }
-            self.bound_backlog();
-            for ack in acks {
-                let _ = ack.send(());
-            }
-            if self.db.is_some() && last_retention.elapsed() > Duration::from_secs(60) {
-                self.retain();
-                last_retention = Instant::now();
-                written_since_retention = 0;
-            }
-            if let Some(ack) = closing {
-                let _ = ack.send(());
-                break;
-            }
-        }
-    }
-
-    /// Commits the backlog (opening the database first if it could not be opened before), in
-    /// transactions of at most a sixteenth of the size limit, with retention in between when
-    /// a tenth of the limit has been written: a big backlog cannot swell the file or its log
-    /// past the limit.
-    fn commit(&mut self, written_since_retention: &mut usize) -> Result<(), StoreError> {
-        if self.db.is_none() {
-            let mut db = Sqlite::open_writer(&self.dir, self.settings.max_bytes)?;
-            let now = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
-            for view in db.interrupt_unfinished(&now)? {
-                tracing::warn!(job = %view.id, hook = %view.hook, "job was interrupted by a restart of hookrun");
-            }
-            self.db = Some(db);
-        }
-        let chunk_bytes = usize::try_from(self.settings.max_bytes / 16).unwrap_or(usize::MAX);
-        while !self.backlog.is_empty() {
-            let mut bytes = 0;
-            let n = self
-                .backlog
-                .iter()
-                .take_while(|w| {
-                    let first = bytes == 0;
-                    bytes += weight(w);
-                    first || bytes <= chunk_bytes
-                })
-                .count();
-            let chunk: Vec<Write> = self.backlog.iter().take(n).cloned().collect();
-            let db = self.db.as_mut().expect("opened above");
-            db.apply(&chunk)?;
-            self.backlog.drain(..n);
-            *written_since_retention += chunk.iter().map(weight).sum::<usize>();
-            if *written_since_retention as u64 > self.settings.max_bytes / 10 {
-                self.retain();
-                *written_since_retention = 0;
-            }
-        }
-        if let Some(db) = &self.db {
-            self.health
-                .disk_bytes
-                .store(db.disk_bytes(), Ordering::Relaxed);
-        }
-        Ok(())
-    }
-
-    fn bound_backlog(&mut self) {
-        while self.backlog.len() > MAX_BACKLOG {
-            self.backlog.pop_front();
-            self.health.dropped_writes.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    fn retain(&mut self) {
-        let Some(db) = self.db.as_mut() else { return };
-        let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
-        // Prune to 70% so that the next tenth of growth still fits, WAL included.
-        let target = self.settings.max_bytes / 10 * 7;
-        match db.retain(
-            now_ms(),
-            ms(self.settings.max_age),
-            target,
-            ms(self.settings.delivery_window),
-        ) {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(deleted = n, "retention deleted old jobs"),
-            Err(e) => tracing::warn!(error = %e, "retention failed"),
-        }
-        self.health
-            .disk_bytes
-            .store(db.disk_bytes(), Ordering::Relaxed);
-    }
-}
-
-fn weight(w: &Write) -> usize {
-    match w {
-        Write::Job(job, _) => job.weight(),
-        _ => 256,
-    }
 }
 
 /// The database file in a `-state` folder (for tests and tools).
