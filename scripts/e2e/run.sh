@@ -29,4 +29,6 @@ echo "--- deploy scripts, driven directly"
 bash "$here/scripts-e2e.sh" || status=1
 echo "--- the deploy path through hookrun"
 bash "$here/hookrun-e2e.sh" "$@" || status=1
+echo "--- deploy history, rollback and pause through hookrun"
+bash "$here/history-e2e.sh" "$@" || status=1
 exit "$status"
