@@ -144,3 +144,17 @@ async fn a_finished_job_is_committed_before_it_is_reported() {
         assert_eq!(f.job(&id).await["state"], "succeeded");
     }
 }
+
+#[tokio::test]
+async fn without_state_no_files_are_created() {
+    let f = Fixture::start(&[sh_hook("h", "echo hi", &[])], &[]);
+    let id = f.trigger_job("h", json!({})).await;
+    f.wait_done(&id, Duration::from_secs(10)).await;
+    let mut names: Vec<String> = std::fs::read_dir(f.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with("server-")) // the test's own log of the server
+        .collect();
+    names.sort();
+    assert_eq!(names, ["hooks.json"]);
+}
