@@ -148,9 +148,15 @@ impl JobManager {
         views
     }
 
-    /// Hands the job's current record to the store (never waits).
+    /// Hands the job's current record to the store (never waits). In memory only the command
+    /// is kept (for reruns): the job manager holds the record itself, so the output is not
+    /// copied.
     fn record(&self, job: &Job, spec: Option<RunSpec>) {
-        self.store.write(Write::job(job.view(true), spec));
+        if self.store.is_durable() {
+            self.store.write(Write::job(job.view(true), spec));
+        } else if let Some(spec) = spec {
+            self.store.write(Write::job(job.view(false), Some(spec)));
+        }
     }
 
     /// Files a job for `hook` under a new id; it starts now or when its turn comes. The

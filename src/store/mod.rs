@@ -258,6 +258,11 @@ impl Store {
         &self.settings
     }
 
+    /// Whether writes go to a database (with `-state`), not to memory only.
+    pub fn is_durable(&self) -> bool {
+        self.writer.is_some()
+    }
+
     /// Queues a write; never waits.
     pub fn write(&self, write: Write) {
         self.remember(&write);
