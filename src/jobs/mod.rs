@@ -23,7 +23,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::{Concurrency, Hook};
 use crate::exec::{self, Invocation};
 
-pub use job::{Ending, Job, JobState, JobView};
+pub use job::{Ending, Job, JobState, JobView, NotificationAttempt, MAX_NOTIFICATION_ATTEMPTS};
 
 /// Limits and defaults for running jobs and keeping them (the `-max-jobs`, `-max-queue`,
 /// `-job-history*` and `-max-output` flags).

@@ -35,6 +35,7 @@ fn hook(id: &str, mode: Concurrency, max_queue: Option<usize>) -> Hook {
             stream_output: false,
         },
         registry_event: None,
+        notify: Vec::new(),
         reads_payload: false,
     }
 }

@@ -121,9 +121,10 @@ async fn answer(
         Some(pushes) => pushes.iter().map(|p| Input::push(request, p)).collect(),
     };
     let admitted = admitted(hook, inputs)?;
-    let mut invocations = admitted
-        .iter()
-        .map(|input| invocation(&state.settings, hook, input));
+    let mut invocations = admitted.iter().map(|input| {
+        let callback_url = input.push.and_then(|p| p.callback_url.as_deref());
+        (invocation(&state.settings, hook, input), callback_url)
+    });
     let Some(first) = invocations.next() else {
         tracing::info!("trigger rules were not satisfied");
         return Ok(Answer::RulesNotSatisfied);
@@ -314,28 +315,34 @@ fn invocation(settings: &Settings, hook: &Hook, input: &Input) -> Invocation {
     }
 }
 
-/// Submits one job per invocation. A refusal of the first is the answer (429, 503); later
-/// pushes of a delivery that cannot be queued are logged and skipped.
-fn submit(
+/// Submits one job per invocation, each watched for its notifications (and its Docker Hub
+/// `callback_url`). A refusal of the first is the answer (429, 503); later pushes of a delivery
+/// that cannot be queued are logged and skipped.
+fn submit<'a>(
     state: &Arc<AppState>,
     hook: &Arc<Hook>,
     request_id: &str,
-    first: Invocation,
-    more: impl Iterator<Item = Invocation>,
+    first: (Invocation, Option<&'a str>),
+    more: impl Iterator<Item = (Invocation, Option<&'a str>)>,
 ) -> Result<Started, HttpError> {
+    let (inv, callback_url) = first;
     let first = state
         .jobs
-        .submit(hook, request_id, first)
+        .submit(hook, request_id, inv)
         .map_err(|e| match e {
             SubmitError::QueueFull { .. } => HttpError::QueueFull {
                 retry_after_secs: state.settings.retry_after.as_secs().max(1),
             },
             SubmitError::ShuttingDown => HttpError::ShuttingDown,
         })?;
+    state.notifications.watch(&first, hook, callback_url);
     let mut all = vec![first.clone()];
-    for inv in more {
+    for (inv, callback_url) in more {
         match state.jobs.submit(hook, request_id, inv) {
-            Ok(job) => all.push(job),
+            Ok(job) => {
+                state.notifications.watch(&job, hook, callback_url);
+                all.push(job);
+            }
             Err(e) => tracing::warn!(error = %e, "push not queued"),
         }
     }

@@ -23,6 +23,7 @@ mod error;
 mod gohttp;
 mod handler;
 mod jobs_api;
+mod notifications;
 mod reply;
 mod router;
 pub mod tls;
@@ -37,6 +38,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{HookSet, LiveHooks};
 use crate::jobs::{self, JobManager};
+use crate::notify;
+use notifications::JobNotifications;
 
 pub use connection::Listener;
 pub use error::HttpError;
@@ -79,6 +82,8 @@ pub struct Settings {
     pub retry_after: Duration,
     /// `-job-output`: whether the jobs endpoints show commands' output.
     pub job_output: bool,
+    /// Notifications: the mail server, rate limit, Docker Hub callback allow-list, retries.
+    pub notify: notify::Settings,
 }
 
 impl Default for Settings {
@@ -98,6 +103,7 @@ impl Default for Settings {
             shutdown_timeout: Duration::from_secs(30),
             retry_after: Duration::from_secs(10),
             job_output: true,
+            notify: notify::Settings::default(),
         }
     }
 }
@@ -108,15 +114,27 @@ pub struct AppState {
     pub hooks: Arc<LiveHooks>,
     pub settings: Settings,
     pub jobs: Arc<JobManager>,
+    /// Tells hooks' `notify` targets (and Docker Hub) how jobs ended.
+    pub notifications: JobNotifications,
 }
 
 impl AppState {
-    pub fn new(hooks: HookSet, settings: Settings, job_limits: jobs::JobLimits) -> Arc<Self> {
-        Arc::new(AppState {
+    /// The state of a server about to run; starts the notifier on the current runtime, which
+    /// fails only on unusable mail TLS settings or callback allow-list.
+    pub fn new(
+        hooks: HookSet,
+        settings: Settings,
+        job_limits: jobs::JobLimits,
+    ) -> Result<Arc<Self>, notify::delivery::StartError> {
+        let jobs = JobManager::new(job_limits);
+        let notifications =
+            JobNotifications::start(settings.notify.clone(), &jobs, settings.job_output)?;
+        Ok(Arc::new(AppState {
             hooks: Arc::new(LiveHooks::new(hooks)),
             settings,
-            jobs: JobManager::new(job_limits),
-        })
+            jobs,
+            notifications,
+        }))
     }
 }
 
@@ -185,8 +203,10 @@ pub async fn run(
     accepted
 }
 
-/// Winds jobs and open connections down together.
+/// Winds jobs and open connections down together; once jobs have stopped, pending notifications
+/// get what is left of the shutdown timeout (at least the kill grace connections get too).
 async fn drain(state: &AppState, connections: GracefulShutdown, shutdown: &Shutdown) {
+    let deadline = tokio::time::Instant::now() + state.settings.shutdown_timeout;
     let jobs_stopped = CancellationToken::new();
     let jobs = async {
         let give_up = async {
@@ -199,6 +219,16 @@ async fn drain(state: &AppState, connections: GracefulShutdown, shutdown: &Shutd
             tracing::warn!(job = %job.id, hook = %job.hook, "job did not finish before shutdown; its process group was killed");
         }
         jobs_stopped.cancel();
+        let left = deadline
+            .saturating_duration_since(tokio::time::Instant::now())
+            .max(state.settings.kill_grace);
+        let report = tokio::select! {
+            report = state.notifications.shutdown(left) => report,
+            () = shutdown.forced() => state.notifications.shutdown(Duration::ZERO).await,
+        };
+        if report.abandoned > 0 {
+            tracing::warn!(abandoned = report.abandoned, "notifications still being sent at the shutdown deadline were given up");
+        }
     };
     let connections = async {
         tokio::select! {
