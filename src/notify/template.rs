@@ -76,7 +76,11 @@ mod tests {
             "deploy-web failure: nginx:1.26 → nginx:1.27 (exit 3)"
         );
         assert_eq!(
-            GoTemplates.compile("部署通知").unwrap().render(&data).unwrap(),
+            GoTemplates
+                .compile("部署通知")
+                .unwrap()
+                .render(&data)
+                .unwrap(),
             "部署通知"
         );
     }

@@ -227,7 +227,10 @@ async fn drain(state: &AppState, connections: GracefulShutdown, shutdown: &Shutd
             () = shutdown.forced() => state.notifications.shutdown(Duration::ZERO).await,
         };
         if report.abandoned > 0 {
-            tracing::warn!(abandoned = report.abandoned, "notifications still being sent at the shutdown deadline were given up");
+            tracing::warn!(
+                abandoned = report.abandoned,
+                "notifications still being sent at the shutdown deadline were given up"
+            );
         }
     };
     let connections = async {

@@ -38,7 +38,10 @@ impl JobNotifications {
         let host = settings.host.clone();
         let jobs: Weak<JobManager> = Arc::downgrade(jobs);
         let report = Arc::new(move |attempt: &Attempt| {
-            let job = attempt.job_id.as_deref().and_then(|id| jobs.upgrade()?.get(id));
+            let job = attempt
+                .job_id
+                .as_deref()
+                .and_then(|id| jobs.upgrade()?.get(id));
             if let Some(job) = job {
                 job.record_notification(record(attempt));
             }

@@ -111,8 +111,7 @@ impl Builder {
             .await
             .expect("binding 127.0.0.1:0");
         let addr = tcp.local_addr().expect("local address");
-        let state =
-            AppState::new(hooks, self.settings, self.jobs).expect("starting the notifier");
+        let state = AppState::new(hooks, self.settings, self.jobs).expect("starting the notifier");
         let shutdown = Shutdown::new();
         let task = tokio::spawn(server::run(
             Listener::Tcp(tcp),
