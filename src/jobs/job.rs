@@ -127,6 +127,9 @@ pub struct NotificationAttempt {
     /// When `failed`: the next attempt comes after this long.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_in_ms: Option<u64>,
+    /// This attempt sent the rate-limit summary that lists the job (it was `held`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub summary: bool,
 }
 
 /// Attempts a job record keeps; beyond this they are only logged.

@@ -30,7 +30,7 @@ use super::config::{self, Channel, Target};
 use super::dispatch::Dispatcher;
 use super::dockerhub::{self, Callback, CallbackGuard};
 use super::email::{Mailer, SmtpConfigError, SmtpSettings};
-use super::message::{rfc3339, Message, Notice};
+use super::message::{rfc3339, Message, Notice, NoticeKind};
 use super::webhook;
 
 /// How the engine behaves; [`Settings::default`] is the product's behaviour.
@@ -141,6 +141,10 @@ pub struct Attempt {
     pub at: String,
     #[serde(flatten)]
     pub outcome: AttemptOutcome,
+    /// For a rate-limit summary: the jobs it lists (those held back), so their records learn
+    /// what became of them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub summary_of: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -327,6 +331,7 @@ impl Notifier {
                     outcome: AttemptOutcome::Refused {
                         reason: reason.clone(),
                     },
+                    summary_of: Vec::new(),
                 });
                 return Err(reason);
             }
@@ -366,6 +371,7 @@ impl Notifier {
                 outcome: AttemptOutcome::Dropped {
                     reason: reason.to_string(),
                 },
+                summary_of: Vec::new(),
             });
         }
     }
@@ -422,6 +428,17 @@ impl Inner {
         out: Outgoing,
     ) {
         let delivery = delivery_id();
+        let summary_of = match &out {
+            Outgoing::Target {
+                notice:
+                    Notice {
+                        kind: NoticeKind::Summary(summary),
+                        ..
+                    },
+                ..
+            } => summary.listed.iter().map(|j| j.job_id.clone()).collect(),
+            _ => Vec::new(),
+        };
         let attempts = u32::try_from(self.settings.retry_delays.len())
             .unwrap_or(u32::MAX)
             .saturating_add(1);
@@ -433,6 +450,7 @@ impl Inner {
                 attempt,
                 at: rfc3339(SystemTime::now()),
                 outcome,
+                summary_of: summary_of.clone(),
             });
         };
         let mut last_chance = false;

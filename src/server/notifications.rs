@@ -38,11 +38,11 @@ impl JobNotifications {
         let host = settings.host.clone();
         let jobs: Weak<JobManager> = Arc::downgrade(jobs);
         let report = Arc::new(move |attempt: &Attempt| {
-            let job = attempt
-                .job_id
-                .as_deref()
-                .and_then(|id| jobs.upgrade()?.get(id));
-            if let Some(job) = job {
+            let Some(jobs) = jobs.upgrade() else {
+                return;
+            };
+            let ids = attempt.job_id.iter().chain(&attempt.summary_of);
+            for job in ids.filter_map(|id| jobs.get(id)) {
                 job.record_notification(record(attempt));
             }
         });
@@ -141,5 +141,6 @@ fn record(a: &Attempt) -> NotificationAttempt {
         outcome: outcome.to_string(),
         error,
         retry_in_ms,
+        summary: !a.summary_of.is_empty(),
     }
 }

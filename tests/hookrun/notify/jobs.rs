@@ -356,9 +356,15 @@ async fn a_burst_of_failures_is_rate_limited_and_summarised() {
         ids[2..].iter().map(String::as_str).collect::<Vec<_>>()
     );
     for (i, id) in ids.iter().enumerate() {
-        let want = if i < 2 { "1:delivered" } else { "0:held" };
-        let job = wait_notifications(&server, id, |n| !n.is_empty()).await;
-        assert_eq!(outcomes(&job, "json "), [want], "job {i}");
+        let want: &[&str] = if i < 2 {
+            &["1:delivered"]
+        } else {
+            &["0:held", "1:delivered"]
+        };
+        let job = wait_notifications(&server, id, |n| n.len() == want.len()).await;
+        assert_eq!(outcomes(&job, "json "), want, "job {i}");
+        let summary = job["notifications"].as_array().unwrap().last().unwrap()["summary"] == true;
+        assert_eq!(summary, i >= 2, "job {i}: {job:#}");
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(receiver.received().len(), 3, "nothing more is sent");
