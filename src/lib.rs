@@ -13,7 +13,7 @@
 //! - `jobs`: job ids and records, per-hook concurrency modes, queues, the job history, and
 //!   how a run ended (`Ending`).
 //! - `server`: HTTP: `run` (serve and drain), connections, routing, the hook handler, success
-//!   replies, the error map, the jobs endpoints, TLS.
+//!   replies, the error map, the jobs endpoints, TLS, job notifications (`notifications`).
 //! - `reload`: watches hooks files and signals, swaps the live hook set.
 //! - `cli`: command-line flags (single and double dash, typed values), the `validate`
 //!   subcommand.

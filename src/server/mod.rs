@@ -5,7 +5,8 @@
 //!
 //! A request goes `connection` (accept, TLS, limits) → `router` (path rules, `/jobs/`) →
 //! `handler` (one hook, as a list of steps ending in an `Answer`) → `reply` (every success
-//! response) or `error` (every other response).
+//! response) or `error` (every other response). `notifications` tells a hook's `notify` targets
+//! how its jobs ended and writes each attempt into the job record.
 //!
 //! # Theory of operation
 //! [`run`] accepts connections until the [`Shutdown`] is triggered, each on its own task and
@@ -15,8 +16,11 @@
 //! (or at once, on a second trigger) their process groups are killed and reaped. Responses that
 //! wait on a job (captured or streamed output) end with it, so connections and jobs wind down
 //! together. Once every job has stopped, a connection still open (a client that does not read
-//! its answer) gets `-kill-grace`, the grace commands get too, and is then closed; `run`
-//! returns when both jobs and connections are done.
+//! its answer) gets `-kill-grace`, the grace commands get too, and is then closed. Jobs whose
+//! hook notifies someone (or that answer a Docker Hub delivery) are watched by `notifications`;
+//! once every job has stopped, the notifier sends what is pending until the end of
+//! `-shutdown-timeout` (at least `-kill-grace`; a second trigger gives up at once). `run`
+//! returns when jobs, notifications and connections are done.
 
 mod connection;
 mod error;
