@@ -20,7 +20,12 @@ fn validate(file: &Path, creds: &Path) -> (bool, String) {
         cmd.arg("-template");
     }
     // The server's mail settings, as the examples' stack and deployment files give them.
-    cmd.args(["-smtp", "smtp://127.0.0.1", "-smtp-from", "hookrun@example.com"]);
+    cmd.args([
+        "-smtp",
+        "smtp://127.0.0.1",
+        "-smtp-from",
+        "hookrun@example.com",
+    ]);
     let out = cmd
         .arg(file)
         .env("CREDENTIALS_DIRECTORY", creds)
