@@ -441,3 +441,26 @@ async fn superseded_jobs_notify_nobody_and_templates_fall_back_when_they_fail() 
         .unwrap()
         .starts_with("[hookrun] deploy-web succeeded"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hidden_output_stays_out_of_messages() {
+    let receiver = Receiver::failing(0, "ok").await;
+    let mut server = TestServer::builder()
+        .hooks([deploy_hook(
+            "echo 'db password: hunter2'; exit 1",
+            json!([{ "webhook": { "url": receiver.url("/ops") } }]),
+        )])
+        .settings(|s| {
+            s.notify = fast_settings();
+            s.job_output = false;
+        })
+        .start()
+        .await;
+    let id = job_id(&server.trigger("deploy-web", json!({})).await);
+    wait_notifications(&server, &id, |n| delivered(n) == 1).await;
+    server.stop().await;
+    let got = receiver.received();
+    let body = got[0].json();
+    assert_eq!(body["output_tail"], "", "-job-output=false: {body}");
+    assert!(!String::from_utf8_lossy(&got[0].body).contains("hunter2"));
+}
