@@ -14,6 +14,7 @@ use clap::{ArgAction, Args, Parser};
 
 use crate::config::{self, LoadOptions, UnknownKeys};
 use crate::jobs;
+use crate::notify::{self, cli::SmtpArgs};
 use crate::server::tls::{CipherSuites, TlsMinVersion};
 use crate::server::{self, tls};
 
@@ -51,6 +52,9 @@ pub struct ValidateArgs {
     /// Report unknown hook keys as warnings instead of errors.
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_go_bool)]
     pub lenient: bool,
+    /// The server's mail settings, checked as the server would (e-mail targets need -smtp).
+    #[command(flatten)]
+    pub smtp: SmtpArgs,
 }
 
 #[derive(Debug, Args)]
@@ -196,11 +200,32 @@ pub struct ServeArgs {
     /// /admin; default: the systemd credential hookrun-admin-token, if given.
     #[arg(long = "admin-token-file", default_value = "")]
     pub admin_token_file: OptionalPath,
+    #[command(flatten)]
+    pub smtp: SmtpArgs,
+    /// Notifications a minute to one target of one hook; more are sent as one summary.
+    #[arg(long = "notify-rate-limit", value_name = "N", default_value_t = notify::delivery::DEFAULT_RATE_LIMIT, value_parser = clap::value_parser!(u32).range(1..))]
+    pub notify_rate_limit: u32,
+    /// URL prefix Docker Hub callbacks may also go to (besides
+    /// https://registry.hub.docker.com/u/…/hook/…/); repeatable.
+    #[arg(long = "dockerhub-callback-allow", value_name = "URL", value_parser = callback_prefix)]
+    pub dockerhub_callback_allow: Vec<String>,
 }
 
 impl ServeArgs {
-    pub fn server_settings(&self) -> server::Settings {
-        server::Settings {
+    /// The server's settings; fails when the mail settings cannot be used (`-smtp*`: a bad
+    /// URL or sender, an unreadable CA or password file). `env` reads
+    /// `HOOKRUN_SMTP_PASSWORD`.
+    pub fn server_settings(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<server::Settings, String> {
+        let notify = notify::Settings {
+            smtp: self.smtp.settings(env)?,
+            rate_limit: self.notify_rate_limit,
+            callback_allow: self.dockerhub_callback_allow.clone(),
+            ..notify::Settings::default()
+        };
+        Ok(server::Settings {
             url_prefix: self.urlprefix.trim_matches('/').to_string(),
             response_headers: self
                 .header
@@ -219,7 +244,8 @@ impl ServeArgs {
             shutdown_timeout: self.shutdown_timeout,
             retry_after: Duration::from_secs(10),
             job_output: self.job_output,
-        }
+            notify,
+        })
     }
 
     pub fn job_limits(&self) -> jobs::JobLimits {
@@ -233,7 +259,7 @@ impl ServeArgs {
     }
 
     pub fn load_options(&self) -> LoadOptions {
-        load_options(self.template, self.lenient)
+        load_options(self.template, self.lenient, self.smtp.smtp.is_some())
     }
 
     pub fn store_settings(&self) -> crate::store::StoreSettings {
@@ -259,11 +285,11 @@ impl ServeArgs {
 
 impl ValidateArgs {
     pub fn load_options(&self) -> LoadOptions {
-        load_options(self.template, self.lenient)
+        load_options(self.template, self.lenient, self.smtp.smtp.is_some())
     }
 }
 
-fn load_options(template: bool, lenient: bool) -> LoadOptions {
+fn load_options(template: bool, lenient: bool, mail_server: bool) -> LoadOptions {
     LoadOptions {
         template,
         unknown_keys: if lenient {
@@ -271,7 +297,14 @@ fn load_options(template: bool, lenient: bool) -> LoadOptions {
         } else {
             UnknownKeys::Error
         },
+        mail_server,
     }
+}
+
+/// `-dockerhub-callback-allow`: an http(s) URL prefix without credentials.
+fn callback_prefix(s: &str) -> Result<String, String> {
+    notify::dockerhub::CallbackGuard::new(&[s.to_string()])?;
+    Ok(s.to_string())
 }
 
 /// Every long flag name, for the single-dash rewrite.

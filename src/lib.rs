@@ -15,8 +15,9 @@
 //! - `store`: durable history (SQLite with `-state`, else memory): jobs, the commands kept
 //!   for reruns, deploy records, delivery ids, paused hooks; migrations and retention.
 //! - `server`: HTTP: `run` (serve and drain), connections, routing, the hook handler, success
-//!   replies, the error map, the jobs endpoints, TLS; the admin side (`admin_auth`,
-//!   `admin_api`, `dashboard`): credentials, listings, rerun/rollback/pause, the `/ui` pages.
+//!   replies, the error map, the jobs endpoints, TLS, job notifications (`notifications`); the
+//!   admin side (`admin_auth`, `admin_api`, `dashboard`): credentials, listings,
+//!   rerun/rollback/pause, the `/ui` pages.
 //! - `reload`: watches hooks files and signals, swaps the live hook set.
 //! - `cli`: command-line flags (single and double dash, typed values), the `validate`
 //!   subcommand.

@@ -19,6 +19,9 @@ use hookrun::store::Store;
 const EXIT_STARTUP: u8 = 1;
 const EXIT_INVALID: u8 = 2;
 
+/// The SMTP password, when `-smtp-password-file` is not given.
+const SMTP_PASSWORD_ENV: &str = "HOOKRUN_SMTP_PASSWORD";
+
 fn main() -> ExitCode {
     let cli = cli::parse();
     match cli.subcommand {
@@ -26,6 +29,9 @@ fn main() -> ExitCode {
         Some(Subcommand::Notify(args)) => return hookrun::notify::cli::run(*args),
         None => {}
     }
+    // Read once, then out of the environment that hook commands inherit.
+    let smtp_password = std::env::var(SMTP_PASSWORD_ENV).ok();
+    std::env::remove_var(SMTP_PASSWORD_ENV);
     let args = cli.serve;
     if args.version {
         println!(
@@ -50,7 +56,7 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_STARTUP);
         }
     };
-    match runtime.block_on(serve(args)) {
+    match runtime.block_on(serve(args, smtp_password)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("hookrun: {e:#}");
@@ -64,7 +70,15 @@ fn validate(args: &ValidateArgs) -> ExitCode {
     for p in &loaded.problems {
         println!("{p}");
     }
+    let smtp = args.smtp.settings(&|name| std::env::var(name).ok());
+    if let Err(e) = &smtp {
+        println!("error: {e}");
+    }
     match &loaded.set {
+        Some(_) if smtp.is_err() => {
+            println!("invalid: the mail server settings");
+            ExitCode::from(EXIT_INVALID)
+        }
         Some(set) => {
             println!("ok: {} hook(s) in {} file(s)", set.len(), set.files.len());
             ExitCode::SUCCESS
@@ -76,7 +90,7 @@ fn validate(args: &ValidateArgs) -> ExitCode {
     }
 }
 
-async fn serve(args: ServeArgs) -> Result<()> {
+async fn serve(args: ServeArgs, smtp_password: Option<String>) -> Result<()> {
     init_logging(&args)?;
     if std::process::id() == 1 {
         // Orphans of hook commands (`cmd &` in a script) are re-parented to PID 1; hookrun only
@@ -85,6 +99,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     let opts = args.load_options();
     let hooks = initial_hooks(&args, &opts)?;
+    // Before dropping privileges: the password and CA files are usually root's.
+    let env = |name: &str| (name == SMTP_PASSWORD_ENV).then(|| smtp_password.clone())?;
+    let settings = args.server_settings(&env).map_err(anyhow::Error::msg)?;
     let listener = bind(&args).await?;
     // Before dropping privileges: the pid file usually lives in a root-owned folder.
     if let Some(pidfile) = &args.pidfile.0 {
@@ -95,13 +112,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
     drop_privileges(&args)?;
     // After dropping privileges: the state folder belongs to the user hookrun runs as.
     let store = Store::open(args.store_settings()).context("opening the state store")?;
-    let state = AppState::with_store(
-        hooks,
-        args.server_settings(),
-        args.job_limits(),
-        store,
-        admin,
-    );
+    let state = AppState::with_store(hooks, settings, args.job_limits(), store, admin)
+        .context("starting notifications")?;
     let shutdown = Shutdown::new();
     let reloader = Reloader::new(args.hooks.clone(), opts, state.hooks.clone());
     if args.hotreload {

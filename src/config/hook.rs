@@ -39,6 +39,8 @@ pub struct Hook {
     pub methods: Option<Vec<Method>>,
     pub execution: Execution,
     pub registry_event: Option<EventOptions>,
+    /// `notify`: the targets told how each job ended (templates compiled, secrets read).
+    pub notify: Vec<Arc<crate::notify::Target>>,
     /// Whether anything reads payload values: if not, the body is not parsed (a 10 MiB JSON
     /// body costs many times its size as a tree).
     pub reads_payload: bool,

@@ -149,7 +149,37 @@ struct Progress {
     invocation: Option<Invocation>,
     /// What the command wrote to its `HOOKRUN_RESULT` file.
     result: BTreeMap<String, String>,
+    /// What happened to the notifications about this job, attempt by attempt.
+    notifications: Vec<NotificationAttempt>,
 }
+
+/// One attempt (or decision) to tell a notification target about a job, as the job record keeps
+/// it. Secrets never reach it: targets are named with their tokens masked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationAttempt {
+    /// `email ops@example.com`, `dingtalk https://oapi.dingtalk.com/robot/send?access_token=***`,
+    /// `docker hub callback …`.
+    pub target: String,
+    /// 1-based; 0 for a decision made without sending (held, refused, dropped).
+    pub attempt: u32,
+    /// RFC 3339.
+    pub at: String,
+    pub ok: bool,
+    /// `delivered`, `failed` (retried), `gave-up`, `held` (sent later in a summary), `refused`,
+    /// `dropped`.
+    pub outcome: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// When `failed`: the next attempt comes after this long.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_in_ms: Option<u64>,
+    /// This attempt sent the rate-limit summary that lists the job (it was `held`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub summary: bool,
+}
+
+/// Attempts a job record keeps; beyond this they are only logged.
+pub const MAX_NOTIFICATION_ATTEMPTS: usize = 100;
 
 /// A job record.
 #[derive(Debug)]
@@ -185,6 +215,8 @@ pub struct JobView {
     /// The values the command wrote to its `HOOKRUN_RESULT` file (empty until it ends).
     #[serde(default)]
     pub result: BTreeMap<String, String>,
+    /// Every attempt to notify someone of this job's end.
+    pub notifications: Vec<NotificationAttempt>,
     /// `None` (absent) when the server hides output (`-job-output=false`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stdout: Option<String>,
@@ -214,6 +246,7 @@ impl Job {
                 finished_at: None,
                 invocation: Some(inv),
                 result: BTreeMap::new(),
+                notifications: Vec::new(),
             }),
             finished: watch::channel(false).0,
         }
@@ -281,6 +314,26 @@ impl Job {
     /// The values the command wrote to its result file (empty before it ends).
     pub fn result(&self) -> BTreeMap<String, String> {
         self.lock().result.clone()
+    }
+
+    /// When the command started and when the job ended (wall clock), as far as known.
+    pub fn times(&self) -> (Option<SystemTime>, Option<SystemTime>) {
+        let p = self.lock();
+        (p.started_at.map(|(t, _)| t), p.finished_at.map(|(t, _)| t))
+    }
+
+    /// Adds one notification attempt to the record (the first
+    /// [`MAX_NOTIFICATION_ATTEMPTS`] are kept).
+    pub fn record_notification(&self, attempt: NotificationAttempt) {
+        let mut p = self.lock();
+        if p.notifications.len() < MAX_NOTIFICATION_ATTEMPTS {
+            p.notifications.push(attempt);
+        }
+    }
+
+    /// The notification attempts recorded so far, oldest first.
+    pub fn notifications(&self) -> Vec<NotificationAttempt> {
+        self.lock().notifications.clone()
     }
 
     /// Ends a job that never ran (superseded, canceled); no-op if it already ended.
@@ -351,6 +404,7 @@ impl Job {
             finished_at: p.finished_at.map(|(t, _)| rfc3339(t)),
             duration_ms,
             result: p.result.clone(),
+            notifications: p.notifications.clone(),
             stdout: with_output.then(|| String::from_utf8_lossy(&out.stdout).into_owned()),
             stderr: with_output.then(|| String::from_utf8_lossy(&out.stderr).into_owned()),
             truncated: out.truncated,

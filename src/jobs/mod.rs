@@ -29,7 +29,9 @@ use crate::config::{Concurrency, Hook};
 use crate::exec::{self, Invocation};
 use crate::store::{DeployRecord, JobFilter, RunSpec, Store, Write};
 
-pub use job::{Ending, Job, JobState, JobView, Trigger};
+pub use job::{
+    Ending, Job, JobState, JobView, NotificationAttempt, Trigger, MAX_NOTIFICATION_ATTEMPTS,
+};
 
 /// Limits and defaults for running jobs and keeping them (the `-max-jobs`, `-max-queue`,
 /// `-job-history*` and `-max-output` flags).
@@ -132,6 +134,16 @@ impl JobManager {
 
     pub fn store(&self) -> &Arc<Store> {
         &self.store
+    }
+
+    /// Records an attempt to tell someone how `job` ended, in its record and (once the job has
+    /// ended, which is when notifications are sent) in the store, so the attempts survive a
+    /// restart with the rest of the job.
+    pub fn record_notification(&self, job: &Job, attempt: NotificationAttempt) {
+        job.record_notification(attempt);
+        if job.state().is_final() {
+            self.store.write(Write::job(job.view(true), None));
+        }
     }
 
     /// The jobs in memory (running, waiting, recent) matching `filter`, newest first, without

@@ -36,6 +36,7 @@ fn hook(id: &str, mode: Concurrency, max_queue: Option<usize>) -> Hook {
             delivery_id_header: None,
         },
         registry_event: None,
+        notify: Vec::new(),
         reads_payload: false,
     }
 }

@@ -30,10 +30,10 @@ use super::config::{self, CompileContext, EmailConfig, TargetConfig, WebhookConf
 use super::delivery::{Attempt, AttemptOutcome, Notifier, Settings};
 use super::email::{Security, SmtpFlags, SmtpSettings, SMTP_TIMEOUT};
 use super::message::{Notice, Status};
-use super::template::LiteralOnly;
+use super::template::GoTemplates;
 use crate::cli::values::parse_go_bool;
 
-/// The mail server flags, shared by `hookrun notify` and (later) the server.
+/// The mail server flags, shared by the server, `hookrun validate` and `hookrun notify`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct SmtpArgs {
     /// Mail server: smtp://host[:port] (no TLS), smtp+starttls://user@host[:587] or
@@ -210,7 +210,7 @@ fn prepare(args: &NotifyArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Pr
     };
     let read_file = |p: &std::path::Path| std::fs::read_to_string(p);
     let ctx = CompileContext {
-        engine: &LiteralOnly,
+        engine: &GoTemplates,
         read_file: &read_file,
     };
     let mut targets = config::compile(&[target], "", &ctx).map_err(|problems| {

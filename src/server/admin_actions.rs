@@ -53,6 +53,8 @@ pub(super) async fn start_again(
             SubmitError::QueueFull { .. } => AdminError::QueueFull,
             SubmitError::ShuttingDown => AdminError::ShuttingDown,
         })?;
+    // A rerun or a rollback tells the hook's targets how it ended, like any run.
+    state.notifications.watch(&job, &hook, None);
     tracing::info!(job = %job.id, hook = %hook.id, of, trigger = ?trigger, "admin started a job again");
     Ok(job)
 }

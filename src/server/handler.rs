@@ -139,6 +139,7 @@ async fn answer(
         .map(|input| Run {
             delivery: delivery_key(hook, request, input),
             invocation: invocation(&state.settings, hook, input),
+            callback_url: input.push.and_then(|p| p.callback_url.clone()),
         })
         .collect();
     tracing::info!(jobs = runs.len(), "hook triggered");
@@ -334,6 +335,8 @@ fn invocation(settings: &Settings, hook: &Hook, input: &Input) -> Invocation {
 struct Run {
     delivery: Option<String>,
     invocation: Invocation,
+    /// A Docker Hub delivery's `callback_url`, told how the job ended.
+    callback_url: Option<String>,
 }
 
 /// What submitting came to: jobs to answer with (new ones, or earlier ones still in memory),
@@ -360,7 +363,8 @@ fn delivery_key(hook: &Hook, request: &HookRequest, input: &Input) -> Option<Str
     Some(format!("{id} {}", push.image))
 }
 
-/// Submits one job per run. A run whose delivery id was seen within the window starts
+/// Submits one job per run, each watched for its notifications (and its Docker Hub
+/// `callback_url`). A run whose delivery id was seen within the window starts
 /// nothing and answers with its earlier job; the check, the submission and the record happen
 /// under the store's delivery gate, so simultaneous copies run once. A refusal of the first
 /// run is the answer (429, 503); later pushes of a delivery that cannot be queued are logged
@@ -397,6 +401,9 @@ fn submit(
         }
         match state.jobs.submit(hook, request_id, run.invocation) {
             Ok(job) => {
+                state
+                    .notifications
+                    .watch(&job, hook, run.callback_url.as_deref());
                 if let Some(key) = &run.delivery {
                     store.record_delivery(&hook.id, key, vec![job.id.clone()]);
                 }
