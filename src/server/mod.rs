@@ -37,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{HookSet, LiveHooks};
 use crate::jobs::{self, JobManager};
+use crate::request::MemoryBudget;
 
 pub use connection::Listener;
 pub use error::HttpError;
@@ -68,6 +69,8 @@ pub struct Settings {
     pub use_x_request_id: bool,
     pub x_request_id_limit: usize,
     pub max_body: u64,
+    /// `-max-body-memory`: the memory budget for bodies and what is made from them.
+    pub body_memory: u64,
     pub header_timeout: Duration,
     pub body_timeout: Duration,
     pub max_connections: usize,
@@ -90,6 +93,7 @@ impl Default for Settings {
             use_x_request_id: false,
             x_request_id_limit: 0,
             max_body: 10 * 1024 * 1024,
+            body_memory: crate::request::budget::DEFAULT_BUDGET,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(60),
             max_connections: 1024,
@@ -108,14 +112,26 @@ pub struct AppState {
     pub hooks: Arc<LiveHooks>,
     pub settings: Settings,
     pub jobs: Arc<JobManager>,
+    /// Memory for bodies in progress (see `request::budget`).
+    pub memory: MemoryBudget,
 }
 
 impl AppState {
     pub fn new(hooks: HookSet, settings: Settings, job_limits: jobs::JobLimits) -> Arc<Self> {
+        let largest = handler::largest_body_cost(settings.max_body);
+        let memory = MemoryBudget::new(settings.body_memory, largest);
+        if memory.bodies_pool() > settings.body_memory / 3 * 2 + 1024 {
+            tracing::warn!(
+                body_memory = settings.body_memory,
+                needed = memory.total(),
+                "-max-body-memory is too small for one body of -max-body-size; using more"
+            );
+        }
         Arc::new(AppState {
             hooks: Arc::new(LiveHooks::new(hooks)),
             settings,
             jobs: JobManager::new(job_limits),
+            memory,
         })
     }
 }
