@@ -31,9 +31,6 @@ pub enum HttpError {
     BodyTimeout,
     #[error("could not read the request body")]
     BodyRead,
-    /// The memory budget stayed full for as long as a body may take to arrive.
-    #[error("no memory for the request body in time")]
-    MemoryBusy { retry_after_secs: u64 },
     /// What the hook makes of this body would need more than the whole memory budget.
     #[error("processing the request needs more memory than -max-body-memory")]
     OverBudget,
@@ -117,11 +114,6 @@ impl IntoResponse for HttpError {
             HttpError::BodyRead => text(
                 StatusCode::BAD_REQUEST,
                 "Could not read the request body.\n",
-            ),
-            HttpError::MemoryBusy { retry_after_secs } => retry_later(
-                StatusCode::SERVICE_UNAVAILABLE,
-                retry_after_secs,
-                "Too many large requests in progress; retry later.\n",
             ),
             HttpError::OverBudget => text(
                 StatusCode::PAYLOAD_TOO_LARGE,

@@ -112,7 +112,7 @@ async fn read_request<B: RequestBody>(
     let cost = |len: u64| parse_cost(len, use_, replaces);
     // A body of unknown length may grow its buffer to twice its size while it arrives.
     let reading = declared.map_or_else(|| cost(limit) + limit, cost);
-    let mut memory = reserve(settings, state.memory.reserve_body(reading)).await?;
+    let mut memory = reserve(state.memory.reserve_body(reading)).await?;
     request.body = read_body(settings, declared, body).await?;
     memory.shrink_to(cost(request.body.len() as u64));
     if parse {
@@ -143,24 +143,15 @@ pub fn largest_body_cost(max_body: u64) -> u64 {
         .unwrap_or(max_body)
 }
 
-/// Waits for a reservation no longer than a body may take to arrive.
+/// Waits for a reservation. A waiting request holds no memory, only its connection (bounded
+/// by `-max-connections`), and its client decides how long to wait.
 async fn reserve(
-    settings: &Settings,
     wait: impl std::future::Future<Output = Result<Reservation, OverBudget>>,
 ) -> Result<Reservation, HttpError> {
-    match tokio::time::timeout(settings.body_timeout, wait).await {
-        Ok(Ok(memory)) => Ok(memory),
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "request needs more memory than the whole budget");
-            Err(HttpError::OverBudget)
-        }
-        Err(_) => {
-            tracing::warn!("memory budget stayed full; request refused");
-            Err(HttpError::MemoryBusy {
-                retry_after_secs: settings.retry_after.as_secs().max(1),
-            })
-        }
-    }
+    wait.await.map_err(|e| {
+        tracing::warn!(error = %e, "request needs more memory than the whole budget");
+        HttpError::OverBudget
+    })
 }
 
 /// Starts the hook's jobs, then lets go of the request (body, payload and their memory)
@@ -204,7 +195,7 @@ async fn answer(
     };
     if let Some(rule) = request_rule {
         let cost = values_cost(rule.parameters(), request, 1);
-        let _memory = reserve(&state.settings, state.memory.reserve_work(cost)).await?;
+        let _memory = reserve(state.memory.reserve_work(cost)).await?;
         if !rules_hold(hook, rule, &Input::request(request))? {
             tracing::info!("trigger rules were not satisfied");
             return Ok(Next::Done(Answer::RulesNotSatisfied));
@@ -231,7 +222,7 @@ async fn answer(
         .chain(hook.files.iter().map(|f| &f.value))
         .chain(push_rule.iter().flat_map(|r| r.parameters()));
     let cost = values_cost(command_values, request, inputs.len());
-    let _memory = reserve(&state.settings, state.memory.reserve_work(cost)).await?;
+    let _memory = reserve(state.memory.reserve_work(cost)).await?;
     let admitted = match push_rule {
         Some(rule) => admitted(hook, rule, inputs)?,
         None => inputs,
@@ -342,11 +333,7 @@ async fn image_pushes(
     opts: &registry::EventOptions,
     request: &HookRequest,
 ) -> Result<Delivery, HttpError> {
-    let _memory = reserve(
-        &state.settings,
-        state.memory.reserve_work(registry_tree_cost(&request.body)),
-    )
-    .await?;
+    let _memory = reserve(state.memory.reserve_work(registry_tree_cost(&request.body))).await?;
     let lookup = |name: &str| {
         request
             .headers

@@ -111,11 +111,6 @@ impl Document {
         self.values
     }
 
-    /// Bytes held by this document beyond the body it may share.
-    pub fn owned_len(&self) -> usize {
-        self.text.len() + self.nil_maps.len() * std::mem::size_of::<usize>()
-    }
-
     fn is_nil_map(&self, at: usize) -> bool {
         self.nil_maps.binary_search(&at).is_ok()
     }
