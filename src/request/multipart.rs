@@ -407,7 +407,7 @@ mod tests {
             "malformed MIME header: missing colon: \"bad header\""
         );
         assert_eq!(form(""), Err(MultipartError::Eof));
-        assert!(matches!(form("--xxx\r\n\r\nv\r\n--xxx\r\nstray"), Err(_)));
+        assert!(form("--xxx\r\n\r\nv\r\n--xxx\r\nstray").is_err());
         let many = "--xxx\r\n\r\nv\r\n".repeat(MAX_PARTS + 1) + "--xxx--";
         assert_eq!(form(&many), Err(MultipartError::TooLarge));
         let body = Bytes::from_static(b"--xxx--");

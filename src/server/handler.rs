@@ -134,11 +134,13 @@ async fn read_request<B: RequestBody>(
     })
 }
 
-/// The most one request can reserve to be read: the budget's bodies pool holds at least this.
+/// What one maximum-size body of any kind needs to be read (of unknown length) and parsed:
+/// the budget's bodies pool holds at least this. A hook that also replaces payload values
+/// (`parse-parameters-as-json`) on such a body may need more, and is refused (413).
 pub fn largest_body_cost(max_body: u64) -> u64 {
     [BodyUse::Form, BodyUse::Multipart, BodyUse::Xml]
         .into_iter()
-        .map(|u| parse_cost(max_body, u, true) + max_body)
+        .map(|u| parse_cost(max_body, u, false) + max_body)
         .max()
         .unwrap_or(max_body)
 }
