@@ -174,6 +174,10 @@ pub struct ServeArgs {
     /// Largest request body accepted (413 beyond), e.g. 10MiB.
     #[arg(long = "max-body-size", default_value = "10MiB", value_parser = config::parse_size)]
     pub max_body_size: u64,
+    /// Memory for request bodies and what is parsed from them at once (e.g. 96MiB): requests
+    /// beyond it wait their turn before their body is read.
+    #[arg(long = "max-body-memory", default_value = "96MiB", value_parser = config::parse_size)]
+    pub max_body_memory: u64,
     /// Time a client gets to send the request headers.
     #[arg(long = "header-timeout", default_value = "10s", value_parser = duration)]
     pub header_timeout: Duration,
@@ -236,6 +240,7 @@ impl ServeArgs {
             use_x_request_id: self.x_request_id,
             x_request_id_limit: self.x_request_id_limit,
             max_body: self.max_body_size,
+            body_memory: self.max_body_memory,
             header_timeout: self.header_timeout,
             body_timeout: self.body_timeout,
             max_connections: self.max_connections.max(1),

@@ -12,7 +12,7 @@ use sha2::{Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
 use crate::config::hook::{HmacAlgorithm, IpRange, Rule};
-use crate::request::{ParamError, ParamErrorKind, Request as HookRequest};
+use crate::request::{HookRequest, ParamError, ParamErrorKind};
 
 mod input;
 
@@ -188,7 +188,7 @@ fn ip_allowed(remote: &str, ranges: &[IpRange]) -> Result<bool, RuleError> {
 
 /// Scalr: HMAC-SHA1 over body + Date header, and the date within 5 minutes of now.
 fn check_scalr(req: &HookRequest, secret: &str) -> Result<bool, RuleError> {
-    let header = |name: &str| req.headers.get(name).and_then(|v| v.as_str());
+    let header = |name: &str| req.headers.text(name);
     let (Some(signature), Some(date)) = (header("X-Signature"), header("Date")) else {
         return Ok(false);
     };

@@ -90,9 +90,11 @@ impl Validator<'_> {
                 p,
                 Parameter::Header(_) | Parameter::Query(_) | Parameter::Payload(_)
             ) {
-                self.error(
+                // The reference loads such an entry and only logs, per request, that it has
+                // nothing to replace: the hook is served.
+                self.warn(
                     &at.index(i).field("source"),
-                    "only header, url/query and payload values can be parsed as JSON",
+                    "only header, url/query and payload values are replaced by the JSON they hold; this entry has no effect",
                 );
             }
         }

@@ -2,8 +2,9 @@
 
 use super::*;
 use crate::config::hook::Parameter;
+use crate::request::json::Decoded;
+use crate::request::{Document, Fields};
 use bytes::Bytes;
-use serde_json::{Map, Value};
 
 /// Evaluates `rule` against a request without a registry push.
 fn eval(rule: &Rule, request: &HookRequest, opts: Options) -> (bool, Option<RuleError>) {
@@ -11,13 +12,17 @@ fn eval(rule: &Rule, request: &HookRequest, opts: Options) -> (bool, Option<Rule
 }
 
 fn req(body: &str, headers: &[(&str, &str)], remote: &str) -> HookRequest {
-    let mut h = Map::new();
+    let mut h = Fields::default();
     for (k, v) in headers {
-        h.insert(k.to_string(), Value::from(*v));
+        h.insert_first(k.to_string(), v.to_string());
     }
+    let payload = match Document::decode_body(Bytes::from(body.to_string())) {
+        Ok(Decoded::Payload(doc)) => Some(doc),
+        _ => None,
+    };
     HookRequest {
         body: Bytes::from(body.to_string()),
-        payload: serde_json::from_str(body).ok(),
+        payload,
         headers: h,
         remote_addr: remote.to_string(),
         ..Default::default()
