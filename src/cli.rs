@@ -161,7 +161,7 @@ pub struct ServeArgs {
     /// Show commands' output in GET /jobs/{id} and /jobs/{id}/output (=false hides it).
     #[arg(long = "job-output", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "true", value_parser = parse_go_bool)]
     pub job_output: bool,
-    /// Bytes kept of each of a command's stdout and stderr (e.g. 1MiB).
+    /// Bytes kept of a command's output, stdout and stderr together (e.g. 1MiB).
     #[arg(long = "max-output", default_value = "1MiB", value_parser = size_usize)]
     pub max_output: usize,
     /// Time running jobs get to finish after SIGTERM/SIGINT before they are killed.

@@ -133,11 +133,11 @@ pub struct JobView {
     pub duration_ms: Option<u128>,
     /// The values the command wrote to its `HOOKRUN_RESULT` file (empty until it ends).
     pub result: BTreeMap<String, String>,
-    /// `None` (absent) when the server hides output (`-job-output=false`).
+    /// The command's stdout and stderr in the order it wrote them (one pipe, as the
+    /// reference's `CombinedOutput`); `None` (absent) when the server hides output
+    /// (`-job-output=false`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub stdout: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stderr: Option<String>,
+    pub output: Option<String>,
     pub truncated: bool,
 }
 
@@ -260,8 +260,7 @@ impl Job {
             finished_at: p.finished_at.map(|(t, _)| rfc3339(t)),
             duration_ms,
             result: p.result.clone(),
-            stdout: with_output.then(|| String::from_utf8_lossy(&out.stdout).into_owned()),
-            stderr: with_output.then(|| String::from_utf8_lossy(&out.stderr).into_owned()),
+            output: with_output.then(|| String::from_utf8_lossy(&out.combined).into_owned()),
             truncated: out.truncated,
         }
     }

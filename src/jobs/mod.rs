@@ -35,7 +35,7 @@ pub struct JobLimits {
     pub max_queue: usize,
     /// `-job-history`: finished jobs kept for the jobs endpoint.
     pub history: usize,
-    /// `-max-output`: bytes kept of each of stdout and stderr.
+    /// `-max-output`: bytes kept of a command's output (stdout and stderr together).
     pub max_output: usize,
     /// `-job-history-size`: bytes of output kept across finished jobs.
     pub history_bytes: usize,
