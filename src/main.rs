@@ -87,8 +87,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let listener = bind(&args).await?;
     // Before dropping privileges: the pid file usually lives in a root-owned folder.
     if let Some(pidfile) = &args.pidfile.0 {
-        std::fs::write(pidfile, format!("{}\n", std::process::id()))
-            .with_context(|| format!("writing pid file {}", pidfile.display()))?;
+        write_pidfile(pidfile)?;
     }
     drop_privileges(&args)?;
     let state = AppState::new(hooks, args.server_settings(), args.job_limits());
@@ -110,6 +109,41 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     tracing::info!("shut down");
     served.context("serving")
+}
+
+/// Writes the pid file as the reference does: refuses when it names another running process,
+/// creates missing parent folders (0755), writes the pid without a newline (0600).
+fn write_pidfile(path: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let ours = std::process::id();
+    let recorded = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| text.trim().parse::<u32>().ok());
+    // A container restarted with the same pid file is the same pid, not a second instance.
+    if let Some(pid) = recorded.filter(|&pid| pid != ours) {
+        if std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            bail!(
+                "pid file found, ensure hookrun is not running or delete {}",
+                path.display()
+            );
+        }
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(dir)
+            .with_context(|| format!("creating the folder of pid file {}", path.display()))?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing pid file {}", path.display()))?;
+    std::io::Write::write_all(&mut file, ours.to_string().as_bytes())
+        .with_context(|| format!("writing pid file {}", path.display()))
 }
 
 fn init_logging(args: &ServeArgs) -> Result<()> {

@@ -207,3 +207,33 @@ fn nopanic_serves_without_hooks_like_the_reference() {
         Case::get("root still answers", "/"),
     ]);
 }
+
+#[test]
+fn pid_file_in_a_missing_folder_like_the_reference() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(reference) = reference() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let d = dir.path();
+    std::fs::write(d.join("good.json"), GOOD).expect("writing a hooks file");
+    for (who, bin) in [("reference", reference), ("hookrun", hookrun_bin())] {
+        let pidfile = d.join(who).join("run/deeper/server.pid");
+        let pidfile_arg = pidfile.display().to_string();
+        let args = ["-verbose", "-hooks", "good.json", "-pidfile", &pidfile_arg];
+        let server = crate::common::start(&bin, &args, d, &[]);
+        let text = std::fs::read_to_string(&pidfile)
+            .unwrap_or_else(|e| panic!("{who}: no pid file {pidfile_arg}: {e}"));
+        assert_eq!(
+            text,
+            server.child.id().to_string(),
+            "{who}: pid file content"
+        );
+        let mode = |p: &Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+        assert_eq!(mode(&pidfile), 0o600, "{who}: pid file mode");
+        assert_eq!(mode(pidfile.parent().expect("parent")), 0o755, "{who}");
+        // A second server with the same pid file refuses while the first runs.
+        refuses(&launch(&bin, d, &args), who, "pid file found");
+        drop(server);
+    }
+}
