@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser};
 
-use crate::config::{self, LoadOptions, UnknownKeys};
+use crate::config::{self, LoadOptions};
 use crate::jobs;
 use crate::server::tls::{CipherSuites, TlsMinVersion};
 use crate::server::{self, tls};
@@ -48,7 +48,7 @@ pub struct ValidateArgs {
     /// Parse hooks files as Go templates first.
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_go_bool)]
     pub template: bool,
-    /// Report unknown hook keys as warnings instead of errors.
+    /// Check as `-lenient` loads: would hookrun start and serve these files.
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_go_bool)]
     pub lenient: bool,
 }
@@ -134,7 +134,8 @@ pub struct ServeArgs {
     /// Print the version and exit.
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_go_bool)]
     pub version: bool,
-    /// Unknown keys in hooks files are warnings instead of errors (the reference's leniency).
+    /// Start whenever adnanh/webhook would: serve hooks with errors the way it serves them
+    /// (unknown keys ignored, broken rules failing with 500 at request time).
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_go_bool)]
     pub lenient: bool,
     /// Log format: text or json.
@@ -237,14 +238,7 @@ impl ValidateArgs {
 }
 
 fn load_options(template: bool, lenient: bool) -> LoadOptions {
-    LoadOptions {
-        template,
-        unknown_keys: if lenient {
-            UnknownKeys::Warn
-        } else {
-            UnknownKeys::Error
-        },
-    }
+    LoadOptions { template, lenient }
 }
 
 /// Every long flag name, for the single-dash rewrite.

@@ -201,7 +201,11 @@ fn initial_hooks(args: &ServeArgs, opts: &LoadOptions) -> Result<config::HookSet
         }
         None => {
             let list: Vec<String> = loaded.errors().map(ToString::to_string).collect();
-            bail!("couldn't load hooks:\n  {}", list.join("\n  "));
+            bail!(
+                "couldn't load hooks:\n  {}{}",
+                list.join("\n  "),
+                lenient_hint(args, opts)
+            );
         }
     };
     if set.is_empty() && !args.verbose && !args.nopanic {
@@ -211,6 +215,21 @@ fn initial_hooks(args: &ServeArgs, opts: &LoadOptions) -> Result<config::HookSet
         tracing::info!(hook = id, "loaded hook");
     }
     Ok(set)
+}
+
+/// After a refused start: whether `-lenient` would start, and what it would do.
+fn lenient_hint(args: &ServeArgs, opts: &LoadOptions) -> &'static str {
+    if opts.lenient {
+        return "";
+    }
+    let lenient = LoadOptions {
+        lenient: true,
+        ..opts.clone()
+    };
+    match config::load(&args.hooks, &lenient, &SystemEnv).set {
+        Some(set) if !set.is_empty() || args.verbose => "\nadnanh/webhook would start with these files: -lenient starts too, serving each invalid hook the way it does (broken rules answer 500, the other hooks work)",
+        _ => "",
+    }
 }
 
 async fn bind(args: &ServeArgs) -> Result<Listener> {

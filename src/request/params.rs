@@ -15,12 +15,16 @@ pub enum ParamErrorKind {
     NotFound,
     /// The path walks through a `null` (the reference's "no parameters"): a rule error.
     NoParameters,
+    /// A value the reference can never read (`-lenient`'s `Parameter::Unreadable`): a rule
+    /// error.
+    Unreadable,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", match .kind {
     ParamErrorKind::NotFound => format!("parameter node not found: {}", .name),
     ParamErrorKind::NoParameters => format!("no parameters at {}", .name),
+    ParamErrorKind::Unreadable => format!("cannot be read: {}", .name),
 })]
 pub struct ParamError {
     pub kind: ParamErrorKind,
@@ -74,6 +78,10 @@ pub fn get(param: &Parameter, req: &Request) -> Result<String, ParamError> {
             .and_then(|e| e.get(name))
             .map(str::to_owned)
             .ok_or_else(|| not_found(name)),
+        Parameter::Unreadable(reason) => Err(ParamError {
+            kind: ParamErrorKind::Unreadable,
+            name: reason.clone(),
+        }),
     }
 }
 
