@@ -148,10 +148,10 @@ pub struct ServeArgs {
     #[arg(long = "kill-grace", default_value = "5s", value_parser = duration)]
     pub kill_grace: Duration,
     /// Commands running at once across all hooks; more wait in their queues.
-    #[arg(long = "max-jobs", default_value_t = 64)]
+    #[arg(long = "max-jobs", default_value_t = jobs::DEFAULT_MAX_JOBS)]
     pub max_jobs: usize,
     /// Requests of one hook allowed to wait (hooks can override with max-queue).
-    #[arg(long = "max-queue", default_value_t = 100)]
+    #[arg(long = "max-queue", default_value_t = jobs::DEFAULT_MAX_QUEUE)]
     pub max_queue: usize,
     /// Finished jobs kept for GET /jobs/{id}.
     #[arg(long = "job-history", default_value_t = 1000)]

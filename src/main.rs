@@ -77,6 +77,7 @@ fn validate(args: &ValidateArgs) -> ExitCode {
 
 async fn serve(args: ServeArgs) -> Result<()> {
     init_logging(&args)?;
+    raise_open_file_limit();
     if std::process::id() == 1 {
         // Orphans of hook commands (`cmd &` in a script) are re-parented to PID 1; hookrun only
         // reaps its own children, so without an init they stay zombies.
@@ -186,6 +187,22 @@ impl std::io::Write for LogFile {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         (&*self.0).flush()
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit, as Go's runtime does for the
+/// reference: each connection and each running command's output pipe is a descriptor, and the
+/// common soft limit of 1024 is below `-max-connections` plus `-max-jobs`.
+fn raise_open_file_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => {
+            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                tracing::warn!(soft, hard, error = %e, "cannot raise the open files limit");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read the open files limit"),
     }
 }
 
