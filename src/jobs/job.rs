@@ -138,6 +138,10 @@ pub struct JobView {
     /// (`-job-output=false`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
+    /// The same text as `output`, under the name earlier versions used for stdout alone (stderr
+    /// was apart then): readers of those versions keep working.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stdout: Option<String>,
     pub truncated: bool,
 }
 
@@ -241,6 +245,7 @@ impl Job {
     pub fn view(&self, with_output: bool) -> JobView {
         let p = self.lock();
         let out = self.output.snapshot();
+        let output = with_output.then(|| String::from_utf8_lossy(&out.combined).into_owned());
         let ending = p.ending.clone();
         let duration_ms = match (p.started_at, p.finished_at) {
             (Some((_, s)), Some((_, f))) => Some(f.duration_since(s).as_millis()),
@@ -260,7 +265,8 @@ impl Job {
             finished_at: p.finished_at.map(|(t, _)| rfc3339(t)),
             duration_ms,
             result: p.result.clone(),
-            output: with_output.then(|| String::from_utf8_lossy(&out.combined).into_owned()),
+            output: output.clone(),
+            stdout: output,
             truncated: out.truncated,
         }
     }
