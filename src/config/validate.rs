@@ -115,8 +115,26 @@ impl<'a> Validator<'a> {
             hook: &label,
             path: String::new(),
         };
+        let raw = self.read(value, &at)?;
+        let before = self.problems.list.len();
+        self.tolerated = 0;
+        let has_rule = raw.trigger_rule.is_some();
+        let hook = self.build(raw, &at);
+        let errors = self.problems.list[before..]
+            .iter()
+            .filter(|p| p.severity == Severity::Error)
+            .count();
+        match errors {
+            0 => Some(hook),
+            _ if !self.lenient => None,
+            _ => Some(self.served_leniently(hook, errors, has_rule, &at)),
+        }
+    }
+
+    /// The raw hook, with unknown keys reported; `None` when it cannot be read at all.
+    fn read(&mut self, value: &Value, at: &At) -> Option<RawHook> {
         if !value.is_object() {
-            self.error(&at, "a hook must be an object");
+            self.error(at, "a hook must be an object");
             return None;
         }
         let mut unknown = Vec::new();
@@ -125,7 +143,7 @@ impl<'a> Validator<'a> {
             serde_path_to_error::deserialize(serde_ignored::Deserializer::new(value, &mut note));
         for key in unknown {
             let at = At {
-                hook: &label,
+                hook: at.hook,
                 path: key.object_path(),
             };
             if self.lenient {
@@ -134,48 +152,37 @@ impl<'a> Validator<'a> {
                 self.error(&at, key.message());
             }
         }
-        let raw = match raw {
-            Ok(raw) => raw,
+        match raw {
+            Ok(raw) => Some(raw),
             Err(e) => {
                 // The reference cannot read such a file at all: not even with -lenient is a
                 // hook served that could not be read.
-                let at = at.field(&e.path().to_string());
-                self.error(&at, e.into_inner().to_string());
-                return None;
+                self.error(&at.field(&e.path().to_string()), e.into_inner().to_string());
+                None
             }
-        };
-        let before = self.problems.list.len();
-        self.tolerated = 0;
-        let has_rule = raw.trigger_rule.is_some();
-        let mut hook = self.build(raw, &at);
-        let errors = self.problems.list[before..]
-            .iter()
-            .filter(|p| p.severity == Severity::Error)
-            .count();
-        if errors == 0 {
-            return Some(hook);
         }
-        if !self.lenient {
-            return None;
-        }
-        // Every error either built the reference's request-time form or refuses every request:
-        // a hook never runs without the rules it was given.
+    }
+
+    /// `-lenient`'s form of a hook with `errors`: as built, when every error was `tolerate`d
+    /// (the reference's request-time forms); otherwise with a rule that refuses every request.
+    /// Either way a hook never runs without the rules it was given.
+    fn served_leniently(&mut self, mut hook: Hook, errors: usize, has_rule: bool, at: &At) -> Hook {
         if errors > self.tolerated || (has_rule && hook.rule.is_none()) {
             hook.rule = Some(Rule::Unusable {
                 reads: None,
                 error: Some("the hook is invalid (its problems are logged at start)".into()),
             });
             self.warn(
-                &at,
+                at,
                 "-lenient: served, but every request gets 500 (Error occurred while evaluating hook rules.); the command never runs",
             );
         } else {
             self.warn(
-                &at,
+                at,
                 "-lenient: served as the reference serves it; the problems above show at request time",
             );
         }
-        Some(hook)
+        hook
     }
 
     fn build(&mut self, raw: RawHook, at: &At) -> Hook {
