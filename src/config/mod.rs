@@ -359,7 +359,7 @@ mod tests {
         let loaded = load_with(&[file], false);
         let set = loaded.set.as_ref().expect("loads");
         assert!(set.get("").is_some());
-        assert!(messages(&loaded, Severity::Warning)[0].contains("served at the prefix itself"));
+        assert!(messages(&loaded, Severity::Warning)[0].contains("served at the URL prefix itself"));
     }
 
     #[test]

@@ -189,7 +189,7 @@ impl<'a> Validator<'a> {
         if raw.id.is_empty() {
             self.warn(
                 &at.field("id"),
-                "no id: the hook is served at the prefix itself (/hooks/), as the reference does",
+                "no id: the hook is served at the URL prefix itself (/hooks/ by default), as by the reference",
             );
         }
         let command = self.command(&raw, at);
