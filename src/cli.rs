@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser};
 
-use crate::config::{self, LoadOptions, UnknownKeys};
+use crate::config::{self, LoadOptions};
 use crate::jobs;
 use crate::notify::{self, cli::SmtpArgs};
 use crate::server::tls::{CipherSuites, TlsMinVersion};
@@ -49,7 +49,7 @@ pub struct ValidateArgs {
     /// Parse hooks files as Go templates first.
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_go_bool)]
     pub template: bool,
-    /// Report unknown hook keys as warnings instead of errors.
+    /// Check as `-lenient` loads: would hookrun start and serve these files.
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_go_bool)]
     pub lenient: bool,
     /// The server's mail settings, checked as the server would (e-mail targets need -smtp).
@@ -138,7 +138,8 @@ pub struct ServeArgs {
     /// Print the version and exit.
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_go_bool)]
     pub version: bool,
-    /// Unknown keys in hooks files are warnings instead of errors (the reference's leniency).
+    /// Start whenever adnanh/webhook would: serve hooks with errors the way it serves them
+    /// (unknown keys ignored, broken rules failing with 500 at request time).
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_go_bool)]
     pub lenient: bool,
     /// Log format: text or json.
@@ -151,10 +152,10 @@ pub struct ServeArgs {
     #[arg(long = "kill-grace", default_value = "5s", value_parser = duration)]
     pub kill_grace: Duration,
     /// Commands running at once across all hooks; more wait in their queues.
-    #[arg(long = "max-jobs", default_value_t = 64)]
+    #[arg(long = "max-jobs", default_value_t = jobs::DEFAULT_MAX_JOBS)]
     pub max_jobs: usize,
     /// Requests of one hook allowed to wait (hooks can override with max-queue).
-    #[arg(long = "max-queue", default_value_t = 100)]
+    #[arg(long = "max-queue", default_value_t = jobs::DEFAULT_MAX_QUEUE)]
     pub max_queue: usize,
     /// Finished jobs kept for GET /jobs/{id}.
     #[arg(long = "job-history", default_value_t = 1000)]
@@ -165,7 +166,7 @@ pub struct ServeArgs {
     /// Show commands' output in GET /jobs/{id} and /jobs/{id}/output (=false hides it).
     #[arg(long = "job-output", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "true", value_parser = parse_go_bool)]
     pub job_output: bool,
-    /// Bytes kept of each of a command's stdout and stderr (e.g. 1MiB).
+    /// Bytes kept of a command's output, stdout and stderr together (e.g. 1MiB).
     #[arg(long = "max-output", default_value = "1MiB", value_parser = size_usize)]
     pub max_output: usize,
     /// Time running jobs get to finish after SIGTERM/SIGINT before they are killed.
@@ -297,11 +298,7 @@ impl ValidateArgs {
 fn load_options(template: bool, lenient: bool, mail_server: bool) -> LoadOptions {
     LoadOptions {
         template,
-        unknown_keys: if lenient {
-            UnknownKeys::Warn
-        } else {
-            UnknownKeys::Error
-        },
+        lenient,
         mail_server,
     }
 }

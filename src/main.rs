@@ -92,6 +92,7 @@ fn validate(args: &ValidateArgs) -> ExitCode {
 
 async fn serve(args: ServeArgs, smtp_password: Option<String>) -> Result<()> {
     init_logging(&args)?;
+    raise_open_file_limit();
     if std::process::id() == 1 {
         // Orphans of hook commands (`cmd &` in a script) are re-parented to PID 1; hookrun only
         // reaps its own children, so without an init they stay zombies.
@@ -105,8 +106,7 @@ async fn serve(args: ServeArgs, smtp_password: Option<String>) -> Result<()> {
     let listener = bind(&args).await?;
     // Before dropping privileges: the pid file usually lives in a root-owned folder.
     if let Some(pidfile) = &args.pidfile.0 {
-        std::fs::write(pidfile, format!("{}\n", std::process::id()))
-            .with_context(|| format!("writing pid file {}", pidfile.display()))?;
+        write_pidfile(pidfile)?;
     }
     let admin = admin_auth(&args)?;
     drop_privileges(&args)?;
@@ -148,6 +148,41 @@ fn admin_auth(args: &ServeArgs) -> Result<AdminAuth> {
     auth.secure_cookies = args.secure;
     tracing::info!(file = %path.display(), "admin credential loaded");
     Ok(auth)
+}
+
+/// Writes the pid file as the reference does: refuses when it names another running process,
+/// creates missing parent folders (0755), writes the pid without a newline (0600).
+fn write_pidfile(path: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let ours = std::process::id();
+    let recorded = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| text.trim().parse::<u32>().ok());
+    // A container restarted with the same pid file is the same pid, not a second instance.
+    if let Some(pid) = recorded.filter(|&pid| pid != ours) {
+        if std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            bail!(
+                "pid file found, ensure hookrun is not running or delete {}",
+                path.display()
+            );
+        }
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(dir)
+            .with_context(|| format!("creating the folder of pid file {}", path.display()))?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing pid file {}", path.display()))?;
+    std::io::Write::write_all(&mut file, ours.to_string().as_bytes())
+        .with_context(|| format!("writing pid file {}", path.display()))
 }
 
 fn init_logging(args: &ServeArgs) -> Result<()> {
@@ -193,6 +228,22 @@ impl std::io::Write for LogFile {
     }
 }
 
+/// Raises the soft limit on open files to the hard limit, as Go's runtime does for the
+/// reference: each connection and each running command's output pipe is a descriptor, and the
+/// common soft limit of 1024 is below `-max-connections` plus `-max-jobs`.
+fn raise_open_file_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => {
+            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                tracing::warn!(soft, hard, error = %e, "cannot raise the open files limit");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read the open files limit"),
+    }
+}
+
 /// Loads the hooks at start-up: errors are fatal unless `-nopanic`.
 fn initial_hooks(args: &ServeArgs, opts: &LoadOptions) -> Result<config::HookSet> {
     let loaded = config::load(&args.hooks, opts, &SystemEnv);
@@ -205,7 +256,11 @@ fn initial_hooks(args: &ServeArgs, opts: &LoadOptions) -> Result<config::HookSet
         }
         None => {
             let list: Vec<String> = loaded.errors().map(ToString::to_string).collect();
-            bail!("couldn't load hooks:\n  {}", list.join("\n  "));
+            bail!(
+                "couldn't load hooks:\n  {}{}",
+                list.join("\n  "),
+                lenient_hint(args, opts)
+            );
         }
     };
     if set.is_empty() && !args.verbose && !args.nopanic {
@@ -215,6 +270,21 @@ fn initial_hooks(args: &ServeArgs, opts: &LoadOptions) -> Result<config::HookSet
         tracing::info!(hook = id, "loaded hook");
     }
     Ok(set)
+}
+
+/// After a refused start: whether `-lenient` would start, and what it would do.
+fn lenient_hint(args: &ServeArgs, opts: &LoadOptions) -> &'static str {
+    if opts.lenient {
+        return "";
+    }
+    let lenient = LoadOptions {
+        lenient: true,
+        ..opts.clone()
+    };
+    match config::load(&args.hooks, &lenient, &SystemEnv).set {
+        Some(set) if !set.is_empty() || args.verbose => "\nadnanh/webhook would start with these files: -lenient starts too, serving each invalid hook the way it does (broken rules answer 500, the other hooks work)",
+        _ => "",
+    }
 }
 
 async fn bind(args: &ServeArgs) -> Result<Listener> {

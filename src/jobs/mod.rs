@@ -33,6 +33,18 @@ pub use job::{
     Ending, Job, JobState, JobView, NotificationAttempt, Trigger, MAX_NOTIFICATION_ATTEMPTS,
 };
 
+/// Commands running at once by default (`-max-jobs`). A running job costs hookrun about 15 KiB
+/// plus its output, and the machine one process per program it runs at that moment: 2 for
+/// `sh -c 'sleep 0.2; echo done'`, 2 to 4 for a deploy script and the CLI it waits on. 256 jobs
+/// stay within 1,024 processes, the smallest process limit commonly set for a container or pod,
+/// and answer a burst of 500 commands in two waves (README "Default limits").
+pub const DEFAULT_MAX_JOBS: usize = 256;
+
+/// Requests of one hook that may wait by default (`-max-queue`). A waiting job costs about
+/// 2.4 KiB, so a full queue is about 24 MiB: five times the largest burst the reference is known
+/// to take without a failure, and still a bound when a flood arrives.
+pub const DEFAULT_MAX_QUEUE: usize = 10_000;
+
 /// Limits and defaults for running jobs and keeping them (the `-max-jobs`, `-max-queue`,
 /// `-job-history*` and `-max-output` flags).
 #[derive(Debug, Clone)]
@@ -43,7 +55,7 @@ pub struct JobLimits {
     pub max_queue: usize,
     /// `-job-history`: finished jobs kept for the jobs endpoint.
     pub history: usize,
-    /// `-max-output`: bytes kept of each of stdout and stderr.
+    /// `-max-output`: bytes kept of a command's output (stdout and stderr together).
     pub max_output: usize,
     /// `-job-history-size`: bytes of output kept across finished jobs.
     pub history_bytes: usize,
@@ -52,8 +64,8 @@ pub struct JobLimits {
 impl Default for JobLimits {
     fn default() -> Self {
         JobLimits {
-            max_jobs: 64,
-            max_queue: 100,
+            max_jobs: DEFAULT_MAX_JOBS,
+            max_queue: DEFAULT_MAX_QUEUE,
             history: 1000,
             max_output: 1024 * 1024,
             history_bytes: 64 * 1024 * 1024,
@@ -303,7 +315,10 @@ impl JobManager {
                 (Some(_permit), Some(inv)) => {
                     tracing::info!(job = %job.id, hook = %job.hook, "job started");
                     this.record(&job, None);
-                    let finished = exec::run(inv, job.output.clone(), &this.cancel).await;
+                    // Boxed: the run's state is allocated when it starts, so that a job waiting
+                    // for a permit costs only this small task, not a whole run.
+                    let finished =
+                        Box::pin(exec::run(inv, job.output.clone(), &this.cancel)).await;
                     tracing::info!(job = %job.id, hook = %job.hook, exit = ?finished.exit, "job finished");
                     for warning in &finished.result.warnings {
                         tracing::warn!(job = %job.id, hook = %job.hook, warning = %warning, "result file");

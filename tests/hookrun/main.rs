@@ -12,6 +12,7 @@ mod fixture;
 mod harness;
 mod history;
 mod in_process;
+mod load;
 mod notify;
 mod registry_events;
 mod reload;
