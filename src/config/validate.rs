@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use http::{HeaderName, HeaderValue, Method};
 use serde_json::Value;
 
+use super::command;
 use super::compile_rules::compile_rule;
 use super::hook::{Concurrency, Execution, Hook, HookCommand, Parameter};
 use super::keys::UnknownKey;
@@ -186,25 +187,43 @@ impl Validator<'_> {
         }
     }
 
-    fn command(&mut self, raw: &RawHook, at: &At) -> HookCommand {
-        let at = at.field("execute-command");
-        if raw.execute_command.is_empty() {
+    /// The command, with a warning when it cannot run as configured (the server still starts:
+    /// the script may be deployed after it, and the hook's answer does not need it).
+    fn command(&mut self, raw: &RawHook, hook_at: &At) -> HookCommand {
+        let at = hook_at.field("execute-command");
+        let program = &raw.execute_command;
+        let working_dir = Some(PathBuf::from(&raw.command_working_directory))
+            .filter(|p| !p.as_os_str().is_empty());
+        let missing_dir = working_dir.as_ref().filter(|dir| !dir.is_dir());
+        if let Some(dir) = missing_dir {
+            self.warn(
+                &hook_at.field("command-working-directory"),
+                format!(
+                    "{}: no such folder: the command cannot start",
+                    dir.display()
+                ),
+            );
+        }
+        if program.is_empty() {
             self.warn(&at, "no command: the hook only answers, it runs nothing");
-        } else if raw.execute_command.contains(' ')
-            && !Path::new(&raw.execute_command).exists()
+        } else if program.contains(' ')
+            && !Path::new(program).exists()
             && !Path::new(&raw.command_working_directory)
-                .join(&raw.execute_command)
+                .join(program)
                 .exists()
         {
             self.warn(
                 &at,
                 "contains a space: arguments belong in pass-arguments-to-command",
             );
+        } else if missing_dir.is_none() {
+            if let Err(e) = command::resolve(program, working_dir.as_deref()) {
+                self.warn(&at, format!("cannot run {program}: {e}"));
+            }
         }
         HookCommand {
-            program: raw.execute_command.clone(),
-            working_dir: Some(PathBuf::from(&raw.command_working_directory))
-                .filter(|p| !p.as_os_str().is_empty()),
+            program: program.clone(),
+            working_dir,
         }
     }
 
