@@ -11,6 +11,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use hookrun::cli::{self, LogFormat, ServeArgs, Subcommand, ValidateArgs};
 use hookrun::config::{self, template::SystemEnv, LoadOptions};
+use hookrun::logging::{self, LogSettings, Verbosity, LIFECYCLE};
 use hookrun::reload::Reloader;
 use hookrun::server::{self, AppState, Listener, Shutdown, ShutdownStage};
 
@@ -84,13 +85,14 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     let opts = args.load_options();
     let hooks = initial_hooks(&args, &opts)?;
-    let listener = bind(&args).await?;
+    let (listener, address) = bind(&args).await?;
     // Before dropping privileges: the pid file usually lives in a root-owned folder.
     if let Some(pidfile) = &args.pidfile.0 {
         std::fs::write(pidfile, format!("{}\n", std::process::id()))
             .with_context(|| format!("writing pid file {}", pidfile.display()))?;
     }
     drop_privileges(&args)?;
+    let hook_count = hooks.len();
     let state = AppState::new(hooks, args.server_settings(), args.job_limits());
     let shutdown = Shutdown::new();
     let reloader = Reloader::new(args.hooks.clone(), opts, state.hooks.clone());
@@ -104,55 +106,42 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     spawn_reload_signals(reloader)?;
     spawn_shutdown_signals(shutdown.clone())?;
+    tracing::info!(
+        target: LIFECYCLE,
+        version = env!("CARGO_PKG_VERSION"),
+        address = %address,
+        hooks = hook_count,
+        "serving hooks"
+    );
     let served = server::run(listener, state, shutdown).await;
     for path in [&args.pidfile.0, &args.socket.0].into_iter().flatten() {
         let _ = std::fs::remove_file(path);
     }
-    tracing::info!("shut down");
+    tracing::info!(target: LIFECYCLE, "shut down");
     served.context("serving")
 }
 
 fn init_logging(args: &ServeArgs) -> Result<()> {
-    use tracing_subscriber::EnvFilter;
-    let level = if args.debug {
-        "debug"
+    let verbosity = if args.debug {
+        Verbosity::Debug
     } else if args.verbose || args.logfile.0.is_some() {
-        "info"
+        Verbosity::Verbose
     } else {
-        "warn"
+        Verbosity::Default
     };
-    let filter = EnvFilter::try_from_env("HOOKRUN_LOG").unwrap_or_else(|_| EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
-    let writer: Box<dyn Fn() -> Box<dyn std::io::Write> + Send + Sync> = match &args.logfile.0 {
-        None => Box::new(|| Box::new(std::io::stderr())),
-        Some(path) => {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .with_context(|| format!("opening log file {}", path.display()))?;
-            let file = Arc::new(file);
-            Box::new(move || Box::new(LogFile(file.clone())))
-        }
+    let settings = LogSettings {
+        verbosity,
+        format: match args.log_format {
+            LogFormat::Text => logging::Format::Text,
+            LogFormat::Json => logging::Format::Json,
+        },
+        file: args.logfile.0.clone(),
+        filter: std::env::var(logging::FILTER_ENV)
+            .ok()
+            .filter(|f| !f.is_empty()),
     };
-    let result = match args.log_format {
-        LogFormat::Json => builder.json().with_writer(writer).try_init(),
-        LogFormat::Text => builder.with_ansi(false).with_writer(writer).try_init(),
-    };
-    result.map_err(|e| anyhow::anyhow!("initialising logging: {e}"))
-}
-
-struct LogFile(Arc<std::fs::File>);
-
-impl std::io::Write for LogFile {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        (&*self.0).write(buf)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        (&*self.0).flush()
-    }
+    logging::init(&settings)?;
+    Ok(())
 }
 
 /// Loads the hooks at start-up: errors are fatal unless `-nopanic`.
@@ -174,29 +163,41 @@ fn initial_hooks(args: &ServeArgs, opts: &LoadOptions) -> Result<config::HookSet
         bail!("couldn't load any hooks from file!\naborting webhook execution since the -verbose flag is set to false.\nIf, for some reason, you want webhook to start without the hooks, either use -verbose flag, or -nopanic");
     }
     for id in set.ids() {
-        tracing::info!(hook = id, "loaded hook");
+        tracing::debug!(hook = id, "loaded hook");
     }
     Ok(set)
 }
 
-async fn bind(args: &ServeArgs) -> Result<Listener> {
+/// Opens the listener; returns it with where hooks are served, for the start line.
+async fn bind(args: &ServeArgs) -> Result<(Listener, String)> {
+    let prefix = args.urlprefix.trim_matches('/');
+    let path = if prefix.is_empty() {
+        "/{id}".to_string()
+    } else {
+        format!("/{prefix}/{{id}}")
+    };
     if let Some(socket) = &args.socket.0 {
         let _ = std::fs::remove_file(socket);
         let l = tokio::net::UnixListener::bind(socket)
             .with_context(|| format!("listening on socket {}", socket.display()))?;
-        tracing::info!(socket = %socket.display(), "serving hooks");
-        return Ok(Listener::Unix(l));
+        return Ok((
+            Listener::Unix(l),
+            format!("unix:{}:{path}", socket.display()),
+        ));
     }
     let addr = format!("{}:{}", args.ip, args.port);
     let tcp = tokio::net::TcpListener::bind(&addr)
         .await
         .with_context(|| format!("listening on {addr}"))?;
-    let scheme = if args.secure { "https" } else { "http" };
-    tracing::info!(address = %format!("{scheme}://{addr}/{}/{{id}}", args.urlprefix), "serving hooks");
+    let bound = tcp.local_addr().map_or(addr, |a| a.to_string());
     if !args.secure {
-        return Ok(Listener::Tcp(tcp));
+        return Ok((Listener::Tcp(tcp), format!("http://{bound}{path}")));
     }
-    Ok(Listener::Tls(tcp, args.tls_acceptor()?))
+    let acceptor = args.tls_acceptor().context("-secure")?;
+    Ok((
+        Listener::Tls(tcp, acceptor),
+        format!("https://{bound}{path}"),
+    ))
 }
 
 fn drop_privileges(args: &ServeArgs) -> Result<()> {
@@ -250,11 +251,9 @@ fn spawn_reload_signals(reloader: Arc<Reloader>) -> Result<()> {
 fn spawn_shutdown_signals(shutdown: Shutdown) -> Result<()> {
     let kinds = [SignalKind::terminate(), SignalKind::interrupt()];
     on_signals(kinds, "SIGTERM/SIGINT", move || {
-        match shutdown.trigger() {
-            ShutdownStage::Graceful => {
-                tracing::info!("shutting down: finishing requests and running jobs");
-            }
-            ShutdownStage::Forced => tracing::warn!("second signal: stopping running jobs now"),
+        // The server says when it stops accepting; only a second signal needs a word here.
+        if shutdown.trigger() == ShutdownStage::Forced {
+            tracing::warn!("second signal: stopping running jobs now");
         }
         std::future::ready(())
     })

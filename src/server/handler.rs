@@ -11,7 +11,6 @@ use bytes::Bytes;
 use http::{header, HeaderMap, Method, Request};
 use http_body_util::{BodyExt, Limited};
 use serde_json::{Map, Value};
-use tracing::Instrument;
 
 use super::error::HttpError;
 use super::reply::{self, Answer, Started};
@@ -19,6 +18,7 @@ use super::{AppState, RequestBody, Settings};
 use crate::config::{canonical_header_key, Hook};
 use crate::exec::Invocation;
 use crate::jobs::SubmitError;
+use crate::logging::{self, LogContext};
 use crate::registry::{self, Delivery};
 use crate::request::{params, BodyError, Request as HookRequest};
 use crate::rules::{self, Input};
@@ -31,28 +31,43 @@ pub async fn handle<B: RequestBody>(
     req: Request<B>,
 ) -> Response {
     let request_id = request_id(&state.settings, req.headers());
-    let span = tracing::info_span!("request", request_id = %request_id, hook = %id);
-    async move {
-        tracing::debug!(method = %req.method(), remote = ?remote, "incoming request");
-        let hook = match find_hook(&state, &id, req.method()) {
-            Ok(hook) => hook,
-            Err(e) => return e.into_response(),
+    let context = LogContext {
+        request_id: request_id.clone(),
+        hook: id.clone(),
+        job_id: None,
+    };
+    logging::with_context(context, async move {
+        let started = std::time::Instant::now();
+        let method = req.method().clone();
+        let remote = remote.map_or_else(|| "@".to_string(), |a| a.to_string());
+        tracing::debug!(%method, %remote, "request received");
+        let response = match find_hook(&state, &id, &method) {
+            Ok(hook) => {
+                let request = read_request(&state.settings, &hook, &remote, request_id, req).await;
+                let answer = match request {
+                    Ok(request) => answer(&state, &hook, &request).await,
+                    Err(e) => Err(e),
+                };
+                reply::hook_response(&state.settings, &hook, answer)
+            }
+            Err(e) => e.into_response(),
         };
-        let request = read_request(&state.settings, &hook, remote, request_id, req).await;
-        let answer = match request {
-            Ok(request) => answer(&state, &hook, &request).await,
-            Err(e) => Err(e),
-        };
-        reply::hook_response(&state.settings, &hook, answer)
-    }
-    .instrument(span)
+        tracing::info!(
+            %method,
+            %remote,
+            status = response.status().as_u16(),
+            duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "request answered"
+        );
+        response
+    })
     .await
 }
 
 /// The hook of the current set, if it exists and accepts `method`.
 fn find_hook(state: &AppState, id: &str, method: &Method) -> Result<Arc<Hook>, HttpError> {
     let Some(hook) = state.hooks.snapshot().get(id).cloned() else {
-        tracing::debug!("hook not found");
+        tracing::info!("hook not found");
         return Err(HttpError::HookNotFound);
     };
     let allowed = hook
@@ -73,7 +88,7 @@ fn find_hook(state: &AppState, id: &str, method: &Method) -> Result<Arc<Hook>, H
 async fn read_request<B: RequestBody>(
     settings: &Settings,
     hook: &Hook,
-    remote: Option<SocketAddr>,
+    remote: &str,
     request_id: String,
     req: Request<B>,
 ) -> Result<HookRequest, HttpError> {
@@ -90,7 +105,14 @@ async fn read_request<B: RequestBody>(
                 tracing::warn!(error = %e, "multipart body rejected");
                 return Err(HttpError::Multipart);
             }
-            Err(e) => tracing::debug!(error = %e, "body not parsed"),
+            // An empty body is the usual `curl -X POST`, not a mistake.
+            Err(e) if request.body.is_empty() => tracing::debug!(error = %e, "no body to parse"),
+            Err(e) => tracing::warn!(
+                error = %e,
+                content_type = %request.content_type,
+                bytes = request.body.len(),
+                "request body could not be parsed; the hook sees no payload"
+            ),
         }
     }
     for problem in params::apply_json_parameters(&hook.json_parameters, &mut request) {
@@ -128,8 +150,8 @@ async fn answer(
         tracing::info!("trigger rules were not satisfied");
         return Ok(Answer::RulesNotSatisfied);
     };
-    tracing::info!(jobs = admitted.len(), "hook triggered");
     let jobs = submit(state, hook, &request.id, first, invocations)?;
+    tracing::info!(jobs = jobs.all.len(), job_id = %jobs.first.id, "hook triggered");
     Ok(if hook.execution.stream_output {
         Answer::Streaming { jobs }
     } else if hook.capture_output {
@@ -160,7 +182,10 @@ async fn read_body<B: RequestBody>(
     }
     let collect = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)).collect();
     match tokio::time::timeout(settings.body_timeout, collect).await {
-        Err(_) => Err(HttpError::BodyTimeout),
+        Err(_) => {
+            tracing::info!(timeout = %humantime::format_duration(settings.body_timeout), "the body did not arrive in time");
+            Err(HttpError::BodyTimeout)
+        }
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
             tracing::warn!(limit, "request body too large");
@@ -176,7 +201,7 @@ async fn read_body<B: RequestBody>(
 fn hook_request(
     hook: &Hook,
     parts: &http::request::Parts,
-    remote: Option<SocketAddr>,
+    remote: &str,
     request_id: String,
     body: Bytes,
 ) -> HookRequest {
@@ -200,7 +225,7 @@ fn hook_request(
     let mut request = HookRequest {
         id: request_id,
         method: parts.method.to_string(),
-        remote_addr: remote.map_or_else(|| "@".to_string(), |a| a.to_string()),
+        remote_addr: remote.to_string(),
         headers,
         body,
         content_type,
@@ -327,10 +352,16 @@ fn submit(
         .jobs
         .submit(hook, request_id, first)
         .map_err(|e| match e {
-            SubmitError::QueueFull { .. } => HttpError::QueueFull {
-                retry_after_secs: state.settings.retry_after.as_secs().max(1),
-            },
-            SubmitError::ShuttingDown => HttpError::ShuttingDown,
+            SubmitError::QueueFull { waiting, .. } => {
+                tracing::warn!(waiting, "the hook's queue is full; answering 429");
+                HttpError::QueueFull {
+                    retry_after_secs: state.settings.retry_after.as_secs().max(1),
+                }
+            }
+            SubmitError::ShuttingDown => {
+                tracing::info!("shutting down; answering 503");
+                HttpError::ShuttingDown
+            }
         })?;
     let mut all = vec![first.clone()];
     for inv in more {

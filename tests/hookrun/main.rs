@@ -10,6 +10,7 @@ mod exec_control;
 mod fixture;
 mod harness;
 mod in_process;
+mod logs;
 mod notify;
 mod registry_events;
 mod reload;
