@@ -10,14 +10,15 @@ use anyhow::{bail, Context, Result};
 use tokio::signal::unix::{signal, SignalKind};
 
 use hookrun::cli::{self, LogFormat, ServeArgs, Subcommand, ValidateArgs};
-use hookrun::config::{self, template::SystemEnv, LoadOptions};
+use hookrun::config::verdict::{self, Checked, StartOptions, Verdict};
+use hookrun::config::{self, template::SystemEnv, Severity};
 use hookrun::logging::{self, LogSettings, Verbosity, LIFECYCLE};
 use hookrun::reload::Reloader;
 use hookrun::server::{self, AppState, Listener, Shutdown, ShutdownStage};
 
-/// Exit codes: 1 for start-up errors (as the reference), 2 for invalid hooks in `validate`.
+/// Exit codes: 1 when the server does not start (as the reference) and when `validate` finds
+/// that it would not (usage errors exit 2, from clap).
 const EXIT_STARTUP: u8 = 1;
-const EXIT_INVALID: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = cli::parse();
@@ -59,19 +60,45 @@ fn main() -> ExitCode {
     }
 }
 
+/// `hookrun validate`: the server's start verdict on the files, with every problem.
 fn validate(args: &ValidateArgs) -> ExitCode {
-    let loaded = config::load(&args.files, &args.load_options(), &SystemEnv);
-    for p in &loaded.problems {
+    let opts = StartOptions {
+        load: args.load_options(),
+        ..StartOptions::default()
+    };
+    let checked = verdict::check(&args.files, &opts, &SystemEnv);
+    for p in &checked.problems {
         println!("{p}");
     }
-    match &loaded.set {
-        Some(set) => {
-            println!("ok: {} hook(s) in {} file(s)", set.len(), set.files.len());
+    let warnings = checked
+        .problems
+        .iter()
+        .filter(|p| p.severity == Severity::Warning)
+        .count();
+    let warnings = match warnings {
+        0 => String::new(),
+        1 => ", 1 warning".to_string(),
+        n => format!(", {n} warnings"),
+    };
+    match &checked.verdict {
+        Verdict::Start(set) => {
+            println!(
+                "ok: {} hook(s) in {} file(s){warnings}; hookrun starts with these files",
+                set.len(),
+                set.files.len()
+            );
             ExitCode::SUCCESS
         }
-        None => {
-            println!("invalid: {} error(s)", loaded.errors().count());
-            ExitCode::from(EXIT_INVALID)
+        Verdict::StartWithoutHooks | Verdict::Refuse(_) => {
+            let errors = checked
+                .problems
+                .iter()
+                .filter(|p| p.severity == Severity::Error)
+                .count();
+            println!(
+                "invalid: {errors} error(s){warnings}; hookrun would not start with these files"
+            );
+            ExitCode::from(EXIT_STARTUP)
         }
     }
 }
@@ -84,7 +111,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         tracing::warn!("running as PID 1: orphaned processes of hook commands will not be reaped; run hookrun under an init (tini, docker run --init)");
     }
     let opts = args.load_options();
-    let hooks = initial_hooks(&args, &opts)?;
+    let hooks = initial_hooks(&args)?;
     let (listener, address) = bind(&args).await?;
     // Before dropping privileges: the pid file usually lives in a root-owned folder.
     if let Some(pidfile) = &args.pidfile.0 {
@@ -144,24 +171,36 @@ fn init_logging(args: &ServeArgs) -> Result<()> {
     Ok(())
 }
 
-/// Loads the hooks at start-up: errors are fatal unless `-nopanic`.
-fn initial_hooks(args: &ServeArgs, opts: &LoadOptions) -> Result<config::HookSet> {
-    let loaded = config::load(&args.hooks, opts, &SystemEnv);
-    loaded.log_problems();
-    let set = match loaded.set {
-        Some(set) => set,
-        None if args.nopanic => {
-            tracing::error!("hooks could not be loaded; starting without hooks (-nopanic)");
+/// The hooks to serve at start, by the start verdict: a refusal ends the start with every
+/// problem listed once; otherwise warnings (and, with `-nopanic`, the errors it starts
+/// despite) are logged.
+fn initial_hooks(args: &ServeArgs) -> Result<config::HookSet> {
+    let opts = StartOptions {
+        load: args.load_options(),
+        verbose: args.verbose,
+        nopanic: args.nopanic,
+    };
+    let Checked { verdict, problems } = verdict::check(&args.hooks, &opts, &SystemEnv);
+    if let Verdict::Refuse(refusal) = verdict {
+        // The list goes to standard error once, with the reason; a log file gets it too, as
+        // it is not where standard error goes.
+        if args.logfile.0.is_some() {
+            config::log_problems(&problems);
+            tracing::error!(reason = %refusal, "not starting");
+        }
+        let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        bail!("{refusal}:\n  {}", list.join("\n  "));
+    }
+    config::log_problems(&problems);
+    let set = match verdict {
+        Verdict::Start(set) => set,
+        _ => {
+            tracing::error!(
+                "hooks could not be loaded; serving none until a reload succeeds (-nopanic)"
+            );
             config::HookSet::default()
         }
-        None => {
-            let list: Vec<String> = loaded.errors().map(ToString::to_string).collect();
-            bail!("couldn't load hooks:\n  {}", list.join("\n  "));
-        }
     };
-    if set.is_empty() && !args.verbose && !args.nopanic {
-        bail!("couldn't load any hooks from file!\naborting webhook execution since the -verbose flag is set to false.\nIf, for some reason, you want webhook to start without the hooks, either use -verbose flag, or -nopanic");
-    }
     for id in set.ids() {
         tracing::debug!(hook = id, "loaded hook");
     }

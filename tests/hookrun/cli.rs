@@ -1,5 +1,6 @@
-//! The command line: `hookrun validate` exit codes and problem reports, folders and globs as
-//! `-hooks`, duplicate ids across files.
+//! The command line: `hookrun validate` exit codes and problem reports (the server's start
+//! verdict, file by file), folders and globs as `-hooks`, duplicate ids across files, start-up
+//! errors said once.
 
 use std::path::Path;
 use std::process::Command;
@@ -47,7 +48,7 @@ fn validate_reports_every_problem_with_file_hook_and_path() {
     ]);
     write_json(&dir.path().join("hooks.json"), &file);
     let (code, out) = hookrun(dir.path(), &["validate", "hooks.json"]);
-    assert_eq!(code, 2, "{out}");
+    assert_eq!(code, 1, "{out}");
     let expected = [
         "hooks.json: hook \"x\": trigger-rule.and[1].match.regex: ",
         "hooks.json: hook \"typo\": unknown key \"trigger-rules\" (did you mean \"trigger-rule\"?)",
@@ -71,7 +72,7 @@ fn duplicate_ids_across_files_name_both_files() {
         &json!([sh_hook("same", "true", &[])]),
     );
     let (code, out) = hookrun(dir.path(), &["validate", "a.json", "b.json"]);
-    assert_eq!(code, 2, "{out}");
+    assert_eq!(code, 1, "{out}");
     let line = out
         .lines()
         .find(|l| l.contains("duplicate hook id"))
@@ -134,4 +135,47 @@ fn validate_takes_folders_and_globs() {
     let (code, out) = hookrun(dir.path(), &["validate", "hooks.d/*.yaml"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("ok: 1 hook(s) in 1 file(s)"), "{out}");
+}
+
+#[test]
+fn startup_errors_are_said_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_json(
+        &dir.path().join("hooks.json"),
+        &json!([{"id": "x", "execute-command": "/bin/true", "trigger-rules": {}}]),
+    );
+    let port = crate::common::free_port().to_string();
+    let (code, out) = hookrun(
+        dir.path(),
+        &["-hooks", "hooks.json", "-ip", "127.0.0.1", "-port", &port],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(
+        out.matches("unknown key \"trigger-rules\"").count(),
+        1,
+        "{out}"
+    );
+    // -secure without a certificate: the operating system's error once.
+    write_json(
+        &dir.path().join("ok.json"),
+        &json!([sh_hook("a", "true", &[])]),
+    );
+    let (code, out) = hookrun(
+        dir.path(),
+        &[
+            "-hooks",
+            "ok.json",
+            "-secure",
+            "-ip",
+            "127.0.0.1",
+            "-port",
+            &port,
+        ],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("-secure: reading cert.pem: No such file or directory"),
+        "{out}"
+    );
+    assert_eq!(out.matches("No such file or directory").count(), 1, "{out}");
 }

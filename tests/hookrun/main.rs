@@ -15,3 +15,4 @@ mod notify;
 mod registry_events;
 mod reload;
 mod secrets;
+mod verdict;
