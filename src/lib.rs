@@ -16,8 +16,8 @@
 //! - `server`: HTTP: `run` (serve and drain), connections, routing, the hook handler, success
 //!   replies, the error map, the jobs endpoints, TLS.
 //! - `reload`: watches hooks files and signals, swaps the live hook set.
-//! - `cli`: command-line flags (single and double dash, typed values), the `validate`
-//!   subcommand.
+//! - `cli`: command-line flags (single and double dash, typed values, `HOOKRUN_*` environment
+//!   variables), help and usage errors, the `validate` subcommand.
 //! - `logging`: log lines (text or JSON, every value escaped and capped) and the levels.
 //! - `notify`: notifications of finished jobs: e-mail, chat and JSON webhooks, Docker Hub
 //!   callbacks; delivery with retries and rate limits; the `notify` subcommand.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use tokio::signal::unix::{signal, SignalKind};
 
-use hookrun::cli::{self, LogFormat, ServeArgs, Subcommand, ValidateArgs};
+use hookrun::cli::{self, LogFormat, ServeArgs, Stop, Subcommand, ValidateArgs};
 use hookrun::config::verdict::{self, Checked, StartOptions, Verdict};
 use hookrun::config::{self, template::SystemEnv, Severity};
 use hookrun::logging::{self, LogSettings, Verbosity, LIFECYCLE};
@@ -17,11 +17,22 @@ use hookrun::reload::Reloader;
 use hookrun::server::{self, AppState, Listener, Shutdown, ShutdownStage};
 
 /// Exit codes: 1 when the server does not start (as the reference) and when `validate` finds
-/// that it would not (usage errors exit 2, from clap).
+/// that it would not; 2 for usage errors (as Go's flag package).
 const EXIT_STARTUP: u8 = 1;
+const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
-    let cli = cli::parse();
+    let cli = match cli::parse() {
+        Ok(cli) => cli,
+        Err(Stop::Help(text)) => {
+            println!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Err(Stop::Usage(text)) => {
+            eprintln!("{text}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     match cli.subcommand {
         Some(Subcommand::Validate(args)) => return validate(&args),
         Some(Subcommand::Notify(args)) => return hookrun::notify::cli::run(*args),

@@ -1,6 +1,6 @@
 //! The command line: `hookrun validate` exit codes and problem reports (the server's start
-//! verdict, file by file), folders and globs as `-hooks`, duplicate ids across files, start-up
-//! errors said once.
+//! verdict, file by file), folders and globs as `-hooks`, duplicate ids across files, help and
+//! usage errors, start-up errors said once.
 
 use std::path::Path;
 use std::process::Command;
@@ -135,6 +135,78 @@ fn validate_takes_folders_and_globs() {
     let (code, out) = hookrun(dir.path(), &["validate", "hooks.d/*.yaml"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("ok: 1 hook(s) in 1 file(s)"), "{out}");
+}
+
+#[test]
+fn help_is_one_line_per_flag_and_near_misses_get_a_suggestion() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for args in [
+        &["-help"][..],
+        &["--help"],
+        &["-h"],
+        &["validate", "-help"],
+        &["notify", "-help"],
+    ] {
+        let (code, out) = hookrun(dir.path(), args);
+        assert_eq!(code, 0, "{args:?}: {out}");
+        assert!(!out.contains("[=<"), "{args:?}: {out}");
+        assert!(!out.contains("[default: \"\"]"), "{args:?}: {out}");
+        assert!(
+            out.contains("Usage: hookrun") || out.contains("Usage:\n"),
+            "{out}"
+        );
+    }
+    let (code, out) = hookrun(dir.path(), &["-prot", "9000"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.starts_with("hookrun: unknown flag -prot (did you mean -port?)\n"),
+        "{out}"
+    );
+    let (code, out) = hookrun(dir.path(), &["valdate", "hooks.json"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("unknown command \"valdate\" (did you mean validate?)"),
+        "{out}"
+    );
+    let (code, out) = hookrun(dir.path(), &["-V"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("hookrun version "), "{out}");
+}
+
+#[test]
+fn flags_are_read_from_the_environment_and_the_command_line_wins() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_json(
+        &dir.path().join("hooks.json"),
+        &json!([sh_hook("a", "true", &[])]),
+    );
+    let out = Command::new(hookrun_bin())
+        .args(["validate", "hooks.json"])
+        .current_dir(dir.path())
+        .env("HOOKRUN_TEMPLATE", "true")
+        .env("HOOKRUN_PORT", "1")
+        .output()
+        .expect("running hookrun");
+    assert!(out.status.success(), "{out:?}");
+    // -template read from the environment: the file is rendered (it has no actions to render).
+    let broken = dir.path().join("broken.json");
+    std::fs::write(&broken, "[{{ nope }}]").expect("write");
+    let out = Command::new(hookrun_bin())
+        .args(["validate", "broken.json"])
+        .current_dir(dir.path())
+        .env("HOOKRUN_TEMPLATE", "true")
+        .output()
+        .expect("running hookrun");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("template:"), "{text}");
+    let out = Command::new(hookrun_bin())
+        .args(["validate", "-template=false", "broken.json"])
+        .current_dir(dir.path())
+        .env("HOOKRUN_TEMPLATE", "true")
+        .output()
+        .expect("running hookrun");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("start with -template"), "{text}");
 }
 
 #[test]
