@@ -320,9 +320,9 @@ pub fn parse_from(args: impl IntoIterator<Item = OsString>) -> Result<Cli, Stop>
     cmd.build();
     let (args, path) = argv::prepare(&cmd, args.into_iter().collect())?;
     let matches = cmd
-        .try_get_matches_from_mut(args)
-        .map_err(|e| Stop::Usage(help::usage_error(&e, &path)))?;
-    Cli::from_arg_matches(&matches).map_err(|e| Stop::Usage(help::usage_error(&e, &path)))
+        .try_get_matches_from_mut(&args)
+        .map_err(|e| Stop::Usage(help::usage_error(&e, &path, &args)))?;
+    Cli::from_arg_matches(&matches).map_err(|e| Stop::Usage(help::usage_error(&e, &path, &args)))
 }
 
 #[cfg(test)]
@@ -464,6 +464,11 @@ mod tests {
             let err = usage_error(args);
             assert!(err.contains(want), "{args:?}: {err}");
         }
+        let err = usage_error(&["hookrun", "-hooks", "a.json", "validate", "b.json"]);
+        assert!(
+            err.starts_with("hookrun: -hooks before validate: validate takes only its own flags"),
+            "{err}"
+        );
         let err = usage_error(&["hookrun", "validate"]);
         assert!(err.starts_with("hookrun validate: missing PATH"), "{err}");
         assert!(

@@ -22,6 +22,7 @@ pub(super) fn prepare(
     let mut out: Vec<OsString> = args.next().into_iter().collect();
     let mut cmd = root;
     let mut path = root.get_name().to_string();
+    let mut server_flags: Vec<String> = Vec::new();
     while let Some(arg) = args.next() {
         let Some(text) = arg.to_str().map(str::to_owned) else {
             out.push(arg);
@@ -34,6 +35,9 @@ pub(super) fn prepare(
         }
         if text.len() > 1 && text.starts_with('-') {
             let (mut flag, takes_next) = flag(cmd, &path, &text)?;
+            if std::ptr::eq(cmd, root) {
+                server_flags.push(text.split('=').next().unwrap_or_default().to_string());
+            }
             // Joined as `--flag=value`: clap would refuse a separate value starting with a dash
             // (`-urlprefix -x`), which Go's flag package takes.
             if takes_next {
@@ -52,6 +56,13 @@ pub(super) fn prepare(
                 return Err(Stop::Help(help_on(root, topic.as_deref())?));
             }
             cmd = subcommand(root, &text)?;
+            if !server_flags.is_empty() {
+                return Err(Stop::Usage(format!(
+                    "{path}: {} before {text}: {text} takes only its own flags, after its name\n{}",
+                    server_flags.join(" "),
+                    help::see_help(&format!("{path} {text}"))
+                )));
+            }
             path = format!("{path} {text}");
         }
         out.push(arg);

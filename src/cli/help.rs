@@ -54,12 +54,24 @@ pub(super) fn see_help(path: &str) -> String {
     format!("Run '{path} -help' for the flags.")
 }
 
-/// A clap error in the reference's words, naming flags with one dash; `path` is how the
-/// command is invoked (`hookrun validate`).
-pub(super) fn usage_error(err: &clap::Error, path: &str) -> String {
+/// A clap error in the reference's words, naming flags with one dash (and the environment
+/// variable, when a bad value came from there); `path` is how the command is invoked (`hookrun
+/// validate`), `given` the arguments clap read.
+pub(super) fn usage_error(err: &clap::Error, path: &str, given: &[std::ffi::OsString]) -> String {
     let arg = match err.get(ContextKind::InvalidArg) {
         Some(ContextValue::String(s)) => flag_name(s),
         _ => String::new(),
+    };
+    let on_command_line = given.iter().any(|g| {
+        let g = g.to_string_lossy();
+        g.strip_prefix('-')
+            .is_some_and(|long| long == arg || long.starts_with(&format!("{arg}=")))
+    });
+    let env = super::env_name(arg.trim_start_matches('-'));
+    let arg = if !on_command_line && std::env::var_os(&env).is_some() {
+        format!("{env} (-{})", arg.trim_start_matches('-'))
+    } else {
+        arg
     };
     let value = match err.get(ContextKind::InvalidValue) {
         Some(ContextValue::String(s)) => s.clone(),

@@ -168,6 +168,18 @@ fn help_is_one_line_per_flag_and_near_misses_get_a_suggestion() {
         out.contains("unknown command \"valdate\" (did you mean validate?)"),
         "{out}"
     );
+    let out = Command::new(hookrun_bin())
+        .args(["-hooks", "hooks.json"])
+        .current_dir(dir.path())
+        .env("HOOKRUN_PORT", "nine")
+        .output()
+        .expect("running hookrun");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.starts_with("hookrun: invalid value \"nine\" for HOOKRUN_PORT (-port)"),
+        "{text}"
+    );
     let (code, out) = hookrun(dir.path(), &["-V"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.starts_with("hookrun version "), "{out}");
