@@ -207,6 +207,7 @@ pub fn load_file(
         file,
         unknown_keys: opts.unknown_keys,
         problems,
+        commands: HashMap::new(),
     };
     items
         .iter()

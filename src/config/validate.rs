@@ -2,6 +2,7 @@
 //! its field path (unknown keys included, as serde finds them: `keys`); nothing is compiled or
 //! checked later, per request.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use http::{HeaderName, HeaderValue, Method};
@@ -30,6 +31,9 @@ pub struct Validator<'a> {
     pub file: &'a Path,
     pub unknown_keys: UnknownKeys,
     pub problems: &'a mut Problems,
+    /// Commands already looked up (with why they cannot run): the hooks of a big file mostly
+    /// run the same few programs.
+    pub commands: HashMap<(String, Option<PathBuf>), Option<String>>,
 }
 
 /// Where in a hook a problem is: the hook's id and a field path.
@@ -217,8 +221,13 @@ impl Validator<'_> {
                 "contains a space: arguments belong in pass-arguments-to-command",
             );
         } else if missing_dir.is_none() {
-            if let Err(e) = command::resolve(program, working_dir.as_deref()) {
-                self.warn(&at, format!("cannot run {program}: {e}"));
+            let key = (program.clone(), working_dir.clone());
+            let problem = self.commands.entry(key).or_insert_with(|| {
+                let found = command::resolve(program, working_dir.as_deref());
+                found.err().map(|e| e.to_string())
+            });
+            if let Some(problem) = problem.clone() {
+                self.warn(&at, format!("cannot run {program}: {problem}"));
             }
         }
         HookCommand {
