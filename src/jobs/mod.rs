@@ -209,7 +209,7 @@ impl JobManager {
         permit: Option<OwnedSemaphorePermit>,
     ) {
         let this = self.clone();
-        // At error level so that the job's warnings name it at every log level.
+        // Every line the job logs names it, its hook and the request that started it.
         let context = LogContext {
             request_id: job.request_id.clone(),
             hook: job.hook.clone(),
