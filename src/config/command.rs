@@ -62,17 +62,22 @@ pub fn resolve(program: &str, working_dir: Option<&Path>) -> Result<PathBuf, Not
         _ => PathBuf::from(program),
     };
     if path.to_string_lossy().contains('/') {
-        return match runnable(&path) {
-            Ok(()) => Ok(path),
-            Err(problem) => Err(NotRunnable::At {
-                relative_to: path
-                    .is_relative()
-                    .then(|| std::env::current_dir().ok())
-                    .flatten(),
-                path,
-                problem,
-            }),
+        let problem = match runnable(&path) {
+            Ok(()) => return Ok(path),
+            // The reference's hint for `"execute-command": "deploy.sh --prod"`.
+            Err(problem) if program.contains(' ') => {
+                format!("{problem} (use 'pass-arguments-to-command' to specify args)")
+            }
+            Err(problem) => problem,
         };
+        return Err(NotRunnable::At {
+            relative_to: path
+                .is_relative()
+                .then(|| std::env::current_dir().ok())
+                .flatten(),
+            path,
+            problem,
+        });
     }
     let search_path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&search_path)
@@ -182,6 +187,11 @@ mod tests {
             "{relative}"
         );
         assert_eq!(resolve("", None), Err(NotRunnable::Empty));
+        let spaced = resolve("/bin/sh -c true", None).unwrap_err().to_string();
+        assert_eq!(
+            spaced,
+            "/bin/sh -c true: no such file (use 'pass-arguments-to-command' to specify args)"
+        );
         let bare = resolve("surely-not-a-command-xyz", None).unwrap_err();
         assert!(matches!(bare, NotRunnable::NotInPath { .. }), "{bare}");
         assert!(resolve("sh", None).is_ok());
