@@ -25,7 +25,7 @@ fn main() -> ExitCode {
     let cli = match cli::parse() {
         Ok(cli) => cli,
         Err(Stop::Help(text)) => {
-            println!("{text}");
+            print(&text);
             return ExitCode::SUCCESS;
         }
         Err(Stop::Usage(text)) => {
@@ -40,16 +40,14 @@ fn main() -> ExitCode {
     }
     let args = cli.serve;
     if args.version {
-        println!(
+        print(&format!(
             "hookrun version {} (adnanh/webhook 2.8.0 compatible)",
             env!("CARGO_PKG_VERSION")
-        );
+        ));
         return ExitCode::SUCCESS;
     }
     if args.list_cipher_suites {
-        for name in server::tls::cipher_suite_names() {
-            println!("{name}");
-        }
+        print(&server::tls::cipher_suite_names().join("\n"));
         return ExitCode::SUCCESS;
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -71,6 +69,13 @@ fn main() -> ExitCode {
     }
 }
 
+/// Writes `text` and a newline to standard output; a reader that went away (`| head`) is not
+/// an error worth a panic.
+fn print(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
+}
+
 /// `hookrun validate`: the server's start verdict on the files, with every problem.
 fn validate(args: &ValidateArgs) -> ExitCode {
     let opts = StartOptions {
@@ -78,9 +83,7 @@ fn validate(args: &ValidateArgs) -> ExitCode {
         ..StartOptions::default()
     };
     let checked = verdict::check(&args.files, &opts, &SystemEnv);
-    for p in &checked.problems {
-        println!("{p}");
-    }
+    let mut report: Vec<String> = checked.problems.iter().map(ToString::to_string).collect();
     let warnings = checked
         .problems
         .iter()
@@ -93,11 +96,12 @@ fn validate(args: &ValidateArgs) -> ExitCode {
     };
     match &checked.verdict {
         Verdict::Start(set) => {
-            println!(
+            report.push(format!(
                 "ok: {} hook(s) in {} file(s){warnings}; hookrun starts with these files",
                 set.len(),
                 set.files.len()
-            );
+            ));
+            print(&report.join("\n"));
             ExitCode::SUCCESS
         }
         Verdict::StartWithoutHooks | Verdict::Refuse(_) => {
@@ -106,9 +110,10 @@ fn validate(args: &ValidateArgs) -> ExitCode {
                 .iter()
                 .filter(|p| p.severity == Severity::Error)
                 .count();
-            println!(
+            report.push(format!(
                 "invalid: {errors} error(s){warnings}; hookrun would not start with these files"
-            );
+            ));
+            print(&report.join("\n"));
             ExitCode::from(EXIT_STARTUP)
         }
     }

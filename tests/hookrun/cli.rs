@@ -180,6 +180,17 @@ fn help_is_one_line_per_flag_and_near_misses_get_a_suggestion() {
         text.starts_with("hookrun: invalid value \"nine\" for HOOKRUN_PORT (-port)"),
         "{text}"
     );
+    // A reader that stops early (`| head -1`) is no reason to panic.
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "'{}' -help | head -1 >/dev/null; exit ${{PIPESTATUS[0]}}",
+            hookrun_bin().display()
+        ))
+        .output()
+        .expect("running bash");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && !text.contains("panicked"), "{text}");
     let (code, out) = hookrun(dir.path(), &["-V"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.starts_with("hookrun version "), "{out}");
