@@ -552,15 +552,19 @@ mod tests {
                 assert_eq!(env, Some(env_name(long)), "-{long}");
             }
         }
-        // The variables hookrun gives commands are no flag's.
+        // The variables hookrun gives commands or reads for other purposes are no flag's.
         for reserved in [
             "HOOKRUN_HOOK_ID",
             "HOOKRUN_REQUEST_ID",
             "HOOKRUN_JOB_ID",
             "HOOKRUN_RESULT",
+            crate::logging::FILTER_ENV,
+            "HOOKRUN_SMTP_PASSWORD",
+            "HOOKRUN_REFERENCE",
         ] {
             assert!(
                 cmd.get_arguments()
+                    .chain(validate.get_arguments())
                     .all(|a| a.get_env() != Some(std::ffi::OsStr::new(reserved))),
                 "{reserved}"
             );
