@@ -19,6 +19,7 @@ use clap::{ArgAction, Args, Parser};
 
 use crate::config::{self, LoadOptions, UnknownKeys};
 use crate::jobs;
+use crate::notify::{self, cli::SmtpArgs};
 use crate::server::tls::{CipherSuites, TlsMinVersion};
 use crate::server::{self, tls};
 
@@ -33,6 +34,8 @@ const SERVING: &str = "Serving (hookrun)";
 const HOOKS_FILES: &str = "Hooks files (hookrun)";
 const LOGGING: &str = "Logging (hookrun)";
 const JOBS: &str = "Jobs (hookrun)";
+const HISTORY: &str = "History (hookrun)";
+const NOTIFICATIONS: &str = "Notifications (hookrun)";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -69,12 +72,15 @@ pub struct ValidateArgs {
     /// hooks files, folders or globs
     #[arg(required = true, value_name = "PATH")]
     pub files: Vec<String>,
-    /// render hooks files as Go templates first, as the server's -template
+    /// render hooks files as Go templates first
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_go_bool)]
     pub template: bool,
-    /// report unknown keys in hooks files as warnings, as the server's -lenient
+    /// unknown keys in hooks files are warnings, not errors
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_go_bool)]
     pub lenient: bool,
+    /// The server's mail settings, checked as the server would (e-mail targets need -smtp).
+    #[command(flatten, next_help_heading = "Mail server (as the server's)")]
+    pub smtp: SmtpArgs,
 }
 
 #[derive(Debug, Args)]
@@ -202,11 +208,54 @@ pub struct ServeArgs {
     /// time running jobs get to finish after SIGTERM or SIGINT
     #[arg(long = "shutdown-timeout", value_name = "DURATION", default_value = "30s", value_parser = duration, help_heading = JOBS)]
     pub shutdown_timeout: Duration,
+    /// keep the job and deploy history in FOLDER/hookrun.db
+    ///
+    /// Also written sqlite:///FOLDER. Without it history lives in memory and no file is
+    /// created.
+    #[arg(long = "state", value_name = "FOLDER|URL", default_value = "", help_heading = HISTORY)]
+    pub state: crate::store::Location,
+    /// jobs and deploys older than this are deleted
+    #[arg(long = "state-max-age", value_name = "DURATION", default_value = "90days", value_parser = duration, help_heading = HISTORY)]
+    pub state_max_age: Duration,
+    /// the history is kept within this size, oldest jobs first
+    #[arg(long = "state-max-size", value_name = "SIZE", default_value = "1GiB", value_parser = config::parse_size, help_heading = HISTORY)]
+    pub state_max_size: u64,
+    /// time a delivery id is remembered (copies run nothing)
+    #[arg(long = "delivery-window", value_name = "DURATION", default_value = "24h", value_parser = duration, help_heading = HISTORY)]
+    pub delivery_window: Duration,
+    /// admin token file (or its sha256:HEX) for /ui and the admin API
+    ///
+    /// The token guards /ui, /jobs, /deploys and /admin; without the flag, the systemd
+    /// credential hookrun-admin-token is used if given.
+    #[arg(long = "admin-token-file", value_name = "FILE", default_value = "", help_heading = HISTORY)]
+    pub admin_token_file: OptionalPath,
+    #[command(flatten, next_help_heading = NOTIFICATIONS)]
+    pub smtp: SmtpArgs,
+    /// messages a minute to a hook's target; more go in a summary
+    #[arg(long = "notify-rate-limit", value_name = "N", default_value_t = notify::delivery::DEFAULT_RATE_LIMIT, value_parser = clap::value_parser!(u32).range(1..), help_heading = NOTIFICATIONS)]
+    pub notify_rate_limit: u32,
+    /// another URL prefix Docker Hub callbacks may go to; repeatable
+    ///
+    /// Besides Docker Hub's own https://registry.hub.docker.com/u/…/hook/…/.
+    #[arg(long = "dockerhub-callback-allow", value_name = "URL", value_parser = callback_prefix, help_heading = NOTIFICATIONS)]
+    pub dockerhub_callback_allow: Vec<String>,
 }
 
 impl ServeArgs {
-    pub fn server_settings(&self) -> server::Settings {
-        server::Settings {
+    /// The server's settings; fails when the mail settings cannot be used (`-smtp*`: a bad
+    /// URL or sender, an unreadable CA or password file). `env` reads
+    /// `HOOKRUN_SMTP_PASSWORD`.
+    pub fn server_settings(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<server::Settings, String> {
+        let notify = notify::Settings {
+            smtp: self.smtp.settings(env)?,
+            rate_limit: self.notify_rate_limit,
+            callback_allow: self.dockerhub_callback_allow.clone(),
+            ..notify::Settings::default()
+        };
+        Ok(server::Settings {
             url_prefix: self.urlprefix.trim_matches('/').to_string(),
             response_headers: self
                 .header
@@ -225,7 +274,8 @@ impl ServeArgs {
             shutdown_timeout: self.shutdown_timeout,
             retry_after: Duration::from_secs(10),
             job_output: self.job_output,
-        }
+            notify,
+        })
     }
 
     pub fn job_limits(&self) -> jobs::JobLimits {
@@ -239,7 +289,17 @@ impl ServeArgs {
     }
 
     pub fn load_options(&self) -> LoadOptions {
-        load_options(self.template, self.lenient)
+        load_options(self.template, self.lenient, self.smtp.smtp.is_some())
+    }
+
+    pub fn store_settings(&self) -> crate::store::StoreSettings {
+        crate::store::StoreSettings {
+            location: self.state.clone(),
+            max_age: self.state_max_age,
+            max_bytes: self.state_max_size,
+            delivery_window: self.delivery_window,
+            memory_records: self.job_history.max(1),
+        }
     }
 
     /// The TLS acceptor for `-secure`, from `-cert`, `-key` and the TLS flags.
@@ -255,11 +315,11 @@ impl ServeArgs {
 
 impl ValidateArgs {
     pub fn load_options(&self) -> LoadOptions {
-        load_options(self.template, self.lenient)
+        load_options(self.template, self.lenient, self.smtp.smtp.is_some())
     }
 }
 
-fn load_options(template: bool, lenient: bool) -> LoadOptions {
+fn load_options(template: bool, lenient: bool, mail_server: bool) -> LoadOptions {
     LoadOptions {
         template,
         unknown_keys: if lenient {
@@ -267,7 +327,14 @@ fn load_options(template: bool, lenient: bool) -> LoadOptions {
         } else {
             UnknownKeys::Error
         },
+        mail_server,
     }
+}
+
+/// `-dockerhub-callback-allow`: an http(s) URL prefix without credentials.
+fn callback_prefix(s: &str) -> Result<String, String> {
+    notify::dockerhub::CallbackGuard::new(&[s.to_string()])?;
+    Ok(s.to_string())
 }
 
 /// What the command line asks for when it is not something to run.
@@ -536,7 +603,16 @@ mod tests {
                 text.starts_with(&format!("Usage: hookrun {sub} [flags]")),
                 "{text}"
             );
+            for line in text.lines() {
+                assert!(line.chars().count() <= 100, "too long: {line:?}");
+            }
         }
+        let validate = help(&["hookrun", "validate", "-help"]);
+        let flags = validate.split("\nFlags:\n").nth(1).unwrap();
+        assert!(
+            flags.lines().all(|l| !l.starts_with("    ")),
+            "a flag of validate takes two lines:\n{validate}"
+        );
     }
 
     #[test]

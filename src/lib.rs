@@ -12,9 +12,13 @@
 //! - `rules`: evaluates compiled trigger rules against a request and the image push it is for.
 //! - `exec`: runs one command: process group, timeout, output capture, reaping.
 //! - `jobs`: job ids and records, per-hook concurrency modes, queues, the job history, and
-//!   how a run ended (`Ending`).
+//!   how a run ended (`Ending`); hands every job change to the `store`.
+//! - `store`: durable history (SQLite with `-state`, else memory): jobs, the commands kept
+//!   for reruns, deploy records, delivery ids, paused hooks; migrations and retention.
 //! - `server`: HTTP: `run` (serve and drain), connections, routing, the hook handler, success
-//!   replies, the error map, the jobs endpoints, TLS.
+//!   replies, the error map, the jobs endpoints, TLS, job notifications (`notifications`); the
+//!   admin side (`admin_auth`, `admin_api`, `dashboard`): credentials, listings,
+//!   rerun/rollback/pause, the `/ui` pages.
 //! - `reload`: watches hooks files and signals, swaps the live hook set.
 //! - `cli`: command-line flags (single and double dash, typed values, `HOOKRUN_*` environment
 //!   variables), help and usage errors, the `validate` subcommand.
@@ -33,3 +37,4 @@ pub mod reload;
 pub mod request;
 pub mod rules;
 pub mod server;
+pub mod store;

@@ -14,12 +14,16 @@ use hookrun::config::verdict::{self, Checked, StartOptions, Verdict};
 use hookrun::config::{self, template::SystemEnv, Severity};
 use hookrun::logging::{self, LogSettings, Verbosity, LIFECYCLE};
 use hookrun::reload::Reloader;
-use hookrun::server::{self, AppState, Listener, Shutdown, ShutdownStage};
+use hookrun::server::{self, AdminAuth, AppState, Listener, Shutdown, ShutdownStage};
+use hookrun::store::Store;
 
 /// Exit codes: 1 when the server does not start (as the reference) and when `validate` finds
 /// that it would not; 2 for usage errors (as Go's flag package).
 const EXIT_STARTUP: u8 = 1;
 const EXIT_USAGE: u8 = 2;
+
+/// The SMTP password, when `-smtp-password-file` is not given.
+const SMTP_PASSWORD_ENV: &str = "HOOKRUN_SMTP_PASSWORD";
 
 fn main() -> ExitCode {
     let cli = match cli::parse() {
@@ -38,6 +42,9 @@ fn main() -> ExitCode {
         Some(Subcommand::Notify(args)) => return hookrun::notify::cli::run(*args),
         None => {}
     }
+    // Read once, then out of the environment that hook commands inherit.
+    let smtp_password = std::env::var(SMTP_PASSWORD_ENV).ok();
+    std::env::remove_var(SMTP_PASSWORD_ENV);
     let args = cli.serve;
     if args.version {
         print(&format!(
@@ -60,7 +67,7 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_STARTUP);
         }
     };
-    match runtime.block_on(serve(args)) {
+    match runtime.block_on(serve(args, smtp_password)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("hookrun: {e:#}");
@@ -76,7 +83,8 @@ fn print(text: &str) {
     let _ = writeln!(std::io::stdout().lock(), "{text}");
 }
 
-/// `hookrun validate`: the server's start verdict on the files, with every problem.
+/// `hookrun validate`: the server's start verdict on the files and the mail settings, with
+/// every problem.
 fn validate(args: &ValidateArgs) -> ExitCode {
     let opts = StartOptions {
         load: args.load_options(),
@@ -84,42 +92,45 @@ fn validate(args: &ValidateArgs) -> ExitCode {
     };
     let checked = verdict::check(&args.files, &opts, &SystemEnv);
     let mut report: Vec<String> = checked.problems.iter().map(ToString::to_string).collect();
-    let warnings = checked
-        .problems
-        .iter()
-        .filter(|p| p.severity == Severity::Warning)
-        .count();
-    let warnings = match warnings {
+    let count = |severity| {
+        checked
+            .problems
+            .iter()
+            .filter(|p| p.severity == severity)
+            .count()
+    };
+    let mut errors = count(Severity::Error);
+    // The server refuses mail settings it cannot use before it serves anything.
+    if let Err(e) = args.smtp.settings(&|name| std::env::var(name).ok()) {
+        report.push(format!("mail server: {e}"));
+        errors += 1;
+    }
+    let warnings = match count(Severity::Warning) {
         0 => String::new(),
         1 => ", 1 warning".to_string(),
         n => format!(", {n} warnings"),
     };
-    match &checked.verdict {
-        Verdict::Start(set) => {
+    let code = match &checked.verdict {
+        Verdict::Start(set) if errors == 0 => {
             report.push(format!(
                 "ok: {} hook(s) in {} file(s){warnings}; hookrun starts with these files",
                 set.len(),
                 set.files.len()
             ));
-            print(&report.join("\n"));
             ExitCode::SUCCESS
         }
-        Verdict::StartWithoutHooks | Verdict::Refuse(_) => {
-            let errors = checked
-                .problems
-                .iter()
-                .filter(|p| p.severity == Severity::Error)
-                .count();
+        _ => {
             report.push(format!(
                 "invalid: {errors} error(s){warnings}; hookrun would not start with these files"
             ));
-            print(&report.join("\n"));
             ExitCode::from(EXIT_STARTUP)
         }
-    }
+    };
+    print(&report.join("\n"));
+    code
 }
 
-async fn serve(args: ServeArgs) -> Result<()> {
+async fn serve(args: ServeArgs, smtp_password: Option<String>) -> Result<()> {
     init_logging(&args)?;
     if std::process::id() == 1 {
         // Orphans of hook commands (`cmd &` in a script) are re-parented to PID 1; hookrun only
@@ -128,15 +139,22 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     let opts = args.load_options();
     let hooks = initial_hooks(&args)?;
+    // Before dropping privileges: the password and CA files are usually root's.
+    let env = |name: &str| (name == SMTP_PASSWORD_ENV).then(|| smtp_password.clone())?;
+    let settings = args.server_settings(&env).map_err(anyhow::Error::msg)?;
     let (listener, address) = bind(&args).await?;
     // Before dropping privileges: the pid file usually lives in a root-owned folder.
     if let Some(pidfile) = &args.pidfile.0 {
         std::fs::write(pidfile, format!("{}\n", std::process::id()))
             .with_context(|| format!("writing pid file {}", pidfile.display()))?;
     }
+    let admin = admin_auth(&args)?;
     drop_privileges(&args)?;
     let hook_count = hooks.len();
-    let state = AppState::new(hooks, args.server_settings(), args.job_limits());
+    // After dropping privileges: the state folder belongs to the user hookrun runs as.
+    let store = Store::open(args.store_settings()).context("opening the state store")?;
+    let state = AppState::with_store(hooks, settings, args.job_limits(), store, admin)
+        .context("starting notifications")?;
     let shutdown = Shutdown::new();
     let reloader = Reloader::new(args.hooks.clone(), opts, state.hooks.clone());
     if args.hotreload {
@@ -162,6 +180,22 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     tracing::info!(target: LIFECYCLE, "shut down");
     served.context("serving")
+}
+
+/// The admin credential: `-admin-token-file`, else systemd's `hookrun-admin-token`
+/// credential (`LoadCredential=`), else none (admin URLs answer 401 saying how to set one).
+fn admin_auth(args: &ServeArgs) -> Result<AdminAuth> {
+    let from_systemd = std::env::var_os("CREDENTIALS_DIRECTORY")
+        .map(|dir| std::path::Path::new(&dir).join(server::admin_auth::CREDENTIAL_NAME))
+        .filter(|p| p.is_file());
+    let Some(path) = args.admin_token_file.0.clone().or(from_systemd) else {
+        tracing::info!("no admin credential: /ui, /jobs, /deploys and /admin answer 401 (see -admin-token-file)");
+        return Ok(AdminAuth::none());
+    };
+    let mut auth = AdminAuth::from_file(&path)?;
+    auth.secure_cookies = args.secure;
+    tracing::info!(file = %path.display(), "admin credential loaded");
+    Ok(auth)
 }
 
 fn init_logging(args: &ServeArgs) -> Result<()> {

@@ -39,6 +39,8 @@ pub struct Hook {
     pub methods: Option<Vec<Method>>,
     pub execution: Execution,
     pub registry_event: Option<EventOptions>,
+    /// `notify`: the targets told how each job ended (templates compiled, secrets read).
+    pub notify: Vec<Arc<crate::notify::Target>>,
     /// Whether anything reads payload values: if not, the body is not parsed (a 10 MiB JSON
     /// body costs many times its size as a tree).
     pub reads_payload: bool,
@@ -96,6 +98,9 @@ pub struct Execution {
     /// `max-queue`; `None` means the server's default bound.
     pub max_queue: Option<usize>,
     pub stream_output: bool,
+    /// `delivery-id-header`: a request header whose value identifies a delivery; a value seen
+    /// within `-delivery-window` is answered with its earlier jobs and runs nothing.
+    pub delivery_id_header: Option<http::HeaderName>,
 }
 
 /// How runs of one hook relate to each other.

@@ -40,6 +40,8 @@ pub struct LoadOptions {
     /// `-template`: render each file as a Go template first.
     pub template: bool,
     pub unknown_keys: UnknownKeys,
+    /// A mail server is configured (`-smtp`), so hooks may have e-mail targets.
+    pub mail_server: bool,
 }
 
 /// A complete, validated set of hooks: what one request sees.
@@ -206,6 +208,7 @@ pub fn load_file(
     let mut validator = Validator {
         file,
         unknown_keys: opts.unknown_keys,
+        mail_server: opts.mail_server,
         problems,
         commands: HashMap::new(),
     };

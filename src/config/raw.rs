@@ -9,6 +9,7 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use super::scalar;
+use crate::notify::TargetConfig;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -55,8 +56,13 @@ pub struct RawHook {
     pub max_queue: Option<usize>,
     #[serde(default)]
     pub stream_command_output: bool,
+    /// Who hears how a job ended: the notification library's targets, as written.
+    #[serde(default)]
+    pub notify: Vec<TargetConfig>,
     #[serde(default)]
     pub registry_event: Option<RawRegistryEvent>,
+    #[serde(default)]
+    pub delivery_id_header: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use http::{HeaderName, HeaderValue, Method};
 use serde_json::Value;
@@ -15,6 +16,9 @@ use super::keys::UnknownKey;
 use super::problem::{Problems, Severity};
 use super::raw::{RawHook, RawRegistryEvent};
 use super::registry_event::{validate_registry_host, AliyunNetwork, EventOptions, Provider};
+use crate::notify::config::CompileContext;
+use crate::notify::template::GoTemplates;
+use crate::notify::{Target, TargetConfig};
 
 /// How strictly unknown keys are treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -30,6 +34,8 @@ pub enum UnknownKeys {
 pub struct Validator<'a> {
     pub file: &'a Path,
     pub unknown_keys: UnknownKeys,
+    /// Whether a mail server is configured (`-smtp`): without one, e-mail targets are errors.
+    pub mail_server: bool,
     pub problems: &'a mut Problems,
     /// Commands already looked up (with why they cannot run): the hooks of a big file mostly
     /// run the same few programs.
@@ -154,6 +160,7 @@ impl Validator<'_> {
             .registry_event
             .as_ref()
             .and_then(|v| self.registry_event(v, &at.field("registry-event")));
+        let notify = self.notify(&raw.notify, at);
         let reads_payload = args
             .iter()
             .chain(env.iter().map(|e| &e.value))
@@ -187,7 +194,42 @@ impl Validator<'_> {
             methods,
             execution,
             registry_event,
+            notify,
             reads_payload,
+        }
+    }
+
+    /// Compiles the `notify` targets (templates, addresses, URLs, secret files), reporting
+    /// every problem at its path; an e-mail target needs `-smtp`.
+    fn notify(&mut self, raw: &[TargetConfig], at: &At) -> Vec<Arc<Target>> {
+        let read_file = |p: &Path| std::fs::read_to_string(p);
+        let ctx = CompileContext {
+            engine: &GoTemplates,
+            read_file: &read_file,
+        };
+        let base = at.field("notify");
+        if !self.mail_server {
+            for (i, target) in raw.iter().enumerate() {
+                if target.email.is_some() {
+                    self.error(
+                        &base.index(i).field("email"),
+                        "e-mail needs a mail server: start hookrun with -smtp URL (and -smtp-from, -smtp-password-file or HOOKRUN_SMTP_PASSWORD as needed)",
+                    );
+                }
+            }
+        }
+        match crate::notify::config::compile(raw, &base.path, &ctx) {
+            Ok(targets) => targets,
+            Err(problems) => {
+                for p in problems {
+                    let at = At {
+                        hook: at.hook,
+                        path: p.path,
+                    };
+                    self.error(&at, p.message);
+                }
+                Vec::new()
+            }
         }
     }
 
@@ -321,11 +363,24 @@ impl Validator<'_> {
                 "streams the output into the response, so include-command-output-in-response is implied",
             );
         }
+        let delivery_id_header = raw.delivery_id_header.as_deref().and_then(|name| {
+            match http::HeaderName::from_bytes(name.trim().as_bytes()) {
+                Ok(h) => Some(h),
+                Err(_) => {
+                    self.error(
+                        &at.field("delivery-id-header"),
+                        format!("{name:?} is not a header name"),
+                    );
+                    None
+                }
+            }
+        });
         Execution {
             timeout,
             concurrency,
             max_queue: raw.max_queue,
             stream_output: raw.stream_command_output,
+            delivery_id_header,
         }
     }
 

@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::exec::{Exit, Finished, Invocation, OutputLog};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
     Queued,
@@ -20,12 +20,57 @@ pub enum JobState {
     TimedOut,
     Superseded,
     Canceled,
+    /// hookrun stopped (crash, `kill -9`, power loss) while the job was queued or running;
+    /// set by the store at the next start.
+    Interrupted,
 }
 
 impl JobState {
+    pub const ALL: [JobState; 8] = [
+        JobState::Queued,
+        JobState::Running,
+        JobState::Succeeded,
+        JobState::Failed,
+        JobState::TimedOut,
+        JobState::Superseded,
+        JobState::Canceled,
+        JobState::Interrupted,
+    ];
+
     pub fn is_final(self) -> bool {
         !matches!(self, JobState::Queued | JobState::Running)
     }
+
+    /// The name used in JSON, the store and filters.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+            JobState::TimedOut => "timed_out",
+            JobState::Superseded => "superseded",
+            JobState::Canceled => "canceled",
+            JobState::Interrupted => "interrupted",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<JobState> {
+        JobState::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+/// What started a job: a request to its hook, or an admin acting on the history.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Trigger {
+    /// A request to the hook's URL.
+    #[default]
+    Request,
+    /// An admin reran job `of`.
+    Rerun { of: String },
+    /// An admin rolled `target` back to the deploy of job `of`.
+    Rollback { target: String, of: String },
 }
 
 /// How a job ended: the one place an [`Exit`] (or a job that never ran) becomes a state, the
@@ -88,6 +133,7 @@ impl Ending {
             (JobState::Canceled, ..) => "was canceled at shutdown".into(),
             (JobState::Superseded, ..) => "was superseded by a newer request".into(),
             (JobState::Failed, ..) => "could not start its command".into(),
+            (JobState::Interrupted, ..) => "was interrupted by a restart of hookrun".into(),
             (JobState::Queued | JobState::Running, ..) => return None,
         })
     }
@@ -103,7 +149,37 @@ struct Progress {
     invocation: Option<Invocation>,
     /// What the command wrote to its `HOOKRUN_RESULT` file.
     result: BTreeMap<String, String>,
+    /// What happened to the notifications about this job, attempt by attempt.
+    notifications: Vec<NotificationAttempt>,
 }
+
+/// One attempt (or decision) to tell a notification target about a job, as the job record keeps
+/// it. Secrets never reach it: targets are named with their tokens masked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationAttempt {
+    /// `email ops@example.com`, `dingtalk https://oapi.dingtalk.com/robot/send?access_token=***`,
+    /// `docker hub callback …`.
+    pub target: String,
+    /// 1-based; 0 for a decision made without sending (held, refused, dropped).
+    pub attempt: u32,
+    /// RFC 3339.
+    pub at: String,
+    pub ok: bool,
+    /// `delivered`, `failed` (retried), `gave-up`, `held` (sent later in a summary), `refused`,
+    /// `dropped`.
+    pub outcome: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// When `failed`: the next attempt comes after this long.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_in_ms: Option<u64>,
+    /// This attempt sent the rate-limit summary that lists the job (it was `held`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub summary: bool,
+}
+
+/// Attempts a job record keeps; beyond this they are only logged.
+pub const MAX_NOTIFICATION_ATTEMPTS: usize = 100;
 
 /// A job record.
 #[derive(Debug)]
@@ -112,17 +188,22 @@ pub struct Job {
     pub hook: String,
     pub request_id: String,
     pub queued_at: SystemTime,
+    /// A request, a rerun or a rollback.
+    pub trigger: Trigger,
     pub output: Arc<OutputLog>,
     progress: Mutex<Progress>,
     finished: watch::Sender<bool>,
 }
 
-/// The JSON answer of `GET /jobs/{id}`.
-#[derive(Debug, Serialize)]
+/// The JSON answer of `GET /jobs/{id}`, and what the store keeps of a job.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JobView {
     pub id: String,
     pub hook: String,
     pub request_id: String,
+    /// What started the job.
+    #[serde(default)]
+    pub trigger: Trigger,
     pub state: JobState,
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
@@ -132,12 +213,16 @@ pub struct JobView {
     pub finished_at: Option<String>,
     pub duration_ms: Option<u128>,
     /// The values the command wrote to its `HOOKRUN_RESULT` file (empty until it ends).
+    #[serde(default)]
     pub result: BTreeMap<String, String>,
+    /// Every attempt to notify someone of this job's end.
+    pub notifications: Vec<NotificationAttempt>,
     /// `None` (absent) when the server hides output (`-job-output=false`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stdout: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stderr: Option<String>,
+    #[serde(default)]
     pub truncated: bool,
 }
 
@@ -152,6 +237,7 @@ impl Job {
             hook,
             request_id,
             queued_at: SystemTime::now(),
+            trigger: Trigger::Request,
             output: Arc::new(OutputLog::new(cap)),
             progress: Mutex::new(Progress {
                 state: JobState::Queued,
@@ -160,9 +246,16 @@ impl Job {
                 finished_at: None,
                 invocation: Some(inv),
                 result: BTreeMap::new(),
+                notifications: Vec::new(),
             }),
             finished: watch::channel(false).0,
         }
+    }
+
+    /// The same job, started by `trigger` (a rerun or a rollback).
+    pub fn with_trigger(mut self, trigger: Trigger) -> Job {
+        self.trigger = trigger;
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Progress> {
@@ -192,13 +285,55 @@ impl Job {
 
     /// Records the end of a run and what its command wrote to its result file.
     pub fn finish(&self, finished: Finished) {
+        self.finish_at(finished, SystemTime::now());
+    }
+
+    /// [`Job::finish`] with the end time given: the one [`Job::finished_view`] was made with.
+    pub fn finish_at(&self, finished: Finished, at: SystemTime) {
         self.lock().result = finished.result.values;
-        self.end(Ending::ran(finished.exit));
+        self.end_at(Ending::ran(finished.exit), at);
+    }
+
+    /// The job as it will look once `finished` is recorded at `at`, without recording it:
+    /// what the store commits before the job is reported finished.
+    pub fn finished_view(&self, finished: &Finished, at: SystemTime) -> JobView {
+        let mut view = self.view(true);
+        let ending = Ending::ran(finished.exit.clone());
+        view.state = ending.state;
+        view.exit_code = ending.exit_code;
+        view.signal = ending.signal;
+        view.error = ending.error;
+        view.finished_at = Some(rfc3339(at));
+        let started = self.lock().started_at;
+        view.duration_ms =
+            started.map(|(s, _)| at.duration_since(s).unwrap_or_default().as_millis());
+        view.result = finished.result.values.clone();
+        view
     }
 
     /// The values the command wrote to its result file (empty before it ends).
     pub fn result(&self) -> BTreeMap<String, String> {
         self.lock().result.clone()
+    }
+
+    /// When the command started and when the job ended (wall clock), as far as known.
+    pub fn times(&self) -> (Option<SystemTime>, Option<SystemTime>) {
+        let p = self.lock();
+        (p.started_at.map(|(t, _)| t), p.finished_at.map(|(t, _)| t))
+    }
+
+    /// Adds one notification attempt to the record (the first
+    /// [`MAX_NOTIFICATION_ATTEMPTS`] are kept).
+    pub fn record_notification(&self, attempt: NotificationAttempt) {
+        let mut p = self.lock();
+        if p.notifications.len() < MAX_NOTIFICATION_ATTEMPTS {
+            p.notifications.push(attempt);
+        }
+    }
+
+    /// The notification attempts recorded so far, oldest first.
+    pub fn notifications(&self) -> Vec<NotificationAttempt> {
+        self.lock().notifications.clone()
     }
 
     /// Ends a job that never ran (superseded, canceled); no-op if it already ended.
@@ -215,6 +350,10 @@ impl Job {
     }
 
     fn end(&self, ending: Ending) {
+        self.end_at(ending, SystemTime::now());
+    }
+
+    fn end_at(&self, ending: Ending, at: SystemTime) {
         {
             let mut p = self.lock();
             if p.state.is_final() {
@@ -223,7 +362,11 @@ impl Job {
             p.state = ending.state;
             p.ending = Some(ending);
             p.invocation = None;
-            p.finished_at = Some((SystemTime::now(), Instant::now()));
+            // `at` is wall time; the monotonic end is now (they differ by the store's commit).
+            let mono = Instant::now()
+                .checked_sub(SystemTime::now().duration_since(at).unwrap_or_default())
+                .unwrap_or_else(Instant::now);
+            p.finished_at = Some((at, mono));
         }
         self.finished.send_replace(true);
     }
@@ -251,6 +394,7 @@ impl Job {
             id: self.id.clone(),
             hook: self.hook.clone(),
             request_id: self.request_id.clone(),
+            trigger: self.trigger.clone(),
             state: p.state,
             exit_code: ending.as_ref().and_then(|e| e.exit_code),
             signal: ending.as_ref().and_then(|e| e.signal),
@@ -260,6 +404,7 @@ impl Job {
             finished_at: p.finished_at.map(|(t, _)| rfc3339(t)),
             duration_ms,
             result: p.result.clone(),
+            notifications: p.notifications.clone(),
             stdout: with_output.then(|| String::from_utf8_lossy(&out.stdout).into_owned()),
             stderr: with_output.then(|| String::from_utf8_lossy(&out.stderr).into_owned()),
             truncated: out.truncated,

@@ -9,12 +9,17 @@
 //! Waiting beyond `max-queue` is refused (the caller answers 429). Finished jobs stay readable
 //! until `-job-history` newer ones push them out. `shutdown` refuses new jobs, lets running and
 //! queued ones finish until its deadline, then cancels the rest (their process groups are killed).
+//!
+//! Every change of a job is also handed to the [`Store`] (queued, never awaited), and a job's
+//! final state is committed there (`Store::flush`) before the job is reported finished, so a
+//! finished job is never lost to a crash.
 
 mod job;
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -23,8 +28,11 @@ use tokio_util::task::TaskTracker;
 use crate::config::{Concurrency, Hook};
 use crate::exec::{self, Invocation};
 use crate::logging::{self, LogContext};
+use crate::store::{DeployRecord, JobFilter, RunSpec, Store, Write};
 
-pub use job::{Ending, Job, JobState, JobView};
+pub use job::{
+    Ending, Job, JobState, JobView, NotificationAttempt, Trigger, MAX_NOTIFICATION_ATTEMPTS,
+};
 
 /// Limits and defaults for running jobs and keeping them (the `-max-jobs`, `-max-queue`,
 /// `-job-history*` and `-max-output` flags).
@@ -96,11 +104,19 @@ pub struct JobManager {
     permits: Arc<Semaphore>,
     tracker: TaskTracker,
     cancel: CancellationToken,
+    store: Arc<Store>,
 }
 
 impl JobManager {
+    /// A manager whose history lives in memory only.
     pub fn new(limits: JobLimits) -> Arc<Self> {
+        JobManager::with_store(limits, Store::memory())
+    }
+
+    /// A manager that records every job in `store`.
+    pub fn with_store(limits: JobLimits, store: Arc<Store>) -> Arc<Self> {
         Arc::new(JobManager {
+            store,
             permits: Arc::new(Semaphore::new(limits.max_jobs.max(1))),
             limits,
             table: Mutex::new(JobTable::default()),
@@ -117,6 +133,45 @@ impl JobManager {
         self.lock().jobs.get(id).cloned()
     }
 
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// Records an attempt to tell someone how `job` ended, in its record and (once the job has
+    /// ended, which is when notifications are sent) in the store, so the attempts survive a
+    /// restart with the rest of the job.
+    pub fn record_notification(&self, job: &Job, attempt: NotificationAttempt) {
+        job.record_notification(attempt);
+        if job.state().is_final() {
+            self.store.write(Write::job(job.view(true), None));
+        }
+    }
+
+    /// The jobs in memory (running, waiting, recent) matching `filter`, newest first, without
+    /// output.
+    pub fn list(&self, filter: &JobFilter) -> Vec<JobView> {
+        let jobs: Vec<Arc<Job>> = self.lock().jobs.values().cloned().collect();
+        let mut views: Vec<JobView> = jobs
+            .iter()
+            .map(|j| j.view(false))
+            .filter(|v| filter.matches(v))
+            .collect();
+        views.sort_by(|a, b| b.queued_at.cmp(&a.queued_at));
+        views.truncate(filter.limit);
+        views
+    }
+
+    /// Hands the job's current record to the store (never waits). In memory only the command
+    /// is kept (for reruns): the job manager holds the record itself, so the output is not
+    /// copied.
+    fn record(&self, job: &Job, spec: Option<RunSpec>) {
+        if self.store.is_durable() {
+            self.store.write(Write::job(job.view(true), spec));
+        } else if let Some(spec) = spec {
+            self.store.write(Write::job(job.view(false), Some(spec)));
+        }
+    }
+
     /// Files a job for `hook` under a new id; it starts now or when its turn comes. The
     /// command learns who it is from `HOOKRUN_HOOK_ID`, `HOOKRUN_REQUEST_ID` and
     /// `HOOKRUN_JOB_ID`, added after the hook's own environment.
@@ -124,27 +179,45 @@ impl JobManager {
         self: &Arc<Self>,
         hook: &Hook,
         request_id: &str,
+        inv: Invocation,
+    ) -> Result<Arc<Job>, SubmitError> {
+        self.submit_as(hook, request_id, inv, Trigger::Request)
+    }
+
+    /// [`JobManager::submit`] for a job started by `trigger` (a rerun or a rollback).
+    pub fn submit_as(
+        self: &Arc<Self>,
+        hook: &Hook,
+        request_id: &str,
         mut inv: Invocation,
+        trigger: Trigger,
     ) -> Result<Arc<Job>, SubmitError> {
         let id = new_job_id();
+        // The command as the request built it, for reruns: without the variables naming
+        // this job, which a rerun gets anew.
+        let spec = RunSpec::of(&inv);
         inv.env.extend([
             ("HOOKRUN_HOOK_ID".to_string(), hook.id.clone()),
             ("HOOKRUN_REQUEST_ID".to_string(), request_id.to_string()),
             ("HOOKRUN_JOB_ID".to_string(), id.clone()),
         ]);
-        let job = Arc::new(Job::new(
-            id,
-            hook.id.clone(),
-            request_id.to_string(),
-            inv,
-            self.limits.max_output,
-        ));
+        let job = Arc::new(
+            Job::new(
+                id,
+                hook.id.clone(),
+                request_id.to_string(),
+                inv,
+                self.limits.max_output,
+            )
+            .with_trigger(trigger),
+        );
         let mut table = self.lock();
         if table.closed {
             return Err(SubmitError::ShuttingDown);
         }
         let admission = self.admit(&mut table, hook, &job)?;
         table.jobs.insert(job.id.clone(), job.clone());
+        self.record(&job, Some(spec));
         if let Admission::Start(permit) = admission {
             table.queues.entry(hook.id.clone()).or_default().running += 1;
             drop(table);
@@ -192,6 +265,7 @@ impl JobManager {
                 queue.waiting.push_back(job.clone());
                 for old in replaced {
                     old.end_unstarted(JobState::Superseded);
+                    self.record(&old, None);
                     tracing::info!(job_id = %old.id, hook = %old.hook, request_id = %old.request_id, by = %job.id, "job superseded by a newer request");
                     self.retire(table, &old);
                 }
@@ -235,23 +309,48 @@ impl JobManager {
             match (permit, job.start()) {
                 (Some(_permit), Some(inv)) => {
                     tracing::info!("job started");
+                    this.record(&job, None);
                     let ran = RunFacts::of(&inv);
                     let finished = exec::run(inv, job.output.clone(), &this.cancel).await;
                     ran.log(&finished.exit);
                     for warning in &finished.result.warnings {
                         tracing::warn!(%warning, "the command's result file was not read");
                     }
-                    job.finish(finished);
+                    this.commit_finished(&job, finished).await;
                 }
                 _ => {
                     if job.end_unstarted(JobState::Canceled) {
                         tracing::info!("job canceled before it started");
                     }
+                    this.record(&job, None);
                 }
             }
             this.job_ended(&job);
         };
         self.tracker.spawn(logging::with_context(context, run));
+    }
+
+    /// Commits the job's final record (and its deploy record, if its result names a target)
+    /// to the store, then records the end on the job, which reports it finished.
+    async fn commit_finished(&self, job: &Job, finished: exec::Finished) {
+        let at = SystemTime::now();
+        let view = job.finished_view(&finished, at);
+        let rollback_of = match &job.trigger {
+            Trigger::Rollback { of, .. } => Some(of.clone()),
+            _ => None,
+        };
+        if let Some(deploy) = DeployRecord::of(&view, rollback_of) {
+            tracing::info!(
+                target = %deploy.target,
+                image = deploy.image_after.as_deref().unwrap_or_default(),
+                good = deploy.is_good(),
+                "deploy recorded"
+            );
+            self.store.write(Write::Deploy(deploy));
+        }
+        self.store.write(Write::job(view, None));
+        self.store.flush().await;
+        job.finish_at(finished, at);
     }
 
     /// After a run: frees the hook's slot and starts its next waiting job once nothing of the

@@ -33,8 +33,10 @@ fn hook(id: &str, mode: Concurrency, max_queue: Option<usize>) -> Hook {
             concurrency: mode,
             max_queue,
             stream_output: false,
+            delivery_id_header: None,
         },
         registry_event: None,
+        notify: Vec::new(),
         reads_payload: false,
     }
 }

@@ -1,7 +1,9 @@
 //! The hook handler: `/{prefix}/{id}` as a list of named steps — find the hook, check the
 //! method, read the body within limits, parse it, read registry events, evaluate the rules,
-//! submit one job per input the rules let through — ending in an [`Answer`] (or an
-//! [`HttpError`]) that `reply` turns into the response.
+//! refuse to run a paused hook, answer a delivery seen before with its jobs, submit one job
+//! per input the rules let through — ending in an [`Answer`] (or an [`HttpError`]) that
+//! `reply` turns into the response. Pauses and delivery ids are looked at only once the rules
+//! hold, so nothing about them is learnt through a hook URL without its secret.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use super::reply::{self, Answer, Started};
 use super::{AppState, RequestBody, Settings};
 use crate::config::{canonical_header_key, Hook};
 use crate::exec::Invocation;
+use crate::jobs::Job;
 use crate::jobs::SubmitError;
 use crate::logging::{self, LogContext};
 use crate::registry::{self, Delivery};
@@ -143,14 +146,28 @@ async fn answer(
         Some(pushes) => pushes.iter().map(|p| Input::push(request, p)).collect(),
     };
     let admitted = admitted(hook, inputs)?;
-    let mut invocations = admitted
-        .iter()
-        .map(|input| invocation(&state.settings, hook, input));
-    let Some(first) = invocations.next() else {
+    if admitted.is_empty() {
         tracing::info!("trigger rules were not satisfied");
         return Ok(Answer::RulesNotSatisfied);
+    }
+    if let Some(pause) = state.jobs.store().pause(&hook.id) {
+        tracing::info!(since = %pause.paused_at, "hook is paused; nothing runs");
+        return Ok(Answer::Paused {
+            registry: hook.registry_event.is_some(),
+        });
+    }
+    let runs: Vec<Run> = admitted
+        .iter()
+        .map(|input| Run {
+            delivery: delivery_key(hook, request, input),
+            invocation: invocation(&state.settings, hook, input),
+            callback_url: input.push.and_then(|p| p.callback_url.clone()),
+        })
+        .collect();
+    let jobs = match submit(state, hook, &request.id, runs)? {
+        Submitted::Jobs(jobs) => jobs,
+        Submitted::Earlier(job_ids) => return Ok(Answer::Duplicate { job_ids }),
     };
-    let jobs = submit(state, hook, &request.id, first, invocations)?;
     tracing::info!(jobs = jobs.all.len(), job_id = %jobs.first.id, "hook triggered");
     Ok(if hook.execution.stream_output {
         Answer::Streaming { jobs }
@@ -339,38 +356,113 @@ fn invocation(settings: &Settings, hook: &Hook, input: &Input) -> Invocation {
     }
 }
 
-/// Submits one job per invocation. A refusal of the first is the answer (429, 503); later
-/// pushes of a delivery that cannot be queued are logged and skipped.
+/// One command to run for an input, and the delivery id it answers to (if any).
+struct Run {
+    delivery: Option<String>,
+    invocation: Invocation,
+    /// A Docker Hub delivery's `callback_url`, told how the job ended.
+    callback_url: Option<String>,
+}
+
+/// What submitting came to: jobs to answer with (new ones, or earlier ones still in memory),
+/// or only the ids of the earlier jobs of a delivery seen before.
+enum Submitted {
+    Jobs(Started),
+    Earlier(Vec<String>),
+}
+
+/// The delivery id of an input: the hook's `delivery-id-header`, else the registry's own
+/// (GitHub's and Gitea's delivery header, the distribution event id, Harbor's CloudEvent id),
+/// with the image it pushes (one delivery may carry several pushes).
+fn delivery_key(hook: &Hook, request: &HookRequest, input: &Input) -> Option<String> {
+    if let Some(name) = &hook.execution.delivery_id_header {
+        let value = request
+            .headers
+            .get(&canonical_header_key(name.as_str()))
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())?;
+        return Some(format!("{name}: {value}"));
+    }
+    let push = input.push?;
+    let id = push.delivery_id.as_deref().filter(|v| !v.is_empty())?;
+    Some(format!("{id} {}", push.image))
+}
+
+/// Submits one job per run, each watched for its notifications (and its Docker Hub
+/// `callback_url`). A run whose delivery id was seen within the window starts
+/// nothing and answers with its earlier job; the check, the submission and the record happen
+/// under the store's delivery gate, so simultaneous copies run once. A refusal of the first
+/// run is the answer (429, 503); later pushes of a delivery that cannot be queued are logged
+/// and skipped.
 fn submit(
     state: &Arc<AppState>,
     hook: &Arc<Hook>,
     request_id: &str,
-    first: Invocation,
-    more: impl Iterator<Item = Invocation>,
-) -> Result<Started, HttpError> {
-    let first = state
-        .jobs
-        .submit(hook, request_id, first)
-        .map_err(|e| match e {
-            SubmitError::QueueFull { waiting, .. } => {
-                tracing::warn!(waiting, "the hook's queue is full; answering 429");
-                HttpError::QueueFull {
-                    retry_after_secs: state.settings.retry_after.as_secs().max(1),
+    runs: Vec<Run>,
+) -> Result<Submitted, HttpError> {
+    let store = state.jobs.store().clone();
+    let _gate = runs
+        .iter()
+        .any(|r| r.delivery.is_some())
+        .then(|| store.delivery_gate());
+    let mut jobs: Vec<Arc<Job>> = Vec::new();
+    let mut ids: Vec<String> = Vec::new();
+    let mut all_live = true;
+    for (i, run) in runs.into_iter().enumerate() {
+        if let Some(earlier) = run
+            .delivery
+            .as_deref()
+            .and_then(|key| store.seen_delivery(&hook.id, key))
+        {
+            tracing::info!(
+                delivery = run.delivery.as_deref().unwrap_or_default(),
+                jobs = %earlier.join(","),
+                "delivery seen before; answering with its jobs"
+            );
+            for id in earlier {
+                match state.jobs.get(&id) {
+                    Some(job) => jobs.push(job),
+                    None => all_live = false,
                 }
+                ids.push(id);
             }
-            SubmitError::ShuttingDown => {
-                tracing::info!("shutting down; answering 503");
-                HttpError::ShuttingDown
+            continue;
+        }
+        match state.jobs.submit(hook, request_id, run.invocation) {
+            Ok(job) => {
+                state
+                    .notifications
+                    .watch(&job, hook, run.callback_url.as_deref());
+                if let Some(key) = &run.delivery {
+                    store.record_delivery(&hook.id, key, vec![job.id.clone()]);
+                }
+                ids.push(job.id.clone());
+                jobs.push(job);
             }
-        })?;
-    let mut all = vec![first.clone()];
-    for inv in more {
-        match state.jobs.submit(hook, request_id, inv) {
-            Ok(job) => all.push(job),
+            Err(e) if i == 0 => {
+                return Err(match e {
+                    SubmitError::QueueFull { waiting, .. } => {
+                        tracing::warn!(waiting, "the hook's queue is full; answering 429");
+                        HttpError::QueueFull {
+                            retry_after_secs: state.settings.retry_after.as_secs().max(1),
+                        }
+                    }
+                    SubmitError::ShuttingDown => {
+                        tracing::info!("shutting down; answering 503");
+                        HttpError::ShuttingDown
+                    }
+                })
+            }
             Err(e) => tracing::warn!(error = %e, "push not queued"),
         }
     }
-    Ok(Started { first, all })
+    match jobs.first() {
+        Some(first) if all_live => Ok(Submitted::Jobs(Started {
+            first: first.clone(),
+            all: jobs,
+        })),
+        _ => Ok(Submitted::Earlier(ids)),
+    }
 }
 
 /// Go's `base64.StdEncoding.DecodeString` keeps what it decoded before an error.

@@ -42,15 +42,24 @@ pub(super) enum Answer {
     Finished { jobs: Started, ending: Ending },
     /// `stream-command-output`: the first job's output, as it is produced.
     Streaming { jobs: Started },
+    /// The hook is paused: nothing ran. A registry is answered 200 (it would retry anything
+    /// else, and deploy after the resume what the pause was for), anyone else 423 Locked.
+    Paused { registry: bool },
+    /// A delivery seen before whose jobs are no longer in memory: their ids, and the answer
+    /// an accepted request gets.
+    Duplicate { job_ids: Vec<String> },
 }
 
 impl Answer {
-    fn jobs(&self) -> Option<&Started> {
+    fn job_ids(&self) -> Option<Vec<&str>> {
         match self {
             Answer::Accepted { jobs }
             | Answer::Finished { jobs, .. }
-            | Answer::Streaming { jobs } => Some(jobs),
-            Answer::RulesNotSatisfied | Answer::NothingToDeploy { .. } => None,
+            | Answer::Streaming { jobs } => Some(jobs.all.iter().map(|j| j.id.as_str()).collect()),
+            Answer::Duplicate { job_ids } => Some(job_ids.iter().map(String::as_str).collect()),
+            Answer::RulesNotSatisfied | Answer::NothingToDeploy { .. } | Answer::Paused { .. } => {
+                None
+            }
         }
     }
 }
@@ -67,7 +76,7 @@ pub(super) fn hook_response(
         context.insert(name.clone(), value.clone());
     }
     let triggered = match &result {
-        Ok(answer) => answer.jobs().is_some(),
+        Ok(answer) => answer.job_ids().is_some(),
         Err(e) => e.after_trigger(),
     };
     if triggered {
@@ -75,8 +84,7 @@ pub(super) fn hook_response(
             context.insert(name.clone(), value.clone());
         }
     }
-    if let Some(jobs) = result.as_ref().ok().and_then(Answer::jobs) {
-        let ids: Vec<&str> = jobs.all.iter().map(|j| j.id.as_str()).collect();
+    if let Some(ids) = result.as_ref().ok().and_then(Answer::job_ids) {
         if let Ok(v) = HeaderValue::try_from(ids.join(", ")) {
             context.insert(JOB_ID_HEADER, v);
         }
@@ -97,11 +105,25 @@ fn answer_response(hook: &Hook, answer: Answer) -> Response {
             RULES_NOT_SATISFIED,
         ),
         Answer::NothingToDeploy { reason } => go_text(StatusCode::OK, none, format!("{reason}\n")),
-        Answer::Accepted { .. } => go_text(
+        Answer::Accepted { .. } | Answer::Duplicate { .. } => go_text(
             configured_status(hook.success_status),
             none,
             hook.response_message.clone(),
         ),
+        Answer::Paused { registry } => {
+            let status = if registry {
+                StatusCode::OK
+            } else {
+                StatusCode::LOCKED
+            };
+            let mut h = HeaderMap::new();
+            h.insert("hookrun-paused", HeaderValue::from_static("true"));
+            go_text(
+                status,
+                h,
+                format!("Hook {} is paused; nothing was run.\n", hook.id),
+            )
+        }
         Answer::Finished { jobs, ending } => {
             let output = || Bytes::from(jobs.first.output.snapshot().combined);
             match ending.state {
@@ -139,7 +161,12 @@ pub(super) fn root() -> Response {
 
 /// `GET /jobs/{id}`: the job as JSON; its output only `with_output`.
 pub(super) fn job_json(job: &Job, with_output: bool) -> Response {
-    let body = serde_json::to_vec_pretty(&job.view(with_output)).unwrap_or_default();
+    view_json(&job.view(with_output))
+}
+
+/// A job record as JSON (a live job's or a stored one's).
+pub(super) fn view_json(view: &crate::jobs::JobView) -> Response {
+    let body = serde_json::to_vec_pretty(view).unwrap_or_default();
     let mut resp = Response::new(Body::from(body));
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -161,6 +188,31 @@ pub(super) fn job_output(job: Arc<Job>, framing: OutputFraming) -> Response {
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp.headers_mut()
         .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    resp
+}
+
+/// `GET /jobs/{id}/output` of a job read back from the store: its stdout then its stderr
+/// (the interleaving is not kept), then, for SSE, the `end` event.
+pub(super) fn stored_output(job: crate::store::StoredJob, sse: bool) -> Response {
+    let mut out = Vec::new();
+    let text = [job.stdout.as_bytes(), job.stderr.as_bytes()].concat();
+    if sse {
+        if !text.is_empty() {
+            out.extend_from_slice(&sse_event("output", &text));
+        }
+        let end = serde_json::to_string(&job.view.state).unwrap_or_default();
+        out.extend_from_slice(&sse_event("end", end.as_bytes()));
+    } else {
+        out = text;
+    }
+    let kind = if sse {
+        "text/event-stream"
+    } else {
+        "text/plain; charset=utf-8"
+    };
+    let mut resp = streamed(StatusCode::OK, kind, Body::from(out));
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }
 

@@ -2,6 +2,9 @@
 //! unclean path (`//`, `/./`, `/../`) is redirected with 301 to its clean form, `/` answers
 //! `OK`, `/{prefix}/{id}` is a hook (ids may contain slashes), anything else is Go's 404 page.
 //! The jobs endpoints live under `/jobs/` with 32-hex ids only, so they shadow no real hook.
+//! The admin URLs (`/ui`, `/jobs`, `/deploys`, `/admin/…`, see `admin_api`) come before
+//! hooks: with the default prefix they shadow nothing; with an empty `-urlprefix` they take
+//! those ids.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,6 +12,7 @@ use std::sync::Arc;
 use axum::response::{IntoResponse, Response};
 use http::Request;
 
+use super::admin_api::{self, AdminPath};
 use super::error::HttpError;
 use super::{handler, jobs_api, reply, AppState, RequestBody};
 
@@ -20,9 +24,10 @@ pub async fn dispatch<B: RequestBody>(
 ) -> Response {
     match route(&state.settings.url_prefix, &req) {
         Ok(Route::Root) => reply::root(),
-        Ok(Route::Job { id, output }) => {
-            jobs_api::answer(&state, &id, output, &req).unwrap_or_else(IntoResponse::into_response)
-        }
+        Ok(Route::Job { id, output }) => jobs_api::answer(&state, &id, output, &req)
+            .await
+            .unwrap_or_else(IntoResponse::into_response),
+        Ok(Route::Admin(path)) => admin_api::answer(state, path, req).await,
         Ok(Route::Hook(id)) => handler::handle(state, remote, id, req).await,
         Err(e) => e.into_response(),
     }
@@ -35,6 +40,8 @@ enum Route {
     Root,
     /// `/jobs/{id}` or `/jobs/{id}/output` (GET or HEAD, a job-shaped id).
     Job { id: String, output: bool },
+    /// An admin URL: listings, actions, the dashboard.
+    Admin(AdminPath),
     /// `/{prefix}/{id}`: a hook id (which may hold slashes).
     Hook(String),
 }
@@ -49,6 +56,9 @@ fn route<B>(prefix: &str, req: &Request<B>) -> Result<Route, HttpError> {
     }
     if path == "/" {
         return Ok(Route::Root);
+    }
+    if let Some(admin) = AdminPath::parse(req.method(), &path) {
+        return Ok(Route::Admin(admin));
     }
     if let Some(rest) = path.strip_prefix("/jobs/") {
         let (id, output) = match rest.strip_suffix("/output") {

@@ -20,6 +20,13 @@ fn validate(file: &Path, creds: &Path) -> (bool, String) {
     if text.contains("{{") {
         cmd.arg("-template");
     }
+    // The server's mail settings, as the examples' stack and deployment files give them.
+    cmd.args([
+        "-smtp",
+        "smtp://127.0.0.1",
+        "-smtp-from",
+        "hookrun@example.com",
+    ]);
     let out = cmd
         .arg(file)
         .env("CREDENTIALS_DIRECTORY", creds)
@@ -68,6 +75,8 @@ fn every_shipped_hooks_file_validates() {
         "ci-hook-secret",
         "web-token",
         "api-token",
+        "dingtalk-token",
+        "dingtalk-secret",
     ] {
         std::fs::write(creds.join(name), "s3cret").unwrap();
     }

@@ -65,6 +65,12 @@ impl Fixture {
         self.dir.path().join(name)
     }
 
+    /// Starts the server again in the same folder with exactly `args` (once the old process
+    /// has exited: a restart after SIGTERM or SIGKILL).
+    pub fn restart_in_place(&mut self, args: &[&str]) {
+        self.server = start(&hookrun_bin(), args, self.dir.path(), &[]);
+    }
+
     pub fn url(&self, path: &str) -> String {
         self.server.url(path)
     }

@@ -26,7 +26,8 @@ use tokio::task::JoinHandle;
 use hookrun::config::{self, template::SystemEnv, LoadOptions};
 use hookrun::jobs::{self, Job, JobManager};
 use hookrun::reload::{self, Reloader};
-use hookrun::server::{self, AppState, Listener, Shutdown};
+use hookrun::server::{self, AdminAuth, AppState, Listener, Shutdown};
+use hookrun::store::{Store, StoreSettings};
 
 use crate::fixture::{client, write_json};
 
@@ -37,9 +38,23 @@ pub struct Builder {
     settings: server::Settings,
     jobs: jobs::JobLimits,
     load: LoadOptions,
+    store: StoreSettings,
+    admin: AdminAuth,
 }
 
 impl Builder {
+    /// The store's settings (default: memory only).
+    pub fn store(mut self, change: impl FnOnce(&mut StoreSettings)) -> Self {
+        change(&mut self.store);
+        self
+    }
+
+    /// An admin token (default: none configured).
+    pub fn admin_token(mut self, token: &str) -> Self {
+        self.admin = AdminAuth::from_token(token);
+        self
+    }
+
     /// The hooks as JSON values, written to `hooks.json`.
     pub fn hooks(self, hooks: impl IntoIterator<Item = Value>) -> Self {
         let path = self.dir.path().join("hooks.json");
@@ -99,8 +114,9 @@ impl Builder {
     }
 
     /// Loads the hooks (panicking on any error, with every problem) and starts serving.
-    pub async fn start(self) -> TestServer {
+    pub async fn start(mut self) -> TestServer {
         let sources = vec![self.hooks_file.display().to_string()];
+        self.load.mail_server = self.settings.notify.smtp.is_some();
         let loaded = config::load(&sources, &self.load, &SystemEnv);
         let problems: Vec<String> = loaded.problems.iter().map(ToString::to_string).collect();
         let hooks = loaded
@@ -110,7 +126,9 @@ impl Builder {
             .await
             .expect("binding 127.0.0.1:0");
         let addr = tcp.local_addr().expect("local address");
-        let state = AppState::new(hooks, self.settings, self.jobs);
+        let store = Store::open(self.store).expect("opening the store");
+        let state = AppState::with_store(hooks, self.settings, self.jobs, store, self.admin)
+            .expect("starting the notifier");
         let shutdown = Shutdown::new();
         let task = tokio::spawn(server::run(
             Listener::Tcp(tcp),
@@ -152,6 +170,8 @@ impl TestServer {
             settings: server::Settings::default(),
             jobs: jobs::JobLimits::default(),
             load: LoadOptions::default(),
+            store: StoreSettings::default(),
+            admin: AdminAuth::none(),
         }
     }
 

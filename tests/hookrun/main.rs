@@ -9,6 +9,7 @@ mod examples;
 mod exec_control;
 mod fixture;
 mod harness;
+mod history;
 mod in_process;
 mod logs;
 mod notify;

@@ -1,0 +1,70 @@
+//! The store's schema as numbered migrations, applied in order at start, each in its own
+//! transaction, recorded in `schema_migrations`. The SQL keeps to what SQLite and PostgreSQL
+//! both accept (TEXT, BIGINT, plain indexes; no AUTOINCREMENT, no SQLite pragmas), so the
+//! PostgreSQL backend of issue 15 runs the same list. A migration is never edited once
+//! released: a change is a new entry.
+
+/// (version, name, SQL statements).
+pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[(
+    1,
+    "jobs, runs, deploys, deliveries, pauses",
+    &[
+        "CREATE TABLE jobs (
+            id TEXT PRIMARY KEY,
+            hook TEXT NOT NULL,
+            state TEXT NOT NULL,
+            queued_at BIGINT NOT NULL,
+            finished_at BIGINT,
+            summary TEXT NOT NULL,
+            stdout TEXT NOT NULL,
+            stderr TEXT NOT NULL,
+            weight BIGINT NOT NULL
+        )",
+        "CREATE INDEX jobs_queued_at ON jobs (queued_at)",
+        "CREATE INDEX jobs_hook_queued_at ON jobs (hook, queued_at)",
+        "CREATE INDEX jobs_state ON jobs (state)",
+        "CREATE TABLE job_runs (
+            job_id TEXT PRIMARY KEY,
+            spec TEXT NOT NULL
+        )",
+        "CREATE TABLE deploys (
+            job_id TEXT PRIMARY KEY,
+            target TEXT NOT NULL,
+            hook TEXT NOT NULL,
+            good BIGINT NOT NULL,
+            finished_at BIGINT NOT NULL,
+            record TEXT NOT NULL
+        )",
+        "CREATE INDEX deploys_target_finished_at ON deploys (target, finished_at)",
+        "CREATE TABLE deliveries (
+            hook TEXT NOT NULL,
+            delivery TEXT NOT NULL,
+            job_ids TEXT NOT NULL,
+            seen_at BIGINT NOT NULL,
+            PRIMARY KEY (hook, delivery)
+        )",
+        "CREATE INDEX deliveries_seen_at ON deliveries (seen_at)",
+        "CREATE TABLE hook_pauses (
+            hook TEXT PRIMARY KEY,
+            paused_at BIGINT NOT NULL,
+            record TEXT NOT NULL
+        )",
+    ],
+)];
+
+/// The newest schema this build knows.
+pub fn latest() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_increase_by_one() {
+        for (i, (version, _, _)) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(*version, i as i64 + 1);
+        }
+    }
+}

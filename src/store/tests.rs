@@ -1,0 +1,238 @@
+use std::time::Duration;
+
+use super::*;
+use crate::exec::Invocation;
+use crate::jobs::{Job, JobState};
+
+fn settings(dir: &Path) -> StoreSettings {
+    StoreSettings {
+        location: Location::Sqlite(dir.to_path_buf()),
+        ..StoreSettings::default()
+    }
+}
+
+fn invocation() -> Invocation {
+    Invocation {
+        program: "/bin/echo".into(),
+        args: vec!["a b".into()],
+        env: vec![("SECRET".into(), "s3cret".into())],
+        working_dir: None,
+        files: vec![("F".into(), vec![0, 1, 2, 255])],
+        timeout: Duration::from_secs(7),
+        kill_grace: Duration::from_secs(1),
+    }
+}
+
+fn job(id: &str, hook: &str) -> Job {
+    Job::new(id.into(), hook.into(), "req".into(), invocation(), 1024)
+}
+
+fn record(view: JobView) -> Write {
+    Write::job(view, None)
+}
+
+#[test]
+fn locations() {
+    for (text, want) in [
+        ("", Ok(Location::Memory)),
+        (
+            "/var/lib/hookrun",
+            Ok(Location::Sqlite("/var/lib/hookrun".into())),
+        ),
+        (
+            "sqlite:///var/lib/x",
+            Ok(Location::Sqlite("/var/lib/x".into())),
+        ),
+        ("sqlite:rel", Ok(Location::Sqlite("rel".into()))),
+    ] {
+        assert_eq!(text.parse::<Location>(), want, "{text}");
+    }
+    for bad in ["postgres://u@h/db", "mysql://x", "sqlite:"] {
+        assert!(bad.parse::<Location>().is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn run_specs_round_trip_through_json() {
+    let spec = RunSpec::of(&invocation());
+    let text = serde_json::to_string(&spec).unwrap();
+    assert_eq!(serde_json::from_str::<RunSpec>(&text).unwrap(), spec);
+    assert_eq!(
+        spec.invocation(Duration::from_secs(1)).timeout,
+        Duration::from_secs(7)
+    );
+}
+
+#[tokio::test]
+async fn jobs_survive_a_reopen_and_unfinished_ones_become_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(settings(dir.path())).unwrap();
+    let done = job(&"a".repeat(32), "h");
+    let running = job(&"b".repeat(32), "h");
+    running.start();
+    let queued = job(&"c".repeat(32), "h2");
+    let mut view = done.view(true);
+    view.state = JobState::Succeeded;
+    view.finished_at = Some(humantime::format_rfc3339_millis(SystemTime::now()).to_string());
+    view.stdout = Some("hello\n".into());
+    store.write(Write::job(view, Some(RunSpec::of(&invocation()))));
+    store.write(record(running.view(true)));
+    store.write(record(queued.view(true)));
+    store.write(Write::Pause(
+        "h".into(),
+        Some(PauseRecord {
+            hook: "h".into(),
+            paused_at: "2026-01-01T00:00:00Z".into(),
+            reason: None,
+        }),
+    ));
+    store.record_delivery("h", "delivery-1", vec!["a".repeat(32)]);
+    store.flush().await;
+    store.close();
+    drop(store);
+
+    let store = Store::open(settings(dir.path())).unwrap();
+    let got = store.job(&"a".repeat(32)).await.expect("the finished job");
+    assert_eq!(got.view.state, JobState::Succeeded);
+    assert_eq!(got.stdout, "hello\n");
+    assert_eq!(
+        store.run_spec(&"a".repeat(32)).await,
+        Some(RunSpec::of(&invocation()))
+    );
+    for id in ["b", "c"] {
+        let j = store.job(&id.repeat(32)).await.unwrap();
+        assert_eq!(j.view.state, JobState::Interrupted, "{id}");
+        assert!(j.view.finished_at.is_some());
+        assert!(
+            j.view.error.as_deref().unwrap().contains("hookrun stopped"),
+            "{:?}",
+            j.view.error
+        );
+    }
+    assert!(store.pause("h").is_some(), "pauses are loaded at open");
+    assert_eq!(
+        store.seen_delivery("h", "delivery-1"),
+        Some(vec!["a".repeat(32)])
+    );
+    let listed = store
+        .jobs(&JobFilter {
+            hook: Some("h".into()),
+            limit: 10,
+            ..JobFilter::default()
+        })
+        .await;
+    assert_eq!(listed.len(), 2);
+    assert!(
+        listed.iter().all(|v| v.stdout.is_none()),
+        "listings carry no output"
+    );
+    store.close();
+}
+
+#[tokio::test]
+async fn the_database_file_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let store = Store::open(settings(&state)).unwrap();
+    store.close();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&state), 0o700);
+    assert_eq!(mode(&database_path(&state)), 0o600);
+}
+
+#[tokio::test]
+async fn an_unusable_folder_degrades_to_memory_without_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_folder = dir.path().join("file");
+    std::fs::write(&not_a_folder, "x").unwrap();
+    let store = Store::open(settings(&not_a_folder)).unwrap();
+    assert!(store.health().degraded());
+    store.write(Write::Pause(
+        "h".into(),
+        Some(PauseRecord {
+            hook: "h".into(),
+            paused_at: "2026-01-01T00:00:00Z".into(),
+            reason: None,
+        }),
+    ));
+    let started = std::time::Instant::now();
+    store.flush().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "a flush does not hang"
+    );
+    assert!(store.pause("h").is_some(), "memory still answers");
+    let report = store.health().report();
+    assert!(report.degraded && report.write_failures >= 1, "{report:?}");
+    assert!(report.last_error.is_some());
+    store.close();
+}
+
+#[tokio::test]
+async fn delivery_ids_expire_after_the_window() {
+    let store = Store::in_memory(StoreSettings {
+        delivery_window: Duration::from_millis(200),
+        ..StoreSettings::default()
+    });
+    store.record_delivery("h", "k", vec!["j".into()]);
+    assert_eq!(store.seen_delivery("h", "k"), Some(vec!["j".into()]));
+    assert_eq!(store.seen_delivery("other", "k"), None);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(store.seen_delivery("h", "k"), None);
+}
+
+/// 10,000 jobs with 4 KiB of output each (40 MiB) into a store limited to 4 MiB: the file and
+/// its log stay within the limit, the newest jobs are kept, and good deploys are kept.
+#[tokio::test]
+async fn retention_keeps_ten_thousand_jobs_within_the_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let max = 4 * 1024 * 1024;
+    let store = Store::open(StoreSettings {
+        max_bytes: max,
+        ..settings(dir.path())
+    })
+    .unwrap();
+    let output = "x".repeat(4096);
+    let now = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+    let mut peak = 0;
+    for i in 0..10_000u32 {
+        let id = format!("{i:032x}");
+        let mut view = job(&id, "h").view(true);
+        view.state = JobState::Succeeded;
+        view.finished_at = Some(now.clone());
+        view.stdout = Some(output.clone());
+        if i == 5 {
+            view.result.insert("target".into(), "swarm:web".into());
+            view.result.insert("image_after".into(), "web:v1".into());
+            let deploy = DeployRecord::of(&view, None).unwrap();
+            store.write(Write::Deploy(deploy));
+        }
+        store.write(Write::job(view, Some(RunSpec::of(&invocation()))));
+        if i % 500 == 499 {
+            store.flush().await;
+            peak = peak.max(store.health().report().disk_bytes);
+        }
+    }
+    store.flush().await;
+    store.close();
+    let db = database_path(dir.path());
+    let size = |p: PathBuf| std::fs::metadata(p).map_or(0, |m| m.len());
+    let on_disk = size(db.clone()) + size(PathBuf::from(format!("{}-wal", db.display())));
+    assert!(on_disk <= max, "{on_disk} bytes on disk, limit {max}");
+    assert!(peak <= max, "peak {peak} bytes, limit {max}");
+    let store = Store::open(settings(dir.path())).unwrap();
+    assert!(
+        store.job(&format!("{:032x}", 9_999)).await.is_some(),
+        "the newest job is kept"
+    );
+    assert!(
+        store.job(&format!("{:032x}", 10)).await.is_none(),
+        "old jobs are deleted"
+    );
+    assert!(
+        store.run_spec(&format!("{:032x}", 5)).await.is_some(),
+        "the command of a good deploy is kept for rollbacks"
+    );
+    store.close();
+}
