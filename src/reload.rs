@@ -90,7 +90,7 @@ impl Reloader {
             Some(set) => {
                 let hooks = set.len();
                 self.hooks.replace(set);
-                tracing::info!(hooks, "hooks reloaded");
+                tracing::info!(target: crate::logging::LIFECYCLE, hooks, "hooks reloaded");
                 Outcome::Reloaded { hooks }
             }
             None => {

@@ -2,6 +2,7 @@
 //! parsing JSON/YAML, validating into a `HookSet`. Knows nothing about sockets or requests.
 
 mod arguments;
+pub mod command;
 mod compile_rules;
 mod goregex;
 pub mod hook;
@@ -13,6 +14,7 @@ mod scalar;
 mod source;
 pub mod template;
 pub mod validate;
+pub mod verdict;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -111,10 +113,22 @@ impl Loaded {
 
     /// Logs every problem at its severity (start-up and reloads).
     pub fn log_problems(&self) {
-        for p in &self.problems {
-            match p.severity {
-                Severity::Error => tracing::error!(problem = %p, "hooks file problem"),
-                Severity::Warning => tracing::warn!(problem = %p, "hooks file warning"),
+        log_problems(&self.problems);
+    }
+}
+
+/// Logs each problem at its severity, with its file, hook and field as fields of their own.
+pub fn log_problems(problems: &[Problem]) {
+    for p in problems {
+        let file = p.file.display();
+        let hook = p.hook.as_deref().unwrap_or_default();
+        let (field, problem) = (p.path.as_str(), p.message.as_str());
+        match p.severity {
+            Severity::Error => {
+                tracing::error!(%file, hook, field, problem, "hooks file problem");
+            }
+            Severity::Warning => {
+                tracing::warn!(%file, hook, field, problem, "hooks file warning");
             }
         }
     }
@@ -184,21 +198,42 @@ pub fn load_file(
     } else {
         text
     };
+    let unrendered = !opts.template && has_template_actions(&text);
+    let hint = if unrendered {
+        " (the file holds template actions {{ … }}: start with -template to render it first)"
+    } else {
+        ""
+    };
     let document = match parse_document(file, &text) {
         Ok(v) => v,
-        Err(e) => return fail(e),
+        Err(e) => return fail(format!("{e}{hint}")),
     };
     let items = match document {
         Value::Null => return Vec::new(),
         Value::Array(items) => items,
-        _ => return fail("a hooks file must be a list of hooks".to_string()),
+        _ => return fail(format!("a hooks file must be a list of hooks{hint}")),
     };
+    if unrendered {
+        problems.push(
+            Severity::Warning,
+            file,
+            None,
+            "",
+            "holds template actions {{ … }} that are read as written: start with -template to \
+             render them",
+        );
+    }
     let mut validator = Validator::new(file, opts.lenient, opts.mail_server, problems);
     items
         .iter()
         .enumerate()
         .filter_map(|(i, item)| validator.hook(i, item))
         .collect()
+}
+
+/// Whether `text` holds Go template actions (`{{ … }}`), which only `-template` renders.
+fn has_template_actions(text: &str) -> bool {
+    text.find("{{").is_some_and(|at| text[at..].contains("}}"))
 }
 
 /// JSON or YAML, as the reference accepts either whatever the extension (it parses both with a

@@ -9,12 +9,14 @@
 //! A hook with any other error is served with a rule that always fails (500), so its command
 //! never runs, and never runs without its rules.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use http::{HeaderName, HeaderValue, Method};
 use serde_json::Value;
 
+use super::command;
 use super::compile_rules::compile_rule;
 use super::hook::{Concurrency, Execution, Hook, HookCommand, Parameter, Rule};
 use super::keys::UnknownKey;
@@ -36,6 +38,9 @@ pub struct Validator<'a> {
     tolerated: usize,
     /// Whether a mail server is configured (`-smtp`): without one, e-mail targets are errors.
     mail_server: bool,
+    /// Commands already looked up (with why they cannot run): the hooks of a big file mostly
+    /// run the same few programs.
+    commands: HashMap<(String, Option<PathBuf>), Option<String>>,
 }
 
 /// Where in a hook a problem is: the hook's id and a field path.
@@ -79,6 +84,7 @@ impl<'a> Validator<'a> {
             problems,
             tolerated: 0,
             mail_server,
+            commands: HashMap::new(),
         }
     }
 
@@ -296,25 +302,48 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn command(&mut self, raw: &RawHook, at: &At) -> HookCommand {
-        let at = at.field("execute-command");
-        if raw.execute_command.is_empty() {
+    /// The command, with a warning when it cannot run as configured (the server still starts:
+    /// the script may be deployed after it, and the hook's answer does not need it).
+    fn command(&mut self, raw: &RawHook, hook_at: &At) -> HookCommand {
+        let at = hook_at.field("execute-command");
+        let program = &raw.execute_command;
+        let working_dir = Some(PathBuf::from(&raw.command_working_directory))
+            .filter(|p| !p.as_os_str().is_empty());
+        let missing_dir = working_dir.as_ref().filter(|dir| !dir.is_dir());
+        if let Some(dir) = missing_dir {
+            self.warn(
+                &hook_at.field("command-working-directory"),
+                format!(
+                    "{}: no such folder: the command cannot start",
+                    dir.display()
+                ),
+            );
+        }
+        if program.is_empty() {
             self.warn(&at, "no command: the hook only answers, it runs nothing");
-        } else if raw.execute_command.contains(' ')
-            && !Path::new(&raw.execute_command).exists()
+        } else if program.contains(' ')
+            && !Path::new(program).exists()
             && !Path::new(&raw.command_working_directory)
-                .join(&raw.execute_command)
+                .join(program)
                 .exists()
         {
             self.warn(
                 &at,
                 "contains a space: arguments belong in pass-arguments-to-command",
             );
+        } else if missing_dir.is_none() {
+            let key = (program.clone(), working_dir.clone());
+            let problem = self.commands.entry(key).or_insert_with(|| {
+                let found = command::resolve(program, working_dir.as_deref());
+                found.err().map(|e| e.to_string())
+            });
+            if let Some(problem) = problem.clone() {
+                self.warn(&at, format!("cannot run {program}: {problem}"));
+            }
         }
         HookCommand {
-            program: raw.execute_command.clone(),
-            working_dir: Some(PathBuf::from(&raw.command_working_directory))
-                .filter(|p| !p.as_os_str().is_empty()),
+            program: program.clone(),
+            working_dir,
         }
     }
 

@@ -34,6 +34,8 @@ use tokio::process::Child;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::command;
+
 pub use output::{OutputLog, Snapshot};
 pub use result_file::ResultFile;
 pub use tempfile::TempFile;
@@ -87,10 +89,11 @@ pub enum SpawnError {
     },
     #[error("creating the output pipe: {0}")]
     Pipe(#[source] std::io::Error),
-    #[error("starting {program:?}: {source}")]
+    #[error("starting {program:?} in {}: {source}", dir.display())]
     Spawn {
         program: String,
-        #[source]
+        /// The folder it was started in.
+        dir: PathBuf,
         source: std::io::Error,
     },
 }
@@ -162,61 +165,13 @@ fn fork_slots() -> &'static tokio::sync::Semaphore {
     })
 }
 
-/// The reference's `exec.LookPath` on `execute-command`, joined to the working directory when
-/// relative.
+/// The program to start: `execute-command` found as the reference finds it (see
+/// [`crate::config::command`]).
 fn resolve(program: &str, working_dir: Option<&Path>) -> Result<PathBuf, SpawnError> {
-    let not_found = |reason: &str| SpawnError::NotFound {
+    command::resolve(program, working_dir).map_err(|e| SpawnError::NotFound {
         program: program.to_string(),
-        reason: reason.to_string(),
-    };
-    if program.is_empty() {
-        return Err(not_found("no command configured"));
-    }
-    let path = match working_dir {
-        Some(dir) if !Path::new(program).is_absolute() => go_join(dir, program),
-        _ => PathBuf::from(program),
-    };
-    let candidates: Vec<PathBuf> = if path.to_string_lossy().contains('/') {
-        vec![path]
-    } else {
-        std::env::var_os("PATH")
-            .map(|p| std::env::split_paths(&p).map(|d| d.join(&path)).collect())
-            .unwrap_or_default()
-    };
-    candidates
-        .into_iter()
-        .find(|p| is_executable(p))
-        .ok_or_else(|| not_found("executable file not found"))
-}
-
-/// Go's `filepath.Join`: joins and cleans lexically (`dir/./x` → `dir/x`, `a/b/../x` → `a/x`).
-/// The reference runs the joined path, and a script sees it as its `$0`.
-fn go_join(dir: &Path, program: &str) -> PathBuf {
-    use std::path::Component;
-    let joined = dir.join(program);
-    let mut out: Vec<Component> = Vec::new();
-    for c in joined.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => match out.last() {
-                Some(Component::Normal(_)) => {
-                    out.pop();
-                }
-                Some(Component::RootDir | Component::Prefix(_)) => {}
-                _ => out.push(c),
-            },
-            _ => out.push(c),
-        }
-    }
-    if out.is_empty() {
-        return PathBuf::from(".");
-    }
-    out.iter().collect()
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        reason: e.to_string(),
+    })
 }
 
 /// A started command, the read end of its output pipe and the files that live as long as it
@@ -270,6 +225,11 @@ fn spawn(inv: &Invocation) -> Result<Started, SpawnError> {
     }
     let child = cmd.spawn().map_err(|source| SpawnError::Spawn {
         program: inv.program.clone(),
+        dir: inv
+            .working_dir
+            .clone()
+            .or_else(|| std::env::current_dir().ok())
+            .unwrap_or_default(),
         source,
     })?;
     // `cmd` holds this process's copies of the write end: dropping it (here) lets the reader

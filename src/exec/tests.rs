@@ -210,21 +210,3 @@ async fn argv0_is_the_command_as_written() {
     assert!(exit.success());
     assert_eq!(out.combined, b"sh\n");
 }
-
-#[test]
-fn relative_commands_join_the_working_directory_like_go() {
-    for (dir, program, want) in [
-        ("/srv/hooks", "./deploy.sh", "/srv/hooks/deploy.sh"),
-        ("/srv/hooks", "bin/../deploy.sh", "/srv/hooks/deploy.sh"),
-        ("/srv/hooks/", "../deploy.sh", "/srv/deploy.sh"),
-        ("/", "../../x", "/x"),
-        ("rel", "../../x", "../x"),
-        ("rel//a", "b", "rel/a/b"),
-    ] {
-        assert_eq!(
-            go_join(Path::new(dir), program),
-            Path::new(want),
-            "{dir} + {program}"
-        );
-    }
-}

@@ -27,6 +27,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{Concurrency, Hook};
 use crate::exec::{self, Invocation};
+use crate::logging::{self, LogContext};
 use crate::store::{DeployRecord, JobFilter, RunSpec, Store, Write};
 
 pub use job::{
@@ -277,7 +278,7 @@ impl JobManager {
                 for old in replaced {
                     old.end_unstarted(JobState::Superseded);
                     self.record(&old, None);
-                    tracing::info!(job = %old.id, hook = %old.hook, by = %job.id, "job superseded");
+                    tracing::info!(job_id = %old.id, hook = %old.hook, request_id = %old.request_id, by = %job.id, "job superseded by a newer request");
                     self.retire(table, &old);
                 }
                 Ok(Admission::Wait)
@@ -294,7 +295,13 @@ impl JobManager {
         permit: Option<OwnedSemaphorePermit>,
     ) {
         let this = self.clone();
-        self.tracker.spawn(async move {
+        // Every line the job logs names it, its hook and the request that started it.
+        let context = LogContext {
+            request_id: job.request_id.clone(),
+            hook: job.hook.clone(),
+            job_id: Some(job.id.clone()),
+        };
+        let run = async move {
             let permit = match permit {
                 Some(p) => Some(p),
                 None => {
@@ -313,25 +320,28 @@ impl JobManager {
             };
             match (permit, job.start()) {
                 (Some(_permit), Some(inv)) => {
-                    tracing::info!(job = %job.id, hook = %job.hook, "job started");
+                    tracing::info!("job started");
                     this.record(&job, None);
+                    let ran = RunFacts::of(&inv);
                     // Boxed: the run's state is allocated when it starts, so that a job waiting
                     // for a permit costs only this small task, not a whole run.
-                    let finished =
-                        Box::pin(exec::run(inv, job.output.clone(), &this.cancel)).await;
-                    tracing::info!(job = %job.id, hook = %job.hook, exit = ?finished.exit, "job finished");
+                    let finished = Box::pin(exec::run(inv, job.output.clone(), &this.cancel)).await;
+                    ran.log(&finished.exit);
                     for warning in &finished.result.warnings {
-                        tracing::warn!(job = %job.id, hook = %job.hook, warning = %warning, "result file");
+                        tracing::warn!(%warning, "the command's result file was not read");
                     }
                     this.commit_finished(&job, finished).await;
                 }
                 _ => {
-                    job.end_unstarted(JobState::Canceled);
+                    if job.end_unstarted(JobState::Canceled) {
+                        tracing::info!("job canceled before it started");
+                    }
                     this.record(&job, None);
                 }
             }
             this.job_ended(&job);
-        });
+        };
+        self.tracker.spawn(logging::with_context(context, run));
     }
 
     /// Commits the job's final record (and its deploy record, if its result names a target)
@@ -344,7 +354,12 @@ impl JobManager {
             _ => None,
         };
         if let Some(deploy) = DeployRecord::of(&view, rollback_of) {
-            tracing::info!(job = %job.id, target = %deploy.target, image = ?deploy.image_after, good = deploy.is_good(), "deploy recorded");
+            tracing::info!(
+                target = %deploy.target,
+                image = deploy.image_after.as_deref().unwrap_or_default(),
+                good = deploy.is_good(),
+                "deploy recorded"
+            );
             self.store.write(Write::Deploy(deploy));
         }
         self.store.write(Write::job(view, None));
@@ -414,6 +429,58 @@ impl JobManager {
         self.cancel.cancel();
         self.tracker.wait().await;
         stopped
+    }
+}
+
+/// What the log says about a run besides its ids: when it started, and the command's timeout
+/// and working directory.
+struct RunFacts {
+    started: std::time::Instant,
+    timeout: std::time::Duration,
+    working_dir: String,
+}
+
+impl RunFacts {
+    fn of(inv: &Invocation) -> Self {
+        let working_dir = inv
+            .working_dir
+            .clone()
+            .or_else(|| std::env::current_dir().ok())
+            .map(|d| d.display().to_string())
+            .unwrap_or_default();
+        RunFacts {
+            started: std::time::Instant::now(),
+            timeout: inv.timeout,
+            working_dir,
+        }
+    }
+
+    /// How the run ended, at the level it deserves: a success is part of a request's
+    /// lifecycle, a failure is a warning, a command that could not start is an error.
+    fn log(&self, exit: &exec::Exit) {
+        use exec::Exit;
+        let duration_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        match exit {
+            Exit::Code(0) => tracing::info!(exit_code = 0, duration_ms, "job succeeded"),
+            Exit::Code(code) => tracing::warn!(exit_code = code, duration_ms, "job failed"),
+            Exit::Signal(signal) => {
+                let signal = nix::sys::signal::Signal::try_from(*signal)
+                    .map_or_else(|_| signal.to_string(), |s| s.as_str().to_string());
+                tracing::warn!(%signal, duration_ms, "job failed: the command was killed by a signal");
+            }
+            Exit::TimedOut => tracing::warn!(
+                timeout = %humantime::format_duration(self.timeout),
+                duration_ms,
+                "job timed out: its process group was killed"
+            ),
+            // The server warns about each job it had to stop.
+            Exit::Canceled => {}
+            Exit::SpawnFailed(error) => tracing::error!(
+                %error,
+                working_dir = %self.working_dir,
+                "job failed: its command could not be started"
+            ),
+        }
     }
 }
 
