@@ -13,7 +13,6 @@ RUN apt-get update \
     && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin hookrun
 COPY --from=build /src/target/release/hookrun /usr/local/bin/hookrun
 COPY scripts/swarm-update.sh scripts/kubectl-set-image.sh scripts/container-swap.sh /usr/local/bin/
-COPY scripts/lib/common.sh /usr/local/lib/hookrun/common.sh
 COPY hooks.example.json /usr/share/doc/hookrun/hooks.example.json
 USER 10001
 EXPOSE 9000
