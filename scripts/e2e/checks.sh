@@ -80,20 +80,21 @@ exec_http_is() {
   body="$(timeout 20 docker exec "$1" wget -q -O - http://127.0.0.1:8080/ 2>&1)" || true
   eq "$2" "$body"
 }
-# http_body PORT: GET http://127.0.0.1:PORT/ with bash's /dev/tcp (no process to start, so a
-# poller can really ask every 50 ms); prints the first line of a 200 answer's body, fails on
-# anything else (a refused connection fails at once; no answer in 2 s fails)
+# http_body PORT [TIMEOUT]: GET http://127.0.0.1:PORT/ with bash's /dev/tcp (no process to
+# start, so a poller can really ask every 50 ms); prints the first line of a 200 answer's body,
+# fails on anything else (a refused connection fails at once; no answer within TIMEOUT seconds,
+# default 2, fails)
 http_body() {
   (
-    local status line body
+    local status line body t="${2:-2}"
     exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
     printf 'GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
-    IFS= read -r -t 2 status <&3 || exit 1
+    IFS= read -r -t "$t" status <&3 || exit 1
     [[ "$status" == "HTTP/1."?" 200 "* ]] || exit 1
-    while IFS= read -r -t 2 line <&3; do
+    while IFS= read -r -t "$t" line <&3; do
       [[ -z "${line%$'\r'}" ]] && break
     done
-    IFS= read -r -t 2 body <&3 || [[ -n "$body" ]] || exit 1
+    IFS= read -r -t "$t" body <&3 || [[ -n "$body" ]] || exit 1
     printf '%s\n' "$body"
   )
 }
@@ -196,19 +197,21 @@ result_complete() {
 # poll_start NAME COMMAND...: start COMMAND every 50 ms in the background until poll_stop NAME,
 # recording "ok OUTPUT" or "fail" with a timestamp per attempt in $CHECK_DIR/poll.NAME.
 # poll_stop NAME: stop it; sets POLL_TOTAL, POLL_FAILED, POLL_DOWN (seconds from the first to
-# the last failed attempt, 0 if none), POLL_FIRST and POLL_LAST (the first and last answer).
+# the last failed attempt, 0 if none), POLL_FIRST and POLL_LAST (the first and last answer) and
+# POLL_SLOWEST (the longest a successful attempt took, in seconds).
 poll_start() {
   local name="$1"
   shift
   : >"$CHECK_DIR/poll.$name"
   : >"$CHECK_DIR/poll.$name.run"
   (
-    local r t next wait
+    local r t took next wait
     next="${EPOCHREALTIME/./}"
     while [[ -e "$CHECK_DIR/poll.$name.run" ]]; do
       t="$EPOCHREALTIME"
       if r="$("$@" 2>/dev/null)"; then
-        printf '%s ok %s\n' "$t" "$r"
+        took=$(( ${EPOCHREALTIME/./} - ${t/./} ))
+        printf '%s ok %s %s\n' "$t" "$r" "$took"
       else
         printf '%s fail\n' "$t"
       fi
@@ -239,4 +242,6 @@ poll_stop() {
   POLL_FIRST="$(awk '$2 == "ok" { print $3; exit }' "$CHECK_DIR/poll.$name")"
   # shellcheck disable=SC2034
   POLL_LAST="$(awk '$2 == "ok" { last = $3 } END { print last }' "$CHECK_DIR/poll.$name")"
+  # shellcheck disable=SC2034
+  POLL_SLOWEST="$(awk '$2 == "ok" && $4 > max { max = $4 } END { printf "%.2f\n", max / 1000000 }' "$CHECK_DIR/poll.$name")"
 }

@@ -231,10 +231,11 @@ group_swap_misc() {
   check "swap: port $pport still answers v2" http_is "$pport" v2
 }
 
-# The downtime of a deploy, polled every 50 ms: stop-first (a published port) and start-first
-# behind a network alias, both through a proxy that retries a failed connection on the other
-# address (as nginx-proxy's nginx does: proxy_next_upstream) and with clients resolving the
-# alias themselves (Docker's DNS alone).
+# The downtime of a deploy, polled every 50 ms: stop-first (a published port, each poll failing
+# after 2 s) and start-first behind a network alias, both through a proxy that retries a failed
+# connection on the other address (as nginx-proxy's nginx does: proxy_next_upstream; its clients
+# wait up to 5 s, the slowest answer is reported) and with clients resolving the alias
+# themselves (Docker's DNS alone).
 group_swap_downtime() {
   local net="$run_id-dnet" sf="$run_id-sf" sa="$run_id-sa" proxy="$run_id-proxy" poller="$run_id-poller"
   local pport qport v old=v1 sf_failed=0 sf_total=0 sf_down="" sa_failed=0 sa_total=0 dns_failed dns_total
@@ -259,13 +260,14 @@ group_swap_downtime() {
   qport="$(free_port 18280)"
   cat >"$CHECK_DIR/forward.sh" <<'EOF'
 # one proxied connection: read the request, then GET / from each address of $BACKEND in turn
-# until one answers (a failed connection is retried on the next address)
+# until one answers within a second (a failed or hanging connection is retried on the next
+# address, as nginx's proxy_next_upstream does)
 cr="$(printf '\r')"
 while IFS= read -r line; do
   case "$line" in "" | "$cr") break ;; esac
 done
 for ip in $(busybox nslookup "$BACKEND" 127.0.0.11 2>/dev/null | busybox awk '/^Address/ && $2 !~ /:53$/ { print $2 }'); do
-  if body="$(timeout 2 wget -q -O - "http://$ip:8080/" 2>/dev/null)"; then
+  if body="$(timeout 1 wget -q -O - "http://$ip:8080/" 2>/dev/null)"; then
     printf 'HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n%s\n' "$body"
     exit 0
   fi
@@ -281,13 +283,13 @@ EOF
     'while :; do if r="$(timeout 2 wget -q -O - http://app:8080/ 2>/dev/null)"; then echo "ok $r"; else echo fail; fi; usleep 50000; done' >/dev/null
   old=v1
   for v in v2 v1; do
-    poll_start sa http_body "$qport"
+    poll_start sa http_body "$qport" 5
     sleep 1
     expect_rc 0 "downtime: start-first swap of $sa to $v behind alias app" \
       "$scripts/container-swap.sh" --container "$sa" --image "$reg:$v"
     sleep 1
     poll_stop sa
-    echo "#   start-first swap to $v, through the proxy: $POLL_FAILED of $POLL_TOTAL polls failed (answers $POLL_FIRST -> $POLL_LAST)"
+    echo "#   start-first swap to $v, through the proxy: $POLL_FAILED of $POLL_TOTAL polls failed, the slowest answer took ${POLL_SLOWEST}s (answers $POLL_FIRST -> $POLL_LAST)"
     check "downtime: ... the answers went from the old version to $v" eq "$old $v" "$POLL_FIRST $POLL_LAST"
     sa_failed=$(( sa_failed + POLL_FAILED )) sa_total=$(( sa_total + POLL_TOTAL ))
     old="$v"
