@@ -644,13 +644,13 @@ stop-first swap, whose restarted old container gets the same window).
 
 Downtime: stop-first (forced by a published host port) stops the old container before the
 new one starts: clients are refused for one to two seconds per deploy (measured by hookrun's
-end-to-end suite, polling every 50 ms: 1.7 s and 1.6 s over two swaps). For zero downtime,
-publish no host port on the app container: put it on a user network behind a reverse proxy
-(nginx-proxy, Traefik) or a network alias (`docker run --network app --network-alias web ...`);
-start-first then runs both containers side by side and stops the old one only after the new one
-passed its checks. Measured the same way: no failed poll of 365 through a proxy that retries a
-failed connection on another address (as nginx does); clients resolving the alias themselves
-lost 1 of 796, because Docker's DNS lists a container for a moment while it starts or stops.
+end-to-end suite, polling every 50 ms: 1.1 to 1.7 s per swap). For zero downtime, publish no
+host port on the app container: put it on a user network behind a reverse proxy (nginx-proxy,
+Traefik) or a network alias (`docker run --network app --network-alias web ...`); start-first
+then runs both containers side by side and stops the old one only after the new one passed its
+checks. Measured the same way: no failed poll of 653 through a proxy that retries a failed
+connection on another address (as nginx does); clients resolving the alias themselves lost 4 of
+788, because Docker's DNS lists a container for a moment while it starts or stops.
 
 Concurrency: runs for the same container on this host (same user, or a shared
 HOOKRUN_LOCK_DIR) take turns; the lock is released when a run ends in any way.
