@@ -175,7 +175,8 @@ pub struct ServeArgs {
     #[arg(long = "max-body-size", default_value = "10MiB", value_parser = config::parse_size)]
     pub max_body_size: u64,
     /// Memory for request bodies and what is parsed from them at once (e.g. 96MiB): requests
-    /// beyond it wait their turn before their body is read.
+    /// beyond it wait their turn before their body is read; a chunked body that outgrows it
+    /// gets 503.
     #[arg(long = "max-body-memory", default_value = "96MiB", value_parser = config::parse_size)]
     pub max_body_memory: u64,
     /// Time a client gets to send the request headers.
