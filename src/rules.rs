@@ -2,7 +2,8 @@
 //! reference's exact semantics, including how errors travel: a missing value only fails its
 //! branch, a bad signature is an error (500) unless `trigger-signature-soft-failures` lets an
 //! `or` skip it. Rules are compiled at load (`config::compile_rules`); nothing here can meet a
-//! malformed rule.
+//! malformed rule, only (with `-lenient`) the forms the reference gives rules it cannot
+//! evaluate (`Rule::Unusable`, an empty Scalr key), which fail here as they fail there.
 
 use std::net::IpAddr;
 
@@ -33,6 +34,9 @@ pub enum RuleError {
     RemoteAddr(String),
     #[error("invalid Date header for scalr-signature: {0:?}")]
     ScalrDate(String),
+    /// A rule `-lenient` kept although it cannot be evaluated (the problem was logged at load).
+    #[error("the rule cannot be evaluated: {0}")]
+    Unusable(String),
 }
 
 impl RuleError {
@@ -90,6 +94,12 @@ pub fn evaluate(rule: &Rule, input: &Input, opts: Options) -> (bool, Option<Rule
             Ok(ok) => (ok, None),
             Err(e) => (false, Some(e)),
         },
+        Rule::Unusable { reads, error } => {
+            if let Some(Err(e)) = reads.as_ref().map(|p| input.value(p)) {
+                return (false, Some(e.into()));
+            }
+            (false, error.clone().map(RuleError::Unusable))
+        }
     }
 }
 
@@ -192,6 +202,11 @@ fn check_scalr(req: &HookRequest, secret: &str) -> Result<bool, RuleError> {
     let (Some(signature), Some(date)) = (header("X-Signature"), header("Date")) else {
         return Ok(false);
     };
+    if secret.is_empty() {
+        return Err(RuleError::Unusable(
+            "the scalr-signature key is empty".into(),
+        ));
+    }
     let expected = mac_hex::<Hmac<Sha1>>(secret.as_bytes(), &[&req.body, date.as_bytes()]);
     if !bool::from(signature.as_bytes().ct_eq(expected.as_bytes())) {
         return Err(RuleError::Signature {

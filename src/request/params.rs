@@ -16,12 +16,16 @@ pub enum ParamErrorKind {
     NotFound,
     /// The path walks through a `null` (the reference's "no parameters"): a rule error.
     NoParameters,
+    /// A value the reference can never read (`-lenient`'s `Parameter::Unreadable`): a rule
+    /// error.
+    Unreadable,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", match .kind {
     ParamErrorKind::NotFound => format!("parameter node not found: {}", .name),
     ParamErrorKind::NoParameters => format!("no parameters at {}", .name),
+    ParamErrorKind::Unreadable => format!("cannot be read: {}", .name),
 })]
 pub struct ParamError {
     pub kind: ParamErrorKind,
@@ -69,6 +73,10 @@ pub fn get(param: &Parameter, req: &HookRequest) -> Result<String, ParamError> {
             .and_then(|e| e.get(name))
             .map(str::to_owned)
             .ok_or_else(|| not_found(name)),
+        Parameter::Unreadable(reason) => Err(ParamError {
+            kind: ParamErrorKind::Unreadable,
+            name: reason.clone(),
+        }),
     }
 }
 
@@ -106,7 +114,10 @@ pub fn cost(param: &Parameter, req: &HookRequest) -> usize {
                 + SMALL
         }
         Parameter::RawBody => 3 * req.body.len(),
-        Parameter::Request(_) | Parameter::Literal(_) | Parameter::Event(_) => SMALL,
+        Parameter::Request(_)
+        | Parameter::Literal(_)
+        | Parameter::Event(_)
+        | Parameter::Unreadable(_) => SMALL,
     }
 }
 

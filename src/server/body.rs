@@ -81,6 +81,7 @@ pub async fn read<B: RequestBody>(
     let mut reader = Reader {
         body: std::pin::pin!(body),
         limit,
+        timeout: state.settings.body_timeout,
         left: state.settings.body_timeout,
     };
     if let Some(len) = declared {
@@ -174,6 +175,8 @@ pub async fn wait(
 struct Reader<'b, B> {
     body: Pin<&'b mut B>,
     limit: u64,
+    /// `-body-timeout`, for the log.
+    timeout: Duration,
     left: Duration,
 }
 
@@ -185,7 +188,10 @@ impl<B: RequestBody> Reader<'_, B> {
             let frame = tokio::time::timeout(self.left, self.body.frame()).await;
             self.left = self.left.saturating_sub(started.elapsed());
             let frame = match frame {
-                Err(_) => return Err(HttpError::BodyTimeout),
+                Err(_) => {
+                    tracing::info!(timeout = %humantime::format_duration(self.timeout), "the body did not arrive in time");
+                    return Err(HttpError::BodyTimeout);
+                }
                 Ok(None) => return Ok(None),
                 Ok(Some(frame)) => frame.map_err(|e| {
                     let e: super::BoxError = e.into();

@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
 use http::{header, HeaderMap, Method, Request};
-use tracing::Instrument;
 
 use super::body;
 use super::error::HttpError;
@@ -20,6 +19,7 @@ use crate::config::{canonical_header_key, Hook, Parameter};
 use crate::exec::Invocation;
 use crate::jobs::Job;
 use crate::jobs::SubmitError;
+use crate::logging::{self, LogContext};
 use crate::registry::{self, Delivery};
 use crate::request::budget::BodyUse;
 use crate::request::json::scan;
@@ -34,27 +34,42 @@ pub async fn handle<B: RequestBody>(
     req: Request<B>,
 ) -> Response {
     let request_id = request_id(&state.settings, req.headers());
-    let span = tracing::info_span!("request", request_id = %request_id, hook = %id);
-    async move {
-        tracing::debug!(method = %req.method(), remote = ?remote, "incoming request");
-        let hook = match find_hook(&state, &id, req.method()) {
-            Ok(hook) => hook,
-            Err(e) => return e.into_response(),
+    let context = LogContext {
+        request_id: request_id.clone(),
+        hook: id.clone(),
+        job_id: None,
+    };
+    logging::with_context(context, async move {
+        let started = std::time::Instant::now();
+        let method = req.method().clone();
+        let remote = remote.map_or_else(|| "@".to_string(), |a| a.to_string());
+        tracing::debug!(%method, %remote, "request received");
+        let response = match find_hook(&state, &id, &method) {
+            Ok(hook) => {
+                let answer = match read_request(&state, &hook, &remote, request_id, req).await {
+                    Ok(read) => respond(&state, &hook, read).await,
+                    Err(e) => Err(e),
+                };
+                reply::hook_response(&state.settings, &hook, answer)
+            }
+            Err(e) => e.into_response(),
         };
-        let answer = match read_request(&state, &hook, remote, request_id, req).await {
-            Ok(read) => respond(&state, &hook, read).await,
-            Err(e) => Err(e),
-        };
-        reply::hook_response(&state.settings, &hook, answer)
-    }
-    .instrument(span)
+        tracing::info!(
+            %method,
+            %remote,
+            status = response.status().as_u16(),
+            duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "request answered"
+        );
+        response
+    })
     .await
 }
 
 /// The hook of the current set, if it exists and accepts `method`.
 fn find_hook(state: &AppState, id: &str, method: &Method) -> Result<Arc<Hook>, HttpError> {
     let Some(hook) = state.hooks.snapshot().get(id).cloned() else {
-        tracing::debug!("hook not found");
+        tracing::info!("hook not found");
         return Err(HttpError::HookNotFound);
     };
     let allowed = hook
@@ -82,7 +97,7 @@ struct ReadRequest {
 async fn read_request<B: RequestBody>(
     state: &AppState,
     hook: &Hook,
-    remote: Option<SocketAddr>,
+    remote: &str,
     request_id: String,
     req: Request<B>,
 ) -> Result<ReadRequest, HttpError> {
@@ -116,7 +131,14 @@ async fn read_request<B: RequestBody>(
                 tracing::warn!(error = %e, "multipart body rejected");
                 return Err(HttpError::Multipart);
             }
-            Err(e) => tracing::debug!(error = %e, "body not parsed"),
+            // An empty body is the usual `curl -X POST`, not a mistake.
+            Err(e) if request.body.is_empty() => tracing::debug!(error = %e, "no body to parse"),
+            Err(e) => tracing::warn!(
+                error = %e,
+                content_type = %request.content_type,
+                bytes = request.body.len(),
+                "request body could not be parsed; the hook sees no payload"
+            ),
         }
     }
     for problem in params::apply_json_parameters(&hook.json_parameters, &mut request) {
@@ -219,11 +241,11 @@ async fn answer(
             callback_url: input.push.and_then(|p| p.callback_url.clone()),
         })
         .collect();
-    tracing::info!(jobs = runs.len(), "hook triggered");
     let jobs = match submit(state, hook, &request.id, runs)? {
         Submitted::Jobs(jobs) => jobs,
         Submitted::Earlier(job_ids) => return Ok(Next::Done(Answer::Duplicate { job_ids })),
     };
+    tracing::info!(jobs = jobs.all.len(), job_id = %jobs.first.id, "hook triggered");
     Ok(if hook.execution.stream_output {
         Next::Done(Answer::Streaming { jobs })
     } else if hook.capture_output {
@@ -247,7 +269,7 @@ fn values_cost<'p>(
 fn hook_request(
     hook: &Hook,
     parts: &http::request::Parts,
-    remote: Option<SocketAddr>,
+    remote: &str,
     request_id: String,
 ) -> HookRequest {
     let mut headers = Fields::default();
@@ -267,7 +289,7 @@ fn hook_request(
     let mut request = HookRequest {
         id: request_id,
         method: parts.method.to_string(),
-        remote_addr: remote.map_or_else(|| "@".to_string(), |a| a.to_string()),
+        remote_addr: remote.to_string(),
         headers,
         content_type,
         ..Default::default()
@@ -438,7 +460,11 @@ fn submit(
             .as_deref()
             .and_then(|key| store.seen_delivery(&hook.id, key))
         {
-            tracing::info!(delivery = ?run.delivery, jobs = ?earlier, "delivery seen before; answering with its jobs");
+            tracing::info!(
+                delivery = run.delivery.as_deref().unwrap_or_default(),
+                jobs = %earlier.join(","),
+                "delivery seen before; answering with its jobs"
+            );
             for id in earlier {
                 match state.jobs.get(&id) {
                     Some(job) => jobs.push(job),
@@ -461,10 +487,16 @@ fn submit(
             }
             Err(e) if i == 0 => {
                 return Err(match e {
-                    SubmitError::QueueFull { .. } => HttpError::QueueFull {
-                        retry_after_secs: state.settings.retry_after.as_secs().max(1),
-                    },
-                    SubmitError::ShuttingDown => HttpError::ShuttingDown,
+                    SubmitError::QueueFull { waiting, .. } => {
+                        tracing::warn!(waiting, "the hook's queue is full; answering 429");
+                        HttpError::QueueFull {
+                            retry_after_secs: state.settings.retry_after.as_secs().max(1),
+                        }
+                    }
+                    SubmitError::ShuttingDown => {
+                        tracing::info!("shutting down; answering 503");
+                        HttpError::ShuttingDown
+                    }
                 })
             }
             Err(e) => tracing::warn!(error = %e, "push not queued"),

@@ -247,7 +247,10 @@ pub async fn run(
         () = shutdown.requested() => Ok(()),
     };
     drop(listener);
-    tracing::info!("stopped accepting connections");
+    tracing::info!(
+        target: crate::logging::LIFECYCLE,
+        "shutting down: stopped accepting connections, finishing requests and running jobs"
+    );
     drain(&state, connections, &shutdown).await;
     accepted
 }
@@ -265,7 +268,7 @@ async fn drain(state: &AppState, connections: GracefulShutdown, shutdown: &Shutd
             }
         };
         for job in state.jobs.shutdown(give_up).await {
-            tracing::warn!(job = %job.id, hook = %job.hook, "job did not finish before shutdown; its process group was killed");
+            tracing::warn!(job_id = %job.id, hook = %job.hook, request_id = %job.request_id, "job did not finish before shutdown; its process group was killed");
         }
         // Every job has its final record queued: commit them before the process ends.
         let store = state.jobs.store().clone();
