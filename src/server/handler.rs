@@ -124,16 +124,30 @@ async fn read_request<B: RequestBody>(
     };
     let (bytes, memory) = body::read(state, declared, price, body).await?;
     request.body = bytes;
-    if parse {
-        match request.parse_body(&hook.json_parameters) {
-            Ok(()) => {}
-            Err(e @ BodyError::Multipart(_)) => {
+    // Parsing is linear, but a large body takes a while (milliseconds per MiB, more in an
+    // unoptimised build): off the runtime's threads, which serve every other connection.
+    // (Logging stays here: the request's log context belongs to this task.)
+    let (request, prepared) = if request.body.len() > BLOCKING_PARSE {
+        let json_parameters = hook.json_parameters.clone();
+        tokio::task::spawn_blocking(move || {
+            let prepared = prepare_payload(&mut request, parse, &json_parameters);
+            (request, prepared)
+        })
+        .await
+        .expect("preparing a payload does not panic")
+    } else {
+        let prepared = prepare_payload(&mut request, parse, &hook.json_parameters);
+        (request, prepared)
+    };
+    if let Some(Err(e)) = prepared.parsed {
+        match e {
+            BodyError::Multipart(_) => {
                 tracing::warn!(error = %e, "multipart body rejected");
                 return Err(HttpError::Multipart);
             }
             // An empty body is the usual `curl -X POST`, not a mistake.
-            Err(e) if request.body.is_empty() => tracing::debug!(error = %e, "no body to parse"),
-            Err(e) => tracing::warn!(
+            _ if request.body.is_empty() => tracing::debug!(error = %e, "no body to parse"),
+            _ => tracing::warn!(
                 error = %e,
                 content_type = %request.content_type,
                 bytes = request.body.len(),
@@ -141,13 +155,44 @@ async fn read_request<B: RequestBody>(
             ),
         }
     }
-    for problem in params::apply_json_parameters(&hook.json_parameters, &mut request) {
+    for problem in prepared.json_problems {
         tracing::debug!(problem, "parse-parameters-as-json");
     }
     Ok(ReadRequest {
         request,
         _memory: memory,
     })
+}
+
+/// Bodies larger than this are parsed on a blocking thread.
+const BLOCKING_PARSE: usize = 64 * 1024;
+
+/// What preparing the payload found, for the log (and a multipart error fails the request).
+struct Prepared {
+    /// The body's parse, when it was parsed.
+    parsed: Option<Result<(), BodyError>>,
+    /// What `parse-parameters-as-json` could not parse.
+    json_problems: Vec<String>,
+}
+
+/// Parses the body into the payload (when `parse`) and applies `parse-parameters-as-json`.
+/// A multipart error stops there: the request fails, as in the reference.
+fn prepare_payload(
+    request: &mut HookRequest,
+    parse: bool,
+    json_parameters: &[Parameter],
+) -> Prepared {
+    let parsed = parse.then(|| request.parse_body(json_parameters));
+    if let Some(Err(BodyError::Multipart(_))) = parsed {
+        return Prepared {
+            parsed,
+            json_problems: Vec::new(),
+        };
+    }
+    Prepared {
+        parsed,
+        json_problems: params::apply_json_parameters(json_parameters, request),
+    }
 }
 
 /// Starts the hook's jobs, then lets go of the request (body, payload and their memory)
