@@ -17,7 +17,7 @@ use crate::jobs;
 use crate::server::tls::{CipherSuites, TlsMinVersion};
 use crate::server::{self, tls};
 
-use values::{duration, parse_go_bool, size_usize};
+use values::{duration, parse_go_bool, size_usize, StateLocation};
 pub use values::{LogFormat, MethodList, OptionalPath, ResponseHeader};
 
 const ABOUT: &str =
@@ -179,10 +179,19 @@ pub struct ServeArgs {
     /// Connections served at once; more wait to be accepted.
     #[arg(long = "max-connections", default_value_t = 1024)]
     pub max_connections: usize,
-    /// Keep job and deploy history in this folder (SQLite, hookrun.db; or sqlite:///folder);
+    /// Keep job and deploy history in this folder (SQLite, hookrun.db; or sqlite:///folder),
+    /// or in PostgreSQL shared by several replicas (postgres://user@host/db?sslmode=...);
     /// without it history lives in memory and no file is created.
-    #[arg(long = "state", value_name = "FOLDER|URL", default_value = "")]
+    #[arg(long = "state", value_name = "FOLDER|URL", default_value = "", value_parser = StateLocation)]
     pub state: crate::store::Location,
+    /// File holding the PostgreSQL password of -state; default: the systemd credential
+    /// hookrun-state-password, else PGPASSWORD.
+    #[arg(long = "state-password-file", default_value = "")]
+    pub state_password_file: OptionalPath,
+    /// With PostgreSQL: a replica that has not renewed its lease for this long is taken for
+    /// dead (its jobs become interrupted, others take its queue).
+    #[arg(long = "replica-lease", default_value = "15s", value_parser = duration)]
+    pub replica_lease: Duration,
     /// Finished jobs and deploys older than this are deleted from the state (e.g. 90d).
     #[arg(long = "state-max-age", default_value = "90days", value_parser = duration)]
     pub state_max_age: Duration,
@@ -243,6 +252,7 @@ impl ServeArgs {
             max_bytes: self.state_max_size,
             delivery_window: self.delivery_window,
             memory_records: self.job_history.max(1),
+            lease: self.replica_lease,
         }
     }
 

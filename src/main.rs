@@ -13,7 +13,10 @@ use hookrun::cli::{self, LogFormat, ServeArgs, Subcommand, ValidateArgs};
 use hookrun::config::{self, template::SystemEnv, LoadOptions};
 use hookrun::reload::Reloader;
 use hookrun::server::{self, AdminAuth, AppState, Listener, Shutdown, ShutdownStage};
-use hookrun::store::Store;
+use hookrun::store::{Location, Store, StoreSettings};
+
+/// The systemd credential holding the PostgreSQL password of `-state`.
+const STATE_PASSWORD_CREDENTIAL: &str = "hookrun-state-password";
 
 /// Exit codes: 1 for start-up errors (as the reference), 2 for invalid hooks in `validate`.
 const EXIT_STARTUP: u8 = 1;
@@ -94,7 +97,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let admin = admin_auth(&args)?;
     drop_privileges(&args)?;
     // After dropping privileges: the state folder belongs to the user hookrun runs as.
-    let store = Store::open(args.store_settings()).context("opening the state store")?;
+    let store = Store::open(store_settings(&args)?)
+        .await
+        .context("opening the state store")?;
     let state = AppState::with_store(
         hooks,
         args.server_settings(),
@@ -136,6 +141,36 @@ fn admin_auth(args: &ServeArgs) -> Result<AdminAuth> {
     auth.secure_cookies = args.secure;
     tracing::info!(file = %path.display(), "admin credential loaded");
     Ok(auth)
+}
+
+/// The store's settings, with the PostgreSQL password (if `-state` names a server whose URL
+/// has none): `-state-password-file`, else systemd's `hookrun-state-password` credential, else
+/// `PGPASSWORD`. The password is never logged, only where it came from.
+fn store_settings(args: &ServeArgs) -> Result<StoreSettings> {
+    let mut settings = args.store_settings();
+    let Location::Postgres(target) = &mut settings.location else {
+        return Ok(settings);
+    };
+    let from_systemd = std::env::var_os("CREDENTIALS_DIRECTORY")
+        .map(|dir| std::path::Path::new(&dir).join(STATE_PASSWORD_CREDENTIAL))
+        .filter(|p| p.is_file());
+    let file = args.state_password_file.0.clone().or(from_systemd);
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading the state password from {}", path.display()))?;
+        let password = text.trim_end_matches(['\n', '\r']);
+        if target.has_password() {
+            tracing::warn!(file = %path.display(), "-state names a password and a password file is given: using the file");
+        }
+        target.set_password(password);
+        tracing::info!(file = %path.display(), "PostgreSQL password read from a file");
+    } else if target.has_password() {
+        tracing::warn!("the -state URL holds a password: it shows in the process list; prefer -state-password-file or PGPASSWORD");
+    } else if let Some(password) = std::env::var_os("PGPASSWORD") {
+        target.set_password(password.to_string_lossy().as_ref());
+        tracing::info!("PostgreSQL password taken from PGPASSWORD");
+    }
+    Ok(settings)
 }
 
 fn init_logging(args: &ServeArgs) -> Result<()> {
