@@ -151,6 +151,14 @@ fn store_settings(args: &ServeArgs) -> Result<StoreSettings> {
     let Location::Postgres(target) = &mut settings.location else {
         return Ok(settings);
     };
+    if settings.lease < std::time::Duration::from_secs(3) {
+        bail!("-replica-lease must be at least 3s");
+    }
+    if args.kill_grace + std::time::Duration::from_secs(1) >= settings.lease / 2 {
+        // A replica that loses the database stops its jobs after half the lease; they must be
+        // gone (SIGTERM, -kill-grace, SIGKILL) before the others take over after the whole.
+        tracing::warn!(kill_grace = ?args.kill_grace, lease = ?settings.lease, "-kill-grace should stay below half of -replica-lease minus a second: a replica that loses the database might still be stopping a job when another starts the next");
+    }
     let from_systemd = std::env::var_os("CREDENTIALS_DIRECTORY")
         .map(|dir| std::path::Path::new(&dir).join(STATE_PASSWORD_CREDENTIAL))
         .filter(|p| p.is_file());

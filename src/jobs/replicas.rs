@@ -566,13 +566,14 @@ impl Cluster {
             return;
         }
         match bounded(self.queue.hand_over(&ids)).await {
-            Ok(()) => {
-                for id in &ids {
-                    self.local().waiting.remove(id);
-                    m.forget(id);
+            Ok(handed) => {
+                for id in &handed {
+                    if self.local().waiting.remove(id).is_some() {
+                        m.forget(id);
+                    }
                 }
                 tracing::info!(
-                    jobs = ids.len(),
+                    jobs = handed.len(),
                     "waiting jobs handed over to the other replicas"
                 );
             }

@@ -113,8 +113,18 @@ fn is_tls_failure(e: &tokio_postgres::Error) -> bool {
 pub async fn connect(target: &PgTarget) -> Result<Client, StoreError> {
     let (client, messages) = connect_raw(target).await?;
     spawn_connection(messages);
+    // A replica cut off in the middle of a transaction must not hold a hook's lock until
+    // the server notices the connection is dead (hours, with default keepalives).
+    client
+        .batch_execute(SESSION_SETTINGS)
+        .await
+        .map_err(pg_error)?;
     Ok(client)
 }
+
+/// Bounds on what one session can hold: an abandoned transaction, a statement that hangs.
+const SESSION_SETTINGS: &str =
+    "SET idle_in_transaction_session_timeout = '30s'; SET statement_timeout = '120s'";
 
 pub fn spawn_connection(mut messages: Messages) {
     tokio::spawn(async move {

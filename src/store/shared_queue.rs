@@ -73,6 +73,8 @@ pub enum QueueState {
 /// The shared queue of one replica.
 pub struct SharedQueue {
     pool: std::sync::Arc<Pool>,
+    /// The lease is renewed on a connection of its own: a busy pool cannot delay it.
+    lease_connection: Pool,
     replica: String,
     lease: Duration,
 }
@@ -80,6 +82,7 @@ pub struct SharedQueue {
 impl SharedQueue {
     pub fn new(pool: std::sync::Arc<Pool>, replica: String, lease: Duration) -> SharedQueue {
         SharedQueue {
+            lease_connection: Pool::new(pool.target().clone(), 1),
             pool,
             replica,
             lease,
@@ -98,7 +101,7 @@ impl SharedQueue {
     /// Registers this replica or renews its lease.
     pub async fn heartbeat(&self, host: &str) -> Result<(), StoreError> {
         let lease = i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX);
-        let client = self.pool.get().await?;
+        let client = self.lease_connection.get().await?;
         client
             .execute(
                 &format!(
@@ -387,24 +390,27 @@ impl SharedQueue {
     }
 
     /// Hands this replica's waiting jobs `ids` over (at shutdown): any replica may run them.
-    pub async fn hand_over(&self, ids: &[String]) -> Result<(), StoreError> {
+    /// Returns those handed over (not those this replica has claimed meanwhile).
+    pub async fn hand_over(&self, ids: &[String]) -> Result<Vec<String>, StoreError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await.map_err(pg_error)?;
         let rows = tx
             .query(
                 "UPDATE job_queue SET origin = NULL WHERE job_id = ANY($1) AND origin = $2 \
-                 AND runner IS NULL RETURNING hook",
+                 AND runner IS NULL RETURNING job_id, hook",
                 &[&ids, &self.replica],
             )
             .await
             .map_err(pg_error)?;
-        let mut hooks: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        let handed: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        let mut hooks: Vec<String> = rows.iter().map(|r| r.get(1)).collect();
         hooks.sort();
         hooks.dedup();
         for hook in &hooks {
             notify_queue(&tx, hook).await?;
         }
-        tx.commit().await.map_err(pg_error)
+        tx.commit().await.map_err(pg_error)?;
+        Ok(handed)
     }
 
     /// Drops a job this replica claimed but will not run (its request was refused), ending it

@@ -113,14 +113,22 @@ async fn serial_runs_300_requests_over_three_replicas_one_at_a_time() {
 #[tokio::test]
 #[ignore = "needs PostgreSQL: scripts/test starts one and runs these"]
 async fn latest_keeps_the_newest_request_of_any_replica() {
+    // The first request of a round holds its run until the test has sent the 50 others (a
+    // `release` file), however slow the machine is.
     let r = Replicas::start(
         3,
         |dir| {
             vec![with(
                 sh_hook(
                     "deploy",
-                    &format!("echo \"run $1\" >> {}; sleep 3", dir.join("runs").display()),
-                    &[json!({"source": "url", "name": "n"})],
+                    &format!(
+                        "echo \"run $1\" >> {d}/runs; if [ \"$2\" = hold ]; then while [ ! -e {d}/release ]; do sleep 0.05; done; fi; sleep 0.2",
+                        d = dir.display()
+                    ),
+                    &[
+                        json!({"source": "url", "name": "n"}),
+                        json!({"source": "url", "name": "mode"}),
+                    ],
                 ),
                 json!({"concurrency": "latest"}),
             )]
@@ -128,9 +136,11 @@ async fn latest_keeps_the_newest_request_of_any_replica() {
         &[],
     )
     .await;
+    let release = r.path("release");
     for round in 0..3 {
+        let _ = std::fs::remove_file(&release);
         let first = r
-            .trigger(round % 3, &format!("deploy?n={round}-first"))
+            .trigger(round % 3, &format!("deploy?n={round}-first&mode=hold"))
             .await;
         r.wait_job(round % 3, &first, Duration::from_secs(10), |j| {
             state(j) == "running"
@@ -140,6 +150,12 @@ async fn latest_keeps_the_newest_request_of_any_replica() {
         for n in 1..=50 {
             ids.push(r.trigger(n % 3, &format!("deploy?n={round}-{n}")).await);
         }
+        assert_eq!(
+            state(&r.job(1, &first).await),
+            "running",
+            "the first still runs"
+        );
+        std::fs::write(&release, "").unwrap();
         for (n, id) in ids.iter().enumerate() {
             let job = r.wait_done((n + 1) % 3, id, Duration::from_secs(30)).await;
             let want = if n == 49 { "succeeded" } else { "superseded" };
