@@ -371,7 +371,7 @@ impl JobManager {
             None => {
                 let p = tokio::select! {
                     biased;
-                    _ = self.cancel.cancelled() => None,
+                    _ = cancel.cancelled() => None,
                     p = self.permits.clone().acquire_owned() => p.ok(),
                 };
                 if mode == Concurrency::Parallel {

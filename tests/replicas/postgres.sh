@@ -62,6 +62,10 @@ start() {
   fi
   mkdir -p "$dir"
   chmod 755 "$dir"
+  if [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -x "$dir"; then
+    echo "postgres.sh: the postgres user cannot reach $dir (a parent folder is private)" >&2
+    exit 1
+  fi
   local password port
   password=$(openssl rand -hex 16)
   printf '%s\n' "$password" >"$dir/password"
