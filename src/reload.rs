@@ -4,7 +4,8 @@
 //! A reload loads and validates every hooks file into a complete new `HookSet` and swaps it into
 //! the server's `LiveHooks` with one atomic pointer store (reload knows nothing else of the
 //! server); a request holds the snapshot it started with. If anything is
-//! wrong the old set stays and every problem is logged. The watcher watches the *folders* that
+//! wrong the old set stays and every problem is logged (with `-lenient`, hooks with errors are
+//! served as the reference serves them, but a file that cannot be read still keeps the old set). The watcher watches the *folders* that
 //! hold the hooks files, not the files: editors replace files by rename, and a Kubernetes
 //! ConfigMap update swaps the `..data` symlink, neither of which a watch on the file sees.
 //! Events are debounced, and a reload whose files did not change is skipped quietly.
@@ -78,10 +79,18 @@ impl Reloader {
         loaded.log_problems();
         *self.last.lock().unwrap_or_else(|e| e.into_inner()) = fp;
         match loaded.set {
+            Some(_) if loaded.files_left_out => {
+                // -lenient: at start such a file is left out; a reload keeps the hooks the
+                // file had instead of dropping them.
+                tracing::error!("reload rejected: a hooks file could not be read; the previous hooks stay active");
+                Outcome::Rejected {
+                    errors: loaded.errors().count(),
+                }
+            }
             Some(set) => {
                 let hooks = set.len();
                 self.hooks.replace(set);
-                tracing::info!(hooks, "hooks reloaded");
+                tracing::info!(target: crate::logging::LIFECYCLE, hooks, "hooks reloaded");
                 Outcome::Reloaded { hooks }
             }
             None => {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# run.sh - the Docker end-to-end suites, with the engine and swarm set up once for both:
-# scripts-e2e.sh (the bundled deploy scripts by hand) and hookrun-e2e.sh (the deploy path
-# through hookrun). Stops what it started. Usage: scripts/e2e/run.sh [HOOKRUN_BINARY]
+# run.sh - the Docker end-to-end suites, with the engine and swarm set up once for all:
+# scripts-e2e.sh (the bundled deploy scripts by hand), hookrun-e2e.sh (the deploy path
+# through hookrun) and notify-e2e.sh (its mail and DingTalk messages). Stops what it started.
+# Usage: scripts/e2e/run.sh [HOOKRUN_BINARY]
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -31,4 +32,6 @@ echo "--- the deploy path through hookrun"
 bash "$here/hookrun-e2e.sh" "$@" || status=1
 echo "--- deploy history, rollback and pause through hookrun"
 bash "$here/history-e2e.sh" "$@" || status=1
+echo "--- deploy notifications: mail and DingTalk"
+bash "$here/notify-e2e.sh" "$@" || status=1
 exit "$status"

@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::problem::did_you_mean;
 use super::raw::{RawHook, RawRegistryEventOptions};
+use crate::notify::config::{EmailConfig, TargetConfig, WebhookConfig};
 
 /// One step of a path into a hook: an object key or an array index.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,6 +107,18 @@ fn schema() -> &'static Schema {
         schema
             .nested
             .insert((ROOT, "registry-event"), "RawRegistryEventOptions");
+        // A target's `on` takes a word or a list, which the probe cannot offer: a failed field
+        // ends a struct's probe, so the channels are probed on their own too.
+        let _ = TargetConfig::deserialize(Probe::root(&mut schema));
+        let _ = EmailConfig::deserialize(Probe::root(&mut schema));
+        let _ = WebhookConfig::deserialize(Probe::root(&mut schema));
+        for (at, nested) in [
+            ((ROOT, "notify"), "TargetConfig"),
+            (("TargetConfig", "email"), "EmailConfig"),
+            (("TargetConfig", "webhook"), "WebhookConfig"),
+        ] {
+            schema.nested.insert(at, nested);
+        }
         schema
     })
 }
@@ -287,7 +300,10 @@ mod tests {
     #[test]
     fn every_struct_of_the_hooks_file_is_known() {
         let rule = [key("trigger-rule"), key("and"), Step::Index(1), key("not")];
-        let cases: [(&[Step], &str); 7] = [
+        let target = [key("notify"), Step::Index(0)];
+        let webhook = [key("notify"), Step::Index(1), key("webhook")];
+        let email = [key("notify"), Step::Index(0), key("email")];
+        let cases: [(&[Step], &str); 10] = [
             (&[], "execute-command"),
             (
                 &[key("pass-arguments-to-command"), Step::Index(0)],
@@ -301,6 +317,9 @@ mod tests {
                 "source",
             ),
             (&[key("registry-event")], "aliyun-instance-host"),
+            (&target, "on"),
+            (&webhook, "secret-file"),
+            (&email, "subject"),
         ];
         for (at, expected) in cases {
             assert!(schema().keys_at(at).contains(&expected), "{at:?}");
@@ -314,7 +333,8 @@ mod tests {
             "trigger-rules": {},
             "trigger-rule": {"or": [{"match": {"type": "value", "valeu": "1"}}]},
             "registry-event": {"provider": "auto", "registry-hots": "r"},
-            "response-headers": [{"name": "a", "value": "b", "vale": "c"}]
+            "response-headers": [{"name": "a", "value": "b", "vale": "c"}],
+            "notify": [{"on": "failure", "emial": {}}, {"webhook": {"url": "x", "secert": "s"}}]
         });
         let mut found = Vec::new();
         let _: RawHook = serde_ignored::deserialize(&hook, |path| {
@@ -341,6 +361,14 @@ mod tests {
             (
                 "response-headers[0]",
                 r#"unknown key "vale" (did you mean "value"?)"#,
+            ),
+            (
+                "notify[0]",
+                r#"unknown key "emial" (did you mean "email"?)"#,
+            ),
+            (
+                "notify[1].webhook",
+                r#"unknown key "secert" (did you mean "secret"?)"#,
             ),
         ];
         let want: Vec<(String, String)> = want

@@ -165,7 +165,37 @@ struct Progress {
     result: BTreeMap<String, String>,
     /// Why the run was stopped before it ended by itself (its replica lost its lease).
     interrupted: Option<String>,
+    /// What happened to the notifications about this job, attempt by attempt.
+    notifications: Vec<NotificationAttempt>,
 }
+
+/// One attempt (or decision) to tell a notification target about a job, as the job record keeps
+/// it. Secrets never reach it: targets are named with their tokens masked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationAttempt {
+    /// `email ops@example.com`, `dingtalk https://oapi.dingtalk.com/robot/send?access_token=***`,
+    /// `docker hub callback …`.
+    pub target: String,
+    /// 1-based; 0 for a decision made without sending (held, refused, dropped).
+    pub attempt: u32,
+    /// RFC 3339.
+    pub at: String,
+    pub ok: bool,
+    /// `delivered`, `failed` (retried), `gave-up`, `held` (sent later in a summary), `refused`,
+    /// `dropped`.
+    pub outcome: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// When `failed`: the next attempt comes after this long.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_in_ms: Option<u64>,
+    /// This attempt sent the rate-limit summary that lists the job (it was `held`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub summary: bool,
+}
+
+/// Attempts a job record keeps; beyond this they are only logged.
+pub const MAX_NOTIFICATION_ATTEMPTS: usize = 100;
 
 /// A job record.
 #[derive(Debug)]
@@ -206,11 +236,20 @@ pub struct JobView {
     /// The values the command wrote to its `HOOKRUN_RESULT` file (empty until it ends).
     #[serde(default)]
     pub result: BTreeMap<String, String>,
-    /// `None` (absent) when the server hides output (`-job-output=false`).
+    /// Every attempt to notify someone of this job's end.
+    #[serde(default)]
+    pub notifications: Vec<NotificationAttempt>,
+    /// The command's stdout and stderr in the order it wrote them (one pipe, as the
+    /// reference's `CombinedOutput`); `None` (absent) when the server hides output
+    /// (`-job-output=false`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
+    pub output: Option<String>,
+    /// The same text as `output`, under the name earlier versions used for stdout alone (stderr
+    /// was apart then): readers of those versions keep working.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub stdout: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stderr: Option<String>,
     #[serde(default)]
     pub truncated: bool,
 }
@@ -237,6 +276,7 @@ impl Job {
                 invocation: Some(inv),
                 result: BTreeMap::new(),
                 interrupted: None,
+                notifications: Vec::new(),
             }),
             finished: watch::channel(false).0,
         }
@@ -328,6 +368,26 @@ impl Job {
         self.lock().result.clone()
     }
 
+    /// When the command started and when the job ended (wall clock), as far as known.
+    pub fn times(&self) -> (Option<SystemTime>, Option<SystemTime>) {
+        let p = self.lock();
+        (p.started_at.map(|(t, _)| t), p.finished_at.map(|(t, _)| t))
+    }
+
+    /// Adds one notification attempt to the record (the first
+    /// [`MAX_NOTIFICATION_ATTEMPTS`] are kept).
+    pub fn record_notification(&self, attempt: NotificationAttempt) {
+        let mut p = self.lock();
+        if p.notifications.len() < MAX_NOTIFICATION_ATTEMPTS {
+            p.notifications.push(attempt);
+        }
+    }
+
+    /// The notification attempts recorded so far, oldest first.
+    pub fn notifications(&self) -> Vec<NotificationAttempt> {
+        self.lock().notifications.clone()
+    }
+
     /// Ends a job that never ran (superseded, canceled); no-op if it already ended.
     pub fn end_unstarted(&self, state: JobState) -> bool {
         self.end_unstarted_because(state, None)
@@ -385,6 +445,7 @@ impl Job {
     pub fn view(&self, with_output: bool) -> JobView {
         let p = self.lock();
         let out = self.output.snapshot();
+        let output = with_output.then(|| String::from_utf8_lossy(&out.combined).into_owned());
         let ending = p.ending.clone();
         let duration_ms = match (p.started_at, p.finished_at) {
             (Some((_, s)), Some((_, f))) => Some(f.duration_since(s).as_millis()),
@@ -406,8 +467,9 @@ impl Job {
             finished_at: p.finished_at.map(|(t, _)| rfc3339(t)),
             duration_ms,
             result: p.result.clone(),
-            stdout: with_output.then(|| String::from_utf8_lossy(&out.stdout).into_owned()),
-            stderr: with_output.then(|| String::from_utf8_lossy(&out.stderr).into_owned()),
+            notifications: p.notifications.clone(),
+            output: output.clone(),
+            stdout: output,
             truncated: out.truncated,
         }
     }

@@ -47,6 +47,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{add_job_env, Job, JobManager, JobState, JobView, Submission, SubmitError, Trigger};
 use crate::config::{Concurrency, Hook};
+use crate::logging;
 use crate::store::{
     Claim, Enqueue, Enqueued, Notice, QueueState, RunSpec, SharedQueue, Store, StoreError,
     StoredJob, Write,
@@ -183,7 +184,7 @@ impl Cluster {
             }
             Ok(Enqueued::Wait { superseded }) => {
                 self.end_superseded(m, &superseded);
-                tracing::debug!(job = %job.id, hook = %hook.id, "job waits in the shared queue");
+                tracing::debug!(job_id = %job.id, hook = %hook.id, "job waits in the shared queue");
                 Ok(Submission::New(job))
             }
             Ok(Enqueued::QueueFull { waiting }) => {
@@ -254,7 +255,7 @@ impl Cluster {
             };
             if let Some(job) = job {
                 job.end_unstarted(JobState::Superseded);
-                tracing::info!(job = %job.id, hook = %job.hook, "job superseded");
+                tracing::info!(job_id = %job.id, hook = %job.hook, "job superseded");
                 m.retire_ended(&job);
             }
         }
@@ -267,12 +268,14 @@ impl Cluster {
             .running
             .insert(job.id.clone(), (job.clone(), stop.clone()));
         let (cluster, manager) = (self.clone(), m.clone());
-        m.tracker.spawn(async move {
+        let context = super::job_context(&job);
+        let run = async move {
             manager.run(&job, Concurrency::Serial, None, &stop).await;
             cluster.local().running.remove(&job.id);
             manager.retire_ended(&job);
             cluster.release(&manager, &job).await;
-        });
+        };
+        m.tracker.spawn(logging::with_context(context, run));
     }
 
     /// Frees the hook of a job that ended here (its final record is committed) and runs the
@@ -292,11 +295,11 @@ impl Cluster {
                     return;
                 }
                 Err(e) if started.elapsed() > self.queue.lease() => {
-                    tracing::error!(job = %job.id, hook = %job.hook, error = %e, "could not free the hook in the shared queue before the lease ran out; other replicas free it");
+                    tracing::error!(job_id = %job.id, hook = %job.hook, error = %e, "could not free the hook in the shared queue before the lease ran out; other replicas free it");
                     return;
                 }
                 Err(e) => {
-                    tracing::warn!(job = %job.id, hook = %job.hook, error = %e, "freeing the hook in the shared queue failed; retrying");
+                    tracing::warn!(job_id = %job.id, hook = %job.hook, error = %e, "freeing the hook in the shared queue failed; retrying");
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(Duration::from_secs(2));
                 }
@@ -326,7 +329,7 @@ impl Cluster {
                 tokio::spawn(async move {
                     let why = "not run: its request was answered 503 because the shared store confirmed it too late";
                     if let Err(e) = bounded(queue.abandon(&claim.job_id, why)).await {
-                        tracing::warn!(job = %claim.job_id, error = %e, "could not drop an unanswered job from the shared queue");
+                        tracing::warn!(job_id = %claim.job_id, error = %e, "could not drop an unanswered job from the shared queue");
                     }
                 });
             }
@@ -348,7 +351,7 @@ impl Cluster {
         .with_trigger(view.trigger.clone())
         .with_replica(Some(self.replica().to_string()))
         .queued_at(queued);
-        tracing::warn!(job = %view.id, hook = %view.hook, received_by = ?view.replica, "running a job another replica received and left");
+        tracing::warn!(job_id = %view.id, hook = %view.hook, received_by = ?view.replica, "running a job another replica received and left");
         let job = Arc::new(job);
         m.insert(&job);
         self.launch(m, job);
@@ -451,7 +454,7 @@ impl Cluster {
                 QueueState::Waiting => {}
                 QueueState::Running { runner } if runner == self.replica() => self.launch(m, job),
                 QueueState::Running { runner } => {
-                    tracing::warn!(job = %id, runner = %runner, "a waiting job was taken over by another replica (this one was taken for dead)");
+                    tracing::warn!(job_id = %id, runner = %runner, "a waiting job was taken over by another replica (this one was taken for dead)");
                     m.forget(&id);
                 }
                 QueueState::Ended(
@@ -464,7 +467,7 @@ impl Cluster {
                         _ => "ended by another replica while this one was taken for dead",
                     };
                     job.end_unstarted_because(state, Some(why.to_string()));
-                    tracing::info!(job = %id, state = state.as_str(), "waiting job ended in the shared queue");
+                    tracing::info!(job_id = %id, state = state.as_str(), "waiting job ended in the shared queue");
                     m.retire_ended(&job);
                 }
                 QueueState::Ended(_) => {
@@ -593,7 +596,7 @@ impl Cluster {
             .collect();
         for job in waiting {
             if let Err(e) = bounded(self.queue.withdraw(&job.id)).await {
-                tracing::warn!(job = %job.id, error = %e, "could not take a canceled job out of the shared queue");
+                tracing::warn!(job_id = %job.id, error = %e, "could not take a canceled job out of the shared queue");
             }
             job.end_unstarted(JobState::Canceled);
             m.record(&job, None);

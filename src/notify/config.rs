@@ -28,24 +28,11 @@ use super::redact;
 use super::template::{CompiledTemplate, TemplateEngine};
 use super::webhook::Format;
 
-/// Keys of a target object, for "unknown key" checks by the hooks loader.
-pub const TARGET_KEYS: &[&str] = &["on", "email", "webhook"];
-pub const EMAIL_KEYS: &[&str] = &["to", "subject", "body"];
-pub const WEBHOOK_KEYS: &[&str] = &[
-    "url",
-    "format",
-    "secret",
-    "secret-file",
-    "bot-token",
-    "bot-token-file",
-    "chat-id",
-    "subject",
-    "body",
-];
-
-/// One entry of a hook's `notify` list, as written.
+/// One entry of a hook's `notify` list, as written. Unknown keys are not refused here: the
+/// hooks loader reports them with a "did you mean" like every other key of a hook (errors, or
+/// warnings with `-lenient`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(rename_all = "kebab-case")]
 pub struct TargetConfig {
     /// `success`, `failure`, `timeout`; a single word or a list; omitted: all of them.
     #[serde(default, deserialize_with = "one_or_many")]
@@ -57,7 +44,7 @@ pub struct TargetConfig {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(rename_all = "kebab-case")]
 pub struct EmailConfig {
     #[serde(default, deserialize_with = "one_or_many")]
     pub to: Vec<String>,
@@ -66,7 +53,7 @@ pub struct EmailConfig {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(rename_all = "kebab-case")]
 pub struct WebhookConfig {
     /// The endpoint; for `telegram` the API base (default `https://api.telegram.org`).
     pub url: Option<String>,
@@ -494,7 +481,7 @@ fn webhook_label(w: &WebhookTarget) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::notify::template::LiteralOnly;
+    use crate::notify::template::GoTemplates;
 
     fn ctx_files(path: &Path) -> std::io::Result<String> {
         match path.to_str() {
@@ -507,7 +494,7 @@ mod tests {
     fn compile_yaml(yaml: &str) -> Result<Vec<Arc<Target>>, Vec<String>> {
         let list: Vec<TargetConfig> = serde_yaml_ng::from_str(yaml).expect("valid YAML");
         let ctx = CompileContext {
-            engine: &LiteralOnly,
+            engine: &GoTemplates,
             read_file: &ctx_files,
         };
         compile(&list, "notify", &ctx).map_err(|p| p.iter().map(ToString::to_string).collect())
@@ -559,7 +546,7 @@ mod tests {
         let problems = compile_yaml(
             r#"
 - on: [failure, sometimes]
-  email: { to: ["not an address"], subject: "{{ .hook }}" }
+  email: { to: ["not an address"], subject: "{{ .hook " }
 - webhook: { url: "ftp://x/y", format: dingding, secret: s, secret-file: /run/secrets/ding }
 - {}
 - email: { to: [a@b.c] }
@@ -574,7 +561,7 @@ mod tests {
         let want = [
             "notify[0].on[1]: unknown outcome \"sometimes\"",
             "notify[0].email.to[0]: invalid address \"not an address\"",
-            "notify[0].email.subject: template actions",
+            "notify[0].email.subject: template: line 1:",
             "notify[1].webhook.format: unknown format \"dingding\"",
             "notify[1].webhook.url: ftp://x/y: only http and https",
             "notify[1].webhook.secret: give secret or secret-file, not both",
@@ -596,10 +583,14 @@ mod tests {
     }
 
     #[test]
-    fn unknown_keys_are_refused_by_serde() {
-        let r: Result<Vec<TargetConfig>, _> =
-            serde_yaml_ng::from_str("- webhook: { url: x, secrte: y }");
-        assert!(r.unwrap_err().to_string().contains("secrte"));
+    fn unknown_keys_are_left_to_the_hooks_loader() {
+        let yaml: serde_json::Value =
+            serde_yaml_ng::from_str("- webhook: { url: x, secrte: y }").unwrap();
+        let mut ignored = Vec::new();
+        let list: Vec<TargetConfig> =
+            serde_ignored::deserialize(&yaml, |path| ignored.push(path.to_string())).unwrap();
+        assert_eq!(list[0].webhook.as_ref().unwrap().url.as_deref(), Some("x"));
+        assert_eq!(ignored, ["0.webhook.?.secrte"]);
     }
 
     #[test]

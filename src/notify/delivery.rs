@@ -17,7 +17,7 @@
 //! once and ends, waiting deliveries make their last attempt now; after the deadline `abandon`
 //! ends whatever is still sending.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
@@ -30,7 +30,7 @@ use super::config::{self, Channel, Target};
 use super::dispatch::Dispatcher;
 use super::dockerhub::{self, Callback, CallbackGuard};
 use super::email::{Mailer, SmtpConfigError, SmtpSettings};
-use super::message::{rfc3339, Message, Notice};
+use super::message::{rfc3339, Message, Notice, NoticeKind};
 use super::webhook;
 
 /// How the engine behaves; [`Settings::default`] is the product's behaviour.
@@ -141,6 +141,10 @@ pub struct Attempt {
     pub at: String,
     #[serde(flatten)]
     pub outcome: AttemptOutcome,
+    /// For a rate-limit summary: the jobs it lists (those held back), so their records learn
+    /// what became of them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub summary_of: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -197,15 +201,17 @@ pub(super) struct Inner {
     pub(super) queue: mpsc::Sender<Work>,
     pub(super) settings: Settings,
     pub(super) mailer: Option<Mailer>,
-    pub(super) http: reqwest::Client,
-    pub(super) callbacks: reqwest::Client,
+    /// The HTTP clients for webhooks and for callbacks, built on first use: loading the
+    /// system's CA certificates takes a noticeable part of a start-up that needs neither.
+    pub(super) http: OnceLock<Result<reqwest::Client, String>>,
+    pub(super) callbacks: OnceLock<Result<reqwest::Client, String>>,
     pub(super) guard: Arc<CallbackGuard>,
     pub(super) report: AttemptReport,
     pub(super) tracker: TaskTracker,
     pub(super) stop: CancellationToken,
     pub(super) abandon: CancellationToken,
     /// When the shutdown deadline passes (set by `shutdown`).
-    pub(super) deadline: std::sync::OnceLock<Instant>,
+    pub(super) deadline: OnceLock<Instant>,
     pub(super) slots: Semaphore,
     pub(super) abandoned: std::sync::atomic::AtomicUsize,
 }
@@ -244,27 +250,20 @@ impl Notifier {
         let guard = Arc::new(
             CallbackGuard::new(&settings.callback_allow).map_err(StartError::CallbackAllowList)?,
         );
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(settings.http_timeout)
-            .user_agent(concat!("hookrun/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("the TLS backend and the system's CA certificates load");
-        let callbacks = dockerhub::client(guard.clone(), settings.http_timeout);
         let (queue, rx) = mpsc::channel(settings.queue.max(1));
         let inner = Arc::new(Inner {
             queue,
             slots: Semaphore::new(settings.concurrency.max(1)),
             settings,
             mailer,
-            http,
-            callbacks,
+            http: OnceLock::new(),
+            callbacks: OnceLock::new(),
             guard,
             report,
             tracker: TaskTracker::new(),
             stop: CancellationToken::new(),
             abandon: CancellationToken::new(),
-            deadline: std::sync::OnceLock::new(),
+            deadline: OnceLock::new(),
             abandoned: Default::default(),
         });
         inner.tracker.spawn(Dispatcher::new(inner.clone()).run(rx));
@@ -317,7 +316,7 @@ impl Notifier {
         let url = match self.inner.guard.check(callback_url) {
             Ok(url) => url,
             Err(reason) => {
-                tracing::warn!(hook = %message.hook, job = %message.job_id, %reason, "Docker Hub callback refused");
+                tracing::warn!(hook = %message.hook, job_id = %message.job_id, %reason, "Docker Hub callback refused");
                 self.inner.record(Attempt {
                     job_id: Some(message.job_id.clone()),
                     hook: message.hook.clone(),
@@ -327,6 +326,7 @@ impl Notifier {
                     outcome: AttemptOutcome::Refused {
                         reason: reason.clone(),
                     },
+                    summary_of: Vec::new(),
                 });
                 return Err(reason);
             }
@@ -366,6 +366,7 @@ impl Notifier {
                 outcome: AttemptOutcome::Dropped {
                     reason: reason.to_string(),
                 },
+                summary_of: Vec::new(),
             });
         }
     }
@@ -402,13 +403,29 @@ impl Inner {
 
     async fn send_once(&self, out: &Outgoing, delivery: &str) -> Result<(), SendError> {
         match out {
-            Outgoing::Callback(c) => dockerhub::send(&self.callbacks, c).await,
+            Outgoing::Callback(c) => {
+                let client = self.callbacks.get_or_init(|| {
+                    dockerhub::client(self.guard.clone(), self.settings.http_timeout)
+                        .map_err(|e| format!("cannot set up HTTPS: {e}"))
+                });
+                dockerhub::send(ready(client)?, c).await
+            }
             Outgoing::Target { target, notice } => match &target.channel {
                 Channel::Email { to } => match &self.mailer {
                     Some(m) => m.send(to, notice).await,
                     None => Err(SendError::permanent("no mail server configured (-smtp)")),
                 },
-                Channel::Webhook(w) => webhook::send(&self.http, w, notice, delivery).await,
+                Channel::Webhook(w) => {
+                    let client = self.http.get_or_init(|| {
+                        reqwest::Client::builder()
+                            .redirect(reqwest::redirect::Policy::none())
+                            .timeout(self.settings.http_timeout)
+                            .user_agent(concat!("hookrun/", env!("CARGO_PKG_VERSION")))
+                            .build()
+                            .map_err(|e| format!("cannot set up HTTPS: {e}"))
+                    });
+                    webhook::send(ready(client)?, w, notice, delivery).await
+                }
             },
         }
     }
@@ -422,6 +439,17 @@ impl Inner {
         out: Outgoing,
     ) {
         let delivery = delivery_id();
+        let summary_of = match &out {
+            Outgoing::Target {
+                notice:
+                    Notice {
+                        kind: NoticeKind::Summary(summary),
+                        ..
+                    },
+                ..
+            } => summary.listed.iter().map(|j| j.job_id.clone()).collect(),
+            _ => Vec::new(),
+        };
         let attempts = u32::try_from(self.settings.retry_delays.len())
             .unwrap_or(u32::MAX)
             .saturating_add(1);
@@ -433,6 +461,7 @@ impl Inner {
                 attempt,
                 at: rfc3339(SystemTime::now()),
                 outcome,
+                summary_of: summary_of.clone(),
             });
         };
         let mut last_chance = false;
@@ -451,14 +480,14 @@ impl Inner {
             };
             let error = match result {
                 Ok(()) => {
-                    tracing::info!(hook, job = job_id.as_deref().unwrap_or(""), target = %label, attempt, "notification delivered");
+                    tracing::info!(hook, job_id = job_id.as_deref().unwrap_or(""), target = %label, attempt, "notification delivered");
                     record(attempt, AttemptOutcome::Delivered);
                     return;
                 }
                 Err(e) => e,
             };
             if !error.retry || attempt == attempts || last_chance {
-                tracing::error!(hook, job = job_id.as_deref().unwrap_or(""), target = %label, attempt, error = %error.message, "notification failed for good");
+                tracing::error!(hook, job_id = job_id.as_deref().unwrap_or(""), target = %label, attempt, error = %error.message, "notification failed for good");
                 record(
                     attempt,
                     AttemptOutcome::GaveUp {
@@ -471,7 +500,7 @@ impl Inner {
             let wait = error
                 .after
                 .map_or(scheduled, |a| a.min(MAX_RETRY_AFTER).max(scheduled));
-            tracing::warn!(hook, job = job_id.as_deref().unwrap_or(""), target = %label, attempt, error = %error.message, retry_in = ?wait, "notification failed; will retry");
+            tracing::warn!(hook, job_id = job_id.as_deref().unwrap_or(""), target = %label, attempt, error = %error.message, retry_in = %humantime::format_duration(wait), "notification failed; will retry");
             record(
                 attempt,
                 AttemptOutcome::Failed {
@@ -508,6 +537,11 @@ impl Inner {
         tokio::time::sleep_until(wake).await;
         false
     }
+}
+
+/// A lazily built client, or why it could not be built (a permanent error: it will not heal).
+fn ready(client: &Result<reqwest::Client, String>) -> Result<&reqwest::Client, SendError> {
+    client.as_ref().map_err(|e| SendError::permanent(e.clone()))
 }
 
 /// 128 random bits, hex: identifies one notification across its retries.

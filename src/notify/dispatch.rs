@@ -151,6 +151,7 @@ impl Dispatcher {
             attempt: 0,
             at: rfc3339(SystemTime::now()),
             outcome: AttemptOutcome::Held,
+            summary_of: Vec::new(),
         });
     }
 

@@ -5,7 +5,8 @@
 //!
 //! A request goes `connection` (accept, TLS, limits) → `router` (path rules, `/jobs/`) →
 //! `handler` (one hook, as a list of steps ending in an `Answer`) → `reply` (every success
-//! response) or `error` (every other response).
+//! response) or `error` (every other response). `notifications` tells a hook's `notify` targets
+//! how its jobs ended and writes each attempt into the job record.
 //!
 //! # Theory of operation
 //! [`run`] accepts connections until the [`Shutdown`] is triggered, each on its own task and
@@ -15,8 +16,11 @@
 //! (or at once, on a second trigger) their process groups are killed and reaped. Responses that
 //! wait on a job (captured or streamed output) end with it, so connections and jobs wind down
 //! together. Once every job has stopped, a connection still open (a client that does not read
-//! its answer) gets `-kill-grace`, the grace commands get too, and is then closed; `run`
-//! returns when both jobs and connections are done.
+//! its answer) gets `-kill-grace`, the grace commands get too, and is then closed. Jobs whose
+//! hook notifies someone (or that answer a Docker Hub delivery) are watched by `notifications`;
+//! once every job has stopped, the notifier sends what is pending until the end of
+//! `-shutdown-timeout` (at least `-kill-grace`; a second trigger gives up at once). `run`
+//! returns when jobs, notifications and connections are done.
 
 mod admin_actions;
 mod admin_api;
@@ -27,6 +31,7 @@ mod error;
 mod gohttp;
 mod handler;
 mod jobs_api;
+mod notifications;
 mod reply;
 mod router;
 pub mod tls;
@@ -41,7 +46,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{HookSet, LiveHooks};
 use crate::jobs::{self, JobManager};
+use crate::notify;
+use crate::request::MemoryBudget;
 use crate::store::Store;
+use notifications::JobNotifications;
 
 pub use admin_auth::AdminAuth;
 pub use connection::Listener;
@@ -74,6 +82,8 @@ pub struct Settings {
     pub use_x_request_id: bool,
     pub x_request_id_limit: usize,
     pub max_body: u64,
+    /// `-max-body-memory`: the memory budget for bodies and what is made from them.
+    pub body_memory: u64,
     pub header_timeout: Duration,
     pub body_timeout: Duration,
     pub max_connections: usize,
@@ -85,6 +95,8 @@ pub struct Settings {
     pub retry_after: Duration,
     /// `-job-output`: whether the jobs endpoints show commands' output.
     pub job_output: bool,
+    /// Notifications: the mail server, rate limit, Docker Hub callback allow-list, retries.
+    pub notify: notify::Settings,
 }
 
 impl Default for Settings {
@@ -96,6 +108,7 @@ impl Default for Settings {
             use_x_request_id: false,
             x_request_id_limit: 0,
             max_body: 10 * 1024 * 1024,
+            body_memory: crate::request::budget::DEFAULT_BUDGET,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(60),
             max_connections: 1024,
@@ -104,6 +117,7 @@ impl Default for Settings {
             shutdown_timeout: Duration::from_secs(30),
             retry_after: Duration::from_secs(10),
             job_output: true,
+            notify: notify::Settings::default(),
         }
     }
 }
@@ -117,11 +131,19 @@ pub struct AppState {
     pub jobs: Arc<JobManager>,
     /// Who may use the admin URLs (`/ui`, `/jobs`, `/deploys`, `/admin/…`).
     pub admin: AdminAuth,
+    /// Tells hooks' `notify` targets (and Docker Hub) how jobs ended.
+    pub notifications: JobNotifications,
+    /// Memory for bodies in progress (see `request::budget`).
+    pub memory: MemoryBudget,
 }
 
 impl AppState {
     /// A server with its history in memory and no admin credential.
-    pub fn new(hooks: HookSet, settings: Settings, job_limits: jobs::JobLimits) -> Arc<Self> {
+    pub fn new(
+        hooks: HookSet,
+        settings: Settings,
+        job_limits: jobs::JobLimits,
+    ) -> Result<Arc<Self>, notify::delivery::StartError> {
         AppState::with_store(
             hooks,
             settings,
@@ -131,20 +153,36 @@ impl AppState {
         )
     }
 
-    /// A server recording its jobs in `store`, with the admin credential `admin`.
+    /// A server recording its jobs in `store`, with the admin credential `admin`; starts the
+    /// notifier on the current runtime, which fails only on unusable mail TLS settings or
+    /// callback allow-list.
     pub fn with_store(
         hooks: HookSet,
         settings: Settings,
         job_limits: jobs::JobLimits,
         store: Arc<Store>,
         admin: AdminAuth,
-    ) -> Arc<Self> {
-        Arc::new(AppState {
+    ) -> Result<Arc<Self>, notify::delivery::StartError> {
+        let largest = handler::largest_body_cost(settings.max_body);
+        let memory = MemoryBudget::new(settings.body_memory, largest);
+        if memory.bodies_pool() > settings.body_memory / 3 * 2 + 1024 {
+            tracing::warn!(
+                body_memory = settings.body_memory,
+                needed = memory.total(),
+                "-max-body-memory is too small for one body of -max-body-size; using more"
+            );
+        }
+        let jobs = JobManager::with_store(job_limits, store);
+        let notifications =
+            JobNotifications::start(settings.notify.clone(), &jobs, settings.job_output)?;
+        Ok(Arc::new(AppState {
             hooks: Arc::new(LiveHooks::new(hooks)),
             settings,
-            jobs: JobManager::with_store(job_limits, store),
+            jobs,
             admin,
-        })
+            notifications,
+            memory,
+        }))
     }
 }
 
@@ -208,13 +246,18 @@ pub async fn run(
         () = shutdown.requested() => Ok(()),
     };
     drop(listener);
-    tracing::info!("stopped accepting connections");
+    tracing::info!(
+        target: crate::logging::LIFECYCLE,
+        "shutting down: stopped accepting connections, finishing requests and running jobs"
+    );
     drain(&state, connections, &shutdown).await;
     accepted
 }
 
-/// Winds jobs and open connections down together.
+/// Winds jobs and open connections down together; once jobs have stopped, pending notifications
+/// get what is left of the shutdown timeout (at least the kill grace connections get too).
 async fn drain(state: &AppState, connections: GracefulShutdown, shutdown: &Shutdown) {
+    let deadline = tokio::time::Instant::now() + state.settings.shutdown_timeout;
     let jobs_stopped = CancellationToken::new();
     let jobs = async {
         let give_up = async {
@@ -224,12 +267,25 @@ async fn drain(state: &AppState, connections: GracefulShutdown, shutdown: &Shutd
             }
         };
         for job in state.jobs.shutdown(give_up).await {
-            tracing::warn!(job = %job.id, hook = %job.hook, "job did not finish before shutdown; its process group was killed");
+            tracing::warn!(job_id = %job.id, hook = %job.hook, request_id = %job.request_id, "job did not finish before shutdown; its process group was killed");
         }
         // Every job has its final record queued: commit them before the process ends.
         let store = state.jobs.store().clone();
         let _ = tokio::task::spawn_blocking(move || store.close()).await;
         jobs_stopped.cancel();
+        let left = deadline
+            .saturating_duration_since(tokio::time::Instant::now())
+            .max(state.settings.kill_grace);
+        let report = tokio::select! {
+            report = state.notifications.shutdown(left) => report,
+            () = shutdown.forced() => state.notifications.shutdown(Duration::ZERO).await,
+        };
+        if report.abandoned > 0 {
+            tracing::warn!(
+                abandoned = report.abandoned,
+                "notifications still being sent at the shutdown deadline were given up"
+            );
+        }
     };
     let connections = async {
         tokio::select! {

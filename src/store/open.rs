@@ -166,7 +166,7 @@ fn window_ms(settings: &StoreSettings) -> i64 {
 pub(super) fn interrupt_unfinished(db: &mut Db) -> Result<(), StoreError> {
     let now = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
     for view in db.interrupt_unfinished(&now)? {
-        tracing::warn!(job = %view.id, hook = %view.hook, "job was interrupted by a restart of hookrun");
+        tracing::warn!(job_id = %view.id, hook = %view.hook, request_id = %view.request_id, "job was interrupted by a restart of hookrun");
     }
     Ok(())
 }

@@ -491,7 +491,7 @@ impl SharedQueue {
                 &why,
             )
             .await?;
-            tracing::warn!(job = %job_id, hook = %hook, reason = %why, "job interrupted");
+            tracing::warn!(job_id = %job_id, hook = %hook, reason = %why, "job interrupted");
             hooks.push(hook);
         }
         let orphans = tx
@@ -512,7 +512,7 @@ impl SharedQueue {
                 "the replica running it ({replica}) stopped renewing its lease: it crashed, was killed or lost the database"
             );
             end_in_history(&tx, std::slice::from_ref(&id), JobState::Interrupted, &why).await?;
-            tracing::warn!(job = %id, reason = %why, "job interrupted");
+            tracing::warn!(job_id = %id, reason = %why, "job interrupted");
         }
         // Replicas gone for a day are forgotten.
         tx.execute(

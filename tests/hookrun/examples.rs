@@ -1,6 +1,7 @@
 //! Every hooks file shipped in the repository passes `hookrun validate`: hooks.example.json and
 //! each file in examples/, including the ConfigMap's keys and the templated files (rendered with
-//! a credentials folder, as systemd or Kubernetes would provide it).
+//! a credentials folder, as systemd or Kubernetes would provide it). The only warnings allowed
+//! are for bundled scripts that the image installs in /usr/local/bin and this machine lacks.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,6 +20,13 @@ fn validate(file: &Path, creds: &Path) -> (bool, String) {
     if text.contains("{{") {
         cmd.arg("-template");
     }
+    // The server's mail settings, as the examples' stack and deployment files give them.
+    cmd.args([
+        "-smtp",
+        "smtp://127.0.0.1",
+        "-smtp-from",
+        "hookrun@example.com",
+    ]);
     let out = cmd
         .arg(file)
         .env("CREDENTIALS_DIRECTORY", creds)
@@ -67,6 +75,8 @@ fn every_shipped_hooks_file_validates() {
         "ci-hook-secret",
         "web-token",
         "api-token",
+        "dingtalk-token",
+        "dingtalk-secret",
     ] {
         std::fs::write(creds.join(name), "s3cret").unwrap();
     }
@@ -80,8 +90,25 @@ fn every_shipped_hooks_file_validates() {
     for file in files {
         let (ok, output) = validate(&file, &creds);
         assert!(ok, "{} does not validate:\n{output}", file.display());
-        assert!(!output.contains("warning"), "{}: {output}", file.display());
+        for line in output.lines().filter(|l| l.ends_with("(warning)")) {
+            assert!(
+                is_bundled_script_elsewhere(line),
+                "{}: {line}\n{output}",
+                file.display()
+            );
+        }
     }
+}
+
+/// Whether a validate warning is only that a bundled script is not installed here: the image
+/// installs `scripts/NAME.sh` as `/usr/local/bin/NAME.sh`.
+fn is_bundled_script_elsewhere(line: &str) -> bool {
+    let Some(rest) = line.split("cannot run /usr/local/bin/").nth(1) else {
+        return false;
+    };
+    let name = rest.split(':').next().unwrap_or_default();
+    line.ends_with(&format!("/usr/local/bin/{name}: no such file (warning)"))
+        && repo().join("scripts").join(name).is_file()
 }
 
 #[test]

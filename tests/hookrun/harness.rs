@@ -114,8 +114,9 @@ impl Builder {
     }
 
     /// Loads the hooks (panicking on any error, with every problem) and starts serving.
-    pub async fn start(self) -> TestServer {
+    pub async fn start(mut self) -> TestServer {
         let sources = vec![self.hooks_file.display().to_string()];
+        self.load.mail_server = self.settings.notify.smtp.is_some();
         let loaded = config::load(&sources, &self.load, &SystemEnv);
         let problems: Vec<String> = loaded.problems.iter().map(ToString::to_string).collect();
         let hooks = loaded
@@ -126,7 +127,8 @@ impl Builder {
             .expect("binding 127.0.0.1:0");
         let addr = tcp.local_addr().expect("local address");
         let store = Store::open(self.store).await.expect("opening the store");
-        let state = AppState::with_store(hooks, self.settings, self.jobs, store, self.admin);
+        let state = AppState::with_store(hooks, self.settings, self.jobs, store, self.admin)
+            .expect("starting the notifier");
         let shutdown = Shutdown::new();
         let task = tokio::spawn(server::run(
             Listener::Tcp(tcp),

@@ -7,6 +7,8 @@ mod callbacks;
 mod cli;
 mod delivery;
 mod email;
+mod jobs;
+mod process;
 mod webhooks;
 
 use std::collections::BTreeMap;
