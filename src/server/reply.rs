@@ -191,8 +191,8 @@ pub(super) fn job_output(job: Arc<Job>, framing: OutputFraming) -> Response {
     resp
 }
 
-/// `GET /jobs/{id}/output` of a job read back from the store: its stdout then its stderr
-/// (the interleaving is not kept), then, for SSE, the `end` event.
+/// `GET /jobs/{id}/output` of a job read back from the store: its output (records from before
+/// output was one stream keep stderr apart: it follows), then, for SSE, the `end` event.
 pub(super) fn stored_output(job: crate::store::StoredJob, sse: bool) -> Response {
     let mut out = Vec::new();
     let text = [job.stdout.as_bytes(), job.stderr.as_bytes()].concat();
@@ -217,9 +217,8 @@ pub(super) fn stored_output(job: crate::store::StoredJob, sse: bool) -> Response
 }
 
 /// `GET /jobs/{id}/output` of a job running on another replica (replicas sharing a store):
-/// its record is read every half second and what its stdout and stderr gained is sent, then,
-/// for SSE, the `end` event once it has ended. The interleaving of the two streams is known
-/// only to half a second.
+/// its record is read every half second and what its output gained is sent, then, for SSE,
+/// the `end` event once it has ended.
 pub(super) fn remote_output(
     store: Arc<crate::store::Store>,
     job: crate::store::StoredJob,

@@ -181,4 +181,28 @@ fn the_replicas_manifest_holds_together() {
     let budget = kind("PodDisruptionBudget");
     assert_eq!(budget["spec"]["minAvailable"], 2);
     assert_eq!(budget["spec"]["selector"], deployment["spec"]["selector"]);
+    // The same hookrun as deployment.yaml's but for where history lives: no flag drifts.
+    let single: serde_json::Value = serde_yaml_ng::Deserializer::from_str(
+        &std::fs::read_to_string(repo().join("examples/kubernetes-rancher/deployment.yaml"))
+            .unwrap(),
+    )
+    .map(|d| serde_json::Value::deserialize(d).unwrap())
+    .find(|d| d["kind"] == "Deployment")
+    .expect("deployment.yaml has a Deployment");
+    let single: Vec<&str> = single["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    for (i, arg) in single.iter().enumerate() {
+        let is_flag = arg.starts_with('-');
+        let of_state = |a: &str| a.starts_with("-state");
+        if is_flag && !of_state(arg) {
+            assert!(args.contains(arg), "{arg} of deployment.yaml is missing");
+            if let Some(value) = single.get(i + 1).filter(|v| !v.starts_with('-')) {
+                assert_eq!(flag(arg), *value, "{arg}");
+            }
+        }
+    }
 }

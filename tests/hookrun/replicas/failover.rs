@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::{lines, post_retrying, wait_lines, Replicas};
+use super::{lines, post_retrying, wait_lines, Replicas, Retried};
 use crate::fixture::{job_id, read_pid, sh_hook, state, with};
 
 /// The default `-replica-lease`.
@@ -156,7 +156,7 @@ async fn postgres_restarted_mid_burst_loses_nothing_and_everyone_recovers() {
             let (r, next) = (r.clone(), next.clone());
             tokio::spawn(async move {
                 let mut ids = Vec::new();
-                let mut retries = 0;
+                let mut retries = Retried::default();
                 loop {
                     let n = next.fetch_add(1, Ordering::Relaxed);
                     if n >= total {
@@ -178,11 +178,13 @@ async fn postgres_restarted_mid_burst_loses_nothing_and_everyone_recovers() {
     }
     let restart_at = next.load(Ordering::Relaxed);
     let pg = r.pg.clone();
+    let restarting = Instant::now();
     tokio::task::spawn_blocking(move || pg.restart())
         .await
         .expect("restarting PostgreSQL");
+    let down = restarting.elapsed();
     let mut accepted = HashSet::new();
-    let mut retried = 0;
+    let mut retried = Retried::default();
     for s in senders {
         let (ids, retries) = s.await.expect("a sender");
         retried += retries;
@@ -213,5 +215,10 @@ async fn postgres_restarted_mid_burst_loses_nothing_and_everyone_recovers() {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
-    eprintln!("PostgreSQL restarted after request {restart_at} of {total}: {retried} answers were 503/429 with Retry-After and retried");
+    eprintln!(
+        "PostgreSQL restarted after request {restart_at} of {total} (pg_ctl restart took {down:?}): no other 5xx, {} answers 503 and {} answers 429 with Retry-After, retried; {} accepted jobs ran once each",
+        retried.unavailable,
+        retried.busy,
+        ran.len()
+    );
 }

@@ -298,11 +298,25 @@ pub async fn wait_lines(path: &std::path::Path, n: usize, limit: Duration) -> Ve
     }
 }
 
+/// Answers a client was told to retry: `503` and `429`, each with `Retry-After`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Retried {
+    pub unavailable: u32,
+    pub busy: u32,
+}
+
+impl std::ops::AddAssign for Retried {
+    fn add_assign(&mut self, other: Retried) {
+        self.unavailable += other.unavailable;
+        self.busy += other.busy;
+    }
+}
+
 /// Posts until the answer is not "retry later" (429 or 503, each with `Retry-After`, which
 /// is what a client may retry); any other 5xx fails the test. Returns the final answer and
-/// how many retries it took.
-pub async fn post_retrying(http: &reqwest::Client, url: &str) -> (reqwest::Response, u32) {
-    let mut retries = 0;
+/// the answers it retried.
+pub async fn post_retrying(http: &reqwest::Client, url: &str) -> (reqwest::Response, Retried) {
+    let mut retried = Retried::default();
     loop {
         let resp = http
             .post(url)
@@ -315,7 +329,12 @@ pub async fn post_retrying(http: &reqwest::Client, url: &str) -> (reqwest::Respo
                 resp.headers().contains_key("retry-after"),
                 "{status} without Retry-After"
             );
-            retries += 1;
+            if status == 503 {
+                retried.unavailable += 1;
+            } else {
+                retried.busy += 1;
+            }
+            let retries = retried.unavailable + retried.busy;
             assert!(retries < 400, "{url} refused {retries} times");
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
@@ -325,6 +344,6 @@ pub async fn post_retrying(http: &reqwest::Client, url: &str) -> (reqwest::Respo
             "{url}: {status} {}",
             resp.text().await.unwrap_or_default()
         );
-        return (resp, retries);
+        return (resp, retried);
     }
 }
