@@ -14,4 +14,5 @@ mod in_process;
 mod notify;
 mod registry_events;
 mod reload;
+mod reload_rewrites;
 mod secrets;
