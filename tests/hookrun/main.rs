@@ -12,6 +12,7 @@ mod harness;
 mod history;
 mod in_process;
 mod notify;
+mod protocol;
 mod registry_events;
 mod reload;
 mod reload_rewrites;
