@@ -5,7 +5,8 @@
 //! Dependencies point one way: `server` → `request`, `rules`, `jobs`, `exec` → `config`.
 //! - `config`: hooks files (files, folders, globs, templates) → a validated `HookSet`; `raw`
 //!   mirrors the file (and is the only list of its keys), `validate` and `compile_rules` build
-//!   runtime hooks, `LiveHooks` is the set being served.
+//!   runtime hooks, `command` finds a hook's program, `verdict` decides whether the server
+//!   starts (and is what `hookrun validate` prints), `LiveHooks` is the set being served.
 //! - `registry`: registry and CI push events → normalised image pushes.
 //! - `request`: an incoming request as hooks see it: headers, query, parsed body; value lookup.
 //! - `rules`: evaluates compiled trigger rules against a request and the image push it is for.
@@ -20,8 +21,9 @@
 //!   admin side (`admin_auth`, `admin_api`, `dashboard`): credentials, listings,
 //!   rerun/rollback/pause, the `/ui` pages.
 //! - `reload`: watches hooks files and signals, swaps the live hook set.
-//! - `cli`: command-line flags (single and double dash, typed values), the `validate`
-//!   subcommand.
+//! - `cli`: command-line flags (single and double dash, typed values, `HOOKRUN_*` environment
+//!   variables), help and usage errors, the `validate` subcommand.
+//! - `logging`: log lines (text or JSON, every value escaped and capped) and the levels.
 //! - `notify`: notifications of finished jobs: e-mail, chat and JSON webhooks, Docker Hub
 //!   callbacks; delivery with retries and rate limits; the `notify` subcommand.
 
@@ -29,6 +31,7 @@ pub mod cli;
 pub mod config;
 pub mod exec;
 pub mod jobs;
+pub mod logging;
 pub mod notify;
 pub mod registry;
 pub mod reload;

@@ -9,21 +9,34 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use tokio::signal::unix::{signal, SignalKind};
 
-use hookrun::cli::{self, LogFormat, ServeArgs, Subcommand, ValidateArgs};
-use hookrun::config::{self, template::SystemEnv, LoadOptions};
+use hookrun::cli::{self, LogFormat, ServeArgs, Stop, Subcommand, ValidateArgs};
+use hookrun::config::verdict::{self, Checked, StartOptions, Verdict};
+use hookrun::config::{self, template::SystemEnv, Severity};
+use hookrun::logging::{self, LogSettings, Verbosity, LIFECYCLE};
 use hookrun::reload::Reloader;
 use hookrun::server::{self, AdminAuth, AppState, Listener, Shutdown, ShutdownStage};
 use hookrun::store::Store;
 
-/// Exit codes: 1 for start-up errors (as the reference), 2 for invalid hooks in `validate`.
+/// Exit codes: 1 when the server does not start (as the reference) and when `validate` finds
+/// that it would not; 2 for usage errors (as Go's flag package).
 const EXIT_STARTUP: u8 = 1;
-const EXIT_INVALID: u8 = 2;
+const EXIT_USAGE: u8 = 2;
 
 /// The SMTP password, when `-smtp-password-file` is not given.
 const SMTP_PASSWORD_ENV: &str = "HOOKRUN_SMTP_PASSWORD";
 
 fn main() -> ExitCode {
-    let cli = cli::parse();
+    let cli = match cli::parse() {
+        Ok(cli) => cli,
+        Err(Stop::Help(text)) => {
+            print(&text);
+            return ExitCode::SUCCESS;
+        }
+        Err(Stop::Usage(text)) => {
+            eprintln!("{text}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     match cli.subcommand {
         Some(Subcommand::Validate(args)) => return validate(&args),
         Some(Subcommand::Notify(args)) => return hookrun::notify::cli::run(*args),
@@ -34,16 +47,14 @@ fn main() -> ExitCode {
     std::env::remove_var(SMTP_PASSWORD_ENV);
     let args = cli.serve;
     if args.version {
-        println!(
+        print(&format!(
             "hookrun version {} (adnanh/webhook 2.8.0 compatible)",
             env!("CARGO_PKG_VERSION")
-        );
+        ));
         return ExitCode::SUCCESS;
     }
     if args.list_cipher_suites {
-        for name in server::tls::cipher_suite_names() {
-            println!("{name}");
-        }
+        print(&server::tls::cipher_suite_names().join("\n"));
         return ExitCode::SUCCESS;
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -65,53 +76,83 @@ fn main() -> ExitCode {
     }
 }
 
+/// Writes `text` and a newline to standard output; a reader that went away (`| head`) is not
+/// an error worth a panic.
+fn print(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
+}
+
+/// `hookrun validate`: the server's start verdict on the files and the mail settings, with
+/// every problem.
 fn validate(args: &ValidateArgs) -> ExitCode {
-    let loaded = config::load(&args.files, &args.load_options(), &SystemEnv);
-    for p in &loaded.problems {
-        println!("{p}");
+    let opts = StartOptions {
+        load: args.load_options(),
+        ..StartOptions::default()
+    };
+    let checked = verdict::check(&args.files, &opts, &SystemEnv);
+    let mut report: Vec<String> = checked.problems.iter().map(ToString::to_string).collect();
+    let count = |severity| {
+        checked
+            .problems
+            .iter()
+            .filter(|p| p.severity == severity)
+            .count()
+    };
+    let mut errors = count(Severity::Error);
+    // The server refuses mail settings it cannot use before it serves anything.
+    if let Err(e) = args.smtp.settings(&|name| std::env::var(name).ok()) {
+        report.push(format!("mail server: {e}"));
+        errors += 1;
     }
-    let smtp = args.smtp.settings(&|name| std::env::var(name).ok());
-    if let Err(e) = &smtp {
-        println!("error: {e}");
-    }
-    match &loaded.set {
-        Some(_) if smtp.is_err() => {
-            println!("invalid: the mail server settings");
-            ExitCode::from(EXIT_INVALID)
-        }
-        Some(set) => {
-            println!("ok: {} hook(s) in {} file(s)", set.len(), set.files.len());
+    let warnings = match count(Severity::Warning) {
+        0 => String::new(),
+        1 => ", 1 warning".to_string(),
+        n => format!(", {n} warnings"),
+    };
+    let code = match &checked.verdict {
+        Verdict::Start(set) if errors == 0 => {
+            report.push(format!(
+                "ok: {} hook(s) in {} file(s){warnings}; hookrun starts with these files",
+                set.len(),
+                set.files.len()
+            ));
             ExitCode::SUCCESS
         }
-        None => {
-            println!("invalid: {} error(s)", loaded.errors().count());
-            ExitCode::from(EXIT_INVALID)
+        _ => {
+            report.push(format!(
+                "invalid: {errors} error(s){warnings}; hookrun would not start with these files"
+            ));
+            ExitCode::from(EXIT_STARTUP)
         }
-    }
+    };
+    print(&report.join("\n"));
+    code
 }
 
 async fn serve(args: ServeArgs, smtp_password: Option<String>) -> Result<()> {
     init_logging(&args)?;
+    raise_open_file_limit();
     if std::process::id() == 1 {
         // Orphans of hook commands (`cmd &` in a script) are re-parented to PID 1; hookrun only
         // reaps its own children, so without an init they stay zombies.
         tracing::warn!("running as PID 1: orphaned processes of hook commands will not be reaped; run hookrun under an init (tini, docker run --init)");
     }
     let opts = args.load_options();
-    let hooks = initial_hooks(&args, &opts)?;
+    let hooks = initial_hooks(&args)?;
     // Before dropping privileges: the password and CA files are usually root's.
     let env = |name: &str| (name == SMTP_PASSWORD_ENV).then(|| smtp_password.clone())?;
     let settings = args.server_settings(&env).map_err(anyhow::Error::msg)?;
-    let listener = bind(&args).await?;
+    let (listener, address) = bind(&args).await?;
     // Before dropping privileges: the pid file usually lives in a root-owned folder.
     if let Some(pidfile) = &args.pidfile.0 {
-        std::fs::write(pidfile, format!("{}\n", std::process::id()))
-            .with_context(|| format!("writing pid file {}", pidfile.display()))?;
+        write_pidfile(pidfile)?;
     }
     let admin = admin_auth(&args)?;
     drop_privileges(&args)?;
     // As the user jobs run as: a job cgroup must be one that user may create and enter.
     let isolation = hookrun::exec::isolation();
+    let hook_count = hooks.len();
     // After dropping privileges: the state folder belongs to the user hookrun runs as.
     let store = Store::open(args.store_settings()).context("opening the state store")?;
     let state = AppState::with_store(hooks, settings, args.job_limits(), store, admin)
@@ -128,6 +169,13 @@ async fn serve(args: ServeArgs, smtp_password: Option<String>) -> Result<()> {
     }
     spawn_reload_signals(reloader)?;
     spawn_shutdown_signals(shutdown.clone())?;
+    tracing::info!(
+        target: LIFECYCLE,
+        version = env!("CARGO_PKG_VERSION"),
+        address = %address,
+        hooks = hook_count,
+        "serving hooks"
+    );
     let served = server::run(listener, state, shutdown).await;
     if let hookrun::exec::Isolation::Cgroups(cgroups) = isolation {
         cgroups.remove();
@@ -135,7 +183,7 @@ async fn serve(args: ServeArgs, smtp_password: Option<String>) -> Result<()> {
     for path in [&args.pidfile.0, &args.socket.0].into_iter().flatten() {
         let _ = std::fs::remove_file(path);
     }
-    tracing::info!("shut down");
+    tracing::info!(target: LIFECYCLE, "shut down");
     served.context("serving")
 }
 
@@ -155,91 +203,165 @@ fn admin_auth(args: &ServeArgs) -> Result<AdminAuth> {
     Ok(auth)
 }
 
-fn init_logging(args: &ServeArgs) -> Result<()> {
-    use tracing_subscriber::EnvFilter;
-    let level = if args.debug {
-        "debug"
-    } else if args.verbose || args.logfile.0.is_some() {
-        "info"
-    } else {
-        "warn"
-    };
-    let filter = EnvFilter::try_from_env("HOOKRUN_LOG").unwrap_or_else(|_| EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
-    let writer: Box<dyn Fn() -> Box<dyn std::io::Write> + Send + Sync> = match &args.logfile.0 {
-        None => Box::new(|| Box::new(std::io::stderr())),
-        Some(path) => {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .with_context(|| format!("opening log file {}", path.display()))?;
-            let file = Arc::new(file);
-            Box::new(move || Box::new(LogFile(file.clone())))
+/// Writes the pid file as the reference does: refuses when it names another running process,
+/// creates missing parent folders (0755), writes the pid without a newline (0600).
+fn write_pidfile(path: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let ours = std::process::id();
+    let recorded = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| text.trim().parse::<u32>().ok());
+    // A container restarted with the same pid file is the same pid, not a second instance.
+    if let Some(pid) = recorded.filter(|&pid| pid != ours) {
+        if std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            bail!(
+                "pid file found, ensure hookrun is not running or delete {}",
+                path.display()
+            );
         }
-    };
-    let result = match args.log_format {
-        LogFormat::Json => builder.json().with_writer(writer).try_init(),
-        LogFormat::Text => builder.with_ansi(false).with_writer(writer).try_init(),
-    };
-    result.map_err(|e| anyhow::anyhow!("initialising logging: {e}"))
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(dir)
+            .with_context(|| format!("creating the folder of pid file {}", path.display()))?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing pid file {}", path.display()))?;
+    std::io::Write::write_all(&mut file, ours.to_string().as_bytes())
+        .with_context(|| format!("writing pid file {}", path.display()))
 }
 
-struct LogFile(Arc<std::fs::File>);
+fn init_logging(args: &ServeArgs) -> Result<()> {
+    let verbosity = if args.debug {
+        Verbosity::Debug
+    } else if args.verbose || args.logfile.0.is_some() {
+        Verbosity::Verbose
+    } else {
+        Verbosity::Default
+    };
+    let settings = LogSettings {
+        verbosity,
+        format: match args.log_format {
+            LogFormat::Text => logging::Format::Text,
+            LogFormat::Json => logging::Format::Json,
+        },
+        file: args.logfile.0.clone(),
+        filter: std::env::var(logging::FILTER_ENV)
+            .ok()
+            .filter(|f| !f.is_empty()),
+    };
+    logging::init(&settings)?;
+    Ok(())
+}
 
-impl std::io::Write for LogFile {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        (&*self.0).write(buf)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        (&*self.0).flush()
+/// Raises the soft limit on open files to the hard limit, as Go's runtime does for the
+/// reference: each connection and each running command's output pipe is a descriptor, and the
+/// common soft limit of 1024 is below `-max-connections` plus `-max-jobs`.
+fn raise_open_file_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => {
+            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                tracing::warn!(soft, hard, error = %e, "cannot raise the open files limit");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read the open files limit"),
     }
 }
 
-/// Loads the hooks at start-up: errors are fatal unless `-nopanic`.
-fn initial_hooks(args: &ServeArgs, opts: &LoadOptions) -> Result<config::HookSet> {
-    let loaded = config::load(&args.hooks, opts, &SystemEnv);
-    loaded.log_problems();
-    let set = match loaded.set {
-        Some(set) => set,
-        None if args.nopanic => {
-            tracing::error!("hooks could not be loaded; starting without hooks (-nopanic)");
+/// The hooks to serve at start, by the start verdict: a refusal ends the start with every
+/// problem listed once; otherwise warnings (and, with `-nopanic`, the errors it starts
+/// despite) are logged.
+fn initial_hooks(args: &ServeArgs) -> Result<config::HookSet> {
+    let opts = StartOptions {
+        load: args.load_options(),
+        verbose: args.verbose,
+        nopanic: args.nopanic,
+    };
+    let Checked { verdict, problems } = verdict::check(&args.hooks, &opts, &SystemEnv);
+    if let Verdict::Refuse(refusal) = verdict {
+        // The list goes to standard error once, with the reason; a log file gets it too, as
+        // it is not where standard error goes.
+        if args.logfile.0.is_some() {
+            config::log_problems(&problems);
+            tracing::error!(reason = %refusal, "not starting");
+        }
+        let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        bail!(
+            "{refusal}:\n  {}{}",
+            list.join("\n  "),
+            lenient_hint(args, &opts.load)
+        );
+    }
+    config::log_problems(&problems);
+    let set = match verdict {
+        Verdict::Start(set) => set,
+        _ => {
+            tracing::error!(
+                "hooks could not be loaded; serving none until a reload succeeds (-nopanic)"
+            );
             config::HookSet::default()
         }
-        None => {
-            let list: Vec<String> = loaded.errors().map(ToString::to_string).collect();
-            bail!("couldn't load hooks:\n  {}", list.join("\n  "));
-        }
     };
-    if set.is_empty() && !args.verbose && !args.nopanic {
-        bail!("couldn't load any hooks from file!\naborting webhook execution since the -verbose flag is set to false.\nIf, for some reason, you want webhook to start without the hooks, either use -verbose flag, or -nopanic");
-    }
     for id in set.ids() {
-        tracing::info!(hook = id, "loaded hook");
+        tracing::debug!(hook = id, "loaded hook");
     }
     Ok(set)
 }
 
-async fn bind(args: &ServeArgs) -> Result<Listener> {
+/// After a refused start: whether `-lenient` would start, and what it would do.
+fn lenient_hint(args: &ServeArgs, opts: &config::LoadOptions) -> &'static str {
+    if opts.lenient {
+        return "";
+    }
+    let lenient = config::LoadOptions {
+        lenient: true,
+        ..opts.clone()
+    };
+    match config::load(&args.hooks, &lenient, &SystemEnv).set {
+        Some(set) if !set.is_empty() || args.verbose => "\nadnanh/webhook would start with these files: -lenient starts too, serving each invalid hook the way it does (broken rules answer 500, the other hooks work)",
+        _ => "",
+    }
+}
+
+/// Opens the listener; returns it with where hooks are served, for the start line.
+async fn bind(args: &ServeArgs) -> Result<(Listener, String)> {
+    let prefix = args.urlprefix.trim_matches('/');
+    let path = if prefix.is_empty() {
+        "/{id}".to_string()
+    } else {
+        format!("/{prefix}/{{id}}")
+    };
     if let Some(socket) = &args.socket.0 {
         let _ = std::fs::remove_file(socket);
         let l = tokio::net::UnixListener::bind(socket)
             .with_context(|| format!("listening on socket {}", socket.display()))?;
-        tracing::info!(socket = %socket.display(), "serving hooks");
-        return Ok(Listener::Unix(l));
+        return Ok((
+            Listener::Unix(l),
+            format!("unix:{}:{path}", socket.display()),
+        ));
     }
     let addr = format!("{}:{}", args.ip, args.port);
     let tcp = tokio::net::TcpListener::bind(&addr)
         .await
         .with_context(|| format!("listening on {addr}"))?;
-    let scheme = if args.secure { "https" } else { "http" };
-    tracing::info!(address = %format!("{scheme}://{addr}/{}/{{id}}", args.urlprefix), "serving hooks");
+    let bound = tcp.local_addr().map_or(addr, |a| a.to_string());
     if !args.secure {
-        return Ok(Listener::Tcp(tcp));
+        return Ok((Listener::Tcp(tcp), format!("http://{bound}{path}")));
     }
-    Ok(Listener::Tls(tcp, args.tls_acceptor()?))
+    let acceptor = args.tls_acceptor().context("-secure")?;
+    Ok((
+        Listener::Tls(tcp, acceptor),
+        format!("https://{bound}{path}"),
+    ))
 }
 
 fn drop_privileges(args: &ServeArgs) -> Result<()> {
@@ -293,11 +415,9 @@ fn spawn_reload_signals(reloader: Arc<Reloader>) -> Result<()> {
 fn spawn_shutdown_signals(shutdown: Shutdown) -> Result<()> {
     let kinds = [SignalKind::terminate(), SignalKind::interrupt()];
     on_signals(kinds, "SIGTERM/SIGINT", move || {
-        match shutdown.trigger() {
-            ShutdownStage::Graceful => {
-                tracing::info!("shutting down: finishing requests and running jobs");
-            }
-            ShutdownStage::Forced => tracing::warn!("second signal: stopping running jobs now"),
+        // The server says when it stops accepting; only a second signal needs a word here.
+        if shutdown.trigger() == ShutdownStage::Forced {
+            tracing::warn!("second signal: stopping running jobs now");
         }
         std::future::ready(())
     })

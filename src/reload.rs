@@ -4,7 +4,9 @@
 //! A reload loads and validates every hooks file into a complete new `HookSet` and swaps it into
 //! the server's `LiveHooks` with one atomic pointer store (reload knows nothing else of the
 //! server); a request holds the snapshot it started with. If anything is wrong the old set
-//! stays and every problem is logged at `error`, the level shown by default.
+//! stays and every problem is logged at `error`, the level shown by default (with `-lenient`,
+//! hooks with errors are served as the reference serves them, but a file that cannot be read
+//! still keeps the old set).
 //!
 //! A reload is never less strict than start-up, which refuses a file set without hooks. An
 //! empty, whitespace-only, `null`, `[]` or `---` file is valid YAML with no hooks, and it is what
@@ -112,6 +114,14 @@ impl Reloader {
             tracing::error!(errors, "reload rejected: the previous hooks stay active");
             return Outcome::Rejected { errors };
         };
+        if loaded.files_left_out {
+            // -lenient: at start such a file is left out; a reload keeps the hooks the file had
+            // instead of dropping them.
+            tracing::error!("reload rejected: a hooks file could not be read; the previous hooks stay active");
+            return Outcome::Rejected {
+                errors: loaded.errors().count(),
+            };
+        }
         let refusals = refusals(&self.hooks.snapshot(), &set);
         if !refusals.is_empty() {
             for r in &refusals {
@@ -123,7 +133,7 @@ impl Reloader {
         }
         let hooks = set.len();
         self.hooks.replace(set);
-        tracing::info!(hooks, "hooks reloaded");
+        tracing::info!(target: crate::logging::LIFECYCLE, hooks, "hooks reloaded");
         Outcome::Reloaded { hooks }
     }
 

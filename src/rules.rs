@@ -2,7 +2,8 @@
 //! reference's exact semantics, including how errors travel: a missing value only fails its
 //! branch, a bad signature is an error (500) unless `trigger-signature-soft-failures` lets an
 //! `or` skip it. Rules are compiled at load (`config::compile_rules`); nothing here can meet a
-//! malformed rule.
+//! malformed rule, only (with `-lenient`) the forms the reference gives rules it cannot
+//! evaluate (`Rule::Unusable`, an empty Scalr key), which fail here as they fail there.
 
 use std::net::IpAddr;
 
@@ -12,7 +13,7 @@ use sha2::{Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
 use crate::config::hook::{HmacAlgorithm, IpRange, Rule};
-use crate::request::{ParamError, ParamErrorKind, Request as HookRequest};
+use crate::request::{HookRequest, ParamError, ParamErrorKind};
 
 mod input;
 
@@ -33,6 +34,9 @@ pub enum RuleError {
     RemoteAddr(String),
     #[error("invalid Date header for scalr-signature: {0:?}")]
     ScalrDate(String),
+    /// A rule `-lenient` kept although it cannot be evaluated (the problem was logged at load).
+    #[error("the rule cannot be evaluated: {0}")]
+    Unusable(String),
 }
 
 impl RuleError {
@@ -90,6 +94,12 @@ pub fn evaluate(rule: &Rule, input: &Input, opts: Options) -> (bool, Option<Rule
             Ok(ok) => (ok, None),
             Err(e) => (false, Some(e)),
         },
+        Rule::Unusable { reads, error } => {
+            if let Some(Err(e)) = reads.as_ref().map(|p| input.value(p)) {
+                return (false, Some(e.into()));
+            }
+            (false, error.clone().map(RuleError::Unusable))
+        }
     }
 }
 
@@ -188,10 +198,15 @@ fn ip_allowed(remote: &str, ranges: &[IpRange]) -> Result<bool, RuleError> {
 
 /// Scalr: HMAC-SHA1 over body + Date header, and the date within 5 minutes of now.
 fn check_scalr(req: &HookRequest, secret: &str) -> Result<bool, RuleError> {
-    let header = |name: &str| req.headers.get(name).and_then(|v| v.as_str());
+    let header = |name: &str| req.headers.text(name);
     let (Some(signature), Some(date)) = (header("X-Signature"), header("Date")) else {
         return Ok(false);
     };
+    if secret.is_empty() {
+        return Err(RuleError::Unusable(
+            "the scalr-signature key is empty".into(),
+        ));
+    }
     let expected = mac_hex::<Hmac<Sha1>>(secret.as_bytes(), &[&req.body, date.as_bytes()]);
     if !bool::from(signature.as_bytes().ct_eq(expected.as_bytes())) {
         return Err(RuleError::Signature {

@@ -158,7 +158,7 @@ wait_count() { # wait_count DIR N: until DIR holds N saved messages (3 minutes a
 }
 nth() { find "$1" -maxdepth 1 -name '*.json' | sort | sed -n "$2p"; }
 # The job ids hookrun started, in order (its log names each one).
-jobs_started() { sed -n 's/.*job started.*job=\([0-9a-f]\{32\}\).*/\1/p' "$work/hookrun.log"; }
+jobs_started() { sed -n 's/.*job started.*job_id=\([0-9a-f]\{32\}\).*/\1/p' "$work/hookrun.log"; }
 job() { curl -fsS "http://127.0.0.1:$hport/jobs/$1"; }
 
 # --- 1. a push of v2: the service moves to v2, and mail + DingTalk say v1 → v2 ----------------

@@ -88,11 +88,16 @@ impl Validator<'_> {
         for (i, p) in params.iter().enumerate() {
             if !matches!(
                 p,
-                Parameter::Header(_) | Parameter::Query(_) | Parameter::Payload(_)
+                Parameter::Header(_)
+                    | Parameter::Query(_)
+                    | Parameter::Payload(_)
+                    | Parameter::Unreadable(_)
             ) {
-                self.error(
+                // The reference loads such an entry and only logs, per request, that it has
+                // nothing to replace: the hook is served.
+                self.warn(
                     &at.index(i).field("source"),
-                    "only header, url/query and payload values can be parsed as JSON",
+                    "only header, url/query and payload values are replaced by the JSON they hold; this entry has no effect",
                 );
             }
         }
@@ -106,35 +111,28 @@ impl Validator<'_> {
             .collect()
     }
 
-    /// Compiles one `{source, name}` pair.
+    /// Compiles one `{source, name}` pair. With `-lenient`, a pair the reference accepts but
+    /// cannot read compiles to what it reads there: a missing name looks up `""` (never found),
+    /// an invalid JSONPath the literal key, an unknown source or request key nothing at all
+    /// (`Parameter::Unreadable`).
     pub(super) fn parameter(&mut self, arg: &RawArgument, at: &At) -> Option<Parameter> {
         let name = arg.name.clone();
-        let needs_name = |v: &mut Self, p: Parameter| {
-            if name.is_empty() {
-                v.error(
-                    &at.field("name"),
-                    format!("source {:?} needs a name", arg.source),
-                );
-                None
-            } else {
-                Some(p)
-            }
+        let named = |v: &mut Self, p: Parameter| {
+            let message = format!("source {:?} needs a name", arg.source);
+            (!name.is_empty() || v.tolerate(&at.field("name"), message)).then_some(p)
         };
         match arg.source.as_str() {
-            "header" => needs_name(self, Parameter::Header(canonical_header_key(&name))),
-            "url" | "query" => needs_name(self, Parameter::Query(name.clone())),
+            "header" => named(self, Parameter::Header(canonical_header_key(&name))),
+            "url" | "query" => named(self, Parameter::Query(name.clone())),
             "payload" if name.starts_with('$') => self.json_path(&name, at),
-            "payload" => needs_name(self, Parameter::Payload(name.clone())),
+            "payload" => named(self, Parameter::Payload(name.clone())),
             "request" => match name.to_ascii_lowercase().as_str() {
                 "method" => Some(Parameter::Request(RequestKey::Method)),
                 "remote-addr" => Some(Parameter::Request(RequestKey::RemoteAddr)),
-                _ => {
-                    self.error(
-                        &at.field("name"),
-                        format!("unsupported request key {name:?} (use method or remote-addr)"),
-                    );
-                    None
-                }
+                _ => self.unreadable(
+                    &at.field("name"),
+                    format!("unsupported request key {name:?} (use method or remote-addr)"),
+                ),
             },
             "string" => Some(Parameter::Literal(name)),
             "entire-payload" => Some(Parameter::EntirePayload),
@@ -142,18 +140,20 @@ impl Validator<'_> {
             "entire-query" => Some(Parameter::EntireQuery),
             "raw-request-body" => Some(Parameter::RawBody),
             "event" => self.event_value(name, at),
-            "" => {
-                self.error(&at.field("source"), "missing source");
-                None
-            }
+            "" => self.unreadable(&at.field("source"), "missing source".to_string()),
             other => {
-                self.error(
-                    &at.field("source"),
-                    format!("unknown source {other:?}{}", did_you_mean(other, SOURCES)),
-                );
-                None
+                let message = format!("unknown source {other:?}{}", did_you_mean(other, SOURCES));
+                self.unreadable(&at.field("source"), message)
             }
         }
+    }
+
+    /// A pair the reference cannot read: an error, or with `-lenient` the value that fails to
+    /// read at request time.
+    fn unreadable(&mut self, at: &At, message: String) -> Option<Parameter> {
+        let reason = message.clone();
+        self.tolerate(at, message)
+            .then_some(Parameter::Unreadable(reason))
     }
 
     /// `{"source": "event", "name": ...}`: one of the normalised registry-event values.
@@ -161,14 +161,11 @@ impl Validator<'_> {
         if EVENT_FIELDS.contains(&name.as_str()) {
             return Some(Parameter::Event(name));
         }
-        self.error(
-            &at.field("name"),
-            format!(
-                "unknown event value {name:?} (one of: {})",
-                EVENT_FIELDS.join(", ")
-            ),
+        let message = format!(
+            "unknown event value {name:?} (one of: {})",
+            EVENT_FIELDS.join(", ")
         );
-        None
+        self.unreadable(&at.field("name"), message)
     }
 
     fn json_path(&mut self, text: &str, at: &At) -> Option<Parameter> {
@@ -177,10 +174,10 @@ impl Validator<'_> {
                 text: text.to_string(),
                 query,
             }))),
-            Err(e) => {
-                self.error(&at.field("name"), format!("invalid JSONPath: {e}"));
-                None
-            }
+            // The reference has no JSONPath: it looks the name up as a key.
+            Err(e) => self
+                .tolerate(&at.field("name"), format!("invalid JSONPath: {e}"))
+                .then(|| Parameter::Payload(text.to_string())),
         }
     }
 }

@@ -1,9 +1,12 @@
 //! Compiles `trigger-rule` trees into `Rule`s: one operator per node, regexes compiled, CIDRs
 //! parsed and secrets required, so evaluation (`rules::evaluate`) never meets a malformed rule.
+//! With `-lenient`, a rule the reference accepts but cannot evaluate becomes what the reference
+//! does with it at request time (`Rule::Unusable`, mostly: it reads its parameter, then fails
+//! with 500 or simply does not hold).
 
 use std::net::IpAddr;
 
-use super::hook::{HmacAlgorithm, IpRange, Rule};
+use super::hook::{HmacAlgorithm, IpRange, Parameter, Rule};
 use super::problem::did_you_mean;
 use super::raw::{RawMatch, RawRule};
 use super::validate::{At, Validator};
@@ -22,19 +25,31 @@ pub(super) fn compile_rule(v: &mut Validator, raw: &RawRule, at: &At) -> Option<
     if raw.match_.is_some() {
         ops.push("match");
     }
-    if ops.len() != 1 {
-        // The reference silently evaluates an empty rule to false and ignores all but the
-        // first operator; both are almost always mistakes, so they are errors here.
-        let message = if ops.is_empty() {
-            "a rule needs one of and, or, not, match".to_string()
-        } else {
-            format!(
-                "a rule has exactly one of and, or, not, match; found {}",
-                ops.join(", ")
-            )
-        };
-        v.error(at, message);
-        return None;
+    // The reference silently evaluates an empty rule to false and ignores all but the first
+    // operator; both are almost always mistakes, so they are errors here.
+    if ops.is_empty() {
+        if !v.tolerate(at, "a rule needs one of and, or, not, match") {
+            return None;
+        }
+        return Some(Rule::Unusable {
+            reads: None,
+            error: None,
+        });
+    }
+    if ops.len() > 1 {
+        let message = format!(
+            "a rule has exactly one of and, or, not, match; found {}",
+            ops.join(", ")
+        );
+        // Deliberately not the reference's way (it drops the other operators): a request that
+        // reaches this rule gets 500, so the hook never runs with fewer rules than written.
+        if !v.tolerate(at, message) {
+            return None;
+        }
+        return Some(Rule::Unusable {
+            reads: None,
+            error: Some(format!("several operators ({})", ops.join(", "))),
+        });
     }
     if let Some(children) = &raw.and {
         return compile_list(v, children, &at.field("and")).map(Rule::And);
@@ -77,36 +92,62 @@ fn compile_match(v: &mut Validator, m: &RawMatch, at: &At) -> Option<Rule> {
     match m.kind.as_str() {
         "value" => compile_value(v, m, at),
         "regex" => compile_regex(v, m, at),
-        "ip-whitelist" => {
-            parse_ranges(v, &m.ip_range, &at.field("ip-range")).map(Rule::IpWhitelist)
-        }
+        "ip-whitelist" => compile_ranges(v, &m.ip_range, &at.field("ip-range")),
         "scalr-signature" => {
-            let secret = required_secret(v, m, at, "signing key must not be empty")?;
-            Some(Rule::ScalrSignature { secret })
-        }
-        "" => {
-            v.error(&at.field("type"), "missing match type");
-            None
+            // With -lenient an empty key is kept: like the reference, evaluation checks for
+            // the headers first and then fails (500) on the empty key.
+            if m.secret.is_empty()
+                && !v.tolerate(&at.field("secret"), "signing key must not be empty")
+            {
+                return None;
+            }
+            Some(Rule::ScalrSignature {
+                secret: m.secret.clone(),
+            })
         }
         kind => match hmac_algorithm(v, kind, at) {
             Some(algorithm) => {
                 let parameter = v.parameter(&m.parameter, &at.field("parameter"))?;
-                let secret = required_secret(v, m, at, "signature secret must not be empty")?;
+                if m.secret.is_empty() {
+                    let message = "signature secret must not be empty";
+                    if !v.tolerate(&at.field("secret"), message) {
+                        return None;
+                    }
+                    return Some(unusable(parameter, "signature validation secret is empty"));
+                }
                 Some(Rule::Hmac {
                     algorithm,
                     parameter,
-                    secret,
+                    secret: m.secret.clone(),
                 })
             }
             None => {
-                let hint = did_you_mean(kind, MATCH_TYPES);
-                v.error(
-                    &at.field("type"),
-                    format!("unknown match type {kind:?}{hint}"),
-                );
-                None
+                let message = if kind.is_empty() {
+                    "missing match type".to_string()
+                } else {
+                    let hint = did_you_mean(kind, MATCH_TYPES);
+                    format!("unknown match type {kind:?}{hint}")
+                };
+                // The reference reads the parameter of a rule it does not know, then the rule
+                // does not hold.
+                let parameter = v.parameter(&m.parameter, &at.field("parameter"));
+                if !v.tolerate(&at.field("type"), message) {
+                    return None;
+                }
+                Some(Rule::Unusable {
+                    reads: Some(parameter?),
+                    error: None,
+                })
             }
         },
+    }
+}
+
+/// `-lenient`'s form of a rule that reads `parameter` and then fails (500) because of `error`.
+fn unusable(parameter: Parameter, error: &str) -> Rule {
+    Rule::Unusable {
+        reads: Some(parameter),
+        error: Some(error.to_string()),
     }
 }
 
@@ -132,27 +173,20 @@ fn hmac_algorithm(v: &mut Validator, kind: &str, at: &At) -> Option<HmacAlgorith
     Some(algorithm)
 }
 
-fn required_secret(v: &mut Validator, m: &RawMatch, at: &At, empty: &str) -> Option<String> {
-    if m.secret.is_empty() {
-        v.error(&at.field("secret"), empty);
-        return None;
-    }
-    Some(m.secret.clone())
-}
-
 fn compile_value(v: &mut Validator, m: &RawMatch, at: &At) -> Option<Rule> {
+    let parameter = v.parameter(&m.parameter, &at.field("parameter"));
     if m.value.is_empty() {
         // Usually an unset template variable (`{{ getenv "TOKEN" }}`): the rule would let
-        // every request without the parameter through.
-        v.error(
-            &at.field("value"),
-            "empty value: the rule would match a missing or empty parameter",
-        );
-        return None;
+        // every request with an empty parameter through (`?token=`). Deliberately not the
+        // reference's way with -lenient either: such a request gets 500.
+        let message = "empty value: the rule would match a missing or empty parameter";
+        if !v.tolerate(&at.field("value"), message) {
+            return None;
+        }
+        return Some(unusable(parameter?, "empty value"));
     }
-    let parameter = v.parameter(&m.parameter, &at.field("parameter"))?;
     Some(Rule::Value {
-        parameter,
+        parameter: parameter?,
         value: m.value.clone(),
     })
 }
@@ -160,17 +194,19 @@ fn compile_value(v: &mut Validator, m: &RawMatch, at: &At) -> Option<Rule> {
 /// Both the parameter and the regex are checked, so both problems are reported at once.
 fn compile_regex(v: &mut Validator, m: &RawMatch, at: &At) -> Option<Rule> {
     let parameter = v.parameter(&m.parameter, &at.field("parameter"));
-    let regex = match super::goregex::compile(&m.regex) {
-        Ok(r) => Some(r),
+    match super::goregex::compile(&m.regex) {
+        Ok(regex) => Some(Rule::Regex {
+            parameter: parameter?,
+            regex,
+        }),
         Err(e) => {
-            v.error(&at.field("regex"), regex_error(&e));
-            None
+            let message = regex_error(&e);
+            if !v.tolerate(&at.field("regex"), message.clone()) {
+                return None;
+            }
+            Some(unusable(parameter?, &message))
         }
-    };
-    Some(Rule::Regex {
-        parameter: parameter?,
-        regex: regex?,
-    })
+    }
 }
 
 fn regex_error(e: &regex::Error) -> String {
@@ -187,24 +223,37 @@ fn regex_error(e: &regex::Error) -> String {
     )
 }
 
-/// `ip-range`: whitespace-separated CIDRs or single addresses, as the reference accepts.
-fn parse_ranges(v: &mut Validator, text: &str, at: &At) -> Option<Vec<IpRange>> {
-    let mut out = Vec::new();
-    let mut ok = true;
+/// `ip-range`: whitespace-separated CIDRs or single addresses, as the reference accepts. With
+/// `-lenient`, an invalid entry is served as the reference checks it: the ranges before it can
+/// match, reaching it is an error (500); no range at all never matches.
+fn compile_ranges(v: &mut Validator, text: &str, at: &At) -> Option<Rule> {
+    let mut ranges = Vec::new();
+    let mut first_invalid = None;
+    let mut served = true;
     for item in text.split_whitespace() {
         match parse_range(item) {
-            Some(r) => out.push(r),
+            Some(r) if first_invalid.is_none() => ranges.push(r),
+            Some(_) => {}
             None => {
-                v.error(at, format!("not an IP address or CIDR range: {item:?}"));
-                ok = false;
+                served &= v.tolerate(at, format!("not an IP address or CIDR range: {item:?}"));
+                first_invalid.get_or_insert_with(|| item.to_string());
             }
         }
     }
-    if out.is_empty() && ok {
-        v.error(at, "no IP range given: the rule could never match");
+    if ranges.is_empty() && first_invalid.is_none() {
+        served &= v.tolerate(at, "no IP range given: the rule could never match");
+    }
+    if !served {
         return None;
     }
-    ok.then_some(out)
+    let Some(invalid) = first_invalid else {
+        return Some(Rule::IpWhitelist(ranges));
+    };
+    let reached = Rule::Unusable {
+        reads: None,
+        error: Some(format!("invalid ip-range entry {invalid:?}")),
+    };
+    Some(Rule::Or(vec![Rule::IpWhitelist(ranges), reached]))
 }
 
 pub(crate) fn parse_range(item: &str) -> Option<IpRange> {

@@ -67,6 +67,7 @@ impl Rule {
             Rule::Value { parameter, .. }
             | Rule::Regex { parameter, .. }
             | Rule::Hmac { parameter, .. } => vec![parameter],
+            Rule::Unusable { reads, .. } => reads.iter().collect(),
             Rule::IpWhitelist(_) | Rule::ScalrSignature { .. } => Vec::new(),
         }
     }
@@ -160,6 +161,10 @@ pub enum Parameter {
     RawBody,
     /// A normalised registry-event value (`registry`, `tag`, `digest`, ...).
     Event(String),
+    /// `-lenient` only: a value the reference can never read (an unknown source, an
+    /// unsupported `request` key): reading it is an error, so an argument gets `""`, an
+    /// environment variable or file is skipped and a rule fails with 500, as there.
+    Unreadable(String),
 }
 
 /// A compiled JSONPath expression and its text.
@@ -216,8 +221,18 @@ pub enum Rule {
         secret: String,
     },
     IpWhitelist(Vec<IpRange>),
+    /// The secret is empty only with `-lenient`: evaluation then fails (500) once the headers
+    /// are there, as in the reference.
     ScalrSignature {
         secret: String,
+    },
+    /// `-lenient` only: a rule the reference accepts but cannot evaluate (an empty rule, an
+    /// unknown match type, an invalid regex, an empty secret...), served as it serves it. Like
+    /// any rule it reads `reads` first (a missing value makes it false); then it does not hold
+    /// (`error: None`) or fails with `error` (500), so the command never runs through it.
+    Unusable {
+        reads: Option<Parameter>,
+        error: Option<String>,
     },
 }
 

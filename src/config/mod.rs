@@ -2,6 +2,7 @@
 //! parsing JSON/YAML, validating into a `HookSet`. Knows nothing about sockets or requests.
 
 mod arguments;
+pub mod command;
 mod compile_rules;
 mod fingerprint;
 mod goregex;
@@ -14,6 +15,7 @@ mod scalar;
 mod source;
 pub mod template;
 pub mod validate;
+pub mod verdict;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -28,7 +30,6 @@ pub use fingerprint::fingerprint;
 pub use hook::{Concurrency, Hook, Parameter, Rule};
 pub use problem::{Problem, Severity};
 pub use source::expand_sources;
-pub use validate::UnknownKeys;
 
 use problem::Problems;
 use template::TemplateEnv;
@@ -39,7 +40,11 @@ use validate::Validator;
 pub struct LoadOptions {
     /// `-template`: render each file as a Go template first.
     pub template: bool,
-    pub unknown_keys: UnknownKeys,
+    /// `-lenient`: load whatever the reference would load. Unknown keys are warnings, a hook
+    /// with errors is served as the reference serves it (`validate`), a file that cannot be
+    /// read is left out; only hook ids defined in two files stop the load, as they stop the
+    /// reference.
+    pub lenient: bool,
     /// A mail server is configured (`-smtp`), so hooks may have e-mail targets.
     pub mail_server: bool,
 }
@@ -99,12 +104,16 @@ impl LiveHooks {
     }
 }
 
-/// The outcome of loading: the set (only when there were no errors) and every problem found.
+/// The outcome of loading: the set (only when there were no errors, or with `-lenient`) and
+/// every problem found.
 pub struct Loaded {
     pub set: Option<HookSet>,
     pub problems: Vec<Problem>,
     /// Hash of the files as they were read, whether or not they were valid.
     pub fingerprint: u64,
+    /// With `-lenient`: some file or source could not be read and is not in the set (a reload
+    /// then keeps the previous set rather than drop that file's hooks).
+    pub files_left_out: bool,
 }
 
 impl Loaded {
@@ -116,23 +125,39 @@ impl Loaded {
 
     /// Logs every problem at its severity (start-up and reloads).
     pub fn log_problems(&self) {
-        for p in &self.problems {
-            match p.severity {
-                Severity::Error => tracing::error!(problem = %p, "hooks file problem"),
-                Severity::Warning => tracing::warn!(problem = %p, "hooks file warning"),
+        log_problems(&self.problems);
+    }
+}
+
+/// Logs each problem at its severity, with its file, hook and field as fields of their own.
+pub fn log_problems(problems: &[Problem]) {
+    for p in problems {
+        let file = p.file.display();
+        let hook = p.hook.as_deref().unwrap_or_default();
+        let (field, problem) = (p.path.as_str(), p.message.as_str());
+        match p.severity {
+            Severity::Error => {
+                tracing::error!(%file, hook, field, problem, "hooks file problem");
+            }
+            Severity::Warning => {
+                tracing::warn!(%file, hook, field, problem, "hooks file warning");
             }
         }
     }
 }
 
 /// Loads every hooks file named by `sources` (files, folders, globs) into one set. Any error
-/// anywhere means no set: a reload must never half-apply.
+/// anywhere means no set (a reload must never half-apply), unless `-lenient` (see
+/// `LoadOptions::lenient`).
 pub fn load(sources: &[String], opts: &LoadOptions, env: &dyn TemplateEnv) -> Loaded {
     let mut problems = Problems::default();
     let files = expand_sources(sources, &mut problems);
     let mut set = HookSet::default();
     let mut origin: HashMap<String, PathBuf> = HashMap::new();
     let mut fingerprint = fingerprint::Hasher::default();
+    // The reference refuses to start on an id defined in two files, and serves the first of
+    // two in one file.
+    let mut defined_twice = false;
     for file in &files {
         // Read once: the fingerprint must describe exactly the bytes these hooks come from.
         let bytes = std::fs::read(file);
@@ -142,6 +167,7 @@ pub fn load(sources: &[String], opts: &LoadOptions, env: &dyn TemplateEnv) -> Lo
                 let message = if first == file {
                     "duplicate hook id in the same file".to_string()
                 } else {
+                    defined_twice = true;
                     format!("duplicate hook id, already defined in {}", first.display())
                 };
                 problems.push(Severity::Error, file, Some(&hook.id), "id", message);
@@ -153,11 +179,17 @@ pub fn load(sources: &[String], opts: &LoadOptions, env: &dyn TemplateEnv) -> Lo
     }
     set.files = files;
     set.fingerprint = fingerprint.finish();
-    let ok = !problems.has_errors();
+    // Problems of a whole file or source name no hook.
+    let files_left_out = problems
+        .list
+        .iter()
+        .any(|p| p.severity == Severity::Error && p.hook.is_none());
+    let ok = !problems.has_errors() || (opts.lenient && !defined_twice);
     Loaded {
         fingerprint: set.fingerprint,
         set: ok.then_some(set),
         problems: problems.list,
+        files_left_out: ok && files_left_out,
     }
 }
 
@@ -198,26 +230,42 @@ fn load_bytes(
     } else {
         text
     };
+    let unrendered = !opts.template && has_template_actions(&text);
+    let hint = if unrendered {
+        " (the file holds template actions {{ … }}: start with -template to render it first)"
+    } else {
+        ""
+    };
     let document = match parse_document(file, &text) {
         Ok(v) => v,
-        Err(e) => return fail(e),
+        Err(e) => return fail(format!("{e}{hint}")),
     };
     let items = match document {
         Value::Null => return Vec::new(),
         Value::Array(items) => items,
-        _ => return fail("a hooks file must be a list of hooks".to_string()),
+        _ => return fail(format!("a hooks file must be a list of hooks{hint}")),
     };
-    let mut validator = Validator {
-        file,
-        unknown_keys: opts.unknown_keys,
-        mail_server: opts.mail_server,
-        problems,
-    };
+    if unrendered {
+        problems.push(
+            Severity::Warning,
+            file,
+            None,
+            "",
+            "holds template actions {{ … }} that are read as written: start with -template to \
+             render them",
+        );
+    }
+    let mut validator = Validator::new(file, opts.lenient, opts.mail_server, problems);
     items
         .iter()
         .enumerate()
         .filter_map(|(i, item)| validator.hook(i, item))
         .collect()
+}
+
+/// Whether `text` holds Go template actions (`{{ … }}`), which only `-template` renders.
+fn has_template_actions(text: &str) -> bool {
+    text.find("{{").is_some_and(|at| text[at..].contains("}}"))
 }
 
 /// JSON or YAML, as the reference accepts either whatever the extension (it parses both with a
@@ -263,6 +311,126 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    fn write(dir: &Path, name: &str, hooks: &Value) -> String {
+        let path = dir.join(name);
+        std::fs::write(&path, hooks.to_string()).unwrap();
+        path.display().to_string()
+    }
+
+    fn load_with(sources: &[String], lenient: bool) -> Loaded {
+        let opts = LoadOptions {
+            template: false,
+            lenient,
+            mail_server: false,
+        };
+        load(sources, &opts, &template::SystemEnv)
+    }
+
+    fn messages(loaded: &Loaded, severity: Severity) -> Vec<String> {
+        loaded
+            .problems
+            .iter()
+            .filter(|p| p.severity == severity)
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn lenient_serves_what_strict_refuses() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad_regex =
+            json!({"type": "regex", "regex": "(", "parameter": {"source": "url", "name": "x"}});
+        let file = write(
+            dir.path(),
+            "hooks.json",
+            &json!([
+                {"id": "good", "execute-command": "/bin/true"},
+                {"id": "bad", "execute-command": "/bin/true", "trigger-rule": {"match": bad_regex}},
+                {"id": "env", "execute-command": "/bin/true",
+                 "pass-environment-to-command": [{"source": "string", "name": "v", "envname": "A=B"}]}
+            ]),
+        );
+        let strict = load_with(std::slice::from_ref(&file), false);
+        assert!(strict.set.is_none());
+        assert_eq!(
+            messages(&strict, Severity::Error).len(),
+            2,
+            "{:?}",
+            strict.problems
+        );
+
+        let lenient = load_with(&[file], true);
+        let set = lenient.set.as_ref().expect("-lenient loads the file");
+        assert_eq!(set.len(), 3);
+        assert!(!lenient.files_left_out);
+        // Still reported as errors, each hook with how it is served.
+        assert_eq!(messages(&lenient, Severity::Error).len(), 2);
+        let warnings = messages(&lenient, Severity::Warning).join("\n");
+        assert!(
+            warnings.contains(r#"hook "bad": -lenient: served as the reference"#),
+            "{warnings}"
+        );
+        assert!(
+            warnings.contains(r#"hook "env": -lenient: served, but every request gets 500"#),
+            "{warnings}"
+        );
+        match &set.get("bad").unwrap().rule {
+            Some(Rule::Unusable {
+                reads: Some(_),
+                error: Some(e),
+            }) => {
+                assert!(e.contains("invalid regex"), "{e}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let env = set.get("env").unwrap();
+        assert!(matches!(
+            env.rule,
+            Some(Rule::Unusable {
+                reads: None,
+                error: Some(_)
+            })
+        ));
+    }
+
+    #[test]
+    fn lenient_leaves_out_unreadable_files_but_not_an_id_of_two_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = write(
+            dir.path(),
+            "good.json",
+            &json!([{"id": "a", "execute-command": "x"}]),
+        );
+        let twice = write(
+            dir.path(),
+            "twice.json",
+            &json!([{"id": "a", "execute-command": "x"}]),
+        );
+        let broken = dir.path().join("broken.json");
+        std::fs::write(&broken, "[{").unwrap();
+        let broken = broken.display().to_string();
+        let loaded = load_with(&[good.clone(), broken.clone()], true);
+        assert_eq!(loaded.set.map(|s| s.len()), Some(1));
+        assert!(loaded.files_left_out);
+        assert!(load_with(&[good.clone(), broken], false).set.is_none());
+        assert!(load_with(&[good, twice], true).set.is_none());
+    }
+
+    #[test]
+    fn a_hook_without_an_id_is_served_at_the_empty_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(
+            dir.path(),
+            "hooks.json",
+            &json!([{"execute-command": "/bin/true"}]),
+        );
+        let loaded = load_with(&[file], false);
+        let set = loaded.set.as_ref().expect("loads");
+        assert!(set.get("").is_some());
+        assert!(messages(&loaded, Severity::Warning)[0].contains("served at the URL prefix itself"));
+    }
 
     #[test]
     fn durations_and_sizes() {

@@ -1,7 +1,8 @@
 //! The hooks file exactly as written: serde mirror of adnanh/webhook's JSON/YAML schema plus
 //! hookrun's extension keys, and the single source of truth for which keys exist (`keys` reads
 //! them from these structs). No logic lives here; `validate` turns these into runtime hooks.
-//! Text fields also accept numbers, booleans and null, as the reference does (`scalar`).
+//! Text fields also accept numbers, booleans and null, and boolean fields every YAML 1.1
+//! spelling (`yes`, `off`...), as the reference does (`scalar`).
 
 use std::fmt;
 
@@ -24,9 +25,17 @@ pub struct RawHook {
     pub response_message: String,
     #[serde(default)]
     pub response_headers: Vec<RawHeader>,
-    #[serde(default, rename = "include-command-output-in-response")]
+    #[serde(
+        default,
+        deserialize_with = "scalar::boolean",
+        rename = "include-command-output-in-response"
+    )]
     pub capture_output: bool,
-    #[serde(default, rename = "include-command-output-in-response-on-error")]
+    #[serde(
+        default,
+        deserialize_with = "scalar::boolean",
+        rename = "include-command-output-in-response-on-error"
+    )]
     pub capture_output_on_error: bool,
     #[serde(default)]
     pub pass_environment_to_command: Vec<RawArgument>,
@@ -40,7 +49,7 @@ pub struct RawHook {
     pub trigger_rule: Option<RawRule>,
     #[serde(default)]
     pub trigger_rule_mismatch_http_response_code: u16,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "scalar::boolean")]
     pub trigger_signature_soft_failures: bool,
     #[serde(default, deserialize_with = "scalar::string")]
     pub incoming_payload_content_type: String,
@@ -54,7 +63,7 @@ pub struct RawHook {
     pub concurrency: Option<String>,
     #[serde(default)]
     pub max_queue: Option<usize>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "scalar::boolean")]
     pub stream_command_output: bool,
     /// Who hears how a job ended: the notification library's targets, as written.
     #[serde(default)]
@@ -81,7 +90,7 @@ pub struct RawArgument {
     pub name: String,
     #[serde(default, deserialize_with = "scalar::string")]
     pub envname: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "scalar::boolean")]
     pub base64decode: bool,
 }
 

@@ -1,9 +1,12 @@
-//! Text fields written as other scalars. The reference reads every hooks file (JSON too) through
-//! ghodss/yaml, which turns a number, boolean or null found where a string is expected into that
-//! string: `value: 42` is "42", `name: 1.50` is "1.5", `name: true` is "true", `name: ~` is "".
-//! hookrun accepts the same; floats are written as Go's `strconv.FormatFloat(f, 'g', -1, ..)`
-//! writes them, but from the full 64-bit value (the reference rounds to 32 bits and so turns
-//! `3.14159265358979` into "3.1415927").
+//! Scalars as the reference reads them. It reads every hooks file (JSON too) through
+//! ghodss/yaml over a YAML 1.1 parser:
+//! - text fields written as other scalars become that text: `value: 42` is "42", `name: 1.50`
+//!   is "1.5", `name: true` is "true", `name: ~` is "". hookrun accepts the same; floats are
+//!   written as Go's `strconv.FormatFloat(f, 'g', -1, ..)` writes them, but from the full 64-bit
+//!   value (the reference rounds to 32 bits and so turns `3.14159265358979` into "3.1415927").
+//!   Words that YAML 1.1 reads as booleans (`name: n`) stay the text written (YAML 1.2).
+//! - boolean fields take every YAML 1.1 boolean spelling (`yes`, `On`, `n`, `FALSE`...), and
+//!   null as false, as the reference does.
 
 use serde::de::{Deserializer, Error, Unexpected};
 use serde::Deserialize;
@@ -42,6 +45,41 @@ pub fn strings<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error>
     }
 }
 
+/// `deserialize_with` for a `bool` field: `true`/`false`, every spelling YAML 1.1 reads as a
+/// boolean (`y Y yes Yes YES on On ON true True TRUE` and `n N no No NO off Off OFF false False
+/// FALSE`, go-yaml v2's list), and null or an empty value as false (Go leaves the field unset).
+/// Anything else (`1`, `"enabled"`) is an error, as in the reference.
+pub fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    let value = Value::deserialize(d)?;
+    match &value {
+        Value::Bool(b) => Ok(*b),
+        Value::Null => Ok(false),
+        Value::String(s) => yaml11_bool(s).ok_or_else(|| {
+            D::Error::invalid_value(
+                Unexpected::Str(s),
+                &"a boolean (true/false, yes/no, on/off)",
+            )
+        }),
+        other => Err(D::Error::invalid_type(
+            unexpected(other),
+            &"a boolean (true/false, yes/no, on/off)",
+        )),
+    }
+}
+
+/// The boolean a YAML 1.1 plain scalar stands for, if it is one.
+fn yaml11_bool(s: &str) -> Option<bool> {
+    match s {
+        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "true" | "True" | "TRUE" => {
+            Some(true)
+        }
+        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" | "false" | "False" | "FALSE" => {
+            Some(false)
+        }
+        _ => None,
+    }
+}
+
 fn text(value: &Value) -> Option<String> {
     match value {
         Value::String(s) => Some(s.clone()),
@@ -56,6 +94,7 @@ fn unexpected(value: &Value) -> Unexpected<'_> {
     match value {
         Value::Array(_) => Unexpected::Seq,
         Value::Object(_) => Unexpected::Map,
+        Value::Number(_) => Unexpected::Other("number"),
         _ => Unexpected::Other("scalar"),
     }
 }
@@ -128,6 +167,34 @@ mod tests {
         ] {
             assert_eq!(number(literal), want, "{literal}");
         }
+    }
+
+    #[test]
+    fn booleans_in_every_yaml_1_1_spelling() {
+        #[derive(Deserialize)]
+        struct T {
+            #[serde(default, deserialize_with = "boolean")]
+            b: bool,
+        }
+        let read = |yaml: &str| serde_yaml_ng::from_str::<T>(yaml).map(|t| t.b);
+        for word in [
+            "y", "Y", "yes", "Yes", "YES", "on", "On", "ON", "true", "True", "TRUE",
+        ] {
+            assert_eq!(read(&format!("b: {word}")).ok(), Some(true), "{word}");
+        }
+        for word in [
+            "n", "N", "no", "No", "NO", "off", "Off", "OFF", "false", "False", "FALSE", "~", "",
+        ] {
+            assert_eq!(read(&format!("b: {word}")).ok(), Some(false), "{word}");
+        }
+        assert_eq!(read("{}").ok(), Some(false));
+        for bad in ["yEs", "1", "0", "enabled", "[true]", "1.0", "t"] {
+            assert!(read(&format!("b: {bad}")).is_err(), "{bad}");
+        }
+        let json = |text: &str| serde_json::from_str::<T>(text).map(|t| t.b);
+        assert_eq!(json(r#"{"b": true}"#).ok(), Some(true));
+        assert_eq!(json(r#"{"b": null}"#).ok(), Some(false));
+        assert!(json(r#"{"b": 1}"#).is_err());
     }
 
     #[test]

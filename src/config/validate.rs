@@ -1,15 +1,24 @@
 //! Validation: the only way from a raw hook to a runtime `Hook`. Every problem is collected with
 //! its field path (unknown keys included, as serde finds them: `keys`); nothing is compiled or
 //! checked later, per request.
+//!
+//! With `-lenient` a hook with errors is still served, the way the reference serves it: the
+//! reference accepts such a file and fails (or never matches) at request time. Where an error
+//! has a request-time form (`tolerate`), the hook is built with it: an invalid regex is a rule
+//! that answers 500 when a request reaches it, an argument with an unknown source passes `""`.
+//! A hook with any other error is served with a rule that always fails (500), so its command
+//! never runs, and never runs without its rules.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use http::{HeaderName, HeaderValue, Method};
 use serde_json::Value;
 
+use super::command;
 use super::compile_rules::compile_rule;
-use super::hook::{Concurrency, Execution, Hook, HookCommand, Parameter};
+use super::hook::{Concurrency, Execution, Hook, HookCommand, Parameter, Rule};
 use super::keys::UnknownKey;
 use super::problem::{Problems, Severity};
 use super::raw::{RawHook, RawRegistryEvent};
@@ -18,23 +27,20 @@ use crate::notify::config::CompileContext;
 use crate::notify::template::GoTemplates;
 use crate::notify::{Target, TargetConfig};
 
-/// How strictly unknown keys are treated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum UnknownKeys {
-    /// An unknown key is an error (a typo like `trigger-rules` would drop all protection).
-    #[default]
-    Error,
-    /// The reference's leniency: warn and ignore.
-    Warn,
-}
-
 /// Context for validating the hooks of one file.
 pub struct Validator<'a> {
-    pub file: &'a Path,
-    pub unknown_keys: UnknownKeys,
+    file: &'a Path,
+    /// `-lenient`: unknown keys are warnings, and hooks with errors are served (see the module
+    /// doc).
+    lenient: bool,
+    problems: &'a mut Problems,
+    /// Errors of the current hook that have a request-time form (`tolerate`).
+    tolerated: usize,
     /// Whether a mail server is configured (`-smtp`): without one, e-mail targets are errors.
-    pub mail_server: bool,
-    pub problems: &'a mut Problems,
+    mail_server: bool,
+    /// Commands already looked up (with why they cannot run): the hooks of a big file mostly
+    /// run the same few programs.
+    commands: HashMap<(String, Option<PathBuf>), Option<String>>,
 }
 
 /// Where in a hook a problem is: the hook's id and a field path.
@@ -65,7 +71,25 @@ impl At<'_> {
     }
 }
 
-impl Validator<'_> {
+impl<'a> Validator<'a> {
+    pub fn new(
+        file: &'a Path,
+        lenient: bool,
+        mail_server: bool,
+        problems: &'a mut Problems,
+    ) -> Self {
+        Validator {
+            file,
+            lenient,
+            problems,
+            tolerated: 0,
+            mail_server,
+            commands: HashMap::new(),
+        }
+    }
+
+    /// An error in a hook. Without `-lenient` the hook is refused; with it, the hook is served
+    /// with a rule that always fails (500), unless the error was `tolerate`d.
     pub(super) fn error(&mut self, at: &At, message: impl Into<String>) {
         self.problems.push(
             Severity::Error,
@@ -74,6 +98,17 @@ impl Validator<'_> {
             at.path.clone(),
             message,
         );
+    }
+
+    /// An error the reference meets only at request time. It is reported as an error either
+    /// way; without `-lenient` the hook is refused (`false`), with it (`true`) the caller builds
+    /// the hook the way the reference serves it.
+    pub(super) fn tolerate(&mut self, at: &At, message: impl Into<String>) -> bool {
+        self.error(at, message);
+        if self.lenient {
+            self.tolerated += 1;
+        }
+        self.lenient
     }
 
     pub(super) fn warn(&mut self, at: &At, message: impl Into<String>) {
@@ -98,8 +133,26 @@ impl Validator<'_> {
             hook: &label,
             path: String::new(),
         };
+        let raw = self.read(value, &at)?;
+        let before = self.problems.list.len();
+        self.tolerated = 0;
+        let has_rule = raw.trigger_rule.is_some();
+        let hook = self.build(raw, &at);
+        let errors = self.problems.list[before..]
+            .iter()
+            .filter(|p| p.severity == Severity::Error)
+            .count();
+        match errors {
+            0 => Some(hook),
+            _ if !self.lenient => None,
+            _ => Some(self.served_leniently(hook, errors, has_rule, &at)),
+        }
+    }
+
+    /// The raw hook, with unknown keys reported; `None` when it cannot be read at all.
+    fn read(&mut self, value: &Value, at: &At) -> Option<RawHook> {
         if !value.is_object() {
-            self.error(&at, "a hook must be an object");
+            self.error(at, "a hook must be an object");
             return None;
         }
         let mut unknown = Vec::new();
@@ -108,33 +161,54 @@ impl Validator<'_> {
             serde_path_to_error::deserialize(serde_ignored::Deserializer::new(value, &mut note));
         for key in unknown {
             let at = At {
-                hook: &label,
+                hook: at.hook,
                 path: key.object_path(),
             };
-            match self.unknown_keys {
-                UnknownKeys::Error => self.error(&at, key.message()),
-                UnknownKeys::Warn => self.warn(&at, key.message()),
+            if self.lenient {
+                self.warn(&at, key.message());
+            } else {
+                self.error(&at, key.message());
             }
         }
-        let raw = match raw {
-            Ok(raw) => raw,
+        match raw {
+            Ok(raw) => Some(raw),
             Err(e) => {
-                let at = at.field(&e.path().to_string());
-                self.error(&at, e.into_inner().to_string());
-                return None;
+                // The reference cannot read such a file at all: not even with -lenient is a
+                // hook served that could not be read.
+                self.error(&at.field(&e.path().to_string()), e.into_inner().to_string());
+                None
             }
-        };
-        let before = self.problems.list.len();
-        let hook = self.build(raw, &at);
-        let failed = self.problems.list[before..]
-            .iter()
-            .any(|p| p.severity == Severity::Error);
-        (!failed).then_some(hook)
+        }
+    }
+
+    /// `-lenient`'s form of a hook with `errors`: as built, when every error was `tolerate`d
+    /// (the reference's request-time forms); otherwise with a rule that refuses every request.
+    /// Either way a hook never runs without the rules it was given.
+    fn served_leniently(&mut self, mut hook: Hook, errors: usize, has_rule: bool, at: &At) -> Hook {
+        if errors > self.tolerated || (has_rule && hook.rule.is_none()) {
+            hook.rule = Some(Rule::Unusable {
+                reads: None,
+                error: Some("the hook is invalid (its problems are logged at start)".into()),
+            });
+            self.warn(
+                at,
+                "-lenient: served, but every request gets 500 (Error occurred while evaluating hook rules.); the command never runs",
+            );
+        } else {
+            self.warn(
+                at,
+                "-lenient: served as the reference serves it; the problems above show at request time",
+            );
+        }
+        hook
     }
 
     fn build(&mut self, raw: RawHook, at: &At) -> Hook {
         if raw.id.is_empty() {
-            self.error(&at.field("id"), "missing hook id");
+            self.warn(
+                &at.field("id"),
+                "no id: the hook is served at the URL prefix itself (/hooks/ by default), as by the reference",
+            );
         }
         let command = self.command(&raw, at);
         let response_headers = self.response_headers(&raw, &at.field("response-headers"));
@@ -228,25 +302,48 @@ impl Validator<'_> {
         }
     }
 
-    fn command(&mut self, raw: &RawHook, at: &At) -> HookCommand {
-        let at = at.field("execute-command");
-        if raw.execute_command.is_empty() {
+    /// The command, with a warning when it cannot run as configured (the server still starts:
+    /// the script may be deployed after it, and the hook's answer does not need it).
+    fn command(&mut self, raw: &RawHook, hook_at: &At) -> HookCommand {
+        let at = hook_at.field("execute-command");
+        let program = &raw.execute_command;
+        let working_dir = Some(PathBuf::from(&raw.command_working_directory))
+            .filter(|p| !p.as_os_str().is_empty());
+        let missing_dir = working_dir.as_ref().filter(|dir| !dir.is_dir());
+        if let Some(dir) = missing_dir {
+            self.warn(
+                &hook_at.field("command-working-directory"),
+                format!(
+                    "{}: no such folder: the command cannot start",
+                    dir.display()
+                ),
+            );
+        }
+        if program.is_empty() {
             self.warn(&at, "no command: the hook only answers, it runs nothing");
-        } else if raw.execute_command.contains(' ')
-            && !Path::new(&raw.execute_command).exists()
+        } else if program.contains(' ')
+            && !Path::new(program).exists()
             && !Path::new(&raw.command_working_directory)
-                .join(&raw.execute_command)
+                .join(program)
                 .exists()
         {
             self.warn(
                 &at,
                 "contains a space: arguments belong in pass-arguments-to-command",
             );
+        } else if missing_dir.is_none() {
+            let key = (program.clone(), working_dir.clone());
+            let problem = self.commands.entry(key).or_insert_with(|| {
+                let found = command::resolve(program, working_dir.as_deref());
+                found.err().map(|e| e.to_string())
+            });
+            if let Some(problem) = problem.clone() {
+                self.warn(&at, format!("cannot run {program}: {problem}"));
+            }
         }
         HookCommand {
-            program: raw.execute_command.clone(),
-            working_dir: Some(PathBuf::from(&raw.command_working_directory))
-                .filter(|p| !p.as_os_str().is_empty()),
+            program: program.clone(),
+            working_dir,
         }
     }
 
@@ -259,8 +356,19 @@ impl Validator<'_> {
                 HeaderValue::try_from(h.value.as_str()),
             ) {
                 (Ok(name), Ok(value)) => out.push((name, value)),
-                (Err(_), _) => self.error(&at.field("name"), "not a valid header name"),
-                (_, Err(_)) => self.error(&at.field("value"), "not a valid header value"),
+                // Go's server drops a header whose name is invalid.
+                (Err(_), _) => {
+                    self.tolerate(&at.field("name"), "not a valid header name");
+                }
+                (Ok(name), Err(_)) => {
+                    // Go's server writes line breaks in a value as spaces.
+                    let spaced = h.value.replace(['\r', '\n'], " ");
+                    if self.tolerate(&at.field("value"), "not a valid header value") {
+                        if let Ok(value) = HeaderValue::try_from(spaced) {
+                            out.push((name, value));
+                        }
+                    }
+                }
             }
         }
         out
@@ -275,7 +383,10 @@ impl Validator<'_> {
             let upper = m.trim().to_ascii_uppercase();
             match Method::from_bytes(upper.as_bytes()) {
                 Ok(method) if !upper.is_empty() => out.push(method),
-                _ => self.error(&at.index(i), format!("not a valid HTTP method: {m:?}")),
+                // No request has such a method: in the reference it never matches.
+                _ => {
+                    self.tolerate(&at.index(i), format!("not a valid HTTP method: {m:?}"));
+                }
             }
         }
         Some(out)
@@ -307,7 +418,8 @@ impl Validator<'_> {
                 .and_then(|t| match crate::config::parse_duration(t) {
                     Ok(d) => Some(d),
                     Err(e) => {
-                        self.error(&at.field("command-timeout"), e);
+                        // The reference has no timeouts: -lenient serves the default one.
+                        self.tolerate(&at.field("command-timeout"), e);
                         None
                     }
                 });
@@ -316,7 +428,8 @@ impl Validator<'_> {
             Some("serial") => Concurrency::Serial,
             Some("latest") => Concurrency::Latest,
             Some(other) => {
-                self.error(
+                // The reference runs every request at once: -lenient serves it `parallel`.
+                self.tolerate(
                     &at.field("concurrency"),
                     format!("unknown mode {other:?} (parallel, serial or latest)"),
                 );

@@ -50,14 +50,16 @@ impl Isolation {
         }
     }
 
-    /// Logs which it is (once, at start).
+    /// Logs which it is (once, at start; shown at the default level).
     pub fn log(&self) {
         match self {
             Isolation::Cgroups(c) => tracing::info!(
+                target: crate::logging::LIFECYCLE,
                 cgroup = %c.instance.display(),
                 "each job runs in its own cgroup (cgroup v2): timeouts and shutdown kill every process a job started"
             ),
             Isolation::ProcessGroups { reason } => tracing::info!(
+                target: crate::logging::LIFECYCLE,
                 %reason,
                 "no writable cgroup v2 hierarchy: jobs run in process groups, which a process that calls setsid leaves (it then outlives its job's timeout)"
             ),

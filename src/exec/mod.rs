@@ -1,13 +1,16 @@
 //! Runs hook commands.
 //!
 //! # Theory of operation
-//! Every command is built by [`spawn`]: its own process group, stdin from /dev/null, stdout and
-//! stderr piped, arguments and environment passed as argv/envp (never through a shell). Two
-//! reader tasks copy the pipes into an [`OutputLog`] concurrently, so neither pipe can fill up
-//! and block the child; bytes beyond the cap are read and dropped. The command gets a deadline:
+//! Every command is built by [`spawn`]: its own process group, stdin from /dev/null, arguments
+//! and environment passed as argv/envp (never through a shell), and stdout and stderr both the
+//! write end of ONE pipe, as Go's `CombinedOutput` does for the reference: the output is one
+//! stream in the order the command wrote it (two pipes merged by arrival would reorder
+//! `echo out; echo err >&2`). A reader task copies the pipe into an [`OutputLog`], so the pipe
+//! cannot fill up and block the child; bytes beyond the cap are read and dropped. The command
+//! gets a deadline:
 //! when it passes, the whole group gets SIGTERM, then after the grace period SIGKILL, and the
-//! child is always reaped. Once the main process has exited, the readers get a short linger to
-//! drain what is buffered; a grandchild that keeps the pipes open cannot hold the run past it.
+//! child is always reaped. Once the main process has exited, the reader gets a short linger to
+//! drain what is buffered; a grandchild that keeps the pipe open cannot hold the run past it.
 //! Temporary files live in the [`Invocation`] and are deleted when the run ends.
 //!
 //! Where a writable cgroup v2 hierarchy exists, each command also runs in its own cgroup
@@ -25,6 +28,7 @@ mod output;
 pub mod result_file;
 mod tempfile;
 
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
@@ -37,8 +41,10 @@ use tokio::process::Child;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::command;
+
 pub use cgroup::{Isolation, JobCgroup, JobCgroups};
-pub use output::{OutputLog, Snapshot, Stream};
+pub use output::{OutputLog, Snapshot};
 pub use result_file::ResultFile;
 pub use tempfile::TempFile;
 
@@ -89,10 +95,13 @@ pub enum SpawnError {
         #[source]
         source: std::io::Error,
     },
-    #[error("starting {program:?}: {source}")]
+    #[error("creating the output pipe: {0}")]
+    Pipe(#[source] std::io::Error),
+    #[error("starting {program:?} in {}: {source}", dir.display())]
     Spawn {
         program: String,
-        #[source]
+        /// The folder it was started in.
+        dir: PathBuf,
         source: std::io::Error,
     },
 }
@@ -144,7 +153,7 @@ pub async fn run_isolated(
     let finished = match spawned {
         Ok((inv, Ok(started))) => {
             let cgroup = started.cgroup.as_ref();
-            let exit = supervise(started.child, &inv, &log, cancel, cgroup).await;
+            let exit = supervise(started.child, started.output, &inv, &log, cancel, cgroup).await;
             if let Some(cgroup) = cgroup {
                 // Killed jobs' cgroups are empty; what a command left on purpose moves out.
                 cgroup.release_leftovers();
@@ -190,66 +199,20 @@ fn fork_slots() -> &'static tokio::sync::Semaphore {
     })
 }
 
-/// The reference's `exec.LookPath` on `execute-command`, joined to the working directory when
-/// relative.
+/// The program to start: `execute-command` found as the reference finds it (see
+/// [`crate::config::command`]).
 fn resolve(program: &str, working_dir: Option<&Path>) -> Result<PathBuf, SpawnError> {
-    let not_found = |reason: &str| SpawnError::NotFound {
+    command::resolve(program, working_dir).map_err(|e| SpawnError::NotFound {
         program: program.to_string(),
-        reason: reason.to_string(),
-    };
-    if program.is_empty() {
-        return Err(not_found("no command configured"));
-    }
-    let path = match working_dir {
-        Some(dir) if !Path::new(program).is_absolute() => go_join(dir, program),
-        _ => PathBuf::from(program),
-    };
-    let candidates: Vec<PathBuf> = if path.to_string_lossy().contains('/') {
-        vec![path]
-    } else {
-        std::env::var_os("PATH")
-            .map(|p| std::env::split_paths(&p).map(|d| d.join(&path)).collect())
-            .unwrap_or_default()
-    };
-    candidates
-        .into_iter()
-        .find(|p| is_executable(p))
-        .ok_or_else(|| not_found("executable file not found"))
+        reason: e.to_string(),
+    })
 }
 
-/// Go's `filepath.Join`: joins and cleans lexically (`dir/./x` → `dir/x`, `a/b/../x` → `a/x`).
-/// The reference runs the joined path, and a script sees it as its `$0`.
-fn go_join(dir: &Path, program: &str) -> PathBuf {
-    use std::path::Component;
-    let joined = dir.join(program);
-    let mut out: Vec<Component> = Vec::new();
-    for c in joined.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => match out.last() {
-                Some(Component::Normal(_)) => {
-                    out.pop();
-                }
-                Some(Component::RootDir | Component::Prefix(_)) => {}
-                _ => out.push(c),
-            },
-            _ => out.push(c),
-        }
-    }
-    if out.is_empty() {
-        return PathBuf::from(".");
-    }
-    out.iter().collect()
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-/// A started command and the files (and cgroup) that live as long as it runs.
+/// A started command, the read end of its output pipe and the files (and cgroup) that live as
+/// long as it runs.
 struct Started {
     child: Child,
+    output: OwnedFd,
     files: Vec<TempFile>,
     result: TempFile,
     cgroup: Option<JobCgroup>,
@@ -290,6 +253,11 @@ fn spawn(inv: &Invocation, isolation: &Isolation) -> Result<Started, SpawnError>
         file_env.push((env.clone(), file.path().to_string_lossy().into_owned()));
         files.push(file);
     }
+    // Close-on-exec, so that no other command started meanwhile inherits this pipe; the child
+    // gets the write end as its fds 1 and 2 (dup2 clears the flag there).
+    let (output, write) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| SpawnError::Pipe(e.into()))?;
+    let stderr = write.try_clone().map_err(SpawnError::Pipe)?;
     let mut cmd = tokio::process::Command::new(&path);
     cmd.arg0(&inv.program)
         .args(&inv.args)
@@ -297,8 +265,8 @@ fn spawn(inv: &Invocation, isolation: &Isolation) -> Result<Started, SpawnError>
         .envs(file_env.iter().map(|(k, v)| (k, v)))
         .env(RESULT_ENV, result.path())
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(Stdio::from(write))
+        .stderr(Stdio::from(stderr))
         .process_group(0)
         .kill_on_drop(false);
     if let Some(dir) = &inv.working_dir {
@@ -310,10 +278,19 @@ fn spawn(inv: &Invocation, isolation: &Isolation) -> Result<Started, SpawnError>
     }
     let child = cmd.spawn().map_err(|source| SpawnError::Spawn {
         program: inv.program.clone(),
+        dir: inv
+            .working_dir
+            .clone()
+            .or_else(|| std::env::current_dir().ok())
+            .unwrap_or_default(),
         source,
     })?;
+    // `cmd` holds this process's copies of the write end: dropping it (here) lets the reader
+    // see the end of the output once the command and its children have closed theirs.
+    drop(cmd);
     Ok(Started {
         child,
+        output,
         files,
         result,
         cgroup,
@@ -323,6 +300,7 @@ fn spawn(inv: &Invocation, isolation: &Isolation) -> Result<Started, SpawnError>
 /// Waits for the child under its deadline, copying output, killing the group when needed.
 async fn supervise(
     mut child: Child,
+    output: OwnedFd,
     inv: &Invocation,
     log: &Arc<OutputLog>,
     cancel: &CancellationToken,
@@ -332,13 +310,15 @@ async fn supervise(
         .id()
         .and_then(|id| i32::try_from(id).ok())
         .map(Pid::from_raw);
-    let mut readers = Vec::new();
-    if let Some(p) = child.stdout.take() {
-        readers.push(tokio::spawn(pump(p, Stream::Stdout, log.clone())));
-    }
-    if let Some(p) = child.stderr.take() {
-        readers.push(tokio::spawn(pump(p, Stream::Stderr, log.clone())));
-    }
+    let reader = match tokio::net::unix::pipe::Receiver::from_owned_fd(output) {
+        Ok(pipe) => Some(tokio::spawn(pump(pipe, log.clone()))),
+        Err(e) => {
+            // Cannot happen for a pipe this module made; the command still runs, unread
+            // output aside (the pipe is closed, so the command's writes fail).
+            tracing::warn!(error = %e, "cannot read the command's output");
+            None
+        }
+    };
     let deadline = Instant::now() + inv.timeout;
     let ended = tokio::select! {
         status = child.wait() => Ok(status),
@@ -347,8 +327,8 @@ async fn supervise(
     };
     let (exit, linger_until) = match ended {
         Ok(status) => {
-            // Let the readers drain what is buffered, but never past the deadline or a linger:
-            // a backgrounded grandchild may hold the pipes open indefinitely.
+            // Let the reader drain what is buffered, but never past the deadline or a linger:
+            // a backgrounded grandchild may hold the pipe open indefinitely.
             let linger = Instant::now() + inv.kill_grace.min(Duration::from_secs(2));
             (status_to_exit(status), linger.min(deadline))
         }
@@ -357,7 +337,7 @@ async fn supervise(
             (reason, Instant::now() + Duration::from_millis(200))
         }
     };
-    for reader in readers {
+    if let Some(reader) = reader {
         let abort = reader.abort_handle();
         if tokio::time::timeout_at(linger_until, reader).await.is_err() {
             abort.abort();
@@ -418,13 +398,13 @@ fn status_to_exit(status: std::io::Result<ExitStatus>) -> Exit {
     }
 }
 
-/// Copies a pipe into the log until EOF, reading (and dropping) past the cap.
-async fn pump(mut pipe: impl AsyncRead + Unpin, stream: Stream, log: Arc<OutputLog>) {
+/// Copies the pipe into the log until EOF, reading (and dropping) past the cap.
+async fn pump(mut pipe: impl AsyncRead + Unpin, log: Arc<OutputLog>) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         match pipe.read(&mut buf).await {
             Ok(0) | Err(_) => return,
-            Ok(n) => log.append(stream, &buf[..n]),
+            Ok(n) => log.append(&buf[..n]),
         }
     }
 }

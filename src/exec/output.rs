@@ -1,83 +1,58 @@
-//! Captured command output: stdout and stderr kept separately and interleaved in arrival order,
-//! each capped; readers can follow the combined log live until the command ends.
+//! Captured command output: one stream in write order (stdout and stderr are the same pipe, as
+//! with Go's `CombinedOutput`), capped; readers can follow it live until the command ends.
 
 use std::sync::Mutex;
 
 use bytes::Bytes;
 use tokio::sync::watch;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stream {
-    Stdout,
-    Stderr,
-}
-
-/// The output, stored once: the bytes in arrival order plus which stream each run came from.
+/// The kept bytes and whether some were dropped.
 #[derive(Debug, Default)]
-struct Buffers {
-    combined: Vec<u8>,
-    /// Consecutive runs of `combined`: (stream, length).
-    runs: Vec<(Stream, usize)>,
-    stdout_len: usize,
-    stderr_len: usize,
+struct Buffer {
+    bytes: Vec<u8>,
     truncated: bool,
 }
 
-/// A command's output, shared between the reader tasks, the job record and live followers.
+/// A command's output, shared between the reader task, the job record and live followers.
 #[derive(Debug)]
 pub struct OutputLog {
     cap: usize,
-    buffers: Mutex<Buffers>,
-    /// Bytes in `combined` so far, and whether the output is complete.
+    buffer: Mutex<Buffer>,
+    /// Bytes kept so far, and whether the output is complete.
     progress: watch::Sender<(usize, bool)>,
 }
 
 /// A copy of the output at one moment.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
+    /// stdout and stderr as the command wrote them, in one stream.
     pub combined: Vec<u8>,
-    pub stdout: Vec<u8>,
-    pub stderr: Vec<u8>,
     pub truncated: bool,
 }
 
 impl OutputLog {
-    /// `cap` bounds each of stdout and stderr.
+    /// `cap` bounds the bytes kept.
     pub fn new(cap: usize) -> Self {
         OutputLog {
             cap,
-            buffers: Mutex::new(Buffers::default()),
+            buffer: Mutex::new(Buffer::default()),
             progress: watch::channel((0, false)).0,
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Buffers> {
-        // A panic while holding this lock cannot leave the buffers inconsistent (appends only).
-        self.buffers.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Buffer> {
+        // A panic while holding this lock cannot leave the buffer inconsistent (appends only).
+        self.buffer.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Appends a chunk; bytes past the stream's cap are dropped and the log marked truncated.
-    pub fn append(&self, stream: Stream, chunk: &[u8]) {
+    /// Appends a chunk; bytes past the cap are dropped and the log marked truncated.
+    pub fn append(&self, chunk: &[u8]) {
         let len = {
             let mut b = self.lock();
-            let used = match stream {
-                Stream::Stdout => b.stdout_len,
-                Stream::Stderr => b.stderr_len,
-            };
-            let kept = chunk.len().min(self.cap.saturating_sub(used));
+            let kept = chunk.len().min(self.cap.saturating_sub(b.bytes.len()));
             b.truncated |= kept < chunk.len();
-            if kept > 0 {
-                b.combined.extend_from_slice(&chunk[..kept]);
-                match b.runs.last_mut() {
-                    Some((s, n)) if *s == stream => *n += kept,
-                    _ => b.runs.push((stream, kept)),
-                }
-                match stream {
-                    Stream::Stdout => b.stdout_len += kept,
-                    Stream::Stderr => b.stderr_len += kept,
-                }
-            }
-            b.combined.len()
+            b.bytes.extend_from_slice(&chunk[..kept]);
+            b.bytes.len()
         };
         self.progress.send_replace((len, false));
     }
@@ -86,48 +61,33 @@ impl OutputLog {
     pub fn close(&self) {
         let len = {
             let mut b = self.lock();
-            b.combined.shrink_to_fit();
-            b.runs.shrink_to_fit();
-            b.combined.len()
+            b.bytes.shrink_to_fit();
+            b.bytes.len()
         };
         self.progress.send_replace((len, true));
     }
 
     /// Bytes this log keeps in memory (for the job history's budget).
     pub fn retained_bytes(&self) -> usize {
-        let b = self.lock();
-        b.combined.capacity() + b.runs.capacity() * std::mem::size_of::<(Stream, usize)>()
+        self.lock().bytes.capacity()
     }
 
     pub fn snapshot(&self) -> Snapshot {
         let b = self.lock();
-        let mut stdout = Vec::with_capacity(b.stdout_len);
-        let mut stderr = Vec::with_capacity(b.stderr_len);
-        let mut at = 0;
-        for (stream, n) in &b.runs {
-            let part = &b.combined[at..at + n];
-            match stream {
-                Stream::Stdout => stdout.extend_from_slice(part),
-                Stream::Stderr => stderr.extend_from_slice(part),
-            }
-            at += n;
-        }
         Snapshot {
-            combined: b.combined.clone(),
-            stdout,
-            stderr,
+            combined: b.bytes.clone(),
             truncated: b.truncated,
         }
     }
 
-    /// Waits for combined output past `offset`; `None` once the output is complete and read.
+    /// Waits for output past `offset`; `None` once the output is complete and read.
     pub async fn next_chunk(&self, offset: usize) -> Option<Bytes> {
         let mut rx = self.progress.subscribe();
         loop {
             let (len, closed) = *rx.borrow_and_update();
             if len > offset {
                 let b = self.lock();
-                return Some(Bytes::copy_from_slice(&b.combined[offset..]));
+                return Some(Bytes::copy_from_slice(&b.bytes[offset..]));
             }
             if closed {
                 return None;
@@ -145,16 +105,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn caps_each_stream_and_interleaves() {
+    fn keeps_up_to_the_cap_and_marks_the_rest_dropped() {
         let log = OutputLog::new(4);
-        log.append(Stream::Stdout, b"ab");
-        log.append(Stream::Stderr, b"XY");
-        log.append(Stream::Stdout, b"cdef");
+        log.append(b"ab");
+        log.append(b"XY");
         let s = log.snapshot();
-        assert_eq!(s.stdout, b"abcd");
-        assert_eq!(s.stderr, b"XY");
-        assert_eq!(s.combined, b"abXYcd");
-        assert!(s.truncated);
+        assert_eq!((s.combined.as_slice(), s.truncated), (&b"abXY"[..], false));
+        log.append(b"cdef");
+        let s = log.snapshot();
+        assert_eq!((s.combined.as_slice(), s.truncated), (&b"abXY"[..], true));
     }
 
     #[tokio::test]
@@ -170,9 +129,9 @@ mod tests {
                 seen
             })
         };
-        log.append(Stream::Stdout, b"one ");
+        log.append(b"one ");
         tokio::task::yield_now().await;
-        log.append(Stream::Stderr, b"two");
+        log.append(b"two");
         log.close();
         assert_eq!(follower.await.unwrap(), b"one two");
     }

@@ -216,12 +216,19 @@ pub struct JobView {
     #[serde(default)]
     pub result: BTreeMap<String, String>,
     /// Every attempt to notify someone of this job's end.
+    #[serde(default)]
     pub notifications: Vec<NotificationAttempt>,
-    /// `None` (absent) when the server hides output (`-job-output=false`).
+    /// The command's stdout and stderr in the order it wrote them (one pipe, as the
+    /// reference's `CombinedOutput`); `None` (absent) when the server hides output
+    /// (`-job-output=false`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
+    pub output: Option<String>,
+    /// The same text as `output`, under the name earlier versions used for stdout alone (stderr
+    /// was apart then): readers of those versions keep working.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub stdout: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stderr: Option<String>,
     #[serde(default)]
     pub truncated: bool,
 }
@@ -384,6 +391,7 @@ impl Job {
     pub fn view(&self, with_output: bool) -> JobView {
         let p = self.lock();
         let out = self.output.snapshot();
+        let output = with_output.then(|| String::from_utf8_lossy(&out.combined).into_owned());
         let ending = p.ending.clone();
         let duration_ms = match (p.started_at, p.finished_at) {
             (Some((_, s)), Some((_, f))) => Some(f.duration_since(s).as_millis()),
@@ -405,8 +413,8 @@ impl Job {
             duration_ms,
             result: p.result.clone(),
             notifications: p.notifications.clone(),
-            stdout: with_output.then(|| String::from_utf8_lossy(&out.stdout).into_owned()),
-            stderr: with_output.then(|| String::from_utf8_lossy(&out.stderr).into_owned()),
+            output: output.clone(),
+            stdout: output,
             truncated: out.truncated,
         }
     }

@@ -27,11 +27,24 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{Concurrency, Hook};
 use crate::exec::{self, Invocation};
+use crate::logging::{self, LogContext};
 use crate::store::{DeployRecord, JobFilter, RunSpec, Store, Write};
 
 pub use job::{
     Ending, Job, JobState, JobView, NotificationAttempt, Trigger, MAX_NOTIFICATION_ATTEMPTS,
 };
+
+/// Commands running at once by default (`-max-jobs`). A running job costs hookrun about 15 KiB
+/// plus its output, and the machine one process per program it runs at that moment: 2 for
+/// `sh -c 'sleep 0.2; echo done'`, 2 to 4 for a deploy script and the CLI it waits on. 256 jobs
+/// stay within 1,024 processes, the smallest process limit commonly set for a container or pod,
+/// and answer a burst of 500 commands in two waves (README "Default limits").
+pub const DEFAULT_MAX_JOBS: usize = 256;
+
+/// Requests of one hook that may wait by default (`-max-queue`). A waiting job costs about
+/// 2.4 KiB, so a full queue is about 24 MiB: five times the largest burst the reference is known
+/// to take without a failure, and still a bound when a flood arrives.
+pub const DEFAULT_MAX_QUEUE: usize = 10_000;
 
 /// Limits and defaults for running jobs and keeping them (the `-max-jobs`, `-max-queue`,
 /// `-job-history*` and `-max-output` flags).
@@ -43,7 +56,7 @@ pub struct JobLimits {
     pub max_queue: usize,
     /// `-job-history`: finished jobs kept for the jobs endpoint.
     pub history: usize,
-    /// `-max-output`: bytes kept of each of stdout and stderr.
+    /// `-max-output`: bytes kept of a command's output (stdout and stderr together).
     pub max_output: usize,
     /// `-job-history-size`: bytes of output kept across finished jobs.
     pub history_bytes: usize,
@@ -52,8 +65,8 @@ pub struct JobLimits {
 impl Default for JobLimits {
     fn default() -> Self {
         JobLimits {
-            max_jobs: 64,
-            max_queue: 100,
+            max_jobs: DEFAULT_MAX_JOBS,
+            max_queue: DEFAULT_MAX_QUEUE,
             history: 1000,
             max_output: 1024 * 1024,
             history_bytes: 64 * 1024 * 1024,
@@ -265,7 +278,7 @@ impl JobManager {
                 for old in replaced {
                     old.end_unstarted(JobState::Superseded);
                     self.record(&old, None);
-                    tracing::info!(job = %old.id, hook = %old.hook, by = %job.id, "job superseded");
+                    tracing::info!(job_id = %old.id, hook = %old.hook, request_id = %old.request_id, by = %job.id, "job superseded by a newer request");
                     self.retire(table, &old);
                 }
                 Ok(Admission::Wait)
@@ -282,7 +295,13 @@ impl JobManager {
         permit: Option<OwnedSemaphorePermit>,
     ) {
         let this = self.clone();
-        self.tracker.spawn(async move {
+        // Every line the job logs names it, its hook and the request that started it.
+        let context = LogContext {
+            request_id: job.request_id.clone(),
+            hook: job.hook.clone(),
+            job_id: Some(job.id.clone()),
+        };
+        let run = async move {
             let permit = match permit {
                 Some(p) => Some(p),
                 None => {
@@ -301,22 +320,28 @@ impl JobManager {
             };
             match (permit, job.start()) {
                 (Some(_permit), Some(inv)) => {
-                    tracing::info!(job = %job.id, hook = %job.hook, "job started");
+                    tracing::info!("job started");
                     this.record(&job, None);
-                    let finished = exec::run(inv, job.output.clone(), &this.cancel).await;
-                    tracing::info!(job = %job.id, hook = %job.hook, exit = ?finished.exit, "job finished");
+                    let ran = RunFacts::of(&inv);
+                    // Boxed: the run's state is allocated when it starts, so that a job waiting
+                    // for a permit costs only this small task, not a whole run.
+                    let finished = Box::pin(exec::run(inv, job.output.clone(), &this.cancel)).await;
+                    ran.log(&finished.exit);
                     for warning in &finished.result.warnings {
-                        tracing::warn!(job = %job.id, hook = %job.hook, warning = %warning, "result file");
+                        tracing::warn!(%warning, "the command's result file was not read");
                     }
                     this.commit_finished(&job, finished).await;
                 }
                 _ => {
-                    job.end_unstarted(JobState::Canceled);
+                    if job.end_unstarted(JobState::Canceled) {
+                        tracing::info!("job canceled before it started");
+                    }
                     this.record(&job, None);
                 }
             }
             this.job_ended(&job);
-        });
+        };
+        self.tracker.spawn(logging::with_context(context, run));
     }
 
     /// Commits the job's final record (and its deploy record, if its result names a target)
@@ -329,7 +354,12 @@ impl JobManager {
             _ => None,
         };
         if let Some(deploy) = DeployRecord::of(&view, rollback_of) {
-            tracing::info!(job = %job.id, target = %deploy.target, image = ?deploy.image_after, good = deploy.is_good(), "deploy recorded");
+            tracing::info!(
+                target = %deploy.target,
+                image = deploy.image_after.as_deref().unwrap_or_default(),
+                good = deploy.is_good(),
+                "deploy recorded"
+            );
             self.store.write(Write::Deploy(deploy));
         }
         self.store.write(Write::job(view, None));
@@ -399,6 +429,58 @@ impl JobManager {
         self.cancel.cancel();
         self.tracker.wait().await;
         stopped
+    }
+}
+
+/// What the log says about a run besides its ids: when it started, and the command's timeout
+/// and working directory.
+struct RunFacts {
+    started: std::time::Instant,
+    timeout: std::time::Duration,
+    working_dir: String,
+}
+
+impl RunFacts {
+    fn of(inv: &Invocation) -> Self {
+        let working_dir = inv
+            .working_dir
+            .clone()
+            .or_else(|| std::env::current_dir().ok())
+            .map(|d| d.display().to_string())
+            .unwrap_or_default();
+        RunFacts {
+            started: std::time::Instant::now(),
+            timeout: inv.timeout,
+            working_dir,
+        }
+    }
+
+    /// How the run ended, at the level it deserves: a success is part of a request's
+    /// lifecycle, a failure is a warning, a command that could not start is an error.
+    fn log(&self, exit: &exec::Exit) {
+        use exec::Exit;
+        let duration_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        match exit {
+            Exit::Code(0) => tracing::info!(exit_code = 0, duration_ms, "job succeeded"),
+            Exit::Code(code) => tracing::warn!(exit_code = code, duration_ms, "job failed"),
+            Exit::Signal(signal) => {
+                let signal = nix::sys::signal::Signal::try_from(*signal)
+                    .map_or_else(|_| signal.to_string(), |s| s.as_str().to_string());
+                tracing::warn!(%signal, duration_ms, "job failed: the command was killed by a signal");
+            }
+            Exit::TimedOut => tracing::warn!(
+                timeout = %humantime::format_duration(self.timeout),
+                duration_ms,
+                "job timed out: its process group was killed"
+            ),
+            // The server warns about each job it had to stop.
+            Exit::Canceled => {}
+            Exit::SpawnFailed(error) => tracing::error!(
+                %error,
+                working_dir = %self.working_dir,
+                "job failed: its command could not be started"
+            ),
+        }
     }
 }
 

@@ -90,7 +90,7 @@ async fn latest_runs_at_most_two_and_the_last_wins() {
     assert_eq!(states[0], JobState::Succeeded);
     assert_eq!(states[9], JobState::Succeeded);
     assert!(states[1..9].iter().all(|s| *s == JobState::Superseded));
-    assert_eq!(jobs[9].view(true).stdout.as_deref(), Some("9\n"));
+    assert_eq!(jobs[9].view(true).output.as_deref(), Some("9\n"));
 }
 
 #[tokio::test]

@@ -36,20 +36,22 @@ use crate::cli::values::parse_go_bool;
 /// The mail server flags, shared by the server, `hookrun validate` and `hookrun notify`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct SmtpArgs {
-    /// Mail server: smtp://host[:port] (no TLS), smtp+starttls://user@host[:587] or
+    /// mail server URL: smtp://, smtp+starttls:// or smtps://USER@HOST
+    ///
+    /// smtp://host[:port] (no TLS), smtp+starttls://user@host[:587] or
     /// smtps://user@host[:465]; the user is percent-encoded (ops%40example.com).
     #[arg(long = "smtp", value_name = "URL")]
     pub smtp: Option<String>,
-    /// Sender address (default: the URL's user, if it is an address).
+    /// sender address (default: the URL's user, if it is an address)
     #[arg(long = "smtp-from", value_name = "ADDRESS")]
     pub smtp_from: Option<String>,
-    /// Extra CA certificate(s) (PEM) to trust for the mail server.
+    /// extra CA certificates (PEM) to trust for the mail server
     #[arg(long = "smtp-ca", value_name = "FILE")]
     pub smtp_ca: Option<PathBuf>,
-    /// Accept any certificate from the mail server.
+    /// accept any certificate from the mail server
     #[arg(long = "smtp-insecure-skip-verify", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_go_bool)]
     pub smtp_insecure_skip_verify: bool,
-    /// File holding the SMTP password (else the HOOKRUN_SMTP_PASSWORD environment variable).
+    /// file holding the SMTP password (else $HOOKRUN_SMTP_PASSWORD)
     #[arg(long = "smtp-password-file", value_name = "FILE")]
     pub smtp_password_file: Option<PathBuf>,
 }
@@ -78,32 +80,34 @@ impl SmtpArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct NotifyArgs {
-    /// Send a mail to this address; repeatable (default: $MAIL_TO).
+    /// send a mail to this address; repeatable (default: $MAIL_TO)
     #[arg(long = "email", value_name = "ADDRESS")]
     pub email: Vec<String>,
-    /// Post to this webhook URL (for telegram: the API base, default https://api.telegram.org).
+    /// post to this webhook URL (telegram: the API base, else its own)
+    ///
+    /// For telegram the URL is the API base, https://api.telegram.org by default.
     #[arg(long, value_name = "URL")]
     pub webhook: Option<String>,
-    /// Webhook format: json, slack, dingtalk, wecom, feishu, teams, telegram.
-    #[arg(long, default_value = "json")]
+    /// webhook format: json, slack, dingtalk, wecom, feishu, teams, telegram
+    #[arg(long, value_name = "FORMAT", default_value = "json")]
     pub format: String,
-    /// File holding the webhook's signing secret (json, dingtalk, feishu).
+    /// file holding the webhook's signing secret (json, dingtalk, feishu)
     #[arg(long = "secret-file", value_name = "FILE")]
     pub secret_file: Option<PathBuf>,
-    /// File holding the Telegram bot token.
+    /// file holding the Telegram bot token
     #[arg(long = "bot-token-file", value_name = "FILE")]
     pub bot_token_file: Option<PathBuf>,
-    /// Telegram chat id.
+    /// Telegram chat id
     #[arg(long = "chat-id", value_name = "ID")]
     pub chat_id: Option<String>,
-    /// Subject (mail) or title (chat); the body is read from standard input.
-    #[arg(long)]
+    /// subject (mail) or title (chat); the body is read from standard input
+    #[arg(long, value_name = "TEXT")]
     pub subject: Option<String>,
-    /// Colours the message: success, failure or timeout.
-    #[arg(long, value_parser = ["success", "failure", "timeout"])]
+    /// colours the message: success, failure or timeout
+    #[arg(long, value_name = "STATUS", value_parser = ["success", "failure", "timeout"], hide_possible_values = true)]
     pub status: Option<String>,
-    /// Give up after this long, retries included.
-    #[arg(long, default_value = "2m")]
+    /// give up after this long, retries included
+    #[arg(long, value_name = "DURATION", default_value = "2m")]
     pub timeout: String,
     #[command(flatten)]
     pub smtp: SmtpArgs,

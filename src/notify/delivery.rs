@@ -316,7 +316,7 @@ impl Notifier {
         let url = match self.inner.guard.check(callback_url) {
             Ok(url) => url,
             Err(reason) => {
-                tracing::warn!(hook = %message.hook, job = %message.job_id, %reason, "Docker Hub callback refused");
+                tracing::warn!(hook = %message.hook, job_id = %message.job_id, %reason, "Docker Hub callback refused");
                 self.inner.record(Attempt {
                     job_id: Some(message.job_id.clone()),
                     hook: message.hook.clone(),
@@ -480,14 +480,14 @@ impl Inner {
             };
             let error = match result {
                 Ok(()) => {
-                    tracing::info!(hook, job = job_id.as_deref().unwrap_or(""), target = %label, attempt, "notification delivered");
+                    tracing::info!(hook, job_id = job_id.as_deref().unwrap_or(""), target = %label, attempt, "notification delivered");
                     record(attempt, AttemptOutcome::Delivered);
                     return;
                 }
                 Err(e) => e,
             };
             if !error.retry || attempt == attempts || last_chance {
-                tracing::error!(hook, job = job_id.as_deref().unwrap_or(""), target = %label, attempt, error = %error.message, "notification failed for good");
+                tracing::error!(hook, job_id = job_id.as_deref().unwrap_or(""), target = %label, attempt, error = %error.message, "notification failed for good");
                 record(
                     attempt,
                     AttemptOutcome::GaveUp {
@@ -500,7 +500,7 @@ impl Inner {
             let wait = error
                 .after
                 .map_or(scheduled, |a| a.min(MAX_RETRY_AFTER).max(scheduled));
-            tracing::warn!(hook, job = job_id.as_deref().unwrap_or(""), target = %label, attempt, error = %error.message, retry_in = ?wait, "notification failed; will retry");
+            tracing::warn!(hook, job_id = job_id.as_deref().unwrap_or(""), target = %label, attempt, error = %error.message, retry_in = %humantime::format_duration(wait), "notification failed; will retry");
             record(
                 attempt,
                 AttemptOutcome::Failed {

@@ -1,37 +1,46 @@
 //! An incoming request as hooks see it: canonical headers, query values, the body and the
 //! payload parsed from it by content type (JSON, urlencoded form, multipart, XML), the way the
-//! reference parses them. No HTTP framework types cross this boundary.
+//! reference parses them, within the memory budget. No HTTP framework types cross this
+//! boundary.
+//!
+//! Every payload is a [`json::Document`]: a JSON body is validated and read in place; the
+//! other kinds are converted into a compact document; all are read by the same lookups.
 
+pub mod budget;
+mod fields;
 mod form;
-pub mod gojson;
+pub mod json;
+mod jsonpath;
+mod mime;
 mod multipart;
 pub mod params;
 mod xml;
 
 use bytes::Bytes;
-use serde_json::{Map, Value};
 
-use crate::config::Hook;
+use crate::config::Parameter;
 use crate::registry::ImagePush;
 
+pub use budget::{BodyUse, MemoryBudget, OverBudget, Reservation};
+pub use fields::{Field, Fields};
+pub use json::Document;
 pub use params::{ParamError, ParamErrorKind};
 
 /// Everything rules and commands can read from one request.
 #[derive(Debug, Clone, Default)]
-pub struct Request {
+pub struct HookRequest {
     pub id: String,
     pub method: String,
     /// `ip:port`, with brackets for IPv6, as Go's `RemoteAddr`.
     pub remote_addr: String,
     /// Canonical header name → first value.
-    pub headers: Map<String, Value>,
+    pub headers: Fields,
     /// Query parameter → first value.
-    pub query: Map<String, Value>,
+    pub query: Fields,
+    /// Whether the query string had a malformed pair: Go's `ParseMultipartForm` then fails.
+    pub query_malformed: bool,
     /// The parsed body; `None` when absent or unparsable (the reference's nil map).
-    pub payload: Option<Value>,
-    /// Top-level payload keys that hold the reference's nil map rather than `null` (multipart
-    /// JSON files that are not objects): they render as `null` and have nothing inside.
-    pub nil_maps: Vec<String>,
+    pub payload: Option<Document>,
     pub body: Bytes,
     /// The content type used to parse the body (the hook's override wins).
     pub content_type: String,
@@ -44,87 +53,88 @@ pub struct Request {
 #[derive(Debug, thiserror::Error)]
 pub enum BodyError {
     #[error("error parsing JSON payload: {0}")]
-    Json(String),
+    Json(#[from] json::JsonError),
     #[error("error parsing form payload: malformed pair")]
     Form,
     #[error("error parsing XML payload: {0}")]
     Xml(#[from] xml::XmlError),
     #[error("error parsing multipart form: {0}")]
-    Multipart(String),
+    Multipart(#[from] multipart::MultipartError),
     #[error("error parsing body payload due to unsupported content type header: {0:?}")]
     Unsupported(String),
 }
 
-impl Request {
-    /// Parses `self.body` into `self.payload` according to `self.content_type`. Returns the
-    /// problem (if any) for the log; `Multipart` errors must fail the request.
-    pub async fn parse_body(&mut self, hook: &Hook) -> Result<(), BodyError> {
-        let ct = self.content_type.clone();
-        if ct.starts_with("multipart/form-data;") {
-            let parsed = multipart::parse(&ct, self.body.clone(), hook).await?;
-            self.payload = parsed.payload;
-            self.nil_maps = parsed.nil_maps;
-            return Ok(());
-        }
-        if ct.contains("json") {
-            return self.parse_json();
-        }
-        if ct.contains("x-www-form-urlencoded") {
-            let text = String::from_utf8_lossy(&self.body);
-            let (map, malformed) = form::parse_query(&text);
-            if malformed {
-                return Err(BodyError::Form);
-            }
-            self.payload = Some(Value::Object(map));
-            return Ok(());
-        }
-        if ct.contains("xml") {
-            self.payload = Some(xml::parse(&self.body)?);
-            return Ok(());
-        }
-        Err(BodyError::Unsupported(ct))
+/// The reference's test for a multipart body.
+fn is_multipart(content_type: &str) -> bool {
+    content_type.starts_with("multipart/form-data;")
+}
+
+/// Which parser the reference picks for `content_type` (in its order: a multipart type that
+/// mentions `json` is read as JSON).
+pub fn body_use(content_type: &str) -> BodyUse {
+    if content_type.contains("json") {
+        BodyUse::Json
+    } else if content_type.contains("x-www-form-urlencoded") {
+        BodyUse::Form
+    } else if content_type.contains("xml") {
+        BodyUse::Xml
+    } else if is_multipart(content_type) {
+        BodyUse::Multipart
+    } else {
+        BodyUse::Raw
+    }
+}
+
+impl HookRequest {
+    /// Whether the body must be parsed even when nothing reads the payload: multipart errors
+    /// are answered (500), as in the reference.
+    pub fn parse_required(&self) -> bool {
+        body_use(&self.content_type) == BodyUse::Multipart
     }
 
-    /// The reference decodes the first JSON value; a top-level array becomes `{"root": [...]}`.
-    fn parse_json(&mut self) -> Result<(), BodyError> {
-        let first = self.body.iter().find(|b| !b.is_ascii_whitespace()).copied();
-        let value = match gojson::decode_first(&self.body) {
-            Some(Ok(v)) => v,
-            Some(Err(e)) => return Err(BodyError::Json(e.to_string())),
-            None => return Err(BodyError::Json("EOF".into())),
+    /// Parses `self.body` into `self.payload` according to `self.content_type`;
+    /// `json_parameters` are the hook's `parse-parameters-as-json` (they make multipart files
+    /// JSON). Returns the problem (if any) for the log; `Multipart` errors must fail the
+    /// request.
+    pub fn parse_body(&mut self, json_parameters: &[Parameter]) -> Result<(), BodyError> {
+        // The reference does not read a multipart body before it picks a parser: the others
+        // see an empty body.
+        let body = if is_multipart(&self.content_type) {
+            Bytes::new()
+        } else {
+            self.body.clone()
         };
-        self.payload = match (first, value) {
-            (Some(b'['), v) => {
-                let mut map = Map::new();
-                map.insert("root".into(), v);
-                Some(Value::Object(map))
+        match body_use(&self.content_type) {
+            BodyUse::Json => {
+                self.payload = match json::Document::decode_body(body)? {
+                    json::Decoded::Payload(doc) => Some(doc),
+                    json::Decoded::Null => None,
+                };
             }
-            (_, Value::Object(m)) => Some(Value::Object(m)),
-            (_, Value::Null) => None,
-            (_, other) => {
-                return Err(BodyError::Json(format!(
-                    "cannot use a JSON {} as the payload",
-                    json_kind(&other)
-                )))
+            BodyUse::Form => {
+                self.payload = Some(form::parse_body(&body).ok_or(BodyError::Form)?);
             }
-        };
+            BodyUse::Xml => self.payload = Some(xml::parse(&body)?),
+            BodyUse::Multipart => {
+                let json_names: Vec<&str> = json_parameters
+                    .iter()
+                    .filter_map(|p| match p {
+                        Parameter::Payload(name) => Some(name.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+                let content_type = self.headers.text("Content-Type").unwrap_or_default();
+                self.payload =
+                    multipart::parse(content_type, &self.body, &json_names, self.query_malformed)?;
+            }
+            BodyUse::Raw => return Err(BodyError::Unsupported(self.content_type.clone())),
+        }
         Ok(())
     }
 
     /// Parses the query string, Go style.
     pub fn set_query(&mut self, raw: &str) {
-        self.query = form::parse_query(raw).0;
-    }
-}
-
-fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
+        (self.query, self.query_malformed) = form::parse_query(raw);
     }
 }
 
@@ -132,26 +142,44 @@ fn json_kind(v: &Value) -> &'static str {
 mod tests {
     use super::*;
 
-    fn json(body: &str) -> (Option<Value>, bool) {
-        let mut r = Request {
+    fn json(body: &str) -> (Option<String>, bool) {
+        let mut r = HookRequest {
             body: Bytes::from(body.to_string()),
+            content_type: "application/json".into(),
             ..Default::default()
         };
-        let ok = r.parse_json().is_ok();
-        (r.payload, ok)
+        let ok = r.parse_body(&[]).is_ok();
+        (r.payload.map(|d| d.marshal()), ok)
     }
 
     #[test]
     fn json_bodies_like_the_reference() {
-        let (p, ok) = json(" [1,2]");
-        assert!(ok);
-        assert_eq!(gojson::to_string(&p.unwrap()), r#"{"root":[1,2]}"#);
-        let (p, ok) = json(r#"{"a":1} trailing"#);
-        assert!(ok);
-        assert_eq!(gojson::to_string(&p.unwrap()), r#"{"a":1}"#);
+        assert_eq!(json(" [1,2]"), (Some(r#"{"root":[1,2]}"#.into()), true));
+        assert_eq!(
+            json(r#"{"a":1} trailing"#),
+            (Some(r#"{"a":1}"#.into()), true)
+        );
         assert_eq!(json("{bad"), (None, false));
         assert_eq!(json(""), (None, false));
         assert_eq!(json("null"), (None, true));
         assert_eq!(json("\"s\""), (None, false));
+        assert_eq!(json("\u{feff}{}"), (None, false));
+    }
+
+    #[test]
+    fn parsers_in_the_reference_order() {
+        let cases = [
+            ("application/json", BodyUse::Json),
+            ("application/vnd.github+json", BodyUse::Json),
+            ("text/xml; charset=utf-8", BodyUse::Xml),
+            ("application/x-www-form-urlencoded", BodyUse::Form),
+            ("multipart/form-data; boundary=x", BodyUse::Multipart),
+            ("multipart/form-data; boundary=json", BodyUse::Json),
+            ("multipart/form-data", BodyUse::Raw),
+            ("APPLICATION/JSON", BodyUse::Raw),
+        ];
+        for (ct, want) in cases {
+            assert_eq!(body_use(ct), want, "{ct}");
+        }
     }
 }

@@ -1,10 +1,11 @@
 //! Looking up request values for rules, arguments, environment and files: the reference's
 //! `source`/`name` semantics (dot paths with array indexes, first header value, JSON rendering
-//! of objects), plus JSONPath and registry-event values.
+//! of objects, numbers as the client wrote them), plus JSONPath and registry-event values.
 
-use serde_json::{Map, Value};
+use bytes::Bytes;
 
-use super::{gojson, Request};
+use super::json::{Decoded, Document};
+use super::{jsonpath, HookRequest};
 use crate::config::hook::{Parameter, RequestKey};
 
 /// Why a value could not be produced.
@@ -15,12 +16,16 @@ pub enum ParamErrorKind {
     NotFound,
     /// The path walks through a `null` (the reference's "no parameters"): a rule error.
     NoParameters,
+    /// A value the reference can never read (`-lenient`'s `Parameter::Unreadable`): a rule
+    /// error.
+    Unreadable,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", match .kind {
     ParamErrorKind::NotFound => format!("parameter node not found: {}", .name),
     ParamErrorKind::NoParameters => format!("no parameters at {}", .name),
+    ParamErrorKind::Unreadable => format!("cannot be read: {}", .name),
 })]
 pub struct ParamError {
     pub kind: ParamErrorKind,
@@ -35,28 +40,22 @@ fn not_found(name: &str) -> ParamError {
 }
 
 /// The value of `param` in `req`, as the string a rule compares or a command receives.
-pub fn get(param: &Parameter, req: &Request) -> Result<String, ParamError> {
+pub fn get(param: &Parameter, req: &HookRequest) -> Result<String, ParamError> {
     match param {
-        Parameter::Header(name) => map_string(name, &req.headers),
-        Parameter::Query(name) => map_string(name, &req.query),
+        Parameter::Header(name) => req.headers.get(name),
+        Parameter::Query(name) => req.query.get(name),
         Parameter::Payload(name) => match &req.payload {
-            Some(p) => match nil_map(name, req) {
-                Some(result) => result,
-                None => lookup(name, p).map(render),
-            },
+            Some(doc) => doc.lookup(name).map(|place| doc.render(place)),
             None => Err(not_found(name)),
         },
         Parameter::PayloadJsonPath(q) => {
-            let root = req.payload.as_ref().ok_or_else(|| not_found(&q.text))?;
-            let found = jsonpath_rust::query::js_path_process(&q.query, root)
-                .map_err(|_| not_found(&q.text))?;
-            match found.as_slice() {
-                [] => Err(not_found(&q.text)),
-                [one] => Ok(render(one.clone().val())),
-                many => Ok(gojson::to_string(&Value::Array(
-                    many.iter().map(|r| r.clone().val().clone()).collect(),
-                ))),
-            }
+            let doc = req.payload.as_ref().ok_or_else(|| not_found(&q.text))?;
+            jsonpath::select(&q.query, doc).map_err(|e| {
+                if e == jsonpath::QueryError::TooDeep {
+                    tracing::debug!(error = %e, "JSONPath payload value");
+                }
+                not_found(&q.text)
+            })
         }
         Parameter::Request(RequestKey::Method) => Ok(req.method.clone()),
         Parameter::Request(RequestKey::RemoteAddr) => Ok(req.remote_addr.clone()),
@@ -64,9 +63,9 @@ pub fn get(param: &Parameter, req: &Request) -> Result<String, ParamError> {
         Parameter::EntirePayload => Ok(req
             .payload
             .as_ref()
-            .map_or_else(|| "null".to_string(), gojson::to_string)),
-        Parameter::EntireHeaders => Ok(gojson::to_string(&Value::Object(req.headers.clone()))),
-        Parameter::EntireQuery => Ok(gojson::to_string(&Value::Object(req.query.clone()))),
+            .map_or_else(|| "null".to_string(), Document::marshal)),
+        Parameter::EntireHeaders => Ok(req.headers.marshal()),
+        Parameter::EntireQuery => Ok(req.query.marshal()),
         Parameter::RawBody => Ok(String::from_utf8_lossy(&req.body).into_owned()),
         Parameter::Event(name) => req
             .event
@@ -74,105 +73,67 @@ pub fn get(param: &Parameter, req: &Request) -> Result<String, ParamError> {
             .and_then(|e| e.get(name))
             .map(str::to_owned)
             .ok_or_else(|| not_found(name)),
-    }
-}
-
-/// A payload name that reaches one of the reference's nil maps (see `Request::nil_maps`): the
-/// map itself renders as `null`, anything inside it is not found. `None` for other names.
-fn nil_map(name: &str, req: &Request) -> Option<Result<String, ParamError>> {
-    if req.nil_maps.is_empty() {
-        return None;
-    }
-    let exact = req
-        .payload
-        .as_ref()
-        .and_then(Value::as_object)
-        .is_some_and(|m| m.contains_key(name));
-    if exact {
-        return req
-            .nil_maps
-            .iter()
-            .any(|k| k == name)
-            .then(|| Ok("null".to_string()));
-    }
-    let head = name.split_once('.').map_or(name, |(h, _)| h);
-    req.nil_maps
-        .iter()
-        .any(|k| k == head)
-        .then(|| Err(not_found(name)))
-}
-
-fn map_string(name: &str, map: &Map<String, Value>) -> Result<String, ParamError> {
-    lookup_map(name, map).map(render)
-}
-
-/// Go's `fmt.Sprintf("%v")` for scalars, JSON for arrays and objects.
-fn render(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "<nil>".to_string(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::Array(_) | Value::Object(_) => gojson::to_string(v),
-    }
-}
-
-/// The reference's `GetParameter`: an exact key first, then `head.rest` recursively; arrays
-/// take a decimal index.
-pub fn lookup<'a>(name: &str, value: &'a Value) -> Result<&'a Value, ParamError> {
-    match value {
-        Value::Object(map) => lookup_map(name, map),
-        Value::Array(items) => {
-            if items.is_empty() {
-                return Err(not_found(name));
-            }
-            let (head, rest) = match name.split_once('.') {
-                Some((h, r)) => (h, Some(r)),
-                None => (name, None),
-            };
-            let item = parse_index(head)
-                .and_then(|i| items.get(i))
-                .ok_or_else(|| not_found(name))?;
-            match rest {
-                Some(rest) => lookup(rest, item),
-                None => Ok(item),
-            }
-        }
-        Value::Null => Err(ParamError {
-            kind: ParamErrorKind::NoParameters,
-            name: name.to_string(),
+        Parameter::Unreadable(reason) => Err(ParamError {
+            kind: ParamErrorKind::Unreadable,
+            name: reason.clone(),
         }),
-        _ => Err(not_found(name)),
     }
 }
 
-fn lookup_map<'a>(name: &str, map: &'a Map<String, Value>) -> Result<&'a Value, ParamError> {
-    if let Some(v) = map.get(name) {
-        return Ok(v);
-    }
-    let (head, rest) = match name.split_once('.') {
-        Some((h, r)) => (h, Some(r)),
-        None => (name, None),
-    };
-    match (map.get(head), rest) {
-        (Some(v), Some(rest)) => lookup(rest, v),
-        (Some(v), None) => Ok(v),
-        (None, _) => Err(not_found(name)),
+/// An upper bound of the memory `get` uses for `param`: the rendered value and what is held
+/// while rendering it (not counting the request itself).
+pub fn cost(param: &Parameter, req: &HookRequest) -> usize {
+    const SMALL: usize = 256;
+    match param {
+        Parameter::Payload(name) => match &req.payload {
+            Some(doc) => doc
+                .lookup(name)
+                .map_or(SMALL, |place| doc.render_cost(place)),
+            None => SMALL,
+        },
+        Parameter::PayloadJsonPath(_) => req.payload.as_ref().map_or(SMALL, |doc| {
+            doc.values() * jsonpath::NODE_COST + doc.text().len() + doc.render_cost(doc.top())
+        }),
+        Parameter::EntirePayload => req
+            .payload
+            .as_ref()
+            .map_or(SMALL, |doc| doc.render_cost(doc.top())),
+        Parameter::EntireHeaders
+        | Parameter::EntireQuery
+        | Parameter::Header(_)
+        | Parameter::Query(_) => {
+            let fields = if matches!(param, Parameter::EntireQuery | Parameter::Query(_)) {
+                &req.query
+            } else {
+                &req.headers
+            };
+            fields
+                .iter()
+                .map(|(k, v)| 6 * k.len() + field_cost(v))
+                .sum::<usize>()
+                + SMALL
+        }
+        Parameter::RawBody => 3 * req.body.len(),
+        Parameter::Request(_)
+        | Parameter::Literal(_)
+        | Parameter::Event(_)
+        | Parameter::Unreadable(_) => SMALL,
     }
 }
 
-/// Go's `strconv.ParseUint(s, 10, 64)`: digits only.
-fn parse_index(s: &str) -> Option<usize> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+fn field_cost(field: &super::fields::Field) -> usize {
+    match field {
+        super::fields::Field::Text(t) => 6 * t.len(),
+        super::fields::Field::Json(doc) => doc.render_cost(doc.top()),
+        super::fields::Field::NilMap => 4,
     }
-    s.parse().ok()
 }
 
-/// `parse-parameters-as-json`: replaces each named string value with the JSON object it holds.
-/// Unlike the reference (which panics on a dotted name), nested names work. Returns the problems
-/// for the log.
-pub fn apply_json_parameters(params: &[Parameter], req: &mut Request) -> Vec<String> {
+/// `parse-parameters-as-json`: replaces each named value with the JSON object it holds (or, for
+/// `null`, the reference's nil map). Unlike the reference (which panics on a dotted name),
+/// nested names work. Sources other than header, query and payload are read and parsed but
+/// have nothing to replace, as in the reference. Returns the problems for the log.
+pub fn apply_json_parameters(params: &[Parameter], req: &mut HookRequest) -> Vec<String> {
     let mut problems = Vec::new();
     for param in params {
         let text = match get(param, req) {
@@ -182,84 +143,61 @@ pub fn apply_json_parameters(params: &[Parameter], req: &mut Request) -> Vec<Str
                 continue;
             }
         };
-        let parsed = match serde_json::Deserializer::from_str(&text)
-            .into_iter::<Value>()
-            .next()
-        {
-            Some(Ok(Value::Object(m))) => Value::Object(m),
-            Some(Ok(_)) => {
-                problems.push("value is not a JSON object".to_string());
-                continue;
-            }
-            Some(Err(e)) => {
+        let parsed = match Document::decode_object(Bytes::from(text)) {
+            Ok(Decoded::Payload(doc)) => Some(doc),
+            Ok(Decoded::Null) => None,
+            Err(e) => {
                 problems.push(format!("invalid JSON: {e}"));
                 continue;
             }
-            None => {
-                problems.push("invalid JSON: EOF".to_string());
+        };
+        let replaced = match param {
+            Parameter::Header(name) => req.headers.replace(name, parsed.as_ref()),
+            Parameter::Query(name) => req.query.replace(name, parsed.as_ref()),
+            Parameter::Payload(name) => match &req.payload {
+                Some(doc) => match doc.locate_slot(name) {
+                    Some(slot) => {
+                        req.payload = Some(doc.replaced(slot, parsed.as_ref()));
+                        true
+                    }
+                    None => false,
+                },
+                None => false,
+            },
+            _ => {
+                problems.push("only header, url/query and payload values can be replaced".into());
                 continue;
             }
         };
-        let (root, name) = match param {
-            Parameter::Header(n) => (&mut req.headers, n),
-            Parameter::Query(n) => (&mut req.query, n),
-            Parameter::Payload(n) => match &mut req.payload {
-                Some(Value::Object(m)) => (m, n),
-                _ => continue,
-            },
-            _ => continue,
-        };
-        replace(root, name, parsed);
+        if !replaced {
+            problems.push(format!("nothing to replace at {param:?}"));
+        }
     }
     problems
-}
-
-/// The reference's `ReplaceParameter`, minus its crash: replaces an existing value only.
-fn replace(map: &mut Map<String, Value>, name: &str, value: Value) -> bool {
-    if let Some(slot) = map.get_mut(name) {
-        *slot = value;
-        return true;
-    }
-    let Some((head, rest)) = name.split_once('.') else {
-        return false;
-    };
-    match map.get_mut(head) {
-        Some(Value::Object(inner)) => replace(inner, rest, value),
-        Some(Value::Array(items)) => {
-            let Some((index, rest)) = rest.split_once('.').map_or_else(
-                || parse_index(rest).map(|i| (i, None)),
-                |(i, r)| parse_index(i).map(|i| (i, Some(r))),
-            ) else {
-                return false;
-            };
-            match (items.get_mut(index), rest) {
-                (Some(slot), None) => {
-                    *slot = value;
-                    true
-                }
-                (Some(Value::Object(inner)), Some(rest)) => replace(inner, rest, value),
-                _ => false,
-            }
-        }
-        _ => false,
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn payload(json: &str) -> Request {
-        Request {
-            payload: Some(serde_json::from_str(json).unwrap()),
+    fn payload(json: &str) -> HookRequest {
+        let Ok(Decoded::Payload(doc)) = Document::decode_body(Bytes::from(json.to_string())) else {
+            panic!("not a payload: {json}");
+        };
+        HookRequest {
+            payload: Some(doc),
             ..Default::default()
         }
+    }
+
+    fn value(req: &HookRequest, name: &str) -> Result<String, ParamErrorKind> {
+        get(&Parameter::Payload(name.to_string()), req).map_err(|e| e.kind)
     }
 
     #[test]
     fn dot_paths_like_the_reference() {
         let req = payload(
-            r#"{"a":{"b":true},"l":[1,{"k":2}],"t":null,"n":1e3,"x.y":"dotted","s":"str","e":[]}"#,
+            r#"{"a":{"b":true},"l":[1,{"k":2}],"t":null,"n":1e3,"x.y":"dotted","s":"str","e":[],"d":1,"d":2}"#,
         );
         let cases: &[(&str, Result<&str, ParamErrorKind>)] = &[
             ("a.b", Ok("true")),
@@ -271,43 +209,78 @@ mod tests {
             ("l.+1", Err(ParamErrorKind::NotFound)),
             ("t", Ok("<nil>")),
             ("t.x", Err(ParamErrorKind::NoParameters)),
-            ("n", Ok("1e+3")), // Go keeps "1e3": see gojson
+            ("n", Ok("1e3")),
             ("x.y", Ok("dotted")),
             ("s.x", Err(ParamErrorKind::NotFound)),
             ("e.0", Err(ParamErrorKind::NotFound)),
+            ("d", Ok("2")),
             ("missing", Err(ParamErrorKind::NotFound)),
         ];
         for (name, want) in cases {
-            let got = get(&Parameter::Payload(name.to_string()), &req).map_err(|e| e.kind);
+            let got = value(&req, name);
             assert_eq!(got.as_deref(), want.as_ref().map(|s| *s), "{name}");
         }
     }
 
     #[test]
-    fn nil_maps_render_null_and_hold_nothing() {
-        let mut req = payload(r#"{"meta":null,"plain":null}"#);
-        req.nil_maps = vec!["meta".into()];
-        let get_kind =
-            |name: &str| get(&Parameter::Payload(name.to_string()), &req).map_err(|e| e.kind);
-        assert_eq!(get_kind("meta").as_deref(), Ok("null"));
-        assert_eq!(get_kind("meta.tag"), Err(ParamErrorKind::NotFound));
-        assert_eq!(get_kind("plain").as_deref(), Ok("<nil>"));
-        assert_eq!(get_kind("plain.tag"), Err(ParamErrorKind::NoParameters));
+    fn numbers_keep_the_text_the_client_sent() {
+        let body = r#"{"n":[1e3,1E3,1e-7,-0.0,1.50,123456789012345678901234567890,0]}"#;
+        let req = payload(body);
+        let want = [
+            "1e3",
+            "1E3",
+            "1e-7",
+            "-0.0",
+            "1.50",
+            "123456789012345678901234567890",
+            "0",
+        ];
+        for (i, want) in want.iter().enumerate() {
+            assert_eq!(value(&req, &format!("n.{i}")).as_deref(), Ok(*want));
+        }
+        assert_eq!(get(&Parameter::EntirePayload, &req).unwrap(), body);
+    }
+
+    #[test]
+    fn top_level_arrays_are_root() {
+        let req = payload(" [1,{\"a\":\"<\"}]");
+        assert_eq!(value(&req, "root.1.a").as_deref(), Ok("<"));
+        assert_eq!(
+            get(&Parameter::EntirePayload, &req).unwrap(),
+            r#"{"root":[1,{"a":"\u003c"}]}"#
+        );
     }
 
     #[test]
     fn json_parameters_replace_nested_values() {
-        let mut req = payload(r#"{"outer":{"inner":"{\"k\":\"v\"}"},"top":"{\"a\":1}"}"#);
+        let mut req = payload(
+            r#"{"outer":{"inner":"{\"k\":\"v\",\"n\":1e3}"},"top":"{\"a\":1}","nil":"null"}"#,
+        );
         let params = [
             Parameter::Payload("outer.inner".into()),
             Parameter::Payload("top".into()),
+            Parameter::Payload("nil".into()),
         ];
         assert!(apply_json_parameters(&params, &mut req).is_empty());
-        let got = get(&Parameter::Payload("outer.inner.k".into()), &req);
-        assert_eq!(got.as_deref(), Ok("v"));
+        assert_eq!(value(&req, "outer.inner.k").as_deref(), Ok("v"));
+        assert_eq!(value(&req, "outer.inner.n").as_deref(), Ok("1e3"));
+        assert_eq!(value(&req, "top.a").as_deref(), Ok("1"));
+        // A parsed `null` is the reference's nil map: `null`, with nothing inside.
+        assert_eq!(value(&req, "nil").as_deref(), Ok("null"));
+        assert_eq!(value(&req, "nil.x"), Err(ParamErrorKind::NotFound));
         assert_eq!(
-            get(&Parameter::Payload("top.a".into()), &req).as_deref(),
-            Ok("1")
+            get(&Parameter::EntirePayload, &req).unwrap(),
+            r#"{"nil":null,"outer":{"inner":{"k":"v","n":1e3}},"top":{"a":1}}"#
         );
+    }
+
+    #[test]
+    fn json_parameters_of_other_sources_change_nothing() {
+        let mut req = payload(r#"{"a":"1"}"#);
+        let problems = apply_json_parameters(&[Parameter::Literal("z".into())], &mut req);
+        assert_eq!(problems.len(), 1);
+        let problems = apply_json_parameters(&[Parameter::Literal(r#"{"a":2}"#.into())], &mut req);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(value(&req, "a").as_deref(), Ok("1"));
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::config::Parameter;
 use crate::registry::ImagePush;
-use crate::request::{params, ParamError, ParamErrorKind, Request as HookRequest};
+use crate::request::{params, HookRequest, ParamError, ParamErrorKind};
 
 /// A request, and the image push it is read for (registry-event hooks only).
 #[derive(Debug, Clone, Copy)]

@@ -2,8 +2,9 @@
 
 use super::*;
 use crate::config::hook::Parameter;
+use crate::request::json::Decoded;
+use crate::request::{Document, Fields};
 use bytes::Bytes;
-use serde_json::{Map, Value};
 
 /// Evaluates `rule` against a request without a registry push.
 fn eval(rule: &Rule, request: &HookRequest, opts: Options) -> (bool, Option<RuleError>) {
@@ -11,13 +12,17 @@ fn eval(rule: &Rule, request: &HookRequest, opts: Options) -> (bool, Option<Rule
 }
 
 fn req(body: &str, headers: &[(&str, &str)], remote: &str) -> HookRequest {
-    let mut h = Map::new();
+    let mut h = Fields::default();
     for (k, v) in headers {
-        h.insert(k.to_string(), Value::from(*v));
+        h.insert_first(k.to_string(), v.to_string());
     }
+    let payload = match Document::decode_body(Bytes::from(body.to_string())) {
+        Ok(Decoded::Payload(doc)) => Some(doc),
+        _ => None,
+    };
     HookRequest {
         body: Bytes::from(body.to_string()),
-        payload: serde_json::from_str(body).ok(),
+        payload,
         headers: h,
         remote_addr: remote.to_string(),
         ..Default::default()
@@ -106,6 +111,80 @@ fn operators_and_error_propagation() {
     ];
     for (name, rule, want, want_err) in cases {
         let (ok, err) = eval(&rule, &r, Options::default());
+        assert_eq!(ok, want, "{name}");
+        assert_eq!(err.map(|e| e.is_not_found()), want_err, "{name}");
+    }
+}
+
+/// `-lenient`'s rules: read their parameter first like any rule, then fail or do not hold; an
+/// unreadable parameter is an error, not a missing value.
+#[test]
+fn unusable_rules_fail_like_the_reference() {
+    let r = req(r#"{"a":"1"}"#, &[], "127.0.0.1:1");
+    let unusable = |reads: Option<Parameter>, error: Option<&str>| Rule::Unusable {
+        reads,
+        error: error.map(str::to_string),
+    };
+    let present = || Some(Parameter::Payload("a".into()));
+    let missing = || Some(Parameter::Payload("zz".into()));
+    let unreadable = || Some(Parameter::Unreadable("unknown source".into()));
+    type Case = (&'static str, Rule, bool, Option<bool>);
+    let cases: Vec<Case> = vec![
+        ("empty rule", unusable(None, None), false, None),
+        (
+            "reached, fails",
+            unusable(None, Some("bad")),
+            false,
+            Some(false),
+        ),
+        (
+            "parameter present, fails",
+            unusable(present(), Some("bad")),
+            false,
+            Some(false),
+        ),
+        (
+            "parameter missing: not found",
+            unusable(missing(), Some("bad")),
+            false,
+            Some(true),
+        ),
+        (
+            "unknown type, parameter present",
+            unusable(present(), None),
+            false,
+            None,
+        ),
+        (
+            "unreadable parameter fails",
+            unusable(unreadable(), None),
+            false,
+            Some(false),
+        ),
+        (
+            "not over an empty rule holds",
+            Rule::Not(Box::new(unusable(None, None))),
+            true,
+            None,
+        ),
+        (
+            "a false and branch is never reached",
+            Rule::And(vec![value("a", "2"), unusable(None, Some("bad"))]),
+            false,
+            None,
+        ),
+        (
+            "or does not skip it",
+            Rule::Or(vec![unusable(None, Some("bad")), value("a", "1")]),
+            false,
+            Some(false),
+        ),
+    ];
+    for (name, rule, want, want_err) in cases {
+        let soft = Options {
+            soft_signature_failures: true,
+        };
+        let (ok, err) = eval(&rule, &r, soft);
         assert_eq!(ok, want, "{name}");
         assert_eq!(err.map(|e| e.is_not_found()), want_err, "{name}");
     }
@@ -232,6 +311,13 @@ fn scalr_signature() {
         .1
         .unwrap()
         .is_signature());
+    // -lenient's empty key: no headers, no match; headers, an error (not a signature error).
+    let empty = Rule::ScalrSignature {
+        secret: String::new(),
+    };
+    assert_eq!(eval(&empty, &none, Options::default()), (false, None));
+    let (matched, err) = eval(&empty, &ok, Options::default());
+    assert!(!matched && err.is_some_and(|e| !e.is_signature() && !e.is_not_found()));
 }
 
 /// Unix seconds in the layout Scalr signs, `Mon 02 Jan 2006 15:04:05 UTC` (the weekday is not

@@ -55,7 +55,12 @@ pub(super) async fn start_again(
         })?;
     // A rerun or a rollback tells the hook's targets how it ended, like any run.
     state.notifications.watch(&job, &hook, None);
-    tracing::info!(job = %job.id, hook = %hook.id, of, trigger = ?trigger, "admin started a job again");
+    let kind = match &trigger {
+        Trigger::Request => "request",
+        Trigger::Rerun { .. } => "rerun",
+        Trigger::Rollback { .. } => "rollback",
+    };
+    tracing::info!(job_id = %job.id, hook = %hook.id, of, trigger = kind, "admin started a job again");
     Ok(job)
 }
 
@@ -142,7 +147,12 @@ pub(super) async fn rollback(
         target: target.to_string(),
         of: choice.job_id.clone(),
     };
-    tracing::warn!(target, to = %choice.job_id, image = ?choice.image_after, "rollback requested by an admin");
+    tracing::warn!(
+        target,
+        to = %choice.job_id,
+        image = choice.image_after.as_deref().unwrap_or_default(),
+        "rollback requested by an admin"
+    );
     let job = start_again(state, &choice.job_id, trigger).await?;
     Ok(started(&job, admitted))
 }

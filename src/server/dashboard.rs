@@ -265,11 +265,7 @@ pub(super) async fn render(
             let job = admin_api::job_view(state, &id, with_output)
                 .await
                 .ok_or_else(|| AdminError::NotFound(format!("job {id}")))?;
-            let output = format!(
-                "{}{}",
-                job.stdout.as_deref().unwrap_or_default(),
-                job.stderr.as_deref().unwrap_or_default()
-            );
+            let output = job.output.clone().unwrap_or_default();
             let paused = state.jobs.store().pause(&job.hook).is_some();
             let finished = job.state.is_final();
             Ok(page(

@@ -35,6 +35,9 @@ pub enum HttpError {
     BodyTimeout,
     #[error("could not read the request body")]
     BodyRead,
+    /// What the hook makes of this body would need more than the whole memory budget.
+    #[error("processing the request needs more memory than -max-body-memory")]
+    OverBudget,
     #[error("multipart form could not be parsed")]
     Multipart,
     #[error("invalid registry event: {0}")]
@@ -123,6 +126,10 @@ impl IntoResponse for HttpError {
             HttpError::BodyRead => text(
                 StatusCode::BAD_REQUEST,
                 "Could not read the request body.\n",
+            ),
+            HttpError::OverBudget => text(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Request too large to process within the server's memory budget.\n",
             ),
             HttpError::Multipart => text(StatusCode::INTERNAL_SERVER_ERROR, MULTIPART_ERROR),
             HttpError::BadEvent(reason) => text(

@@ -9,21 +9,22 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{header, HeaderMap, Method, Request};
-use http_body_util::{BodyExt, Limited};
-use serde_json::{Map, Value};
-use tracing::Instrument;
+use http_body_util::BodyExt;
 
 use super::error::HttpError;
 use super::reply::{self, Answer, Started};
 use super::{AppState, RequestBody, Settings};
-use crate::config::{canonical_header_key, Hook};
+use crate::config::{canonical_header_key, Hook, Parameter};
 use crate::exec::Invocation;
 use crate::jobs::Job;
 use crate::jobs::SubmitError;
+use crate::logging::{self, LogContext};
 use crate::registry::{self, Delivery};
-use crate::request::{params, BodyError, Request as HookRequest};
+use crate::request::budget::{parse_cost, BodyUse};
+use crate::request::json::scan;
+use crate::request::{body_use, params, BodyError, Fields, HookRequest, OverBudget, Reservation};
 use crate::rules::{self, Input};
 
 /// Answers a request for the hook `id`.
@@ -34,28 +35,42 @@ pub async fn handle<B: RequestBody>(
     req: Request<B>,
 ) -> Response {
     let request_id = request_id(&state.settings, req.headers());
-    let span = tracing::info_span!("request", request_id = %request_id, hook = %id);
-    async move {
-        tracing::debug!(method = %req.method(), remote = ?remote, "incoming request");
-        let hook = match find_hook(&state, &id, req.method()) {
-            Ok(hook) => hook,
-            Err(e) => return e.into_response(),
+    let context = LogContext {
+        request_id: request_id.clone(),
+        hook: id.clone(),
+        job_id: None,
+    };
+    logging::with_context(context, async move {
+        let started = std::time::Instant::now();
+        let method = req.method().clone();
+        let remote = remote.map_or_else(|| "@".to_string(), |a| a.to_string());
+        tracing::debug!(%method, %remote, "request received");
+        let response = match find_hook(&state, &id, &method) {
+            Ok(hook) => {
+                let answer = match read_request(&state, &hook, &remote, request_id, req).await {
+                    Ok(read) => respond(&state, &hook, read).await,
+                    Err(e) => Err(e),
+                };
+                reply::hook_response(&state.settings, &hook, answer)
+            }
+            Err(e) => e.into_response(),
         };
-        let request = read_request(&state.settings, &hook, remote, request_id, req).await;
-        let answer = match request {
-            Ok(request) => answer(&state, &hook, &request).await,
-            Err(e) => Err(e),
-        };
-        reply::hook_response(&state.settings, &hook, answer)
-    }
-    .instrument(span)
+        tracing::info!(
+            %method,
+            %remote,
+            status = response.status().as_u16(),
+            duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "request answered"
+        );
+        response
+    })
     .await
 }
 
 /// The hook of the current set, if it exists and accepts `method`.
 fn find_hook(state: &AppState, id: &str, method: &Method) -> Result<Arc<Hook>, HttpError> {
     let Some(hook) = state.hooks.snapshot().get(id).cloned() else {
-        tracing::debug!("hook not found");
+        tracing::info!("hook not found");
         return Err(HttpError::HookNotFound);
     };
     let allowed = hook
@@ -71,51 +86,155 @@ fn find_hook(state: &AppState, id: &str, method: &Method) -> Result<Arc<Hook>, H
     }
 }
 
+/// A request read within the memory budget, and the memory it holds.
+struct ReadRequest {
+    request: HookRequest,
+    _memory: Reservation,
+}
+
 /// Reads the body and builds the request as hooks see it: headers, query, payload (parsed only
-/// when something reads it), `parse-parameters-as-json` applied.
+/// when something reads it), `parse-parameters-as-json` applied. The body and its parse are
+/// reserved from the memory budget before the body is read.
 async fn read_request<B: RequestBody>(
-    settings: &Settings,
+    state: &AppState,
     hook: &Hook,
-    remote: Option<SocketAddr>,
+    remote: &str,
     request_id: String,
     req: Request<B>,
-) -> Result<HookRequest, HttpError> {
+) -> Result<ReadRequest, HttpError> {
+    let settings = &state.settings;
     let (parts, body) = req.into_parts();
-    let body = read_body(settings, &parts.headers, body).await?;
-    let mut request = hook_request(hook, &parts, remote, request_id, body);
+    let mut request = hook_request(hook, &parts, remote, request_id);
+    let limit = settings.max_body;
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        tracing::warn!(declared, limit, "request body too large");
+        return Err(HttpError::BodyTooLarge { limit });
+    }
     // Multipart errors are visible (500), so multipart is always parsed; other bodies only
     // when something reads the payload.
-    let multipart = request.content_type.starts_with("multipart/form-data;");
-    if hook.reads_payload || multipart {
-        match request.parse_body(hook).await {
+    let parse = hook.reads_payload || request.parse_required();
+    let use_ = if parse {
+        body_use(&request.content_type)
+    } else {
+        BodyUse::Raw
+    };
+    let replaces = hook
+        .json_parameters
+        .iter()
+        .any(|p| matches!(p, Parameter::Payload(_)));
+    let cost = |len: u64| parse_cost(len, use_, replaces);
+    // A body of unknown length may grow its buffer to twice its size while it arrives.
+    let reading = declared.map_or_else(|| cost(limit) + limit, cost);
+    let mut memory = reserve(state.memory.reserve_body(reading)).await?;
+    request.body = read_body(settings, declared, body).await?;
+    memory.shrink_to(cost(request.body.len() as u64));
+    if parse {
+        match request.parse_body(&hook.json_parameters) {
             Ok(()) => {}
             Err(e @ BodyError::Multipart(_)) => {
                 tracing::warn!(error = %e, "multipart body rejected");
                 return Err(HttpError::Multipart);
             }
-            Err(e) => tracing::debug!(error = %e, "body not parsed"),
+            // An empty body is the usual `curl -X POST`, not a mistake.
+            Err(e) if request.body.is_empty() => tracing::debug!(error = %e, "no body to parse"),
+            Err(e) => tracing::warn!(
+                error = %e,
+                content_type = %request.content_type,
+                bytes = request.body.len(),
+                "request body could not be parsed; the hook sees no payload"
+            ),
         }
     }
     for problem in params::apply_json_parameters(&hook.json_parameters, &mut request) {
         tracing::debug!(problem, "parse-parameters-as-json");
     }
-    Ok(request)
+    Ok(ReadRequest {
+        request,
+        _memory: memory,
+    })
 }
 
-/// Reads registry events, evaluates the rules and submits a job for each input they let
-/// through.
+/// What one maximum-size body of any kind needs to be read (of unknown length) and parsed:
+/// the budget's bodies pool holds at least this. A hook that also replaces payload values
+/// (`parse-parameters-as-json`) on such a body may need more, and is refused (413).
+pub fn largest_body_cost(max_body: u64) -> u64 {
+    [BodyUse::Form, BodyUse::Multipart, BodyUse::Xml]
+        .into_iter()
+        .map(|u| parse_cost(max_body, u, false) + max_body)
+        .max()
+        .unwrap_or(max_body)
+}
+
+/// Waits for a reservation. A waiting request holds no memory, only its connection (bounded
+/// by `-max-connections`), and its client decides how long to wait.
+async fn reserve(
+    wait: impl std::future::Future<Output = Result<Reservation, OverBudget>>,
+) -> Result<Reservation, HttpError> {
+    wait.await.map_err(|e| {
+        tracing::warn!(error = %e, "request needs more memory than the whole budget");
+        HttpError::OverBudget
+    })
+}
+
+/// Starts the hook's jobs, then lets go of the request (body, payload and their memory)
+/// before waiting for a command whose output is the answer.
+async fn respond(
+    state: &Arc<AppState>,
+    hook: &Arc<Hook>,
+    read: ReadRequest,
+) -> Result<Answer, HttpError> {
+    let started = answer(state, hook, &read.request).await;
+    drop(read);
+    match started? {
+        Next::Done(answer) => Ok(answer),
+        Next::Wait(jobs) => {
+            let ending = jobs.first.wait().await;
+            Ok(Answer::Finished { jobs, ending })
+        }
+    }
+}
+
+/// What a request leads to once its jobs are submitted.
+enum Next {
+    Done(Answer),
+    /// The answer is the first job's output: wait for it.
+    Wait(Started),
+}
+
+/// Evaluates the rules, reads registry events and submits a job for each input the rules let
+/// through. Rules that read no event value hold or fail for the whole request: they are
+/// evaluated first, once, so the body of a request they refuse (a bad signature) is never read
+/// as a registry delivery. Rules that read event values are evaluated push by push. Each step
+/// reserves the memory its values take from the budget, one reservation at a time.
 async fn answer(
     state: &Arc<AppState>,
     hook: &Arc<Hook>,
     request: &HookRequest,
-) -> Result<Answer, HttpError> {
+) -> Result<Next, HttpError> {
+    let (request_rule, push_rule) = match &hook.rule {
+        Some(rule) if rule.reads_event() => (None, Some(rule)),
+        rule => (rule.as_ref(), None),
+    };
+    if let Some(rule) = request_rule {
+        let cost = values_cost(rule.parameters(), request, 1);
+        let _memory = reserve(state.memory.reserve_work(cost)).await?;
+        if !rules_hold(hook, rule, &Input::request(request))? {
+            tracing::info!("trigger rules were not satisfied");
+            return Ok(Next::Done(Answer::RulesNotSatisfied));
+        }
+    }
     let pushes = match &hook.registry_event {
         None => None,
-        Some(opts) => match image_pushes(opts, request)? {
+        Some(opts) => match image_pushes(state, opts, request).await? {
             Delivery::Pushes(pushes) => Some(pushes),
             Delivery::Ignored { reason } => {
                 tracing::info!(reason, "registry delivery has no image push");
-                return Ok(Answer::NothingToDeploy { reason });
+                return Ok(Next::Done(Answer::NothingToDeploy { reason }));
             }
         },
     };
@@ -123,16 +242,27 @@ async fn answer(
         None => vec![Input::request(request)],
         Some(pushes) => pushes.iter().map(|p| Input::push(request, p)).collect(),
     };
-    let admitted = admitted(hook, inputs)?;
+    let command_values = hook
+        .args
+        .iter()
+        .chain(hook.env.iter().map(|e| &e.value))
+        .chain(hook.files.iter().map(|f| &f.value))
+        .chain(push_rule.iter().flat_map(|r| r.parameters()));
+    let cost = values_cost(command_values, request, inputs.len());
+    let _memory = reserve(state.memory.reserve_work(cost)).await?;
+    let admitted = match push_rule {
+        Some(rule) => admitted(hook, rule, inputs)?,
+        None => inputs,
+    };
     if admitted.is_empty() {
         tracing::info!("trigger rules were not satisfied");
-        return Ok(Answer::RulesNotSatisfied);
+        return Ok(Next::Done(Answer::RulesNotSatisfied));
     }
     if let Some(pause) = state.jobs.store().pause(&hook.id) {
         tracing::info!(since = %pause.paused_at, "hook is paused; nothing runs");
-        return Ok(Answer::Paused {
+        return Ok(Next::Done(Answer::Paused {
             registry: hook.registry_event.is_some(),
-        });
+        }));
     }
     let runs: Vec<Run> = admitted
         .iter()
@@ -142,84 +272,97 @@ async fn answer(
             callback_url: input.push.and_then(|p| p.callback_url.clone()),
         })
         .collect();
-    tracing::info!(jobs = runs.len(), "hook triggered");
     let jobs = match submit(state, hook, &request.id, runs)? {
         Submitted::Jobs(jobs) => jobs,
-        Submitted::Earlier(job_ids) => return Ok(Answer::Duplicate { job_ids }),
+        Submitted::Earlier(job_ids) => return Ok(Next::Done(Answer::Duplicate { job_ids })),
     };
+    tracing::info!(jobs = jobs.all.len(), job_id = %jobs.first.id, "hook triggered");
     Ok(if hook.execution.stream_output {
-        Answer::Streaming { jobs }
+        Next::Done(Answer::Streaming { jobs })
     } else if hook.capture_output {
-        let ending = jobs.first.wait().await;
-        Answer::Finished { jobs, ending }
+        Next::Wait(jobs)
     } else {
-        Answer::Accepted { jobs }
+        Next::Done(Answer::Accepted { jobs })
     })
 }
 
-/// Reads the body under the size limit and the body timeout.
+/// An upper bound of the memory the values of `params` take, for every input.
+fn values_cost<'p>(
+    params: impl IntoIterator<Item = &'p Parameter>,
+    request: &HookRequest,
+    inputs: usize,
+) -> u64 {
+    let per_input: usize = params.into_iter().map(|p| params::cost(p, request)).sum();
+    (per_input.saturating_mul(inputs.max(1))) as u64
+}
+
+/// Reads the body under the size limit and the body timeout, into one buffer of the declared
+/// length (no copy, no growth) when there is one.
 async fn read_body<B: RequestBody>(
     settings: &Settings,
-    headers: &HeaderMap,
+    declared: Option<u64>,
     body: B,
 ) -> Result<Bytes, HttpError> {
-    let limit = settings.max_body;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit) {
-        tracing::warn!(declared, limit, "request body too large");
-        return Err(HttpError::BodyTooLarge { limit });
-    }
     if hyper::body::Body::is_end_stream(&body) {
         return Ok(Bytes::new());
     }
-    let collect = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)).collect();
+    let limit = settings.max_body;
+    let collect = async {
+        let capacity = declared.unwrap_or(0).min(limit);
+        let mut buf = BytesMut::with_capacity(usize::try_from(capacity).unwrap_or(0));
+        let mut body = std::pin::pin!(body);
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| {
+                let e: super::BoxError = e.into();
+                tracing::debug!(error = %e, "reading the body failed");
+                HttpError::BodyRead
+            })?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            if (buf.len() + data.len()) as u64 > limit {
+                tracing::warn!(limit, "request body too large");
+                return Err(HttpError::BodyTooLarge { limit });
+            }
+            buf.extend_from_slice(&data);
+        }
+        Ok(buf.freeze())
+    };
     match tokio::time::timeout(settings.body_timeout, collect).await {
-        Err(_) => Err(HttpError::BodyTimeout),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-            tracing::warn!(limit, "request body too large");
-            Err(HttpError::BodyTooLarge { limit })
+        Err(_) => {
+            tracing::info!(timeout = %humantime::format_duration(settings.body_timeout), "the body did not arrive in time");
+            Err(HttpError::BodyTimeout)
         }
-        Ok(Err(e)) => {
-            tracing::debug!(error = %e, "reading the body failed");
-            Err(HttpError::BodyRead)
-        }
+        Ok(result) => result,
     }
 }
 
+/// The request as hooks see it, without its body yet.
 fn hook_request(
     hook: &Hook,
     parts: &http::request::Parts,
-    remote: Option<SocketAddr>,
+    remote: &str,
     request_id: String,
-    body: Bytes,
 ) -> HookRequest {
-    let mut headers = Map::new();
+    let mut headers = Fields::default();
     for (name, value) in &parts.headers {
         if name == header::HOST || name == header::TRANSFER_ENCODING {
             continue; // Go moves Host and Transfer-Encoding out of the header map.
         }
-        let key = canonical_header_key(name.as_str());
-        headers.entry(key).or_insert_with(|| {
-            Value::String(String::from_utf8_lossy(value.as_bytes()).into_owned())
-        });
+        headers.insert_first(
+            canonical_header_key(name.as_str()),
+            String::from_utf8_lossy(value.as_bytes()).into_owned(),
+        );
     }
-    let content_type = hook.content_type.clone().unwrap_or_else(|| {
-        headers
-            .get("Content-Type")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    });
+    let content_type = hook
+        .content_type
+        .clone()
+        .unwrap_or_else(|| headers.text("Content-Type").unwrap_or_default().to_string());
     let mut request = HookRequest {
         id: request_id,
         method: parts.method.to_string(),
-        remote_addr: remote.map_or_else(|| "@".to_string(), |a| a.to_string()),
+        remote_addr: remote.to_string(),
         headers,
-        body,
         content_type,
         ..Default::default()
     };
@@ -227,16 +370,18 @@ fn hook_request(
     request
 }
 
-/// The image pushes of a registry delivery, or why it has none.
-fn image_pushes(
+/// The image pushes of a registry delivery, or why it has none. The registry reads the body
+/// as a tree, whose memory is reserved first.
+async fn image_pushes(
+    state: &AppState,
     opts: &registry::EventOptions,
     request: &HookRequest,
 ) -> Result<Delivery, HttpError> {
+    let _memory = reserve(state.memory.reserve_work(registry_tree_cost(&request.body))).await?;
     let lookup = |name: &str| {
         request
             .headers
-            .get(&canonical_header_key(name))
-            .and_then(Value::as_str)
+            .text(&canonical_header_key(name))
             .map(str::to_owned)
     };
     registry::parse(opts, &lookup, &request.body).map_err(|e| {
@@ -245,24 +390,23 @@ fn image_pushes(
     })
 }
 
-/// The inputs the rules let through. Rules that read no event value hold or fail for a whole
-/// delivery, so they are evaluated once (a delivery may carry 100 pushes over a 10 MiB body);
-/// rules that read one are evaluated push by push.
-fn admitted<'a>(hook: &Hook, inputs: Vec<Input<'a>>) -> Result<Vec<Input<'a>>, HttpError> {
-    let Some(rule) = &hook.rule else {
-        return Ok(inputs);
-    };
-    if !rule.reads_event() {
-        let Some(first) = inputs.first() else {
-            return Ok(inputs);
-        };
-        let whole = Input::request(first.request);
-        return Ok(if rules_hold(hook, rule, &whole)? {
-            inputs
-        } else {
-            Vec::new()
-        });
+/// An upper bound of what a `serde_json::Value` tree of `body` takes (a value costs its
+/// node, a string or number its text and allocation, a key its map entry).
+pub fn registry_tree_cost(body: &[u8]) -> u64 {
+    const PER_VALUE: u64 = 160;
+    match scan::validate(body, scan::skip_ws(body, 0)) {
+        Ok((_, counts)) => counts.values as u64 * PER_VALUE + 2 * body.len() as u64,
+        // Invalid JSON is refused before any tree is built.
+        Err(_) => body.len() as u64,
     }
+}
+
+/// The pushes a rule that reads event values lets through.
+fn admitted<'a>(
+    hook: &Hook,
+    rule: &crate::config::Rule,
+    inputs: Vec<Input<'a>>,
+) -> Result<Vec<Input<'a>>, HttpError> {
     let mut admitted = Vec::with_capacity(inputs.len());
     for input in inputs {
         if rules_hold(hook, rule, &input)? {
@@ -353,8 +497,7 @@ fn delivery_key(hook: &Hook, request: &HookRequest, input: &Input) -> Option<Str
     if let Some(name) = &hook.execution.delivery_id_header {
         let value = request
             .headers
-            .get(&canonical_header_key(name.as_str()))
-            .and_then(Value::as_str)
+            .text(&canonical_header_key(name.as_str()))
             .filter(|v| !v.is_empty())?;
         return Some(format!("{name}: {value}"));
     }
@@ -389,7 +532,11 @@ fn submit(
             .as_deref()
             .and_then(|key| store.seen_delivery(&hook.id, key))
         {
-            tracing::info!(delivery = ?run.delivery, jobs = ?earlier, "delivery seen before; answering with its jobs");
+            tracing::info!(
+                delivery = run.delivery.as_deref().unwrap_or_default(),
+                jobs = %earlier.join(","),
+                "delivery seen before; answering with its jobs"
+            );
             for id in earlier {
                 match state.jobs.get(&id) {
                     Some(job) => jobs.push(job),
@@ -412,10 +559,16 @@ fn submit(
             }
             Err(e) if i == 0 => {
                 return Err(match e {
-                    SubmitError::QueueFull { .. } => HttpError::QueueFull {
-                        retry_after_secs: state.settings.retry_after.as_secs().max(1),
-                    },
-                    SubmitError::ShuttingDown => HttpError::ShuttingDown,
+                    SubmitError::QueueFull { waiting, .. } => {
+                        tracing::warn!(waiting, "the hook's queue is full; answering 429");
+                        HttpError::QueueFull {
+                            retry_after_secs: state.settings.retry_after.as_secs().max(1),
+                        }
+                    }
+                    SubmitError::ShuttingDown => {
+                        tracing::info!("shutting down; answering 503");
+                        HttpError::ShuttingDown
+                    }
                 })
             }
             Err(e) => tracing::warn!(error = %e, "push not queued"),

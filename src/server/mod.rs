@@ -49,6 +49,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{HookSet, LiveHooks};
 use crate::jobs::{self, JobManager};
 use crate::notify;
+use crate::request::MemoryBudget;
 use crate::store::Store;
 use notifications::JobNotifications;
 
@@ -83,6 +84,8 @@ pub struct Settings {
     pub use_x_request_id: bool,
     pub x_request_id_limit: usize,
     pub max_body: u64,
+    /// `-max-body-memory`: the memory budget for bodies and what is made from them.
+    pub body_memory: u64,
     pub header_timeout: Duration,
     pub body_timeout: Duration,
     pub max_connections: usize,
@@ -107,6 +110,7 @@ impl Default for Settings {
             use_x_request_id: false,
             x_request_id_limit: 0,
             max_body: 10 * 1024 * 1024,
+            body_memory: crate::request::budget::DEFAULT_BUDGET,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(60),
             max_connections: 1024,
@@ -131,6 +135,8 @@ pub struct AppState {
     pub admin: AdminAuth,
     /// Tells hooks' `notify` targets (and Docker Hub) how jobs ended.
     pub notifications: JobNotifications,
+    /// Memory for bodies in progress (see `request::budget`).
+    pub memory: MemoryBudget,
 }
 
 impl AppState {
@@ -159,6 +165,15 @@ impl AppState {
         store: Arc<Store>,
         admin: AdminAuth,
     ) -> Result<Arc<Self>, notify::delivery::StartError> {
+        let largest = handler::largest_body_cost(settings.max_body);
+        let memory = MemoryBudget::new(settings.body_memory, largest);
+        if memory.bodies_pool() > settings.body_memory / 3 * 2 + 1024 {
+            tracing::warn!(
+                body_memory = settings.body_memory,
+                needed = memory.total(),
+                "-max-body-memory is too small for one body of -max-body-size; using more"
+            );
+        }
         let jobs = JobManager::with_store(job_limits, store);
         let notifications =
             JobNotifications::start(settings.notify.clone(), &jobs, settings.job_output)?;
@@ -168,6 +183,7 @@ impl AppState {
             jobs,
             admin,
             notifications,
+            memory,
         }))
     }
 }
@@ -232,7 +248,10 @@ pub async fn run(
         () = shutdown.requested() => Ok(()),
     };
     drop(listener);
-    tracing::info!("stopped accepting connections");
+    tracing::info!(
+        target: crate::logging::LIFECYCLE,
+        "shutting down: stopped accepting connections, finishing requests and running jobs"
+    );
     drain(&state, connections, &shutdown).await;
     accepted
 }
@@ -250,7 +269,7 @@ async fn drain(state: &AppState, connections: GracefulShutdown, shutdown: &Shutd
             }
         };
         for job in state.jobs.shutdown(give_up).await {
-            tracing::warn!(job = %job.id, hook = %job.hook, "job did not finish before shutdown; its process group was killed");
+            tracing::warn!(job_id = %job.id, hook = %job.hook, request_id = %job.request_id, "job did not finish before shutdown; its process group was killed");
         }
         // Every job has its final record queued: commit them before the process ends.
         let store = state.jobs.store().clone();

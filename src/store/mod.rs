@@ -475,7 +475,7 @@ fn start_up(
 ) -> Result<(), StoreError> {
     let now = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
     for view in db.interrupt_unfinished(&now)? {
-        tracing::warn!(job = %view.id, hook = %view.hook, "job was interrupted by a restart of hookrun");
+        tracing::warn!(job_id = %view.id, hook = %view.hook, request_id = %view.request_id, "job was interrupted by a restart of hookrun");
     }
     for p in db.pauses()? {
         tracing::warn!(hook = %p.hook, since = %p.paused_at, "hook is paused");

@@ -23,6 +23,8 @@ pub fn parse_ms(rfc3339: &str) -> Option<i64> {
 }
 
 /// A job as stored: its view without output, and the output apart (listings never load it).
+/// The output is one stream in write order (stdout and stderr share one pipe); it is kept in
+/// the `stdout` column, and `stderr` stays empty (the columns date from when they were apart).
 #[derive(Debug, Clone)]
 pub struct StoredJob {
     pub view: JobView,
@@ -33,12 +35,12 @@ pub struct StoredJob {
 impl StoredJob {
     /// Splits a full view (with output) into the stored parts.
     pub fn from_view(mut view: JobView) -> StoredJob {
-        let stdout = view.stdout.take().unwrap_or_default();
-        let stderr = view.stderr.take().unwrap_or_default();
+        view.stdout = None;
+        let stdout = view.output.take().unwrap_or_default();
         StoredJob {
             view,
             stdout,
-            stderr,
+            stderr: String::new(),
         }
     }
 
@@ -46,8 +48,8 @@ impl StoredJob {
     pub fn into_view(self, with_output: bool) -> JobView {
         let mut view = self.view;
         if with_output {
+            view.output = Some(self.stdout.clone());
             view.stdout = Some(self.stdout);
-            view.stderr = Some(self.stderr);
         }
         view
     }

@@ -74,7 +74,7 @@ async fn jobs_survive_a_reopen_and_unfinished_ones_become_interrupted() {
     let mut view = done.view(true);
     view.state = JobState::Succeeded;
     view.finished_at = Some(humantime::format_rfc3339_millis(SystemTime::now()).to_string());
-    view.stdout = Some("hello\n".into());
+    view.output = Some("hello\n".into());
     store.write(Write::job(view, Some(RunSpec::of(&invocation()))));
     store.write(record(running.view(true)));
     store.write(record(queued.view(true)));
@@ -123,7 +123,9 @@ async fn jobs_survive_a_reopen_and_unfinished_ones_become_interrupted() {
         .await;
     assert_eq!(listed.len(), 2);
     assert!(
-        listed.iter().all(|v| v.stdout.is_none()),
+        listed
+            .iter()
+            .all(|v| v.output.is_none() && v.stdout.is_none()),
         "listings carry no output"
     );
     store.close();
@@ -201,7 +203,7 @@ async fn retention_keeps_ten_thousand_jobs_within_the_size() {
         let mut view = job(&id, "h").view(true);
         view.state = JobState::Succeeded;
         view.finished_at = Some(now.clone());
-        view.stdout = Some(output.clone());
+        view.output = Some(output.clone());
         if i == 5 {
             view.result.insert("target".into(), "swarm:web".into());
             view.result.insert("image_after".into(), "web:v1".into());

@@ -68,7 +68,7 @@ impl Writer {
                     }
                     Err(e) => {
                         self.health.failed(&e);
-                        tracing::warn!(error = %e, pending = self.backlog.len(), retry_in = ?backoff, "state store write failed");
+                        tracing::warn!(error = %e, pending = self.backlog.len(), retry_in = %humantime::format_duration(backoff), "state store write failed");
                         retry_at = Instant::now() + backoff;
                         backoff = (backoff * 2).min(Duration::from_secs(30));
                     }
@@ -99,7 +99,7 @@ impl Writer {
             let mut db = Sqlite::open_writer(&self.dir, self.settings.max_bytes)?;
             let now = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
             for view in db.interrupt_unfinished(&now)? {
-                tracing::warn!(job = %view.id, hook = %view.hook, "job was interrupted by a restart of hookrun");
+                tracing::warn!(job_id = %view.id, hook = %view.hook, request_id = %view.request_id, "job was interrupted by a restart of hookrun");
             }
             self.db = Some(db);
         }

@@ -1,5 +1,6 @@
-//! The command line: `hookrun validate` exit codes and problem reports, folders and globs as
-//! `-hooks`, duplicate ids across files.
+//! The command line: `hookrun validate` exit codes and problem reports (the server's start
+//! verdict, file by file), folders and globs as `-hooks`, duplicate ids across files, help and
+//! usage errors, start-up errors said once.
 
 use std::path::Path;
 use std::process::Command;
@@ -47,7 +48,7 @@ fn validate_reports_every_problem_with_file_hook_and_path() {
     ]);
     write_json(&dir.path().join("hooks.json"), &file);
     let (code, out) = hookrun(dir.path(), &["validate", "hooks.json"]);
-    assert_eq!(code, 2, "{out}");
+    assert_eq!(code, 1, "{out}");
     let expected = [
         "hooks.json: hook \"x\": trigger-rule.and[1].match.regex: ",
         "hooks.json: hook \"typo\": unknown key \"trigger-rules\" (did you mean \"trigger-rule\"?)",
@@ -71,7 +72,7 @@ fn duplicate_ids_across_files_name_both_files() {
         &json!([sh_hook("same", "true", &[])]),
     );
     let (code, out) = hookrun(dir.path(), &["validate", "a.json", "b.json"]);
-    assert_eq!(code, 2, "{out}");
+    assert_eq!(code, 1, "{out}");
     let line = out
         .lines()
         .find(|l| l.contains("duplicate hook id"))
@@ -134,4 +135,142 @@ fn validate_takes_folders_and_globs() {
     let (code, out) = hookrun(dir.path(), &["validate", "hooks.d/*.yaml"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("ok: 1 hook(s) in 1 file(s)"), "{out}");
+}
+
+#[test]
+fn help_is_one_line_per_flag_and_near_misses_get_a_suggestion() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for args in [
+        &["-help"][..],
+        &["--help"],
+        &["-h"],
+        &["validate", "-help"],
+        &["notify", "-help"],
+    ] {
+        let (code, out) = hookrun(dir.path(), args);
+        assert_eq!(code, 0, "{args:?}: {out}");
+        assert!(!out.contains("[=<"), "{args:?}: {out}");
+        assert!(!out.contains("[default: \"\"]"), "{args:?}: {out}");
+        assert!(
+            out.contains("Usage: hookrun") || out.contains("Usage:\n"),
+            "{out}"
+        );
+    }
+    let (code, out) = hookrun(dir.path(), &["-prot", "9000"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.starts_with("hookrun: unknown flag -prot (did you mean -port?)\n"),
+        "{out}"
+    );
+    let (code, out) = hookrun(dir.path(), &["valdate", "hooks.json"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("unknown command \"valdate\" (did you mean validate?)"),
+        "{out}"
+    );
+    let out = Command::new(hookrun_bin())
+        .args(["-hooks", "hooks.json"])
+        .current_dir(dir.path())
+        .env("HOOKRUN_PORT", "nine")
+        .output()
+        .expect("running hookrun");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.starts_with("hookrun: invalid value \"nine\" for HOOKRUN_PORT (-port)"),
+        "{text}"
+    );
+    // A reader that stops early (`| head -1`) is no reason to panic.
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "'{}' -help | head -1 >/dev/null; exit ${{PIPESTATUS[0]}}",
+            hookrun_bin().display()
+        ))
+        .output()
+        .expect("running bash");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && !text.contains("panicked"), "{text}");
+    let (code, out) = hookrun(dir.path(), &["-V"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("hookrun version "), "{out}");
+}
+
+#[test]
+fn flags_are_read_from_the_environment_and_the_command_line_wins() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_json(
+        &dir.path().join("hooks.json"),
+        &json!([sh_hook("a", "true", &[])]),
+    );
+    let out = Command::new(hookrun_bin())
+        .args(["validate", "hooks.json"])
+        .current_dir(dir.path())
+        .env("HOOKRUN_TEMPLATE", "true")
+        .env("HOOKRUN_PORT", "1")
+        .output()
+        .expect("running hookrun");
+    assert!(out.status.success(), "{out:?}");
+    // -template read from the environment: the file is rendered (it has no actions to render).
+    let broken = dir.path().join("broken.json");
+    std::fs::write(&broken, "[{{ nope }}]").expect("write");
+    let out = Command::new(hookrun_bin())
+        .args(["validate", "broken.json"])
+        .current_dir(dir.path())
+        .env("HOOKRUN_TEMPLATE", "true")
+        .output()
+        .expect("running hookrun");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("template:"), "{text}");
+    let out = Command::new(hookrun_bin())
+        .args(["validate", "-template=false", "broken.json"])
+        .current_dir(dir.path())
+        .env("HOOKRUN_TEMPLATE", "true")
+        .output()
+        .expect("running hookrun");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("start with -template"), "{text}");
+}
+
+#[test]
+fn startup_errors_are_said_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_json(
+        &dir.path().join("hooks.json"),
+        &json!([{"id": "x", "execute-command": "/bin/true", "trigger-rules": {}}]),
+    );
+    let port = crate::common::free_port().to_string();
+    let (code, out) = hookrun(
+        dir.path(),
+        &["-hooks", "hooks.json", "-ip", "127.0.0.1", "-port", &port],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(
+        out.matches("unknown key \"trigger-rules\"").count(),
+        1,
+        "{out}"
+    );
+    // -secure without a certificate: the operating system's error once.
+    write_json(
+        &dir.path().join("ok.json"),
+        &json!([sh_hook("a", "true", &[])]),
+    );
+    let (code, out) = hookrun(
+        dir.path(),
+        &[
+            "-hooks",
+            "ok.json",
+            "-secure",
+            "-ip",
+            "127.0.0.1",
+            "-port",
+            &port,
+        ],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("-secure: reading cert.pem: No such file or directory"),
+        "{out}"
+    );
+    assert_eq!(out.matches("No such file or directory").count(), 1, "{out}");
 }

@@ -1,6 +1,7 @@
 //! Every hooks file shipped in the repository passes `hookrun validate`: hooks.example.json and
 //! each file in examples/, including the ConfigMap's keys and the templated files (rendered with
-//! a credentials folder, as systemd or Kubernetes would provide it).
+//! a credentials folder, as systemd or Kubernetes would provide it). The only warnings allowed
+//! are for bundled scripts that the image installs in /usr/local/bin and this machine lacks.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -89,8 +90,25 @@ fn every_shipped_hooks_file_validates() {
     for file in files {
         let (ok, output) = validate(&file, &creds);
         assert!(ok, "{} does not validate:\n{output}", file.display());
-        assert!(!output.contains("warning"), "{}: {output}", file.display());
+        for line in output.lines().filter(|l| l.ends_with("(warning)")) {
+            assert!(
+                is_bundled_script_elsewhere(line),
+                "{}: {line}\n{output}",
+                file.display()
+            );
+        }
     }
+}
+
+/// Whether a validate warning is only that a bundled script is not installed here: the image
+/// installs `scripts/NAME.sh` as `/usr/local/bin/NAME.sh`.
+fn is_bundled_script_elsewhere(line: &str) -> bool {
+    let Some(rest) = line.split("cannot run /usr/local/bin/").nth(1) else {
+        return false;
+    };
+    let name = rest.split(':').next().unwrap_or_default();
+    line.ends_with(&format!("/usr/local/bin/{name}: no such file (warning)"))
+        && repo().join("scripts").join(name).is_file()
 }
 
 #[test]

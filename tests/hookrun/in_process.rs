@@ -249,6 +249,54 @@ async fn reload_swaps_the_live_hook_set() {
     server.stop().await;
 }
 
+/// `-lenient`: a reload serves a hook with a broken rule as the reference does (500 once the rule
+/// is reached, the other hooks unharmed), but a file that cannot be read keeps the old set.
+#[tokio::test]
+async fn lenient_reload_serves_broken_hooks_and_keeps_the_set_for_an_unreadable_file() {
+    use hookrun::reload::Outcome;
+    let mut server = TestServer::builder()
+        .hooks([sh_hook("old", "true", &[])])
+        .load_options(|o| o.lenient = true)
+        .start()
+        .await;
+    let broken = with(
+        sh_hook("broken", "echo ran", &[]),
+        json!({"include-command-output-in-response": true,
+               "trigger-rule": {"match": {"type": "regex", "regex": "(", "parameter": {"source": "url", "name": "x"}}}}),
+    );
+    let outcome = server.reload_with([sh_hook("good", "true", &[]), broken]);
+    assert_eq!(outcome, Outcome::Reloaded { hooks: 2 });
+    let status = |path: &'static str| {
+        let req = server.post(path).send();
+        async move { req.await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status("/hooks/good").await, 200);
+    assert_eq!(
+        status("/hooks/broken").await,
+        200,
+        "rule not reached: not satisfied"
+    );
+    let reached = server.post("/hooks/broken?x=1").send().await.unwrap();
+    assert_eq!(reached.status(), 500);
+    assert_eq!(
+        reached.text().await.unwrap(),
+        "Error occurred while evaluating hook rules."
+    );
+    std::fs::write(server.path("hooks.json"), "[{").unwrap();
+    let reloader = hookrun::reload::Reloader::new(
+        vec![server.path("hooks.json").display().to_string()],
+        hookrun::config::LoadOptions {
+            template: false,
+            lenient: true,
+            mail_server: false,
+        },
+        server.state.hooks.clone(),
+    );
+    assert!(matches!(reloader.reload(true), Outcome::Rejected { .. }));
+    assert_eq!(status("/hooks/good").await, 200, "the old set stays");
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn shutdown_refuses_new_work_and_returns_once_the_job_is_done() {
     let builder = TestServer::builder();

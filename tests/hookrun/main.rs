@@ -2,6 +2,7 @@
 //! real HTTP on 127.0.0.1, real child processes and real time: `harness` runs the server inside
 //! the test process, `fixture` and `common` run the built binary.
 
+mod body_memory;
 mod cli;
 mod common;
 mod differential;
@@ -11,9 +12,12 @@ mod fixture;
 mod harness;
 mod history;
 mod in_process;
+mod load;
+mod logs;
 mod notify;
 mod protocol;
 mod registry_events;
 mod reload;
 mod reload_rewrites;
 mod secrets;
+mod verdict;

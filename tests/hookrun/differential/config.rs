@@ -189,6 +189,74 @@ fn loosely_typed_yaml_scalars_like_the_reference() {
     pair.run(&cases);
 }
 
+/// Every spelling YAML 1.1 reads as a boolean, and null, in a boolean field; the hook's answer
+/// shows which way it was read (the output, or the response message).
+fn yaml11_boolean_hooks() -> (String, Vec<Case>) {
+    let words = [
+        "y", "Y", "yes", "Yes", "YES", "on", "On", "ON", "true", "True", "TRUE", "n", "N", "no",
+        "No", "NO", "off", "Off", "OFF", "false", "False", "FALSE", "~", "",
+    ];
+    let mut yaml = String::new();
+    let mut cases = Vec::new();
+    for (i, word) in words.iter().enumerate() {
+        yaml.push_str(&format!(
+            "- id: b{i}\n  execute-command: \"@RECORDER@\"\n  response-message: read as false\n  include-command-output-in-response: {word}\n"
+        ));
+        cases.push(
+            Case::post(
+                &format!("boolean field written {word:?}"),
+                &format!("/hooks/b{i}"),
+            )
+            .runs(),
+        );
+    }
+    yaml.push_str(
+        r#"- id: on-error
+  execute-command: "@RECORDER@"
+  include-command-output-in-response: Yes
+  include-command-output-in-response-on-error: on
+  pass-arguments-to-command: [{source: string, name: "exit=3"}]
+- id: soft
+  execute-command: "@RECORDER@"
+  response-message: soft failures on
+  trigger-signature-soft-failures: YES
+  trigger-rule:
+    or:
+      - match: {type: payload-hmac-sha256, secret: s3cret, parameter: {source: header, name: X-Sig}}
+      - match: {type: value, value: "1", parameter: {source: url, name: x}}
+- id: decode
+  execute-command: "@RECORDER@"
+  include-command-output-in-response: y
+  pass-file-to-command:
+    - {source: string, name: aGVsbG8=, envname: DECODED, base64decode: y}
+    - {source: string, name: aGVsbG8=, envname: KEPT, base64decode: Off}
+"#,
+    );
+    cases.extend([
+        Case::post("output on error, YAML 1.1 booleans", "/hooks/on-error").runs(),
+        Case::post(
+            "soft signature failures, YAML 1.1 boolean",
+            "/hooks/soft?x=1",
+        )
+        .header("X-Sig", "sha256=00")
+        .runs(),
+        Case::post("base64decode, YAML 1.1 booleans", "/hooks/decode").runs(),
+    ]);
+    (yaml, cases)
+}
+
+#[test]
+fn yaml_1_1_booleans_in_boolean_fields_like_the_reference() {
+    let (yaml, cases) = yaml11_boolean_hooks();
+    let Some(pair) = Group::new("yaml11-booleans")
+        .file("booleans.yaml", &yaml)
+        .start()
+    else {
+        return;
+    };
+    pair.run(&cases);
+}
+
 #[test]
 fn templates_render_like_the_reference() {
     let Some(pair) = Group::new("template")

@@ -21,6 +21,7 @@ mod bodies;
 mod config;
 mod deliberate;
 mod exec;
+mod lenient;
 mod multipart;
 mod rancher;
 mod rejected;

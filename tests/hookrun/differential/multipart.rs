@@ -142,3 +142,66 @@ fn multipart_and_json_parameters_like_the_reference() {
     ];
     pair.run(&cases);
 }
+
+/// Forms as clients other than browsers write them: bare LF line ends (upstream's own test
+/// sends one), a preamble, an empty part, a JSON part type with parameters (not JSON to Go),
+/// a JSON file replacing a field, `filename=""` (a field), names in RFC 2231 form, and forms Go
+/// refuses (a missing boundary, a part without its closing boundary, a boundary line with
+/// trailing text, a malformed query string).
+#[test]
+fn multipart_bodies_as_clients_write_them() {
+    let Some(pair) = Group::new("multipart-wild")
+        .file("hooks.json", HOOKS)
+        .start()
+    else {
+        return;
+    };
+    let ct = "multipart/form-data; boundary=xxx";
+    let part = |name: &str, extra: &str, value: &str, nl: &str| {
+        format!(
+            "--xxx{nl}Content-Disposition: form-data; name=\"{name}\"{extra}{nl}{nl}{value}{nl}"
+        )
+    };
+    let lf = [
+        part("name", "", "plex", "\n"),
+        part(
+            "meta",
+            "; filename=\"m.json\"\nContent-Type: application/json",
+            r#"{"tag":"v1","n":1e3}"#,
+            "\n",
+        ),
+        "--xxx--".to_string(),
+    ]
+    .concat();
+    let crlf = |parts: &[String]| parts.concat() + "--xxx--\r\n";
+    let cases = vec![
+        Case::post("multipart with bare LF line ends", "/hooks/form").body(ct, lf.clone()).runs(),
+        Case::post("multipart with bare LF drives a rule", "/hooks/form-rule").body(ct, lf).runs(),
+        Case::post("multipart with a preamble and an empty part", "/hooks/form")
+            .body(ct, format!("preamble\r\n{}--xxx\r\nContent-Disposition: form-data; name=\"bin\"\r\n\r\n--xxx--", part("name", "", "a", "\r\n")))
+            .runs(),
+        Case::post("multipart JSON type with a charset is not JSON", "/hooks/form")
+            .body(ct, crlf(&[part("meta", "; filename=\"m\"\r\nContent-Type: application/json; charset=utf-8", r#"{"tag":"v1"}"#, "\r\n")]))
+            .runs(),
+        Case::post("multipart JSON file replaces a field", "/hooks/form")
+            .body(ct, crlf(&[part("meta", "", "text", "\r\n"), part("meta", "; filename=\"m\"\r\nContent-Type: application/json", r#"{"tag":"v2"}"#, "\r\n")]))
+            .runs(),
+        Case::post("multipart empty filename is a field", "/hooks/form")
+            .body(ct, crlf(&[part("name", "; filename=\"\"", "field", "\r\n")]))
+            .runs(),
+        Case::post("multipart name in RFC 2231 form", "/hooks/form")
+            .body(ct, "--xxx\r\nContent-Disposition: form-data; name*=utf-8''na%6De\r\n\r\nv\r\n--xxx--")
+            .runs(),
+        Case::post("multipart without a boundary", "/hooks/form").body("multipart/form-data; x=1", "--xxx--"),
+        Case::post("multipart part never closed", "/hooks/form")
+            .body(ct, "--xxx\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nopen"),
+        Case::post("multipart text inside a part", "/hooks/form")
+            .body(ct, format!("{}junk\r\n--xxx--", part("name", "", "a", "\r\n")))
+            .runs(),
+        Case::post("multipart boundary line with trailing junk", "/hooks/form")
+            .body(ct, format!("{}--xxx junk\r\n--xxx--", part("name", "", "a", "\r\n"))),
+        Case::post("multipart with a malformed query", "/hooks/form?a=%zz")
+            .body(ct, crlf(&[part("name", "", "a", "\r\n")])),
+    ];
+    pair.run(&cases);
+}

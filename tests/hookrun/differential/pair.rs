@@ -36,6 +36,8 @@ pub struct Group {
     pub name: String,
     files: Vec<(String, String)>,
     flags: Vec<String>,
+    /// Flags only hookrun knows (`-lenient`), after the shared ones.
+    hookrun_flags: Vec<String>,
     env: Vec<(String, String)>,
     env_names: Vec<String>,
     file_vars: Vec<String>,
@@ -61,6 +63,13 @@ impl Group {
     /// Flags for both servers; `@DIR@` is filled in.
     pub fn flags(mut self, flags: &[&str]) -> Self {
         self.flags.extend(flags.iter().map(|s| s.to_string()));
+        self
+    }
+
+    /// Flags for hookrun only (hookrun's own flags, such as `-lenient`).
+    pub fn hookrun_flags(mut self, flags: &[&str]) -> Self {
+        self.hookrun_flags
+            .extend(flags.iter().map(|s| s.to_string()));
         self
     }
 
@@ -114,7 +123,12 @@ impl Group {
         }
         let env_names = group.env_names.join(",");
         let file_vars = group.file_vars.join(",");
-        let start = |bin: &Path, records: &Path| {
+        let hookrun_args: Vec<String> = args
+            .iter()
+            .cloned()
+            .chain(group.hookrun_flags.iter().map(|f| fill(f)))
+            .collect();
+        let start = |bin: &Path, records: &Path, args: &[String]| {
             let filled: Vec<(String, String)> = group
                 .env
                 .iter()
@@ -132,8 +146,8 @@ impl Group {
             common::start(bin, &args, &work, &env)
         };
         let (hookrun, reference) = std::thread::scope(|s| {
-            let h = s.spawn(|| start(&common::hookrun_bin(), &records[0]));
-            let r = start(&reference, &records[1]);
+            let h = s.spawn(|| start(&common::hookrun_bin(), &records[0], &hookrun_args));
+            let r = start(&reference, &records[1], &args);
             (h.join().expect("starting hookrun"), r)
         });
         Some(Pair {

@@ -1,6 +1,6 @@
 //! URLs and methods: `/`, unknown hooks and paths, gorilla/mux path cleaning (301), ids with
 //! odd characters, hook `http-methods`, the `-http-methods` flag, `-urlprefix` (custom, nested,
-//! empty), and which of these answers carry `-header` headers.
+//! empty), a hook without an id, and which of these answers carry `-header` headers.
 
 use super::case::{Case, Expect};
 use super::pair::Group;
@@ -141,4 +141,41 @@ fn url_prefix_with_slashes_like_the_reference() {
         ),
     ];
     pair.run(&cases);
+}
+
+/// A hook without an id (or with `"id": ""`) is served at the prefix itself.
+const NO_ID: &str = r#"[
+  {"execute-command": "@RECORDER@", "response-message": "no id ran"},
+  {"id": "a", "execute-command": "@RECORDER@", "response-message": "a ran"}
+]"#;
+
+const EMPTY_ID: &str = r#"[
+  {"id": "", "execute-command": "@RECORDER@", "response-message": "empty id ran"},
+  {"id": "a", "execute-command": "@RECORDER@", "response-message": "a ran"}
+]"#;
+
+#[test]
+fn a_hook_without_an_id_is_served_at_the_prefix_like_the_reference() {
+    let Some(pair) = Group::new("no-id").file("hooks.json", NO_ID).start() else {
+        return;
+    };
+    let cases = vec![
+        Case::post("prefix with a slash", "/hooks/").runs(),
+        Case::get("prefix with a slash, GET", "/hooks/").runs(),
+        Case::post("prefix without a slash", "/hooks"),
+        Case::post("the other hook", "/hooks/a").runs(),
+        Case::post("root", "/"),
+    ];
+    pair.run(&cases);
+    let Some(pair) = Group::new("no-id-empty-prefix")
+        .file("hooks.json", EMPTY_ID)
+        .flags(&["-urlprefix", ""])
+        .start()
+    else {
+        return;
+    };
+    pair.run(&[
+        Case::post("root is the root, not the hook", "/"),
+        Case::post("the other hook at the root", "/a").runs(),
+    ]);
 }

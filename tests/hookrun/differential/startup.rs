@@ -55,10 +55,17 @@ pub(super) fn launch(bin: &Path, dir: &Path, args: &[&str]) -> Outcome {
                 target: "/hooks/x".into(),
                 ..Default::default()
             };
-            let status = super::http::send(port, &probe).map_or(0, |r| r.status);
-            break Outcome::Serving {
-                probe_status: status,
-            };
+            // The reference listens before it loads hooks: a start that fails while loading
+            // shows as a probe that gets no answer, then an exit.
+            match super::http::send(port, &probe) {
+                Ok(r) => {
+                    break Outcome::Serving {
+                        probe_status: r.status,
+                    }
+                }
+                Err(_) if Instant::now() < end => {}
+                Err(_) => break Outcome::Serving { probe_status: 0 },
+            }
         }
         assert!(
             Instant::now() < end,
@@ -206,4 +213,83 @@ fn nopanic_serves_without_hooks_like_the_reference() {
         Case::post("no hooks loaded", "/hooks/x"),
         Case::get("root still answers", "/"),
     ]);
+}
+
+#[test]
+fn pid_file_in_a_missing_folder_like_the_reference() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(reference) = reference() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let d = dir.path();
+    std::fs::write(d.join("good.json"), GOOD).expect("writing a hooks file");
+    for (who, bin) in [("reference", reference), ("hookrun", hookrun_bin())] {
+        let pidfile = d.join(who).join("run/deeper/server.pid");
+        let pidfile_arg = pidfile.display().to_string();
+        let args = ["-verbose", "-hooks", "good.json", "-pidfile", &pidfile_arg];
+        let server = crate::common::start(&bin, &args, d, &[]);
+        let text = std::fs::read_to_string(&pidfile)
+            .unwrap_or_else(|e| panic!("{who}: no pid file {pidfile_arg}: {e}"));
+        assert_eq!(
+            text,
+            server.child.id().to_string(),
+            "{who}: pid file content"
+        );
+        let mode = |p: &Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+        assert_eq!(mode(&pidfile), 0o600, "{who}: pid file mode");
+        assert_eq!(mode(pidfile.parent().expect("parent")), 0o755, "{who}");
+        // A second server with the same pid file refuses while the first runs.
+        refuses(&launch(&bin, d, &args), who, "pid file found");
+        drop(server);
+    }
+}
+
+/// `-lenient` starts exactly when the reference starts: a broken file next to a good one, or
+/// with `-verbose`; not with only broken files, nor with an id defined in two files.
+#[test]
+fn lenient_starts_whenever_the_reference_starts() {
+    let Some(reference) = reference() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let d = dir.path();
+    let bad_regex = r#"[{"id": "x", "execute-command": "/bin/true", "response-message": "x ran",
+        "trigger-rule": {"match": {"type": "regex", "regex": "(", "parameter": {"source": "url", "name": "q"}}}}]"#;
+    for (name, text) in [
+        ("good.json", GOOD),
+        ("broken.json", BROKEN),
+        ("dup.json", GOOD),
+        ("bad-regex.json", bad_regex),
+    ] {
+        std::fs::write(d.join(name), text).expect("writing a hooks file");
+    }
+    let both = |args: &[&str]| {
+        let mut lenient = vec!["-lenient"];
+        lenient.extend_from_slice(args);
+        (launch(&reference, d, args), hookrun(d, &lenient))
+    };
+    let (r, h) = both(&["-hooks", "good.json", "-hooks", "broken.json"]);
+    serves(&r, "reference", 200);
+    serves(&h, "hookrun -lenient", 200);
+    let (r, h) = both(&["-verbose", "-hooks", "broken.json"]);
+    serves(&r, "reference", 404);
+    serves(&h, "hookrun -lenient", 404);
+    let (r, h) = both(&["-hooks", "broken.json"]);
+    refuses(&r, "reference", "couldn't load any hooks");
+    refuses(&h, "hookrun -lenient", "couldn't load any hooks");
+    let (r, h) = both(&["-verbose", "-hooks", "good.json", "-hooks", "dup.json"]);
+    refuses(&r, "reference", "has already been loaded");
+    refuses(&h, "hookrun -lenient", "duplicate hook id");
+    // The invalid hook is served (500 once its rule is reached, as in the reference: `x`'s
+    // probe request has no `q`, so its rule does not hold); without -lenient the refusal
+    // says that -lenient would start.
+    let (r, h) = both(&["-hooks", "bad-regex.json"]);
+    serves(&r, "reference", 200);
+    serves(&h, "hookrun -lenient", 200);
+    refuses(
+        &hookrun(d, &["-hooks", "bad-regex.json"]),
+        "hookrun",
+        "-lenient starts too",
+    );
 }

@@ -1,7 +1,7 @@
 //! A cgroup (v2) per job, through the built binary: a grandchild that leaves its process group
 //! with `setsid` is killed on timeout, the jobs of a hookrun killed with SIGKILL are killed when
 //! the next one starts, and where hookrun may not create cgroups it says so once and jobs still
-//! run (the start says which at info level: `-verbose`). The cgroup tests skip (saying so) where this machine has no writable cgroup v2 hierarchy.
+//! run (the start says which). The cgroup tests skip (saying so) where this machine has no writable cgroup v2 hierarchy.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -67,7 +67,7 @@ async fn timeout_kills_a_grandchild_that_called_setsid() {
         sh_hook("escape", SETSID, &[]),
         json!({"command-timeout": "800ms"}),
     );
-    let f = Fixture::start(&[hook], &["-verbose", "-kill-grace", "300ms"]);
+    let f = Fixture::start(&[hook], &["-kill-grace", "300ms"]);
     if !uses_cgroups(&f).await {
         return;
     }
@@ -186,7 +186,7 @@ impl TestCgroup {
         })
     }
 
-    /// Starts hookrun (`-hooks hooks.json -verbose`) in `cwd`, in this cgroup: a shell moves
+    /// Starts hookrun (`-hooks hooks.json`) in `cwd`, in this cgroup: a shell moves
     /// itself in, then becomes hookrun.
     fn start(&self, cwd: &Path) -> Server {
         let procs = self.dir.join("cgroup.procs");
@@ -200,7 +200,6 @@ impl TestCgroup {
             bin.to_str().expect("a UTF-8 path"),
             "-hooks",
             "hooks.json",
-            "-verbose",
         ];
         start(Path::new("/bin/sh"), &args, cwd, &[])
     }
@@ -258,7 +257,7 @@ async fn without_a_writable_hierarchy_jobs_run_in_process_groups_and_the_log_say
     );
     let f = Fixture::start(
         &[hook],
-        &["-verbose", "-setuid", "65534", "-setgid", "65534"],
+        &["-setuid", "65534", "-setgid", "65534"],
     );
     for _ in 0..3 {
         let id = f.trigger_job("ok", json!({})).await;

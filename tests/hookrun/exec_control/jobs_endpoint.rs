@@ -40,8 +40,8 @@ async fn jobs_endpoint_shows_every_state() {
     let ok = f.wait_done(&a, Duration::from_secs(3)).await;
     assert_eq!(state(&ok), "succeeded", "{ok:#}");
     assert_eq!(ok["exit_code"], 0);
-    assert_eq!(ok["stdout"], "out\n");
-    assert_eq!(ok["stderr"], "err\n");
+    assert_eq!(ok["output"], "out\nerr\n");
+    assert_eq!(ok["stdout"], ok["output"], "the name earlier versions read");
     assert_eq!(ok["hook"], "lat");
     for key in ["queued_at", "started_at", "finished_at"] {
         assert!(ok[key].is_string(), "{key} in {ok:#}");
@@ -160,7 +160,7 @@ async fn job_output_can_be_hidden_from_the_jobs_endpoints() {
     let done = f.wait_done(&id, Duration::from_secs(5)).await;
     assert_eq!(state(&done), "succeeded", "{done:#}");
     assert!(
-        done.get("stdout").is_none() && done.get("stderr").is_none(),
+        done.get("output").is_none() && done.get("stdout").is_none(),
         "{done:#}"
     );
     let resp = reqwest::get(f.url(&format!("/jobs/{id}/output")))

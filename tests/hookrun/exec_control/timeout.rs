@@ -33,7 +33,7 @@ async fn timeout_kills_grandchild() {
     assert_eq!(state(&job), "timed_out", "{job:#}");
     assert_eq!(job["error"], "command timed out");
     assert_eq!(job["exit_code"], serde_json::Value::Null);
-    assert_eq!(job["stdout"], "started\n");
+    assert_eq!(job["output"], "started\n");
     // 1 s deadline + 300 ms grace (the script ignores SIGTERM), never the 30 s of the sleep.
     let ms = job["duration_ms"].as_u64().expect("duration");
     assert!((1_000..2_500).contains(&ms), "duration {ms} ms");
@@ -74,7 +74,7 @@ async fn grandchild_holding_stdout_does_not_hang_the_job() {
     let job = f.wait_done(&id, Duration::from_secs(3)).await;
     let grandchild = read_pid(&f.path("grandchild.pid")).await;
     assert_eq!(state(&job), "succeeded", "{job:#}");
-    assert_eq!(job["stdout"], "bye\n");
+    assert_eq!(job["output"], "bye\n");
     assert!(job["duration_ms"].as_u64().expect("duration") < 1_500);
     // A command that exited on its own keeps what it deliberately started in the background.
     assert!(alive(grandchild));

@@ -1,0 +1,412 @@
+//! Reading JSON text without building anything: the validator (Go's scanner: grammar, escapes,
+//! the 10,000-level depth limit; bytes of invalid UTF-8 are accepted, as Go accepts them) and,
+//! for text already validated, skipping a value and walking the members of an object or the
+//! elements of an array. Every function here is linear in the bytes it reads and allocates at
+//! most the depth stack.
+
+/// Go's `maxNestingDepth`: deeper documents are a syntax error.
+pub const MAX_DEPTH: usize = 10_000;
+
+/// Why text is not JSON, in Go's words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SyntaxError {
+    #[error("unexpected EOF")]
+    Eof,
+    #[error("invalid character {} {context}", quoted(*.found))]
+    Char { found: u8, context: &'static str },
+    #[error("exceeded max depth")]
+    Depth,
+}
+
+fn quoted(b: u8) -> String {
+    match b {
+        b'\'' => "'\\''".to_string(),
+        b'"' => "'\"'".to_string(),
+        0x20..=0x7e => format!("'{}'", b as char),
+        _ => format!("{:?}", b as char),
+    }
+}
+
+/// What validation counted: enough to price a tree built from the document.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Values of every kind, containers included.
+    pub values: usize,
+}
+
+fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+pub fn skip_ws(t: &[u8], mut i: usize) -> usize {
+    while i < t.len() && is_ws(t[i]) {
+        i += 1;
+    }
+    i
+}
+
+fn char_error(t: &[u8], i: usize, context: &'static str) -> SyntaxError {
+    match t.get(i) {
+        Some(&found) => SyntaxError::Char { found, context },
+        None => SyntaxError::Eof,
+    }
+}
+
+/// Validates the value starting at `start` (after whitespace); returns where it ends.
+pub fn validate(t: &[u8], start: usize) -> Result<(usize, Counts), SyntaxError> {
+    let mut stack: Vec<u8> = Vec::new();
+    let mut counts = Counts::default();
+    let mut i = start;
+    'value: loop {
+        i = skip_ws(t, i);
+        let Some(&c) = t.get(i) else {
+            return Err(SyntaxError::Eof);
+        };
+        counts.values += 1;
+        match c {
+            b'{' | b'[' => {
+                stack.push(c);
+                if stack.len() > MAX_DEPTH {
+                    return Err(SyntaxError::Depth);
+                }
+                i = skip_ws(t, i + 1);
+                let close = if c == b'{' { b'}' } else { b']' };
+                if t.get(i) == Some(&close) {
+                    stack.pop();
+                    i += 1;
+                } else if c == b'{' {
+                    i = key(t, i)?;
+                    continue 'value;
+                } else {
+                    continue 'value;
+                }
+            }
+            b'"' => i = string(t, i)?,
+            b'-' | b'0'..=b'9' => i = number(t, i)?,
+            b't' => i = literal(t, i, b"true")?,
+            b'f' => i = literal(t, i, b"false")?,
+            b'n' => i = literal(t, i, b"null")?,
+            _ => return Err(char_error(t, i, "looking for beginning of value")),
+        }
+        // After a value: close containers or move to the next member or element.
+        loop {
+            let Some(&top) = stack.last() else {
+                return Ok((i, counts));
+            };
+            i = skip_ws(t, i);
+            match (top, t.get(i)) {
+                (_, None) => return Err(SyntaxError::Eof),
+                (b'{', Some(b',')) => {
+                    i = key(t, skip_ws(t, i + 1))?;
+                    continue 'value;
+                }
+                (b'[', Some(b',')) => {
+                    i += 1;
+                    continue 'value;
+                }
+                (b'{', Some(b'}')) | (b'[', Some(b']')) => {
+                    stack.pop();
+                    i += 1;
+                }
+                (b'{', Some(_)) => {
+                    return Err(char_error(t, i, "after object key:value pair"));
+                }
+                (_, Some(_)) => return Err(char_error(t, i, "after array element")),
+            }
+        }
+    }
+}
+
+/// An object key and its colon; returns where the value may start.
+fn key(t: &[u8], i: usize) -> Result<usize, SyntaxError> {
+    if t.get(i) != Some(&b'"') {
+        return Err(char_error(
+            t,
+            i,
+            "looking for beginning of object key string",
+        ));
+    }
+    let i = skip_ws(t, string(t, i)?);
+    if t.get(i) != Some(&b':') {
+        return Err(char_error(t, i, "after object key"));
+    }
+    Ok(i + 1)
+}
+
+/// A string starting at its opening quote; returns the index after the closing quote.
+fn string(t: &[u8], start: usize) -> Result<usize, SyntaxError> {
+    let mut i = start + 1;
+    loop {
+        while i < t.len() && t[i] >= 0x20 && t[i] != b'"' && t[i] != b'\\' {
+            i += 1;
+        }
+        match t.get(i) {
+            None => return Err(SyntaxError::Eof),
+            Some(b'"') => return Ok(i + 1),
+            Some(b'\\') => match t.get(i + 1) {
+                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
+                Some(b'u') => {
+                    for k in i + 2..i + 6 {
+                        if !t.get(k).is_some_and(u8::is_ascii_hexdigit) {
+                            return Err(char_error(t, k, "in \\u hexadecimal character escape"));
+                        }
+                    }
+                    i += 6;
+                }
+                _ => return Err(char_error(t, i + 1, "in string escape code")),
+            },
+            Some(_) => return Err(char_error(t, i, "in string literal")),
+        }
+    }
+}
+
+fn digits(t: &[u8], mut i: usize) -> usize {
+    while t.get(i).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+    }
+    i
+}
+
+/// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
+fn number(t: &[u8], start: usize) -> Result<usize, SyntaxError> {
+    let mut i = start;
+    if t[i] == b'-' {
+        i += 1;
+    }
+    match t.get(i) {
+        Some(b'0') => i += 1,
+        Some(b'1'..=b'9') => i = digits(t, i + 1),
+        _ => return Err(char_error(t, i, "in numeric literal")),
+    }
+    if t.get(i) == Some(&b'.') {
+        if !t.get(i + 1).is_some_and(u8::is_ascii_digit) {
+            return Err(char_error(
+                t,
+                i + 1,
+                "after decimal point in numeric literal",
+            ));
+        }
+        i = digits(t, i + 1);
+    }
+    if matches!(t.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(t.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        if !t.get(i).is_some_and(u8::is_ascii_digit) {
+            return Err(char_error(t, i, "in exponent of numeric literal"));
+        }
+        i = digits(t, i);
+    }
+    Ok(i)
+}
+
+fn literal(t: &[u8], start: usize, word: &'static [u8]) -> Result<usize, SyntaxError> {
+    for (k, &want) in word.iter().enumerate() {
+        if t.get(start + k) != Some(&want) {
+            return Err(char_error(t, start + k, "in literal"));
+        }
+    }
+    Ok(start + word.len())
+}
+
+// ---- Walking text that is known to be valid ------------------------------------------------
+
+/// The index after the closing quote of the string whose opening quote is at `start`.
+pub fn skip_string(t: &[u8], start: usize) -> usize {
+    let mut i = start + 1;
+    loop {
+        match memchr::memchr2(b'"', b'\\', &t[i..]) {
+            Some(k) if t[i + k] == b'"' => return i + k + 1,
+            Some(k) => i += k + 2,
+            None => return t.len(),
+        }
+    }
+}
+
+/// The index after the value starting at `start`.
+pub fn skip(t: &[u8], start: usize) -> usize {
+    match t[start] {
+        b'"' => skip_string(t, start),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut i = start;
+            while i < t.len() {
+                match t[i] {
+                    b'"' => {
+                        i = skip_string(t, i);
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return i + 1;
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            t.len()
+        }
+        _ => {
+            let mut i = start;
+            while i < t.len() && !matches!(t[i], b',' | b'}' | b']') && !is_ws(t[i]) {
+                i += 1;
+            }
+            i
+        }
+    }
+}
+
+/// One member of an object: the key's content (between the quotes, still escaped) and where
+/// its value starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Member {
+    pub key_start: usize,
+    pub key_end: usize,
+    pub value: usize,
+}
+
+/// The members of the object at `start`, in document order (duplicates included).
+pub fn members(t: &[u8], start: usize) -> Members<'_> {
+    Members {
+        t,
+        i: skip_ws(t, start + 1),
+    }
+}
+
+pub struct Members<'t> {
+    t: &'t [u8],
+    i: usize,
+}
+
+impl Iterator for Members<'_> {
+    type Item = Member;
+
+    fn next(&mut self) -> Option<Member> {
+        let t = self.t;
+        if t.get(self.i) != Some(&b'"') {
+            return None;
+        }
+        let key_end = skip_string(t, self.i);
+        let colon = skip_ws(t, key_end);
+        let value = skip_ws(t, colon + 1);
+        let member = Member {
+            key_start: self.i + 1,
+            key_end: key_end - 1,
+            value,
+        };
+        let after = skip_ws(t, skip(t, value));
+        self.i = if t.get(after) == Some(&b',') {
+            skip_ws(t, after + 1)
+        } else {
+            t.len()
+        };
+        Some(member)
+    }
+}
+
+/// Where each element of the array at `start` begins.
+pub fn elements(t: &[u8], start: usize) -> Elements<'_> {
+    let i = skip_ws(t, start + 1);
+    Elements {
+        t,
+        i: if t.get(i) == Some(&b']') { t.len() } else { i },
+    }
+}
+
+pub struct Elements<'t> {
+    t: &'t [u8],
+    i: usize,
+}
+
+impl Iterator for Elements<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        let t = self.t;
+        if self.i >= t.len() {
+            return None;
+        }
+        let at = self.i;
+        let after = skip_ws(t, skip(t, at));
+        self.i = if t.get(after) == Some(&b',') {
+            skip_ws(t, after + 1)
+        } else {
+            t.len()
+        };
+        Some(at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str) -> Result<usize, SyntaxError> {
+        validate(text.as_bytes(), 0).map(|(end, _)| end)
+    }
+
+    #[test]
+    fn validates_like_go() {
+        let whole = r#"{"a":[1,-0.5e+3,"x\u00e9\n",true,false,null,{}]}"#;
+        let ok = [
+            ("{}", 2),
+            ("[]", 2),
+            (whole, whole.len()),
+            ("1e3 ", 3),
+            ("[0] trailing", 3),
+            ("\"\u{ff}\"", 4),
+        ];
+        for (text, end) in ok {
+            assert_eq!(check(text), Ok(end), "{text}");
+        }
+        let bad = [
+            "",
+            "{",
+            "[1,]",
+            "{\"a\"}",
+            "{\"a\":1,}",
+            "01x",
+            "[01]",
+            "-",
+            "1.",
+            "1e",
+            "[1e+]",
+            "\"\t\"",
+            "\"\\x\"",
+            "\"\\u12g4\"",
+            "tru",
+            "nul",
+            "{a:1}",
+            "[1 2]",
+            "\u{feff}{}",
+        ];
+        for text in bad {
+            if text == "01x" {
+                // A top-level value ends where a non-number starts: Go reads "0".
+                assert_eq!(check(text), Ok(1));
+                continue;
+            }
+            assert!(check(text).is_err(), "{text:?}");
+        }
+        let deep = |n: usize| "[".repeat(n) + &"]".repeat(n);
+        assert!(check(&deep(MAX_DEPTH)).is_ok());
+        assert_eq!(check(&deep(MAX_DEPTH + 1)), Err(SyntaxError::Depth));
+    }
+
+    #[test]
+    fn walks_members_and_elements() {
+        let t = br#"{ "a" : [1, {"x":"]"}] , "b\"":"}" ,"c":{}}"#;
+        let keys: Vec<&[u8]> = members(t, 0).map(|m| &t[m.key_start..m.key_end]).collect();
+        assert_eq!(keys, [&b"a"[..], b"b\\\"", b"c"]);
+        let first = members(t, 0).next().unwrap().value;
+        let items: Vec<usize> = elements(t, first).collect();
+        assert_eq!(items.len(), 2);
+        assert_eq!(skip(t, items[1]), items[1] + 9);
+        assert_eq!(elements(b"[ ]", 0).count(), 0);
+        assert_eq!(members(b"{ }", 0).count(), 0);
+    }
+}

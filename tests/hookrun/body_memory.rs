@@ -1,0 +1,164 @@
+//! Memory under maximum-size bodies: the real binary with default flags, many 10 MiB bodies
+//! at once (JSON, XML, forms, multipart) against hooks that read their payload, and the
+//! server's peak resident memory (`VmHWM`) against the figure the README documents.
+//!
+//! An unoptimised build parses a 10 MiB body in seconds rather than milliseconds, so a debug
+//! `cargo test` sends 8 bodies at a time; `cargo test --release --test hookrun body_memory`
+//! sends 8, then 32, then 16 of all kinds. The memory each request holds is the same in both.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::fixture::{status_kib, Fixture};
+
+/// The documented bound on the server's peak resident memory with default flags.
+const PEAK_BOUND_KIB: u64 = 128 * 1024;
+/// Just under the default `-max-body-size` (10 MiB).
+const BODY: usize = 10 * 1024 * 1024 - 4096;
+
+fn hook(id: &str, rule_name: &str, want: &str, arg: &str) -> Value {
+    json!({
+        "id": id,
+        "execute-command": "/bin/true",
+        "response-message": "ran",
+        "pass-arguments-to-command": [
+            {"source": "payload", "name": arg},
+            {"source": "payload", "name": rule_name}
+        ],
+        "trigger-rule": {"match": {"type": "value", "value": want,
+            "parameter": {"source": "payload", "name": rule_name}}}
+    })
+}
+
+fn hooks() -> Vec<Value> {
+    vec![
+        hook("json", "ref", "refs/heads/main", "data.3"),
+        hook("xml", "push.-ref", "main", "push.d.3"),
+        hook("form", "ref", "main", "k0000003"),
+        hook("multipart", "ref", "main", "notes"),
+    ]
+}
+
+/// `{"ref":...,"data":[1,1,1,...]}`: the shape that cost 33 times its size as a tree.
+fn json_body() -> Vec<u8> {
+    let mut body = br#"{"ref":"refs/heads/main","data":[1"#.to_vec();
+    while body.len() < BODY - 4 {
+        body.extend_from_slice(b",1");
+    }
+    body.extend_from_slice(b"]}");
+    body
+}
+
+/// One element with many repeated children, which are grouped into an array.
+fn xml_body() -> Vec<u8> {
+    let mut body = br#"<push ref="main">"#.to_vec();
+    let child = format!("<d>{}</d>", "x".repeat(40));
+    while body.len() + child.len() < BODY - 16 {
+        body.extend_from_slice(child.as_bytes());
+    }
+    body.extend_from_slice(b"</push>");
+    body
+}
+
+fn form_body() -> Vec<u8> {
+    let mut body = b"ref=main".to_vec();
+    let mut i = 0;
+    while body.len() < BODY - 32 {
+        body.extend_from_slice(format!("&k{i:07}=1").as_bytes());
+        i += 1;
+    }
+    body
+}
+
+const BOUNDARY: &str = "memoryboundary";
+
+fn multipart_body() -> Vec<u8> {
+    let field = |name: &str, value: &str| {
+        format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        )
+    };
+    let mut body = field("ref", "main");
+    let notes = "n".repeat(BODY - body.len() - 256);
+    body.push_str(&field("notes", &notes));
+    body.push_str(&format!("--{BOUNDARY}--\r\n"));
+    body.into_bytes()
+}
+
+/// Sends `count` requests at once, cycling through `kinds` (hook, content type, body file);
+/// every one must run its hook. curl sends them: a request waiting for memory is not read for
+/// a while, and curl simply waits, as a registry's client does.
+async fn burst(f: &Fixture, kinds: &[(&str, &str, std::path::PathBuf)], count: usize) {
+    let mut tasks = Vec::new();
+    for i in 0..count {
+        let (id, content_type, body) = kinds[i % kinds.len()].clone();
+        let url = f.url(&format!("/hooks/{id}"));
+        let content_type = format!("Content-Type: {content_type}");
+        tasks.push(tokio::task::spawn_blocking(move || {
+            let out = std::process::Command::new("curl")
+                .args(["-sS", "--max-time", "600", "-w", " %{http_code}", "-H"])
+                .arg(&content_type)
+                .arg("--data-binary")
+                .arg(format!("@{}", body.display()))
+                .arg(&url)
+                .output()
+                .expect("running curl");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.expect("request task"), "ran 200");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_maximum_size_bodies_stay_within_the_documented_peak() {
+    let f = Fixture::start(&hooks(), &[]);
+    let multipart_type = format!("multipart/form-data; boundary={BOUNDARY}");
+    let file = |name: &str, body: Vec<u8>| {
+        let path = f.path(name);
+        std::fs::write(&path, body).expect("writing a body");
+        path
+    };
+    let (json, xml) = (file("body.json", json_body()), file("body.xml", xml_body()));
+    let json_xml = [
+        ("json", "application/json", json.clone()),
+        ("xml", "application/xml", xml.clone()),
+    ];
+    let all = [
+        ("json", "application/json", json),
+        ("xml", "application/xml", xml),
+        (
+            "form",
+            "application/x-www-form-urlencoded",
+            file("body.form", form_body()),
+        ),
+        (
+            "multipart",
+            multipart_type.as_str(),
+            file("body.multipart", multipart_body()),
+        ),
+    ];
+    let (large, mixed) = if cfg!(debug_assertions) {
+        (8, 8)
+    } else {
+        (32, 16)
+    };
+    let started = Instant::now();
+    burst(&f, &json_xml, 8).await;
+    let after_8 = status_kib(f.pid(), "VmHWM");
+    burst(&f, &json_xml, large).await;
+    let after_32 = status_kib(f.pid(), "VmHWM");
+    burst(&f, &all, mixed).await;
+    let after_mix = status_kib(f.pid(), "VmHWM");
+    let took = started.elapsed();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_after = status_kib(f.pid(), "VmRSS");
+    eprintln!(
+        "peak RSS: {after_8} KiB after 8, {after_32} KiB after {large} JSON/XML bodies, \
+         {after_mix} KiB after {mixed} of all kinds ({took:?}); {rss_after} KiB resident afterwards"
+    );
+    assert!(after_32 <= PEAK_BOUND_KIB, "peak {after_32} KiB");
+    assert!(after_mix <= PEAK_BOUND_KIB, "peak {after_mix} KiB");
+}
