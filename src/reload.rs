@@ -27,6 +27,7 @@ mod debounce;
 use std::fmt;
 use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 
 use notify::{RecursiveMode, Watcher};
@@ -51,6 +52,8 @@ pub enum Outcome {
         hooks: usize,
     },
     Unchanged,
+    /// The files changed while they were read: nothing decided, they are read again.
+    Superseded,
     /// The old hooks stay: `errors` problems in the files or reasons the set was refused.
     Rejected {
         errors: usize,
@@ -102,25 +105,37 @@ impl Reloader {
 
     /// Loads everything anew and swaps it in if valid. `force` reloads even if unchanged.
     pub fn reload(&self, force: bool) -> Outcome {
+        self.reload_unless_superseded(force, || false)
+    }
+
+    /// [`Reloader::reload`], dropping what was read if `superseded` says the files changed
+    /// while they were read (the watcher then settles and reloads again).
+    fn reload_unless_superseded(&self, force: bool, superseded: impl Fn() -> bool) -> Outcome {
         let _one_at_a_time = self.running.lock().unwrap_or_else(|e| e.into_inner());
         if !force && config::fingerprint(&self.sources) == *self.last() {
             return Outcome::Unchanged;
         }
         let loaded = config::load(&self.sources, &self.options, &SystemEnv);
+        if superseded() {
+            tracing::debug!(
+                "hooks files changed while they were read; reading them again once settled"
+            );
+            return Outcome::Superseded;
+        }
         *self.last() = loaded.fingerprint;
         loaded.log_problems();
+        let errors = loaded.errors().count();
         let Some(set) = loaded.set else {
-            let errors = loaded.errors().count();
             tracing::error!(errors, "reload rejected: the previous hooks stay active");
             return Outcome::Rejected { errors };
         };
         if loaded.files_left_out {
             // -lenient: at start such a file is left out; a reload keeps the hooks the file had
             // instead of dropping them.
-            tracing::error!("reload rejected: a hooks file could not be read; the previous hooks stay active");
-            return Outcome::Rejected {
-                errors: loaded.errors().count(),
-            };
+            tracing::error!(
+                "reload rejected: a hooks file could not be read; the previous hooks stay active"
+            );
+            return Outcome::Rejected { errors };
         }
         let refusals = refusals(&self.hooks.snapshot(), &set);
         if !refusals.is_empty() {
@@ -162,8 +177,17 @@ impl Reloader {
     /// Watches the sources' folders until `stop` completes, reloading after changes settle.
     pub async fn watch(self: Arc<Self>, stop: impl Future<Output = ()>) -> notify::Result<()> {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        // Changes to hooks files, counted as the watcher sees them: one that arrives while the
+        // files are read (or before its event is taken from the channel) makes the read stale,
+        // however late the reload ran.
+        let seen = Arc::new(AtomicU64::new(0));
+        let counter = seen.clone();
+        let files = debounce::HooksFiles::new(&self.sources);
         let mut watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
             if let Ok(ev) = ev {
+                if files.changed(&ev) {
+                    counter.fetch_add(1, AtomicOrdering::SeqCst);
+                }
                 let _ = tx.send(ev);
             }
         })?;
@@ -178,8 +202,17 @@ impl Reloader {
                 _ = &mut stop => return Ok(()),
                 going = settle.settled(&mut rx) => if !going { return Ok(()) },
             }
-            let this = self.clone();
-            let _ = tokio::task::spawn_blocking(move || this.reload(false)).await;
+            let settled = settle.changes();
+            if seen.load(AtomicOrdering::SeqCst) != settled {
+                // More changes are queued: a write began after the files went quiet.
+                continue;
+            }
+            let (this, seen) = (self.clone(), seen.clone());
+            let superseded = move || seen.load(AtomicOrdering::SeqCst) != settled;
+            let _ = tokio::task::spawn_blocking(move || {
+                this.reload_unless_superseded(false, superseded)
+            })
+            .await;
         }
     }
 }

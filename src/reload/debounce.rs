@@ -5,6 +5,9 @@
 //! that was modified and not yet closed (inotify's `IN_CLOSE_WRITE`) — for up to
 //! [`WRITING_CAP`]. A slow `cat > hooks.json` or a program writing a file in chunks is then
 //! read once, complete, instead of as whatever prefix was on disk when the events paused.
+//! Rewrites that follow each other without a quiet moment are read, once the quiet cap has
+//! passed, right after one of them closes the file (the watcher then drops a read that a
+//! change overlapped).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -26,22 +29,69 @@ const EXTENSIONS: &[&str] = &["json", "yaml", "yml"];
 
 /// Follows events across reloads: which hooks files are being written.
 pub(super) struct Settle {
-    /// File names of the `-hooks` values, which may have any extension.
-    source_names: Vec<std::ffi::OsString>,
+    files: HooksFiles,
     /// Hooks files modified and not closed since.
     open: HashSet<PathBuf>,
+    /// Changes to hooks files taken from the channel so far ([`HooksFiles::changed`]).
+    changes: u64,
 }
 
-impl Settle {
-    pub(super) fn new(sources: Vec<String>) -> Self {
+/// Which files are hooks files: by extension, or named as a `-hooks` value.
+#[derive(Debug, Clone)]
+pub(super) struct HooksFiles {
+    /// File names of the `-hooks` values, which may have any extension.
+    source_names: Vec<std::ffi::OsString>,
+}
+
+impl HooksFiles {
+    pub(super) fn new(sources: &[String]) -> Self {
         let source_names = sources
             .iter()
             .filter_map(|s| Path::new(s).file_name().map(ToOwned::to_owned))
             .collect();
+        HooksFiles { source_names }
+    }
+
+    fn matches(&self, path: &Path) -> bool {
+        let by_extension = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)));
+        by_extension
+            || path
+                .file_name()
+                .is_some_and(|n| self.source_names.iter().any(|s| s == n))
+    }
+
+    /// Whether `ev` changes a hooks file (a write, a close after writing, a rename...): what a
+    /// read of the files must not overlap. Other files in the folders (a log written beside
+    /// the hooks) do not count.
+    pub(super) fn changed(&self, ev: &Event) -> bool {
+        is_change(&ev.kind) && ev.paths.iter().any(|p| self.matches(p))
+    }
+}
+
+/// Whether an event is a change (not merely a read): what makes the watcher reload.
+fn is_change(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
+    }
+}
+
+impl Settle {
+    pub(super) fn new(sources: Vec<String>) -> Self {
         Settle {
-            source_names,
+            files: HooksFiles::new(&sources),
             open: HashSet::new(),
+            changes: 0,
         }
+    }
+
+    /// How many changes to hooks files were taken from the channel so far.
+    pub(super) fn changes(&self) -> u64 {
+        self.changes
     }
 
     /// Waits for a change, then until changes have settled. False once the watcher is gone.
@@ -57,8 +107,16 @@ impl Settle {
         // The quiet cap runs from the first event, or from when the last open file was closed.
         let mut quiet_from = first;
         let mut latest = first;
+        // The last change closed the last hooks file being written: the files are complete.
+        let mut just_closed = false;
         loop {
-            let quiet_at = (latest + QUIET).min(quiet_from + QUIET_CAP);
+            let mut quiet_at = (latest + QUIET).min(quiet_from + QUIET_CAP);
+            if just_closed && self.open.is_empty() {
+                // Rewrites that follow each other closer than QUIET never leave the folders
+                // quiet: past the cap, read at a moment the files are complete rather than
+                // wait for WRITING_CAP and read whatever part of a rewrite is on disk then.
+                quiet_at = quiet_at.min(first + QUIET_CAP);
+            }
             let now = Instant::now();
             let wake = if now < quiet_at {
                 quiet_at
@@ -75,7 +133,8 @@ impl Settle {
                         let was_open = !self.open.is_empty();
                         if self.note(&ev) {
                             latest = Instant::now();
-                            if was_open && self.open.is_empty() {
+                            just_closed = was_open && self.open.is_empty();
+                            if just_closed {
                                 quiet_from = latest;
                             }
                         }
@@ -93,6 +152,12 @@ impl Settle {
 
     /// Records one event; true if it is a change (not merely a read).
     fn note(&mut self, ev: &Event) -> bool {
+        if !is_change(&ev.kind) {
+            return false;
+        }
+        if self.files.changed(ev) {
+            self.changes += 1;
+        }
         match ev.kind {
             EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Any) => {
                 let written: Vec<PathBuf> = ev
@@ -117,20 +182,12 @@ impl Settle {
                 }
                 true
             }
-            EventKind::Access(_) => false,
             _ => true,
         }
     }
 
     fn is_hooks_file(&self, path: &Path) -> bool {
-        let by_extension = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)));
-        by_extension
-            || path
-                .file_name()
-                .is_some_and(|n| self.source_names.iter().any(|s| s == n))
+        self.files.matches(path)
     }
 }
 
@@ -193,7 +250,18 @@ mod tests {
         });
         let start = Instant::now();
         assert!(s.settled(&mut rx).await);
-        assert_eq!(start.elapsed(), Duration::from_secs(3) + QUIET);
+        // Closed past the quiet cap: read at once, while it is complete.
+        assert_eq!(start.elapsed(), Duration::from_secs(3));
+        // Closed within the cap: quiet after the close.
+        tx.send(modify("./hooks.json")).unwrap();
+        let closer = tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            closer.send(close_write("./hooks.json")).unwrap();
+        });
+        let start = Instant::now();
+        assert!(s.settled(&mut rx).await);
+        assert_eq!(start.elapsed(), Duration::from_millis(500) + QUIET);
         // Never closed: read after the cap.
         tx.send(modify("./hooks.json")).unwrap();
         let start = Instant::now();
