@@ -255,10 +255,7 @@ async fn without_a_writable_hierarchy_jobs_run_in_process_groups_and_the_log_say
         sh_hook("ok", "echo fine", &[]),
         json!({"command-working-directory": "/"}),
     );
-    let f = Fixture::start(
-        &[hook],
-        &["-setuid", "65534", "-setgid", "65534"],
-    );
+    let f = Fixture::start(&[hook], &["-setuid", "65534", "-setgid", "65534"]);
     for _ in 0..3 {
         let id = f.trigger_job("ok", json!({})).await;
         let job = f.wait_done(&id, Duration::from_secs(5)).await;
