@@ -56,7 +56,7 @@ impl Isolation {
             Isolation::Cgroups(c) => tracing::info!(
                 target: crate::logging::LIFECYCLE,
                 cgroup = %c.instance.display(),
-                "each job runs in its own cgroup (cgroup v2): timeouts and shutdown kill every process a job started"
+                "each job runs in its own cgroup (cgroup v2): timeouts and shutdown kill every process in it"
             ),
             Isolation::ProcessGroups { reason } => tracing::info!(
                 target: crate::logging::LIFECYCLE,
