@@ -3,9 +3,10 @@
 //! signal as arguments and binds, reads and installs nothing itself, so a test runs a real
 //! server on `127.0.0.1:0` in a few lines.
 //!
-//! A request goes `connection` (accept, TLS, limits) → `router` (path rules, `/jobs/`) →
-//! `handler` (one hook, as a list of steps ending in an `Answer`; `body` reads its body within
-//! the memory budget) → `reply` (every success response) or `error` (every other response). `notifications` tells a hook's `notify` targets
+//! A request goes `connection` (accept, TLS, limits, the `host` check) → `router` (path
+//! rules, `/jobs/`) → `handler` (one hook, as a list of steps ending in an `Answer`; `body`
+//! reads its body within the memory budget) → `reply` (every success response) or `error`
+//! (every other response). `notifications` tells a hook's `notify` targets
 //! how its jobs ended and writes each attempt into the job record.
 //!
 //! # Theory of operation
@@ -31,6 +32,7 @@ mod dashboard;
 mod error;
 mod gohttp;
 mod handler;
+mod host;
 mod jobs_api;
 mod notifications;
 mod reply;
