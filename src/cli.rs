@@ -136,7 +136,7 @@ pub struct ServeArgs {
     /// keep at most N characters of X-Request-Id (0: no limit)
     #[arg(long = "x-request-id-limit", value_name = "N", default_value_t = 0, help_heading = WEBHOOK_FLAGS)]
     pub x_request_id_limit: usize,
-    /// a multipart form's values may take this + 10 MiB, as in the reference; more: 500
+    /// memory a multipart form's values get, plus 10 MiB
     #[arg(long = "max-multipart-mem", value_name = "BYTES", default_value_t = 1 << 20, hide_default_value = true, help_heading = WEBHOOK_FLAGS)]
     pub max_multipart_mem: i64,
     /// user id to switch to after opening the port (with -setgid)
@@ -166,7 +166,7 @@ pub struct ServeArgs {
     /// largest request body accepted; larger ones get 413
     #[arg(long = "max-body-size", value_name = "SIZE", default_value = "10MiB", value_parser = config::parse_size, help_heading = SERVING)]
     pub max_body_size: u64,
-    /// memory for bodies being read and parsed at once; more wait their turn (chunked: 503)
+    /// memory for bodies read and parsed at once; more wait
     #[arg(long = "max-body-memory", value_name = "SIZE", default_value = "96MiB", value_parser = config::parse_size, help_heading = SERVING)]
     pub max_body_memory: u64,
     /// time a client gets to send the request headers
