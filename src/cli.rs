@@ -23,7 +23,7 @@ use crate::notify::{self, cli::SmtpArgs};
 use crate::server::tls::{CipherSuites, TlsMinVersion};
 use crate::server::{self, tls};
 
-use values::{duration, parse_go_bool, size_usize};
+use values::{duration, parse_go_bool, size_usize, StateLocation};
 pub use values::{LogFormat, MethodList, OptionalPath, ResponseHeader};
 
 const ABOUT: &str = "a rule-driven HTTP hook runner, drop-in compatible with adnanh/webhook 2.8";
@@ -166,7 +166,7 @@ pub struct ServeArgs {
     /// largest request body accepted; larger ones get 413
     #[arg(long = "max-body-size", value_name = "SIZE", default_value = "10MiB", value_parser = config::parse_size, help_heading = SERVING)]
     pub max_body_size: u64,
-    /// memory for bodies read and parsed at once; more wait
+    /// memory for bodies in work; more wait, chunked get 503
     #[arg(long = "max-body-memory", value_name = "SIZE", default_value = "96MiB", value_parser = config::parse_size, help_heading = SERVING)]
     pub max_body_memory: u64,
     /// time a client gets to send the request headers
@@ -190,7 +190,7 @@ pub struct ServeArgs {
     /// delay from SIGTERM to SIGKILL when stopping a command
     #[arg(long = "kill-grace", value_name = "DURATION", default_value = "5s", value_parser = duration, help_heading = JOBS)]
     pub kill_grace: Duration,
-    /// commands running at once; more wait in their hook's queue
+    /// commands running at once; more wait in their queues
     #[arg(long = "max-jobs", value_name = "N", default_value_t = jobs::DEFAULT_MAX_JOBS, help_heading = JOBS)]
     pub max_jobs: usize,
     /// requests of one hook waiting to run; more get 429
@@ -205,18 +205,29 @@ pub struct ServeArgs {
     /// show commands' output at /jobs/{id}; =false hides it
     #[arg(long = "job-output", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "true", value_parser = parse_go_bool, help_heading = JOBS)]
     pub job_output: bool,
-    /// bytes kept of a command's output, stdout and stderr together
+    /// bytes kept of a command's output (stdout and stderr)
     #[arg(long = "max-output", value_name = "SIZE", default_value = "1MiB", value_parser = size_usize, help_heading = JOBS)]
     pub max_output: usize,
     /// time running jobs get to finish after SIGTERM or SIGINT
     #[arg(long = "shutdown-timeout", value_name = "DURATION", default_value = "30s", value_parser = duration, help_heading = JOBS)]
     pub shutdown_timeout: Duration,
-    /// keep the job and deploy history in FOLDER/hookrun.db
+    /// keep the job and deploy history in FOLDER/hookrun.db, or in PostgreSQL
     ///
-    /// Also written sqlite:///FOLDER. Without it history lives in memory and no file is
-    /// created.
-    #[arg(long = "state", value_name = "FOLDER|URL", default_value = "", help_heading = HISTORY)]
+    /// Also written sqlite:///FOLDER. A postgres://user@host/db?sslmode=... URL keeps it in
+    /// PostgreSQL, shared by several replicas. Without it history lives in memory and no file
+    /// is created.
+    #[arg(long = "state", value_name = "FOLDER|URL", default_value = "", value_parser = StateLocation, help_heading = HISTORY)]
     pub state: crate::store::Location,
+    /// file holding the PostgreSQL password of -state
+    ///
+    /// Default: the systemd credential hookrun-state-password, else PGPASSWORD.
+    #[arg(long = "state-password-file", value_name = "PATH", default_value = "", help_heading = HISTORY)]
+    pub state_password_file: OptionalPath,
+    /// with PostgreSQL, a replica silent this long is dead
+    ///
+    /// Its jobs become interrupted and the other replicas take its queue.
+    #[arg(long = "replica-lease", value_name = "DURATION", default_value = "15s", value_parser = duration, help_heading = HISTORY)]
+    pub replica_lease: Duration,
     /// jobs and deploys older than this are deleted
     #[arg(long = "state-max-age", value_name = "DURATION", default_value = "90days", value_parser = duration, help_heading = HISTORY)]
     pub state_max_age: Duration,
@@ -304,6 +315,7 @@ impl ServeArgs {
             max_bytes: self.state_max_size,
             delivery_window: self.delivery_window,
             memory_records: self.job_history.max(1),
+            lease: self.replica_lease,
         }
     }
 

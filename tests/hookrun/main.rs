@@ -17,5 +17,6 @@ mod logs;
 mod notify;
 mod registry_events;
 mod reload;
+mod replicas;
 mod secrets;
 mod verdict;
