@@ -87,6 +87,9 @@ pub struct Settings {
     pub max_body: u64,
     /// `-max-body-memory`: the memory budget for bodies and what is made from them.
     pub body_memory: u64,
+    /// `-max-multipart-mem`: Go's `ParseMultipartForm(maxMemory)`, which refuses a form whose
+    /// values take more than it and 10 MiB (`request::multipart`).
+    pub multipart_memory: i64,
     pub header_timeout: Duration,
     pub body_timeout: Duration,
     pub max_connections: usize,
@@ -112,6 +115,7 @@ impl Default for Settings {
             x_request_id_limit: 0,
             max_body: 10 * 1024 * 1024,
             body_memory: crate::request::budget::DEFAULT_BUDGET,
+            multipart_memory: 1 << 20,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(60),
             max_connections: 1024,
