@@ -167,7 +167,7 @@ pub struct ServeArgs {
     #[arg(long = "max-body-size", value_name = "SIZE", default_value = "10MiB", value_parser = config::parse_size, help_heading = SERVING)]
     pub max_body_size: u64,
     /// memory for bodies in work; more wait, chunked get 503
-    #[arg(long = "max-body-memory", value_name = "SIZE", default_value = "96MiB", value_parser = config::parse_size, help_heading = SERVING)]
+    #[arg(long = "max-body-memory", value_name = "SIZE", default_value = "105MiB", value_parser = config::parse_size, help_heading = SERVING)]
     pub max_body_memory: u64,
     /// time a client gets to send the request headers
     #[arg(long = "header-timeout", value_name = "DURATION", default_value = "10s", value_parser = duration, help_heading = SERVING)]
