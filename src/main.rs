@@ -40,6 +40,7 @@ fn main() -> ExitCode {
     match cli.subcommand {
         Some(Subcommand::Validate(args)) => return validate(&args),
         Some(Subcommand::Notify(args)) => return hookrun::notify::cli::run(*args),
+        Some(Subcommand::CaptainhookRun) => return hookrun::runbook::run_from_env(),
         None => {}
     }
     // Read once, then out of the environment that hook commands inherit.
@@ -139,11 +140,12 @@ async fn serve(args: ServeArgs, smtp_password: Option<String>) -> Result<()> {
         tracing::warn!("running as PID 1: orphaned processes of hook commands will not be reaped; run hookrun under an init (tini, docker run --init)");
     }
     let opts = args.load_options();
-    let hooks = initial_hooks(&args)?;
+    let (hooks, loaded) = initial_hooks(&args)?;
     // Before dropping privileges: the password and CA files are usually root's.
     let env = |name: &str| (name == SMTP_PASSWORD_ENV).then(|| smtp_password.clone())?;
     let settings = args.server_settings(&env).map_err(anyhow::Error::msg)?;
     let (listener, address) = bind(&args).await?;
+    let health = bind_health(&args).await?;
     // Before dropping privileges: the pid file usually lives in a root-owned folder.
     if let Some(pidfile) = &args.pidfile.0 {
         write_pidfile(pidfile)?;
@@ -155,8 +157,16 @@ async fn serve(args: ServeArgs, smtp_password: Option<String>) -> Result<()> {
     let store = Store::open(args.store_settings()).context("opening the state store")?;
     let state = AppState::with_store(hooks, settings, args.job_limits(), store, admin)
         .context("starting notifications")?;
+    if !loaded {
+        state.hooks.mark_not_loaded();
+    }
     let shutdown = Shutdown::new();
-    let reloader = Reloader::new(args.hooks.clone(), opts, state.hooks.clone());
+    let reloader = Reloader::with_metrics(
+        args.sources(),
+        opts,
+        state.hooks.clone(),
+        state.metrics.clone(),
+    );
     if args.hotreload {
         let (reloader, shutdown) = (reloader.clone(), shutdown.clone());
         tokio::spawn(async move {
@@ -174,7 +184,16 @@ async fn serve(args: ServeArgs, smtp_password: Option<String>) -> Result<()> {
         hooks = hook_count,
         "serving hooks"
     );
+    // The health listener outlives the hooks listener: /readyz says 503 while jobs drain.
+    let health_done = tokio_util::sync::CancellationToken::new();
+    if let Some(health) = health {
+        let (state, done) = (state.clone(), health_done.clone());
+        tokio::spawn(async move {
+            server::serve_health(health, state, done.cancelled_owned()).await;
+        });
+    }
     let served = server::run(listener, state, shutdown).await;
+    health_done.cancel();
     for path in [&args.pidfile.0, &args.socket.0].into_iter().flatten() {
         let _ = std::fs::remove_file(path);
     }
@@ -274,14 +293,14 @@ fn raise_open_file_limit() {
 
 /// The hooks to serve at start, by the start verdict: a refusal ends the start with every
 /// problem listed once; otherwise warnings (and, with `-nopanic`, the errors it starts
-/// despite) are logged.
-fn initial_hooks(args: &ServeArgs) -> Result<config::HookSet> {
+/// despite) are logged. The flag is false when, with `-nopanic`, no hooks could be loaded.
+fn initial_hooks(args: &ServeArgs) -> Result<(config::HookSet, bool)> {
     let opts = StartOptions {
         load: args.load_options(),
         verbose: args.verbose,
         nopanic: args.nopanic,
     };
-    let Checked { verdict, problems } = verdict::check(&args.hooks, &opts, &SystemEnv);
+    let Checked { verdict, problems } = verdict::check(&args.sources(), &opts, &SystemEnv);
     if let Verdict::Refuse(refusal) = verdict {
         // The list goes to standard error once, with the reason; a log file gets it too, as
         // it is not where standard error goes.
@@ -297,19 +316,19 @@ fn initial_hooks(args: &ServeArgs) -> Result<config::HookSet> {
         );
     }
     config::log_problems(&problems);
-    let set = match verdict {
-        Verdict::Start(set) => set,
+    let (set, loaded) = match verdict {
+        Verdict::Start(set) => (set, true),
         _ => {
             tracing::error!(
                 "hooks could not be loaded; serving none until a reload succeeds (-nopanic)"
             );
-            config::HookSet::default()
+            (config::HookSet::default(), false)
         }
     };
     for id in set.ids() {
         tracing::debug!(hook = id, "loaded hook");
     }
-    Ok(set)
+    Ok((set, loaded))
 }
 
 /// After a refused start: whether `-lenient` would start, and what it would do.
@@ -321,7 +340,7 @@ fn lenient_hint(args: &ServeArgs, opts: &config::LoadOptions) -> &'static str {
         lenient: true,
         ..opts.clone()
     };
-    match config::load(&args.hooks, &lenient, &SystemEnv).set {
+    match config::load(&args.sources(), &lenient, &SystemEnv).set {
         Some(set) if !set.is_empty() || args.verbose => "\nadnanh/webhook would start with these files: -lenient starts too, serving each invalid hook the way it does (broken rules answer 500, the other hooks work)",
         _ => "",
     }
@@ -357,6 +376,22 @@ async fn bind(args: &ServeArgs) -> Result<(Listener, String)> {
         Listener::Tls(tcp, acceptor),
         format!("https://{bound}{path}"),
     ))
+}
+
+/// Opens the `-health-address` listener, if there is one.
+async fn bind_health(args: &ServeArgs) -> Result<Option<tokio::net::TcpListener>> {
+    if args.health_address.is_empty() {
+        return Ok(None);
+    }
+    let addr = &args.health_address;
+    let tcp = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("-health-address: listening on {addr}"))?;
+    let bound = tcp
+        .local_addr()
+        .map_or_else(|_| addr.clone(), |a| a.to_string());
+    tracing::info!(target: LIFECYCLE, address = %bound, "serving /healthz, /readyz and /metrics");
+    Ok(Some(tcp))
 }
 
 fn drop_privileges(args: &ServeArgs) -> Result<()> {

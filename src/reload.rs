@@ -20,6 +20,7 @@ use std::time::Duration;
 use notify::{RecursiveMode, Watcher};
 
 use crate::config::{self, template::SystemEnv, LiveHooks, LoadOptions};
+use crate::metrics::Metrics;
 
 /// What reloads need to know: where the hooks come from, how to read them, and the live set
 /// to swap.
@@ -30,6 +31,8 @@ pub struct Reloader {
     last: Mutex<u64>,
     /// Held for a whole reload: a signal and a file event must not race and store an older set.
     running: Mutex<()>,
+    /// Counts reloads that swapped a set in and reloads that were rejected.
+    metrics: Arc<Metrics>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -41,12 +44,23 @@ pub enum Outcome {
 
 impl Reloader {
     pub fn new(sources: Vec<String>, options: LoadOptions, hooks: Arc<LiveHooks>) -> Arc<Self> {
+        Reloader::with_metrics(sources, options, hooks, Arc::new(Metrics::new()))
+    }
+
+    /// A reloader that counts its reloads in `metrics` (the server's).
+    pub fn with_metrics(
+        sources: Vec<String>,
+        options: LoadOptions,
+        hooks: Arc<LiveHooks>,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
         let r = Arc::new(Reloader {
             sources,
             options,
             hooks,
             last: Mutex::new(0),
             running: Mutex::new(()),
+            metrics,
         });
         let fp = r.fingerprint();
         *r.last.lock().unwrap_or_else(|e| e.into_inner()) = fp;
@@ -78,6 +92,14 @@ impl Reloader {
         let loaded = config::load(&self.sources, &self.options, &SystemEnv);
         loaded.log_problems();
         *self.last.lock().unwrap_or_else(|e| e.into_inner()) = fp;
+        let outcome = self.swap(loaded);
+        self.metrics
+            .reload(matches!(outcome, Outcome::Reloaded { .. }));
+        outcome
+    }
+
+    /// Serves the loaded set if it may replace the current one.
+    fn swap(&self, loaded: config::Loaded) -> Outcome {
         match loaded.set {
             Some(_) if loaded.files_left_out => {
                 // -lenient: at start such a file is left out; a reload keeps the hooks the

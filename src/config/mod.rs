@@ -2,6 +2,7 @@
 //! parsing JSON/YAML, validating into a `HookSet`. Knows nothing about sockets or requests.
 
 mod arguments;
+pub mod captainhook;
 pub mod command;
 mod compile_rules;
 mod goregex;
@@ -45,6 +46,8 @@ pub struct LoadOptions {
     pub lenient: bool,
     /// A mail server is configured (`-smtp`), so hooks may have e-mail targets.
     pub mail_server: bool,
+    /// `-captainhook`: the files are captainhook run books, not hooks files.
+    pub captainhook: Option<captainhook::Captainhook>,
 }
 
 /// A complete, validated set of hooks: what one request sees.
@@ -76,21 +79,41 @@ impl HookSet {
 /// The hook set being served. A reload swaps in a whole new set with one atomic store; a
 /// request takes one snapshot and sees one consistent set for its whole life.
 #[derive(Debug, Default)]
-pub struct LiveHooks(ArcSwap<HookSet>);
+pub struct LiveHooks {
+    set: ArcSwap<HookSet>,
+    /// False while serving an empty set because the hooks could not be loaded (`-nopanic`).
+    loaded: std::sync::atomic::AtomicBool,
+}
 
 impl LiveHooks {
     pub fn new(set: HookSet) -> Self {
-        LiveHooks(ArcSwap::from_pointee(set))
+        LiveHooks {
+            set: ArcSwap::from_pointee(set),
+            loaded: std::sync::atomic::AtomicBool::new(true),
+        }
     }
 
     /// The set as it is now; later swaps do not change it.
     pub fn snapshot(&self) -> Arc<HookSet> {
-        self.0.load_full()
+        self.set.load_full()
     }
 
     /// Serves `set` from now on.
     pub fn replace(&self, set: HookSet) {
-        self.0.store(Arc::new(set));
+        self.set.store(Arc::new(set));
+        self.loaded.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Records that the set being served is a stand-in for hooks that could not be loaded
+    /// (`-nopanic`), until a reload succeeds.
+    pub fn mark_not_loaded(&self) {
+        self.loaded
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether the set being served was loaded from the hooks files.
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -190,6 +213,9 @@ pub fn load_file(
         Ok(t) => t,
         Err(e) => return fail(format!("cannot read: {e}")),
     };
+    if let Some(runner) = &opts.captainhook {
+        return load_run_book(file, &text, runner, opts, problems);
+    }
     let text = if opts.template {
         match template::render(&text, env) {
             Ok(t) => t,
@@ -229,6 +255,26 @@ pub fn load_file(
         .enumerate()
         .filter_map(|(i, item)| validator.hook(i, item))
         .collect()
+}
+
+/// A file of a captainhook folder: the hook serving its run book, if it is one.
+fn load_run_book(
+    file: &Path,
+    text: &str,
+    runner: &captainhook::Captainhook,
+    opts: &LoadOptions,
+    problems: &mut Problems,
+) -> Vec<Hook> {
+    let Some(id) = captainhook::hook_id(file) else {
+        return Vec::new();
+    };
+    if let Err(e) = captainhook::RunBook::parse(text) {
+        problems.push(Severity::Error, file, Some(&id), "", e);
+        return Vec::new();
+    }
+    let raw = captainhook::raw_hook(&id, text, runner);
+    let mut validator = Validator::new(file, opts.lenient, opts.mail_server, problems);
+    validator.hook(0, &raw).into_iter().collect()
 }
 
 /// Whether `text` holds Go template actions (`{{ … }}`), which only `-template` renders.
@@ -292,6 +338,7 @@ mod tests {
             template: false,
             lenient,
             mail_server: false,
+            captainhook: None,
         };
         load(sources, &opts, &template::SystemEnv)
     }

@@ -28,6 +28,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::{Concurrency, Hook};
 use crate::exec::{self, Invocation};
 use crate::logging::{self, LogContext};
+use crate::metrics::Metrics;
 use crate::store::{DeployRecord, JobFilter, RunSpec, Store, Write};
 
 pub use job::{
@@ -117,6 +118,8 @@ pub struct JobManager {
     tracker: TaskTracker,
     cancel: CancellationToken,
     store: Arc<Store>,
+    /// Counts ended jobs and their run time.
+    metrics: Arc<Metrics>,
 }
 
 impl JobManager {
@@ -127,8 +130,14 @@ impl JobManager {
 
     /// A manager that records every job in `store`.
     pub fn with_store(limits: JobLimits, store: Arc<Store>) -> Arc<Self> {
+        JobManager::with_metrics(limits, store, Arc::new(Metrics::new()))
+    }
+
+    /// A manager that records every job in `store` and counts ended jobs in `metrics`.
+    pub fn with_metrics(limits: JobLimits, store: Arc<Store>, metrics: Arc<Metrics>) -> Arc<Self> {
         Arc::new(JobManager {
             store,
+            metrics,
             permits: Arc::new(Semaphore::new(limits.max_jobs.max(1))),
             limits,
             table: Mutex::new(JobTable::default()),
@@ -147,6 +156,23 @@ impl JobManager {
 
     pub fn store(&self) -> &Arc<Store> {
         &self.store
+    }
+
+    /// Each hook with jobs running or waiting now: (hook, running, waiting). A `parallel` job
+    /// that waits for one of the `-max-jobs` slots counts as waiting.
+    pub fn queues(&self) -> Vec<(String, usize, usize)> {
+        let table = self.lock();
+        let mut queues: Vec<(String, usize, usize)> = table
+            .queues
+            .iter()
+            .map(|(hook, q)| {
+                let running = q.running.saturating_sub(q.parked);
+                (hook.clone(), running, q.waiting.len() + q.parked)
+            })
+            .filter(|(_, running, waiting)| running + waiting > 0)
+            .collect();
+        queues.sort();
+        queues
     }
 
     /// Records an attempt to tell someone how `job` ended, in its record and (once the job has
@@ -395,6 +421,12 @@ impl JobManager {
     /// Files an ended job into the history, evicting the oldest beyond `-job-history` entries
     /// or `-job-history-size` bytes of output.
     fn retire(&self, table: &mut JobTable, job: &Job) {
+        let ran_for = match job.times() {
+            (Some(started), Some(ended)) => ended.duration_since(started).ok(),
+            _ => None,
+        };
+        self.metrics
+            .job_ended(&job.hook, job.state().as_str(), ran_for);
         let bytes = job.output.retained_bytes();
         table.finished.push_back((job.id.clone(), bytes));
         table.finished_bytes += bytes;

@@ -10,6 +10,7 @@ mod examples;
 mod exec_control;
 mod fixture;
 mod harness;
+mod health;
 mod history;
 mod in_process;
 mod load;
