@@ -14,7 +14,6 @@ RUN apt-get update \
     && install -d -m 0700 -o 10001 -g 10001 /var/lib/hookrun
 COPY --from=build /src/target/release/hookrun /usr/local/bin/hookrun
 COPY scripts/swarm-update.sh scripts/kubectl-set-image.sh scripts/container-swap.sh /usr/local/bin/
-COPY scripts/lib/common.sh /usr/local/lib/hookrun/common.sh
 COPY hooks.example.json /usr/share/doc/hookrun/hooks.example.json
 USER 10001
 # Job and deploy history (SQLite); mount a volume here to keep it across containers.

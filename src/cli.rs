@@ -184,7 +184,7 @@ pub struct ServeArgs {
     /// largest request body accepted; larger ones get 413
     #[arg(long = "max-body-size", value_name = "SIZE", default_value = "10MiB", value_parser = config::parse_size, help_heading = SERVING)]
     pub max_body_size: u64,
-    /// memory for bodies being read and parsed at once; more wait their turn
+    /// memory for bodies read and parsed at once; more wait
     #[arg(long = "max-body-memory", value_name = "SIZE", default_value = "96MiB", value_parser = config::parse_size, help_heading = SERVING)]
     pub max_body_memory: u64,
     /// time a client gets to send the request headers
@@ -208,7 +208,7 @@ pub struct ServeArgs {
     /// delay from SIGTERM to SIGKILL when stopping a command
     #[arg(long = "kill-grace", value_name = "DURATION", default_value = "5s", value_parser = duration, help_heading = JOBS)]
     pub kill_grace: Duration,
-    /// commands running at once; more wait in their hook's queue
+    /// commands running at once; more wait in their queues
     #[arg(long = "max-jobs", value_name = "N", default_value_t = jobs::DEFAULT_MAX_JOBS, help_heading = JOBS)]
     pub max_jobs: usize,
     /// requests of one hook waiting to run; more get 429
@@ -223,7 +223,7 @@ pub struct ServeArgs {
     /// show commands' output at /jobs/{id}; =false hides it
     #[arg(long = "job-output", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "true", value_parser = parse_go_bool, help_heading = JOBS)]
     pub job_output: bool,
-    /// bytes kept of a command's output, stdout and stderr together
+    /// bytes kept of a command's output (stdout and stderr)
     #[arg(long = "max-output", value_name = "SIZE", default_value = "1MiB", value_parser = size_usize, help_heading = JOBS)]
     pub max_output: usize,
     /// time running jobs get to finish after SIGTERM or SIGINT

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # embed-common.sh - copy the "BEGIN/END hookrun-common" block of scripts/lib/common.sh into the
-# deployment scripts (which embed it so that each works when installed alone), or check that
-# they agree.
+# deployment scripts, or check that they agree. This is the only way the scripts get their
+# shared code: each carries the block verbatim (an installed script is one self-contained
+# file, and nothing is sourced at run time); lib/common.sh is where the block is edited.
+# scripts/test runs --check right after shellcheck.
 #
 # Usage: embed-common.sh [--check]
-#   --check   change nothing; exit 1 and name the scripts whose embedded copy differs
+#   --check   change nothing; exit 1 and name the scripts whose embedded copy differs (or that
+#             have no block)
 set -euo pipefail
 
 dir="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,7 +29,11 @@ want="$(block "$lib")"
 [[ -n "$want" ]] || { echo "embed-common.sh: no block in $lib" >&2; exit 1; }
 status=0
 for s in "${scripts[@]}"; do
-  [[ -f "$s" ]] || continue
+  if [[ ! -f "$s" ]] || ! grep -qx '# BEGIN hookrun-common' -- "$s"; then
+    echo "no embedded common block in $s" >&2
+    status=1
+    continue
+  fi
   if [[ "$(block "$s")" == "$want" ]]; then
     continue
   fi

@@ -16,9 +16,12 @@
 # Functions (all return non-zero with a message on stderr when they fail):
 #   e2e_dockerd_start [TIMEOUT]            dockerd --storage-driver=vfs unless one answers
 #   e2e_dockerd_stop                       stop it, only if e2e_dockerd_start started it
+#   e2e_dockerd_restart [DOWN_SECONDS]     restart it (only if e2e_dockerd_start started it)
 #   e2e_swarm_init                         docker swarm init --advertise-addr 127.0.0.1 if inactive
 #   e2e_swarm_leave                        leave the swarm, only if e2e_swarm_init created it
-#   e2e_build_images [REPO]                build REPO:v1 REPO:v2 REPO:v3 (default hookrun-e2e/app)
+#   e2e_build_images [REPO]                build REPO:v1 .. REPO:v5 (default hookrun-e2e/app)
+#   e2e_build_image REF TEXT KIND          one image (kinds: serve serve-health broken late-crash
+#                                          unhealthy), answering TEXT
 #   e2e_registry_start PORT [NOTIFY_URL [AUTH_HEADER]]  Debian's docker-registry on 127.0.0.1:PORT
 #   e2e_registry_stop PORT                 stop it and delete its storage
 #   e2e_push LOCAL_IMAGE TARGET_REF        docker tag + docker push; prints the pushed digest
@@ -36,6 +39,8 @@
 #           (ENV APP_VERSION and LABEL org.hookrun.e2e.version differ, so tests can see that
 #           the new image's defaults win; v2 also has a HEALTHCHECK, interval 1s)
 #   v3:     broken, exits 1 at start
+#   v4:     serves v4 for 8 s, then exits 1 (a late crash)
+#   v5:     serves v5, but its HEALTHCHECK always fails
 # Port 8080 inside the container; publish it with mode=host / -p 127.0.0.1:P:8080.
 
 E2E_STATE_DIR="${E2E_STATE_DIR:-/tmp/hookrun-e2e-state}"
@@ -129,6 +134,25 @@ e2e_dockerd_stop() {
   rm -f -- "$state/dockerd.ours"
 }
 
+# e2e_dockerd_restart [DOWN_SECONDS]: restart the dockerd that e2e_dockerd_start started, as a
+# service restart does (SIGTERM, wait for it to exit), staying down DOWN_SECONDS (default 0)
+# before starting it again with the same options; waits until it answers. Refuses (and changes
+# nothing) when that dockerd was not started by e2e_dockerd_start.
+e2e_dockerd_restart() {
+  local down="${1:-0}" state
+  state="$(_e2e_state)"
+  if [[ ! -f "$state/dockerd.ours" ]]; then
+    _e2e_log "not restarting a dockerd that e2e_dockerd_start did not start"
+    return 1
+  fi
+  [[ -f "$state/dockerd.pid" ]] || cp -- "$state/dockerd.ours" "$state/dockerd.pid"
+  _e2e_log "restarting dockerd (down for ${down}s after it stopped)"
+  _e2e_kill_pidfile "$state/dockerd.pid" 60
+  rm -f -- "$state/dockerd.ours"
+  sleep "$down"
+  e2e_dockerd_start 120
+}
+
 # e2e_swarm_init: make this engine a single-node swarm manager if it is not in a swarm
 e2e_swarm_init() {
   local state st
@@ -162,7 +186,8 @@ _e2e_rootfs() {
   local dir="$1" version="$2" app
   mkdir -p -- "$dir/bin" "$dir/www" "$dir/etc" "$dir/tmp" "$dir/proc" "$dir/sys" "$dir/dev" "$dir/data"
   cp -- "$E2E_BUSYBOX" "$dir/bin/busybox"
-  for app in sh ls cat echo env sleep wget httpd false true id hostname ps kill test grep; do
+  for app in sh ls cat echo env sleep usleep wget httpd false true id hostname ps kill test grep \
+    timeout date; do
     ln -sf busybox "$dir/bin/$app"
   done
   printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$dir/etc/passwd"
@@ -171,9 +196,16 @@ _e2e_rootfs() {
   chmod 1777 "$dir/tmp"
 }
 
-# e2e_build_images [REPO]: REPO:v1, REPO:v2 (with HEALTHCHECK), REPO:v3 (broken)
-e2e_build_images() {
-  local repo="${1:-hookrun-e2e/app}" tmp v port="$E2E_APP_PORT"
+# e2e_build_image REF TEXT KIND: one test image, answering TEXT on GET / (port $E2E_APP_PORT)
+#   serve          busybox httpd
+#   serve-health   the same with a HEALTHCHECK (interval 1s) that passes
+#   broken         prints "TEXT is broken" and exits 1 at start
+#   late-crash     serves for 8 s, then exits 1 (no HEALTHCHECK): a crash a settle time of 5 s misses
+#   unhealthy      serves, but its HEALTHCHECK (interval 1s, 2 retries) always fails
+# ENV APP_VERSION=TEXT and LABEL org.hookrun.e2e.version=TEXT differ per image, so every TEXT
+# gives its own image id and registry digest.
+e2e_build_image() {
+  local ref="$1" text="$2" kind="$3" tmp port="$E2E_APP_PORT" rc=0
   if [[ ! -x "$E2E_BUSYBOX" ]]; then
     _e2e_log "$E2E_BUSYBOX missing (apt-get install -y busybox-static)"
     return 1
@@ -181,33 +213,46 @@ e2e_build_images() {
   # PID 1 gets no default signal handlers: without the trap `docker stop` would wait its full
   # grace period (10 s) on every update.
   local serve="[\"/bin/sh\",\"-c\",\"trap 'exit 0' TERM INT; /bin/busybox httpd -f -p $port -h /www & wait\"]"
+  local late="[\"/bin/sh\",\"-c\",\"trap 'exit 0' TERM INT; /bin/busybox httpd -f -p $port -h /www & sleep 8 & wait \$!; echo $text crashed >&2; exit 1\"]"
+  local -a changes=(
+    --change "ENV APP_VERSION=$text"
+    --change "ENV PATH=/bin"
+    --change "LABEL org.hookrun.e2e.version=$text"
+    --change "EXPOSE $port"
+    --change "WORKDIR /www"
+  )
+  case "$kind" in
+    serve) changes+=(--change "CMD $serve") ;;
+    serve-health)
+      changes+=(--change "CMD $serve"
+        --change "HEALTHCHECK --interval=1s --timeout=2s --retries=3 CMD [\"/bin/busybox\",\"wget\",\"-q\",\"-O\",\"/dev/null\",\"http://127.0.0.1:$port/\"]") ;;
+    broken) changes+=(--change "CMD [\"/bin/sh\",\"-c\",\"echo $text is broken >&2; exit 1\"]") ;;
+    late-crash) changes+=(--change "CMD $late") ;;
+    unhealthy)
+      changes+=(--change "CMD $serve"
+        --change "HEALTHCHECK --interval=1s --timeout=2s --retries=2 CMD [\"/bin/busybox\",\"wget\",\"-q\",\"-O\",\"/dev/null\",\"http://127.0.0.1:9/\"]") ;;
+    *) _e2e_log "unknown image kind $kind"; return 2 ;;
+  esac
   tmp="$(mktemp -d)"
-  for v in v1 v2 v3; do
-    _e2e_rootfs "$tmp/$v" "$v"
-    local -a changes=(
-      --change "ENV APP_VERSION=$v"
-      --change "ENV PATH=/bin"
-      --change "LABEL org.hookrun.e2e.version=$v"
-      --change "EXPOSE $port"
-      --change "WORKDIR /www"
-    )
-    case "$v" in
-      v1)
-        changes+=(--change "CMD $serve") ;;
-      v2)
-        changes+=(--change "CMD $serve"
-          --change "HEALTHCHECK --interval=1s --timeout=2s --retries=3 CMD [\"/bin/busybox\",\"wget\",\"-q\",\"-O\",\"/dev/null\",\"http://127.0.0.1:$port/\"]") ;;
-      v3)
-        changes+=(--change "CMD [\"/bin/sh\",\"-c\",\"echo v3 is broken >&2; exit 1\"]") ;;
-    esac
-    if ! tar -C "$tmp/$v" -c . | docker import "${changes[@]}" - "$repo:$v" >/dev/null; then
-      _e2e_log "docker import of $repo:$v failed"
-      rm -rf -- "$tmp"
-      return 1
-    fi
-  done
+  _e2e_rootfs "$tmp" "$text"
+  if ! tar -C "$tmp" -c . | docker import "${changes[@]}" - "$ref" >/dev/null; then
+    _e2e_log "docker import of $ref failed"
+    rc=1
+  fi
   rm -rf -- "$tmp"
-  _e2e_log "built $repo:v1 $repo:v2 $repo:v3"
+  return "$rc"
+}
+
+# e2e_build_images [REPO]: REPO:v1 (serve), v2 (serve-health), v3 (broken), v4 (late-crash),
+# v5 (unhealthy)
+e2e_build_images() {
+  local repo="${1:-hookrun-e2e/app}"
+  e2e_build_image "$repo:v1" v1 serve &&
+    e2e_build_image "$repo:v2" v2 serve-health &&
+    e2e_build_image "$repo:v3" v3 broken &&
+    e2e_build_image "$repo:v4" v4 late-crash &&
+    e2e_build_image "$repo:v5" v5 unhealthy || return 1
+  _e2e_log "built $repo:v1 .. $repo:v5"
 }
 
 # e2e_registry_start PORT [NOTIFY_URL [AUTH_HEADER]]: a registry on 127.0.0.1:PORT
@@ -368,7 +413,8 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
   fn="e2e_${1#e2e_}"
   shift
   case "$fn" in
-    e2e_dockerd_start | e2e_dockerd_stop | e2e_swarm_init | e2e_swarm_leave | e2e_build_images | \
+    e2e_dockerd_start | e2e_dockerd_stop | e2e_dockerd_restart | e2e_swarm_init | e2e_swarm_leave | \
+      e2e_build_images | e2e_build_image | \
       e2e_registry_start | e2e_registry_stop | e2e_push | e2e_wait_http | e2e_fake_kube_start | \
       e2e_fake_kube_stop | e2e_fake_kube_kubeconfig)
       "$fn" "$@" ;;

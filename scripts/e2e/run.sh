@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # run.sh - the Docker end-to-end suites, with the engine and swarm set up once for all:
-# scripts-e2e.sh (the bundled deploy scripts by hand), hookrun-e2e.sh (the deploy path
-# through hookrun) and notify-e2e.sh (its mail and DingTalk messages). Stops what it started.
+# scripts-e2e.sh (the bundled deploy scripts by hand) with hookrun-e2e.sh (the deploy path
+# through hookrun), then history-e2e.sh (history, rollback, pause) with notify-e2e.sh (mail and
+# DingTalk messages): each pair in parallel (distinct services, containers, registries and
+# ports); then daemon-e2e.sh alone (it restarts dockerd). Stops what it started.
 # Usage: scripts/e2e/run.sh [HOOKRUN_BINARY]
 set -euo pipefail
 
@@ -14,24 +16,53 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
+logs="$(mktemp -d "${TMPDIR:-/tmp}/hookrun-e2e-run.XXXXXX")"
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
   set +e
   e2e_swarm_leave
   e2e_dockerd_stop
+  rm -rf -- "$logs"
 }
 trap cleanup EXIT
 
 e2e_dockerd_start 120
 e2e_swarm_init
 
+# suite NAME COMMAND...: run a suite in the background, its output in $logs/NAME
+suite() {
+  local name="$1" start=$SECONDS rc=0
+  shift
+  "$@" >"$logs/$name" 2>&1 || rc=$?
+  echo "$rc $(( SECONDS - start ))" >"$logs/$name.rc"
+}
+report() {
+  local rc t
+  read -r rc t <"$logs/$1.rc"
+  echo "--- $2 (${t}s, exit $rc)"
+  cat -- "$logs/$1"
+  [ "$rc" -eq 0 ]
+}
+
 status=0
-echo "--- deploy scripts, driven directly"
-bash "$here/scripts-e2e.sh" || status=1
-echo "--- the deploy path through hookrun"
-bash "$here/hookrun-e2e.sh" "$@" || status=1
-echo "--- deploy history, rollback and pause through hookrun"
-bash "$here/history-e2e.sh" "$@" || status=1
-echo "--- deploy notifications: mail and DingTalk"
-bash "$here/notify-e2e.sh" "$@" || status=1
+start=$SECONDS
+suite scripts bash "$here/scripts-e2e.sh" &
+first=$!
+suite hookrun bash "$here/hookrun-e2e.sh" "$@" &
+second=$!
+wait "$first" || true
+wait "$second" || true
+report scripts "deploy scripts, driven directly" || status=1
+report hookrun "the deploy path through hookrun" || status=1
+suite history bash "$here/history-e2e.sh" "$@" &
+first=$!
+suite notify bash "$here/notify-e2e.sh" "$@" &
+second=$!
+wait "$first" || true
+wait "$second" || true
+report history "deploy history, rollback and pause through hookrun" || status=1
+report notify "deploy notifications: mail and DingTalk" || status=1
+suite daemon bash "$here/daemon-e2e.sh"
+report daemon "Docker daemon restarts during deploys (alone: it restarts dockerd)" || status=1
+echo "--- e2e: $(( SECONDS - start ))s in all"
 exit "$status"
