@@ -3,6 +3,7 @@
 //! the test process, `fixture` and `common` run the built binary.
 
 mod body_memory;
+mod captainhook;
 mod cli;
 mod common;
 mod differential;
