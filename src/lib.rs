@@ -27,6 +27,7 @@
 //!   variables), help and usage errors, the `validate` subcommand.
 //! - `metrics`: the Prometheus metrics (`/metrics`): names, labels, what is counted.
 //! - `logging`: log lines (text or JSON, every value escaped and capped) and the levels.
+//! - `systemd`: socket activation (the inherited listener) and the notify protocol.
 //! - `notify`: notifications of finished jobs: e-mail, chat and JSON webhooks, Docker Hub
 //!   callbacks; delivery with retries and rate limits; the `notify` subcommand.
 
@@ -44,3 +45,4 @@ pub mod rules;
 pub mod runbook;
 pub mod server;
 pub mod store;
+pub mod systemd;

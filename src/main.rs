@@ -16,6 +16,7 @@ use hookrun::logging::{self, LogSettings, Verbosity, LIFECYCLE};
 use hookrun::reload::Reloader;
 use hookrun::server::{self, AdminAuth, AppState, Listener, Shutdown, ShutdownStage};
 use hookrun::store::Store;
+use hookrun::systemd;
 
 /// Exit codes: 1 when the server does not start (as the reference) and when `validate` finds
 /// that it would not; 2 for usage errors (as Go's flag package).
@@ -133,6 +134,7 @@ fn validate(args: &ValidateArgs) -> ExitCode {
 
 async fn serve(args: ServeArgs, smtp_password: Option<String>) -> Result<()> {
     init_logging(&args)?;
+    let systemd = Arc::new(systemd::Notifier::from_env());
     raise_open_file_limit();
     if std::process::id() == 1 {
         // Orphans of hook commands (`cmd &` in a script) are re-parented to PID 1; hookrun only
@@ -175,8 +177,8 @@ async fn serve(args: ServeArgs, smtp_password: Option<String>) -> Result<()> {
             }
         });
     }
-    spawn_reload_signals(reloader)?;
-    spawn_shutdown_signals(shutdown.clone())?;
+    spawn_reload_signals(reloader, systemd.clone())?;
+    spawn_shutdown_signals(shutdown.clone(), systemd.clone())?;
     tracing::info!(
         target: LIFECYCLE,
         version = env!("CARGO_PKG_VERSION"),
@@ -192,6 +194,7 @@ async fn serve(args: ServeArgs, smtp_password: Option<String>) -> Result<()> {
             server::serve_health(health, state, done.cancelled_owned()).await;
         });
     }
+    systemd.ready(&format!("serving {hook_count} hook(s) on {address}"));
     let served = server::run(listener, state, shutdown).await;
     health_done.cancel();
     for path in [&args.pidfile.0, &args.socket.0].into_iter().flatten() {
@@ -354,6 +357,9 @@ async fn bind(args: &ServeArgs) -> Result<(Listener, String)> {
     } else {
         format!("/{prefix}/{{id}}")
     };
+    if let Some(inherited) = systemd::inherited_listener().context("socket activation")? {
+        return inherited_listener(args, inherited, &path);
+    }
     if let Some(socket) = &args.socket.0 {
         let _ = std::fs::remove_file(socket);
         let l = tokio::net::UnixListener::bind(socket)
@@ -394,6 +400,40 @@ async fn bind_health(args: &ServeArgs) -> Result<Option<tokio::net::TcpListener>
     Ok(Some(tcp))
 }
 
+/// The listener systemd opened (socket activation): it replaces -ip/-port and -socket.
+fn inherited_listener(
+    args: &ServeArgs,
+    inherited: systemd::Inherited,
+    path: &str,
+) -> Result<(Listener, String)> {
+    match inherited {
+        systemd::Inherited::Unix(l) => {
+            let l = tokio::net::UnixListener::from_std(l).context("socket activation")?;
+            let name = l
+                .local_addr()
+                .ok()
+                .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
+                .unwrap_or_default();
+            Ok((Listener::Unix(l), format!("unix:{name}:{path} (systemd)")))
+        }
+        systemd::Inherited::Tcp(l) => {
+            let tcp = tokio::net::TcpListener::from_std(l).context("socket activation")?;
+            let bound = tcp.local_addr().map(|a| a.to_string()).unwrap_or_default();
+            if !args.secure {
+                return Ok((
+                    Listener::Tcp(tcp),
+                    format!("http://{bound}{path} (systemd)"),
+                ));
+            }
+            let acceptor = args.tls_acceptor().context("-secure")?;
+            Ok((
+                Listener::Tls(tcp, acceptor),
+                format!("https://{bound}{path} (systemd)"),
+            ))
+        }
+    }
+}
+
 fn drop_privileges(args: &ServeArgs) -> Result<()> {
     match (args.setuid, args.setgid) {
         (0, 0) => Ok(()),
@@ -430,24 +470,30 @@ where
     Ok(())
 }
 
-fn spawn_reload_signals(reloader: Arc<Reloader>) -> Result<()> {
+fn spawn_reload_signals(reloader: Arc<Reloader>, systemd: Arc<systemd::Notifier>) -> Result<()> {
     let kinds = [SignalKind::user_defined1(), SignalKind::hangup()];
     on_signals(kinds, "SIGUSR1/SIGHUP", move || {
-        let reloader = reloader.clone();
+        let (reloader, systemd) = (reloader.clone(), systemd.clone());
         async move {
             tracing::info!("reload requested by signal");
+            systemd.reloading();
+            let hooks = reloader.hooks.clone();
             let _ = tokio::task::spawn_blocking(move || reloader.reload(true)).await;
+            // A rejected reload keeps serving the previous hooks: ready either way.
+            let count = hooks.snapshot().len();
+            systemd.ready(&format!("serving {count} hook(s)"));
         }
     })
 }
 
 /// First SIGTERM/SIGINT: graceful shutdown. Second: stop waiting for jobs (still killing them).
-fn spawn_shutdown_signals(shutdown: Shutdown) -> Result<()> {
+fn spawn_shutdown_signals(shutdown: Shutdown, systemd: Arc<systemd::Notifier>) -> Result<()> {
     let kinds = [SignalKind::terminate(), SignalKind::interrupt()];
     on_signals(kinds, "SIGTERM/SIGINT", move || {
         // The server says when it stops accepting; only a second signal needs a word here.
-        if shutdown.trigger() == ShutdownStage::Forced {
-            tracing::warn!("second signal: stopping running jobs now");
+        match shutdown.trigger() {
+            ShutdownStage::Graceful => systemd.stopping(),
+            ShutdownStage::Forced => tracing::warn!("second signal: stopping running jobs now"),
         }
         std::future::ready(())
     })

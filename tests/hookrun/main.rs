@@ -20,4 +20,5 @@ mod notify;
 mod registry_events;
 mod reload;
 mod secrets;
+mod systemd;
 mod verdict;
