@@ -67,14 +67,16 @@ impl Reloader {
         r
     }
 
-    /// Hash of the files' names and contents, to skip no-op reloads.
+    /// Hash of the files' names and contents, and of the files the served set's templates
+    /// read (a rotated secret), to skip no-op reloads.
     fn fingerprint(&self) -> u64 {
         let mut problems = config::problem::Problems::default();
         let files = config::expand_sources(&self.sources, &mut problems);
+        let read = self.hooks.snapshot().files_read.clone();
         let mut h = DefaultHasher::new();
-        for f in files {
+        for f in files.iter().chain(&read) {
             f.hash(&mut h);
-            std::fs::read(&f).ok().hash(&mut h);
+            std::fs::read(f).ok().hash(&mut h);
         }
         h.finish()
     }
@@ -123,9 +125,17 @@ impl Reloader {
         }
     }
 
-    /// Folders to watch for the configured sources.
+    /// Folders to watch for the configured sources and for the files the served set's
+    /// templates read (a Secret mounted as a folder changes by a `..data` swap in it).
     fn watch_dirs(&self) -> Vec<PathBuf> {
         let mut dirs: Vec<PathBuf> = Vec::new();
+        for read in &self.hooks.snapshot().files_read {
+            if let Some(dir) = read.parent().filter(|d| !d.as_os_str().is_empty()) {
+                if !dirs.iter().any(|d| d == dir) {
+                    dirs.push(dir.to_path_buf());
+                }
+            }
+        }
         for s in &self.sources {
             let p = Path::new(s);
             let dir = if p.is_dir() {
@@ -153,10 +163,8 @@ impl Reloader {
                 let _ = tx.send(());
             }
         })?;
-        for dir in self.watch_dirs() {
-            watcher.watch(&dir, RecursiveMode::NonRecursive)?;
-            tracing::info!(dir = %dir.display(), "watching for hooks file changes");
-        }
+        let mut watched: Vec<PathBuf> = Vec::new();
+        self.watch_new_dirs(&mut watcher, &mut watched)?;
         tokio::pin!(stop);
         loop {
             tokio::select! {
@@ -175,7 +183,28 @@ impl Reloader {
             }
             let this = self.clone();
             let _ = tokio::task::spawn_blocking(move || this.reload(false)).await;
+            // A reloaded set may read files in folders not watched yet.
+            if let Err(e) = self.watch_new_dirs(&mut watcher, &mut watched) {
+                tracing::warn!(error = %e, "cannot watch a folder of files the hooks read");
+            }
         }
+    }
+
+    /// Watches the folders of [`Reloader::watch_dirs`] not in `watched` yet.
+    fn watch_new_dirs(
+        &self,
+        watcher: &mut notify::RecommendedWatcher,
+        watched: &mut Vec<PathBuf>,
+    ) -> notify::Result<()> {
+        for dir in self.watch_dirs() {
+            if watched.contains(&dir) {
+                continue;
+            }
+            watcher.watch(&dir, RecursiveMode::NonRecursive)?;
+            tracing::info!(dir = %dir.display(), "watching for hooks file changes");
+            watched.push(dir);
+        }
+        Ok(())
     }
 }
 

@@ -56,6 +56,9 @@ pub struct HookSet {
     hooks: HashMap<String, Arc<Hook>>,
     /// Files that were read, in order.
     pub files: Vec<PathBuf>,
+    /// Files that `-template` renders read (`cat`, `credential`): mounted secrets that a
+    /// reload must notice changing, as it notices the hooks files.
+    pub files_read: Vec<PathBuf>,
 }
 
 impl HookSet {
@@ -169,7 +172,7 @@ pub fn load(sources: &[String], opts: &LoadOptions, env: &dyn TemplateEnv) -> Lo
     // two in one file.
     let mut defined_twice = false;
     for file in &files {
-        for hook in load_file(file, opts, env, &mut problems) {
+        for hook in load_file(file, opts, env, &mut problems, &mut set.files_read) {
             if let Some(first) = origin.get(&hook.id) {
                 let message = if first == file {
                     "duplicate hook id in the same file".to_string()
@@ -198,12 +201,14 @@ pub fn load(sources: &[String], opts: &LoadOptions, env: &dyn TemplateEnv) -> Lo
     }
 }
 
-/// Reads, renders and validates one file; problems go to `problems`.
+/// Reads, renders and validates one file; problems go to `problems`, the files its template
+/// read to `files_read`.
 pub fn load_file(
     file: &Path,
     opts: &LoadOptions,
     env: &dyn TemplateEnv,
     problems: &mut Problems,
+    files_read: &mut Vec<PathBuf>,
 ) -> Vec<Hook> {
     let mut fail = |message: String| {
         problems.push(Severity::Error, file, None, "", message);
@@ -217,8 +222,11 @@ pub fn load_file(
         return load_run_book(file, &text, runner, opts, problems);
     }
     let text = if opts.template {
-        match template::render(&text, env) {
-            Ok(t) => t,
+        match template::render_hooks_file(&text, env) {
+            Ok(rendered) => {
+                files_read.extend(rendered.files_read);
+                rendered.text
+            }
             Err(e) => return fail(format!("template: {e}")),
         }
     } else {

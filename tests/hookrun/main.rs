@@ -19,6 +19,7 @@ mod logs;
 mod notify;
 mod registry_events;
 mod reload;
+mod rotation;
 mod secrets;
 mod systemd;
 mod verdict;
