@@ -31,6 +31,14 @@ pub struct Captainhook {
 pub struct RunBook {
     #[serde(default, deserialize_with = "null_as_empty")]
     pub scripts: Vec<Script>,
+    /// CIDRs a request must come from (captainhook answers 401 otherwise).
+    #[serde(
+        default,
+        rename = "allowedNetworks",
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub allowed_networks: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,10 +71,10 @@ pub fn hook_id(file: &Path) -> Option<String> {
     (!id.is_empty() && !id.starts_with('.')).then(|| id.to_string())
 }
 
-/// The raw hook that serves the run book `text` (already checked with [`RunBook::parse`]) as
-/// `id`.
-pub fn raw_hook(id: &str, text: &str, runner: &Captainhook) -> Value {
-    json!({
+/// The raw hook that serves the run book `text` (parsed as `book`) as `id`. `allowedNetworks`
+/// becomes an `ip-whitelist` rule answering 401, captainhook's status for it.
+pub fn raw_hook(id: &str, text: &str, book: &RunBook, runner: &Captainhook) -> Value {
+    let mut hook = json!({
         "id": id,
         "execute-command": runner.program,
         "pass-arguments-to-command": [{"source": "string", "name": RUN_SUBCOMMAND}],
@@ -77,7 +85,17 @@ pub fn raw_hook(id: &str, text: &str, runner: &Captainhook) -> Value {
         "http-methods": ["POST"],
         "include-command-output-in-response": runner.echo,
         "include-command-output-in-response-on-error": runner.echo,
-    })
+    });
+    let networks: Vec<Value> = book
+        .allowed_networks
+        .iter()
+        .map(|cidr| json!({"match": {"type": "ip-whitelist", "ip-range": cidr}}))
+        .collect();
+    if !networks.is_empty() {
+        hook["trigger-rule"] = json!({ "or": networks });
+        hook["trigger-rule-mismatch-http-response-code"] = json!(401);
+    }
+    hook
 }
 
 #[cfg(test)]

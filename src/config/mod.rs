@@ -276,11 +276,14 @@ fn load_run_book(
     let Some(id) = captainhook::hook_id(file) else {
         return Vec::new();
     };
-    if let Err(e) = captainhook::RunBook::parse(text) {
-        problems.push(Severity::Error, file, Some(&id), "", e);
-        return Vec::new();
-    }
-    let raw = captainhook::raw_hook(&id, text, runner);
+    let book = match captainhook::RunBook::parse(text) {
+        Ok(book) => book,
+        Err(e) => {
+            problems.push(Severity::Error, file, Some(&id), "", e);
+            return Vec::new();
+        }
+    };
+    let raw = captainhook::raw_hook(&id, text, &book, runner);
     let mut validator = Validator::new(file, opts.lenient, opts.mail_server, problems);
     validator.hook(0, &raw).into_iter().collect()
 }

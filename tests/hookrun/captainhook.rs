@@ -202,3 +202,30 @@ async fn run_books_are_jobs_with_timeouts() {
     assert_eq!(record["state"], "timed_out", "{record:#}");
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+/// `allowedNetworks`: a request from elsewhere gets captainhook's 401 and runs nothing.
+#[tokio::test]
+async fn allowed_networks_limit_who_may_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let books = dir.path().join("captainhook");
+    std::fs::create_dir(&books).unwrap();
+    let book = |net: &str| {
+        format!(
+            r#"{{"scripts":[{{"command":"echo","args":["ran"]}}],"allowedNetworks":["{net}"]}}"#
+        )
+    };
+    std::fs::write(books.join("elsewhere.json"), book("10.0.0.0/8")).unwrap();
+    std::fs::write(books.join("local.json"), book("127.0.0.1/32")).unwrap();
+    let fx = Fixture::start_in(dir, &["-captainhook", "captainhook", "-echo"]);
+    let http = client();
+    let resp = http.post(fx.url("/elsewhere")).send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+    assert!(resp.headers().get("hookrun-job-id").is_none());
+    let resp = http.post(fx.url("/local")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp
+        .text()
+        .await
+        .unwrap()
+        .contains("\"stdout\": \"ran\\n\""));
+}
