@@ -28,9 +28,11 @@
 //! - `metrics`: the Prometheus metrics (`/metrics`): names, labels, what is counted.
 //! - `logging`: log lines (text or JSON, every value escaped and capped) and the levels.
 //! - `systemd`: socket activation (the inherited listener) and the notify protocol.
+//! - `allocator`: sets glibc's malloc up so that large blocks go back to the kernel when freed.
 //! - `notify`: notifications of finished jobs: e-mail, chat and JSON webhooks, Docker Hub
 //!   callbacks; delivery with retries and rate limits; the `notify` subcommand.
 
+pub mod allocator;
 pub mod cli;
 pub mod config;
 pub mod exec;
