@@ -46,7 +46,7 @@ created_secrets=()
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
   set +e
-  docker rm -f "${containers[@]}" >/dev/null 2>&1
+  docker rm -f -v "${containers[@]}" >/dev/null 2>&1
   docker service rm "$svc" >/dev/null 2>&1
   if docker stack ls --format '{{.Name}}' 2>/dev/null | grep -qx hookrun-e2e-stack; then
     docker stack rm hookrun-e2e-stack >/dev/null 2>&1
@@ -68,6 +68,7 @@ cleanup() {
   # vfs keeps every layer as a full copy: leave only the cached base images behind.
   docker image rm -f "$hookrun_image" hookrun-e2e/image-app:v1 hookrun-e2e/image-app:v2 \
     "127.0.0.1:$rport/image-app:v1" "127.0.0.1:$rport/image-app:v2" >/dev/null 2>&1
+  docker images -q "127.0.0.1:$rport/image-app" | xargs -r docker image rm -f >/dev/null 2>&1
   rm -f -- "$repo/target/image/hookrun"
   rm -rf -- "$CHECK_DIR"
 }
