@@ -51,6 +51,9 @@ pub enum HttpError {
     QueueFull { retry_after_secs: u64 },
     #[error("the server is shutting down")]
     ShuttingDown,
+    /// Replicas share a store that did not confirm the job in time: nothing was queued.
+    #[error("the shared job store cannot be reached")]
+    StoreUnavailable { retry_after_secs: u64 },
     /// `include-command-output-in-response`: a newer request replaced the job before it ran.
     #[error("the job was superseded before it ran")]
     Superseded,
@@ -78,6 +81,7 @@ impl HttpError {
             self,
             HttpError::QueueFull { .. }
                 | HttpError::ShuttingDown
+                | HttpError::StoreUnavailable { .. }
                 | HttpError::Superseded
                 | HttpError::CommandFailed { .. }
         )
@@ -158,6 +162,11 @@ impl IntoResponse for HttpError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 5,
                 "Server is shutting down.\n",
+            ),
+            HttpError::StoreUnavailable { retry_after_secs } => retry_later(
+                StatusCode::SERVICE_UNAVAILABLE,
+                retry_after_secs,
+                "The job store shared by the replicas cannot be reached; nothing was run. Retry later.\n",
             ),
             HttpError::Superseded => text(
                 StatusCode::CONFLICT,

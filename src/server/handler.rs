@@ -17,8 +17,7 @@ use super::reply::{self, Answer, Started};
 use super::{AppState, RequestBody, Settings};
 use crate::config::{canonical_header_key, Hook, Parameter};
 use crate::exec::Invocation;
-use crate::jobs::Job;
-use crate::jobs::SubmitError;
+use crate::jobs::{Job, Submission, SubmitError, Trigger};
 use crate::logging::{self, LogContext};
 use crate::metrics::RequestOutcome;
 use crate::registry::{self, Delivery};
@@ -98,6 +97,7 @@ fn error_outcome(e: &HttpError) -> RequestOutcome {
         HttpError::Multipart
         | HttpError::Rules
         | HttpError::MemoryBusy { .. }
+        | HttpError::StoreUnavailable { .. }
         | HttpError::ShuttingDown
         | HttpError::CommandFailed { .. } => RequestOutcome::ServerError,
         HttpError::UncleanPath { .. }
@@ -356,7 +356,7 @@ async fn answer(
             callback_url: input.push.and_then(|p| p.callback_url.clone()),
         })
         .collect();
-    let jobs = match submit(state, hook, &request.id, runs)? {
+    let jobs = match submit(state, hook, &request.id, runs).await? {
         Submitted::Jobs(jobs) => jobs,
         Submitted::Earlier(job_ids) => return Ok(Next::Done(Answer::Duplicate { job_ids })),
     };
@@ -550,69 +550,68 @@ fn delivery_key(hook: &Hook, request: &HookRequest, input: &Input) -> Option<Str
 }
 
 /// Submits one job per run, each watched for its notifications (and its Docker Hub
-/// `callback_url`). A run whose delivery id was seen within the window starts
-/// nothing and answers with its earlier job; the check, the submission and the record happen
-/// under the store's delivery gate, so simultaneous copies run once. A refusal of the first
-/// run is the answer (429, 503); later pushes of a delivery that cannot be queued are logged
-/// and skipped.
-fn submit(
+/// `callback_url`). A run whose delivery id was seen within the window (by this replica or,
+/// with a shared store, any other) starts nothing and answers with its earlier jobs;
+/// simultaneous copies run once. A refusal of the first run is the answer (429, 503); later
+/// pushes of a delivery that cannot be queued are logged and skipped.
+async fn submit(
     state: &Arc<AppState>,
     hook: &Arc<Hook>,
     request_id: &str,
     runs: Vec<Run>,
 ) -> Result<Submitted, HttpError> {
-    let store = state.jobs.store().clone();
-    let _gate = runs
-        .iter()
-        .any(|r| r.delivery.is_some())
-        .then(|| store.delivery_gate());
     let mut jobs: Vec<Arc<Job>> = Vec::new();
     let mut ids: Vec<String> = Vec::new();
     let mut all_live = true;
     for (i, run) in runs.into_iter().enumerate() {
-        if let Some(earlier) = run
-            .delivery
-            .as_deref()
-            .and_then(|key| store.seen_delivery(&hook.id, key))
-        {
-            tracing::info!(
-                delivery = run.delivery.as_deref().unwrap_or_default(),
-                jobs = %earlier.join(","),
-                "delivery seen before; answering with its jobs"
-            );
-            for id in earlier {
-                match state.jobs.get(&id) {
-                    Some(job) => jobs.push(job),
-                    None => all_live = false,
+        let submitted = state
+            .jobs
+            .submit_delivery(
+                hook,
+                request_id,
+                run.invocation,
+                Trigger::Request,
+                run.delivery.as_deref(),
+            )
+            .await;
+        match submitted {
+            Ok(Submission::Seen(earlier)) => {
+                tracing::info!(
+                    delivery = run.delivery.as_deref().unwrap_or_default(),
+                    jobs = %earlier.join(","),
+                    "delivery seen before; answering with its jobs"
+                );
+                for id in earlier {
+                    match state.jobs.get(&id) {
+                        Some(job) => jobs.push(job),
+                        None => all_live = false,
+                    }
+                    ids.push(id);
                 }
-                ids.push(id);
             }
-            continue;
-        }
-        match state.jobs.submit(hook, request_id, run.invocation) {
-            Ok(job) => {
+            Ok(Submission::New(job)) => {
                 state
                     .notifications
                     .watch(&job, hook, run.callback_url.as_deref());
-                if let Some(key) = &run.delivery {
-                    store.record_delivery(&hook.id, key, vec![job.id.clone()]);
-                }
                 ids.push(job.id.clone());
                 jobs.push(job);
             }
             Err(e) if i == 0 => {
+                let retry_after_secs = state.settings.retry_after.as_secs().max(1);
                 return Err(match e {
                     SubmitError::QueueFull { waiting, .. } => {
                         tracing::warn!(waiting, "the hook's queue is full; answering 429");
-                        HttpError::QueueFull {
-                            retry_after_secs: state.settings.retry_after.as_secs().max(1),
-                        }
+                        HttpError::QueueFull { retry_after_secs }
                     }
                     SubmitError::ShuttingDown => {
                         tracing::info!("shutting down; answering 503");
                         HttpError::ShuttingDown
                     }
-                })
+                    SubmitError::StoreUnavailable => {
+                        tracing::warn!("the shared store is unavailable; answering 503");
+                        HttpError::StoreUnavailable { retry_after_secs }
+                    }
+                });
             }
             Err(e) => tracing::warn!(error = %e, "push not queued"),
         }

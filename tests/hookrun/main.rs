@@ -19,6 +19,7 @@ mod logs;
 mod notify;
 mod registry_events;
 mod reload;
+mod replicas;
 mod rotation;
 mod secrets;
 mod systemd;
