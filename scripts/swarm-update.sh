@@ -483,11 +483,17 @@ hr_engine_up() {
   timeout 15 docker version --format '{{.Server.Version}}' >/dev/null 2>&1
 }
 
-# hr_require_docker: the Docker engine answers, else exit 1
+# hr_require_docker: the Docker engine answers, else exit 1 saying why; a socket this user may
+# not open (a container without the socket's group) is named as such, not as an outage
 hr_require_docker() {
+  local err
   hr_require_cmd docker timeout
-  hr_engine_up ||
-    hr_die "$HR_EXIT_INTERNAL" "the Docker engine is not reachable (docker version failed)"
+  hr_engine_up && return 0
+  err="$(timeout 15 docker version --format '{{.Server.Version}}' 2>&1 >/dev/null)" && return 0
+  if [[ "$err" == *"permission denied"* ]]; then
+    hr_die "$HR_EXIT_INTERNAL" "permission denied on the Docker socket (${DOCKER_HOST:-unix:///var/run/docker.sock}) for uid $(id -u): give this user the socket's group (in a container: docker run --group-add \"\$(stat -c %g /var/run/docker.sock)\" ...)"
+  fi
+  hr_die "$HR_EXIT_INTERNAL" "the Docker engine is not reachable (docker version failed)"
 }
 
 # hr_outages: how many engine outages this run has waited out so far

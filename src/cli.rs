@@ -65,6 +65,9 @@ pub enum Subcommand {
     Validate(ValidateArgs),
     /// send a mail or chat message read from standard input
     Notify(Box<crate::notify::cli::NotifyArgs>),
+    /// runs a captainhook run book inside a job (`-captainhook`); not for direct use
+    #[command(name = "captainhook-run", hide = true)]
+    CaptainhookRun,
 }
 
 #[derive(Debug, Args)]
@@ -94,6 +97,15 @@ pub struct ServeArgs {
     /// hooks file, folder of them or glob; repeatable
     #[arg(long = "hooks", value_name = "PATH", default_value = "hooks.json", help_heading = WEBHOOK_FLAGS)]
     pub hooks: Vec<String>,
+    /// serve a captainhook config folder: POST /NAME runs NAME.json
+    ///
+    /// Instead of -hooks: each NAME.json of bketelsen/captainhook's -configdir is served at
+    /// POST /NAME, its scripts run in order with the same timeouts, jobs and reloads as hooks.
+    #[arg(long = "captainhook", value_name = "DIR", default_value = "", conflicts_with = "hooks", help_heading = HOOKS_FILES)]
+    pub captainhook: String,
+    /// -captainhook: answer with the scripts' results, as captainhook -echo
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_go_bool, help_heading = HOOKS_FILES)]
+    pub echo: bool,
     /// log every request and job, not only problems, start and stop
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_go_bool, help_heading = WEBHOOK_FLAGS)]
     pub verbose: bool,
@@ -163,6 +175,12 @@ pub struct ServeArgs {
     /// serve on this Unix socket instead of -ip and -port
     #[arg(long, value_name = "PATH", default_value = "", help_heading = SERVING)]
     pub socket: OptionalPath,
+    /// serve /healthz, /readyz and /metrics on ADDR (host:port) only
+    ///
+    /// Without it they are served next to the hooks. On their own address they need not be
+    /// public, and /readyz answers 503 while the server drains.
+    #[arg(long = "health-address", value_name = "ADDR", default_value = "", help_heading = SERVING)]
+    pub health_address: String,
     /// largest request body accepted; larger ones get 413
     #[arg(long = "max-body-size", value_name = "SIZE", default_value = "10MiB", value_parser = config::parse_size, help_heading = SERVING)]
     pub max_body_size: u64,
@@ -270,7 +288,12 @@ impl ServeArgs {
             ..notify::Settings::default()
         };
         Ok(server::Settings {
-            url_prefix: self.urlprefix.trim_matches('/').to_string(),
+            // captainhook serves /NAME.
+            url_prefix: if self.captainhook.is_empty() {
+                self.urlprefix.trim_matches('/').to_string()
+            } else {
+                String::new()
+            },
             response_headers: self
                 .header
                 .iter()
@@ -291,6 +314,8 @@ impl ServeArgs {
             retry_after: Duration::from_secs(10),
             job_output: self.job_output,
             notify,
+            health_with_hooks: self.health_address.is_empty(),
+            captainhook_dir: (!self.captainhook.is_empty()).then(|| self.captainhook.clone()),
         })
     }
 
@@ -305,7 +330,26 @@ impl ServeArgs {
     }
 
     pub fn load_options(&self) -> LoadOptions {
-        load_options(self.template, self.lenient, self.smtp.smtp.is_some())
+        let mut opts = load_options(self.template, self.lenient, self.smtp.smtp.is_some());
+        if !self.captainhook.is_empty() {
+            // Jobs run this very binary as `hookrun captainhook-run`.
+            let program = std::env::current_exe()
+                .map_or_else(|_| "hookrun".to_string(), |p| p.display().to_string());
+            opts.captainhook = Some(config::captainhook::Captainhook {
+                program,
+                echo: self.echo,
+            });
+        }
+        opts
+    }
+
+    /// Where the hooks come from: the `-hooks` values, or the `-captainhook` folder.
+    pub fn sources(&self) -> Vec<String> {
+        if self.captainhook.is_empty() {
+            self.hooks.clone()
+        } else {
+            vec![self.captainhook.clone()]
+        }
     }
 
     pub fn store_settings(&self) -> crate::store::StoreSettings {
@@ -341,6 +385,7 @@ fn load_options(template: bool, lenient: bool, mail_server: bool) -> LoadOptions
         template,
         lenient,
         mail_server,
+        captainhook: None,
     }
 }
 

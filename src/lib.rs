@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! Dependencies point one way: `server` → `request`, `rules`, `jobs`, `exec` → `config`.
-//! - `config`: hooks files (files, folders, globs, templates) → a validated `HookSet`; `raw`
+//! - `config`: hooks files (files, folders, globs, templates; captainhook run books in
+//!   `captainhook`) → a validated `HookSet`; `raw`
 //!   mirrors the file (and is the only list of its keys), `validate` and `compile_rules` build
 //!   runtime hooks, `command` finds a hook's program, `verdict` decides whether the server
 //!   starts (and is what `hookrun validate` prints), `LiveHooks` is the set being served.
@@ -23,9 +24,13 @@
 //!   admin side (`admin_auth`, `admin_api`, `dashboard`): credentials, listings,
 //!   rerun/rollback/pause, the `/ui` pages.
 //! - `reload`: watches hooks files and signals, swaps the live hook set.
+//! - `runbook`: `hookrun captainhook-run`, the job of a `-captainhook` run book: its scripts
+//!   in order, answered as captainhook answers.
 //! - `cli`: command-line flags (single and double dash, typed values, `HOOKRUN_*` environment
 //!   variables), help and usage errors, the `validate` subcommand.
+//! - `metrics`: the Prometheus metrics (`/metrics`): names, labels, what is counted.
 //! - `logging`: log lines (text or JSON, every value escaped and capped) and the levels.
+//! - `systemd`: socket activation (the inherited listener) and the notify protocol.
 //! - `allocator`: sets glibc's malloc up so that large blocks go back to the kernel when freed.
 //! - `notify`: notifications of finished jobs: e-mail, chat and JSON webhooks, Docker Hub
 //!   callbacks; delivery with retries and rate limits; the `notify` subcommand.
@@ -36,10 +41,13 @@ pub mod config;
 pub mod exec;
 pub mod jobs;
 pub mod logging;
+pub mod metrics;
 pub mod notify;
 pub mod registry;
 pub mod reload;
 pub mod request;
 pub mod rules;
+pub mod runbook;
 pub mod server;
 pub mod store;
+pub mod systemd;

@@ -16,6 +16,7 @@ use hookrun::logging::{self, LogSettings, Verbosity, LIFECYCLE};
 use hookrun::reload::Reloader;
 use hookrun::server::{self, AdminAuth, AppState, Listener, Shutdown, ShutdownStage};
 use hookrun::store::{Location, Store, StoreSettings};
+use hookrun::systemd;
 
 /// The systemd credential holding the PostgreSQL password of `-state`.
 const STATE_PASSWORD_CREDENTIAL: &str = "hookrun-state-password";
@@ -44,6 +45,7 @@ fn main() -> ExitCode {
     match cli.subcommand {
         Some(Subcommand::Validate(args)) => return validate(&args),
         Some(Subcommand::Notify(args)) => return hookrun::notify::cli::run(*args),
+        Some(Subcommand::CaptainhookRun) => return hookrun::runbook::run_from_env(),
         None => {}
     }
     // Read once, then out of the environment that hook commands inherit.
@@ -136,6 +138,7 @@ fn validate(args: &ValidateArgs) -> ExitCode {
 
 async fn serve(args: ServeArgs, smtp_password: Option<String>) -> Result<()> {
     init_logging(&args)?;
+    let systemd = Arc::new(systemd::Notifier::from_env());
     raise_open_file_limit();
     if std::process::id() == 1 {
         // Orphans of hook commands (`cmd &` in a script) are re-parented to PID 1; hookrun only
@@ -143,11 +146,12 @@ async fn serve(args: ServeArgs, smtp_password: Option<String>) -> Result<()> {
         tracing::warn!("running as PID 1: orphaned processes of hook commands will not be reaped; run hookrun under an init (tini, docker run --init)");
     }
     let opts = args.load_options();
-    let hooks = initial_hooks(&args)?;
+    let (hooks, loaded) = initial_hooks(&args)?;
     // Before dropping privileges: the password and CA files are usually root's.
     let env = |name: &str| (name == SMTP_PASSWORD_ENV).then(|| smtp_password.clone())?;
     let settings = args.server_settings(&env).map_err(anyhow::Error::msg)?;
     let (listener, address) = bind(&args).await?;
+    let health = bind_health(&args).await?;
     // Before dropping privileges: the pid file usually lives in a root-owned folder.
     if let Some(pidfile) = &args.pidfile.0 {
         write_pidfile(pidfile)?;
@@ -163,8 +167,16 @@ async fn serve(args: ServeArgs, smtp_password: Option<String>) -> Result<()> {
         .context("opening the state store")?;
     let state = AppState::with_store(hooks, settings, args.job_limits(), store, admin)
         .context("starting notifications")?;
+    if !loaded {
+        state.hooks.mark_not_loaded();
+    }
     let shutdown = Shutdown::new();
-    let reloader = Reloader::new(args.hooks.clone(), opts, state.hooks.clone());
+    let reloader = Reloader::with_metrics(
+        args.sources(),
+        opts,
+        state.hooks.clone(),
+        state.metrics.clone(),
+    );
     if args.hotreload {
         let (reloader, shutdown) = (reloader.clone(), shutdown.clone());
         tokio::spawn(async move {
@@ -173,8 +185,8 @@ async fn serve(args: ServeArgs, smtp_password: Option<String>) -> Result<()> {
             }
         });
     }
-    spawn_reload_signals(reloader)?;
-    spawn_shutdown_signals(shutdown.clone())?;
+    spawn_reload_signals(reloader, systemd.clone())?;
+    spawn_shutdown_signals(shutdown.clone(), systemd.clone())?;
     tracing::info!(
         target: LIFECYCLE,
         version = env!("CARGO_PKG_VERSION"),
@@ -182,7 +194,17 @@ async fn serve(args: ServeArgs, smtp_password: Option<String>) -> Result<()> {
         hooks = hook_count,
         "serving hooks"
     );
+    // The health listener outlives the hooks listener: /readyz says 503 while jobs drain.
+    let health_done = tokio_util::sync::CancellationToken::new();
+    if let Some(health) = health {
+        let (state, done) = (state.clone(), health_done.clone());
+        tokio::spawn(async move {
+            server::serve_health(health, state, done.cancelled_owned()).await;
+        });
+    }
+    systemd.ready(&format!("serving {hook_count} hook(s) on {address}"));
     let served = server::run(listener, state, shutdown).await;
+    health_done.cancel();
     if let hookrun::exec::Isolation::Cgroups(cgroups) = isolation {
         cgroups.remove();
     }
@@ -323,14 +345,14 @@ fn raise_open_file_limit() {
 
 /// The hooks to serve at start, by the start verdict: a refusal ends the start with every
 /// problem listed once; otherwise warnings (and, with `-nopanic`, the errors it starts
-/// despite) are logged.
-fn initial_hooks(args: &ServeArgs) -> Result<config::HookSet> {
+/// despite) are logged. The flag is false when, with `-nopanic`, no hooks could be loaded.
+fn initial_hooks(args: &ServeArgs) -> Result<(config::HookSet, bool)> {
     let opts = StartOptions {
         load: args.load_options(),
         verbose: args.verbose,
         nopanic: args.nopanic,
     };
-    let Checked { verdict, problems } = verdict::check(&args.hooks, &opts, &SystemEnv);
+    let Checked { verdict, problems } = verdict::check(&args.sources(), &opts, &SystemEnv);
     if let Verdict::Refuse(refusal) = verdict {
         // The list goes to standard error once, with the reason; a log file gets it too, as
         // it is not where standard error goes.
@@ -346,19 +368,19 @@ fn initial_hooks(args: &ServeArgs) -> Result<config::HookSet> {
         );
     }
     config::log_problems(&problems);
-    let set = match verdict {
-        Verdict::Start(set) => set,
+    let (set, loaded) = match verdict {
+        Verdict::Start(set) => (set, true),
         _ => {
             tracing::error!(
                 "hooks could not be loaded; serving none until a reload succeeds (-nopanic)"
             );
-            config::HookSet::default()
+            (config::HookSet::default(), false)
         }
     };
     for id in set.ids() {
         tracing::debug!(hook = id, "loaded hook");
     }
-    Ok(set)
+    Ok((set, loaded))
 }
 
 /// After a refused start: whether `-lenient` would start, and what it would do.
@@ -370,7 +392,7 @@ fn lenient_hint(args: &ServeArgs, opts: &config::LoadOptions) -> &'static str {
         lenient: true,
         ..opts.clone()
     };
-    match config::load(&args.hooks, &lenient, &SystemEnv).set {
+    match config::load(&args.sources(), &lenient, &SystemEnv).set {
         Some(set) if !set.is_empty() || args.verbose => "\nadnanh/webhook would start with these files: -lenient starts too, serving each invalid hook the way it does (broken rules answer 500, the other hooks work)",
         _ => "",
     }
@@ -384,6 +406,9 @@ async fn bind(args: &ServeArgs) -> Result<(Listener, String)> {
     } else {
         format!("/{prefix}/{{id}}")
     };
+    if let Some(inherited) = systemd::inherited_listener().context("socket activation")? {
+        return inherited_listener(args, inherited, &path);
+    }
     if let Some(socket) = &args.socket.0 {
         let _ = std::fs::remove_file(socket);
         let l = tokio::net::UnixListener::bind(socket)
@@ -406,6 +431,56 @@ async fn bind(args: &ServeArgs) -> Result<(Listener, String)> {
         Listener::Tls(tcp, acceptor),
         format!("https://{bound}{path}"),
     ))
+}
+
+/// Opens the `-health-address` listener, if there is one.
+async fn bind_health(args: &ServeArgs) -> Result<Option<tokio::net::TcpListener>> {
+    if args.health_address.is_empty() {
+        return Ok(None);
+    }
+    let addr = &args.health_address;
+    let tcp = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("-health-address: listening on {addr}"))?;
+    let bound = tcp
+        .local_addr()
+        .map_or_else(|_| addr.clone(), |a| a.to_string());
+    tracing::info!(target: LIFECYCLE, address = %bound, "serving /healthz, /readyz and /metrics");
+    Ok(Some(tcp))
+}
+
+/// The listener systemd opened (socket activation): it replaces -ip/-port and -socket.
+fn inherited_listener(
+    args: &ServeArgs,
+    inherited: systemd::Inherited,
+    path: &str,
+) -> Result<(Listener, String)> {
+    match inherited {
+        systemd::Inherited::Unix(l) => {
+            let l = tokio::net::UnixListener::from_std(l).context("socket activation")?;
+            let name = l
+                .local_addr()
+                .ok()
+                .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
+                .unwrap_or_default();
+            Ok((Listener::Unix(l), format!("unix:{name}:{path} (systemd)")))
+        }
+        systemd::Inherited::Tcp(l) => {
+            let tcp = tokio::net::TcpListener::from_std(l).context("socket activation")?;
+            let bound = tcp.local_addr().map(|a| a.to_string()).unwrap_or_default();
+            if !args.secure {
+                return Ok((
+                    Listener::Tcp(tcp),
+                    format!("http://{bound}{path} (systemd)"),
+                ));
+            }
+            let acceptor = args.tls_acceptor().context("-secure")?;
+            Ok((
+                Listener::Tls(tcp, acceptor),
+                format!("https://{bound}{path} (systemd)"),
+            ))
+        }
+    }
 }
 
 fn drop_privileges(args: &ServeArgs) -> Result<()> {
@@ -444,24 +519,30 @@ where
     Ok(())
 }
 
-fn spawn_reload_signals(reloader: Arc<Reloader>) -> Result<()> {
+fn spawn_reload_signals(reloader: Arc<Reloader>, systemd: Arc<systemd::Notifier>) -> Result<()> {
     let kinds = [SignalKind::user_defined1(), SignalKind::hangup()];
     on_signals(kinds, "SIGUSR1/SIGHUP", move || {
-        let reloader = reloader.clone();
+        let (reloader, systemd) = (reloader.clone(), systemd.clone());
         async move {
             tracing::info!("reload requested by signal");
+            systemd.reloading();
+            let hooks = reloader.hooks.clone();
             let _ = tokio::task::spawn_blocking(move || reloader.reload(true)).await;
+            // A rejected reload keeps serving the previous hooks: ready either way.
+            let count = hooks.snapshot().len();
+            systemd.ready(&format!("serving {count} hook(s)"));
         }
     })
 }
 
 /// First SIGTERM/SIGINT: graceful shutdown. Second: stop waiting for jobs (still killing them).
-fn spawn_shutdown_signals(shutdown: Shutdown) -> Result<()> {
+fn spawn_shutdown_signals(shutdown: Shutdown, systemd: Arc<systemd::Notifier>) -> Result<()> {
     let kinds = [SignalKind::terminate(), SignalKind::interrupt()];
     on_signals(kinds, "SIGTERM/SIGINT", move || {
         // The server says when it stops accepting; only a second signal needs a word here.
-        if shutdown.trigger() == ShutdownStage::Forced {
-            tracing::warn!("second signal: stopping running jobs now");
+        match shutdown.trigger() {
+            ShutdownStage::Graceful => systemd.stopping(),
+            ShutdownStage::Forced => tracing::warn!("second signal: stopping running jobs now"),
         }
         std::future::ready(())
     })

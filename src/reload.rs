@@ -21,11 +21,18 @@
 //! the folders have been quiet for a moment and no hooks file is still open for writing, so a
 //! rewrite in progress is read once it is complete. A reload whose files did not change since
 //! the last decision is skipped quietly; the comparison uses the exact bytes each load read.
+//!
+//! Files that `-template` renders read (`cat`, `credential`: mounted Secrets) count as hooks
+//! files for that comparison, and their folders are watched too, so a rotated secret reaches
+//! the hooks without a signal. Their contents are hashed before the load that reads them: a
+//! secret rotated during a load makes the next event reload once more, never skips it.
 
 mod debounce;
 
+use std::collections::hash_map::DefaultHasher;
 use std::fmt;
 use std::future::Future;
+use std::hash::{Hash, Hasher as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
@@ -33,6 +40,11 @@ use std::sync::{Arc, Mutex};
 use notify::{RecursiveMode, Watcher};
 
 use crate::config::{self, template::SystemEnv, HookSet, LiveHooks, LoadOptions};
+use crate::metrics::Metrics;
+
+/// How long after a read of the hooks files the watcher waits for file events that may have
+/// happened before it, before serving what it read.
+const EVENT_LAG: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// What reloads need to know: where the hooks come from, how to read them, and the live set
 /// to swap.
@@ -40,10 +52,13 @@ pub struct Reloader {
     pub sources: Vec<String>,
     pub options: LoadOptions,
     pub hooks: Arc<LiveHooks>,
-    /// The fingerprint of the files as last loaded (applied or refused).
+    /// The fingerprint of the files as last loaded (applied or refused), with the files the
+    /// served set's templates read ([`Reloader::now`]).
     last: Mutex<u64>,
     /// Held for a whole reload: a signal and a file event must not race and store an older set.
     running: Mutex<()>,
+    /// Counts reloads that swapped a set in and reloads that were rejected.
+    metrics: Arc<Metrics>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -89,13 +104,28 @@ impl fmt::Display for Refusal {
 
 impl Reloader {
     pub fn new(sources: Vec<String>, options: LoadOptions, hooks: Arc<LiveHooks>) -> Arc<Self> {
-        let last = hooks.snapshot().fingerprint;
+        Reloader::with_metrics(sources, options, hooks, Arc::new(Metrics::new()))
+    }
+
+    /// A reloader that counts its reloads in `metrics` (the server's).
+    pub fn with_metrics(
+        sources: Vec<String>,
+        options: LoadOptions,
+        hooks: Arc<LiveHooks>,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
+        let served = hooks.snapshot();
+        let last = combine(
+            served.fingerprint,
+            files_read_fingerprint(&served.files_read),
+        );
         Arc::new(Reloader {
             sources,
             options,
             hooks,
             last: Mutex::new(last),
             running: Mutex::new(()),
+            metrics,
         })
     }
 
@@ -112,7 +142,9 @@ impl Reloader {
     /// while they were read (the watcher then settles and reloads again).
     fn reload_unless_superseded(&self, force: bool, superseded: impl Fn() -> bool) -> Outcome {
         let _one_at_a_time = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        if !force && config::fingerprint(&self.sources) == *self.last() {
+        let served_read = self.hooks.snapshot().files_read.clone();
+        let read_before = files_read_fingerprint(&served_read);
+        if !force && combine(config::fingerprint(&self.sources), read_before) == *self.last() {
             return Outcome::Unchanged;
         }
         let loaded = config::load(&self.sources, &self.options, &SystemEnv);
@@ -122,8 +154,24 @@ impl Reloader {
             );
             return Outcome::Superseded;
         }
-        *self.last() = loaded.fingerprint;
+        let read = match &loaded.set {
+            // Files the served set did not read: hashed after this load read them.
+            Some(set) if set.files_read != served_read => files_read_fingerprint(&set.files_read),
+            _ => read_before,
+        };
+        *self.last() = combine(loaded.fingerprint, read);
         loaded.log_problems();
+        let outcome = self.decide(loaded);
+        match outcome {
+            Outcome::Reloaded { .. } => self.metrics.reload(true),
+            Outcome::Rejected { .. } => self.metrics.reload(false),
+            Outcome::Unchanged | Outcome::Superseded => {}
+        }
+        outcome
+    }
+
+    /// Serves the loaded set if it may replace the served one.
+    fn decide(&self, loaded: config::Loaded) -> Outcome {
         let errors = loaded.errors().count();
         let Some(set) = loaded.set else {
             tracing::error!(errors, "reload rejected: the previous hooks stay active");
@@ -152,9 +200,17 @@ impl Reloader {
         Outcome::Reloaded { hooks }
     }
 
-    /// Folders to watch for the configured sources.
+    /// Folders to watch for the configured sources and for the files the served set's
+    /// templates read (a Secret mounted as a folder changes by a `..data` swap in it).
     fn watch_dirs(&self) -> Vec<PathBuf> {
         let mut dirs: Vec<PathBuf> = Vec::new();
+        for read in &self.hooks.snapshot().files_read {
+            if let Some(dir) = read.parent().filter(|d| !d.as_os_str().is_empty()) {
+                if !dirs.iter().any(|d| d == dir) {
+                    dirs.push(dir.to_path_buf());
+                }
+            }
+        }
         for s in &self.sources {
             let p = Path::new(s);
             let dir = if p.is_dir() {
@@ -191,10 +247,8 @@ impl Reloader {
                 let _ = tx.send(ev);
             }
         })?;
-        for dir in self.watch_dirs() {
-            watcher.watch(&dir, RecursiveMode::NonRecursive)?;
-            tracing::info!(dir = %dir.display(), "watching for hooks file changes");
-        }
+        let mut watched: Vec<PathBuf> = Vec::new();
+        self.watch_new_dirs(&mut watcher, &mut watched)?;
         let mut settle = debounce::Settle::new(self.sources.clone());
         tokio::pin!(stop);
         loop {
@@ -208,13 +262,57 @@ impl Reloader {
                 continue;
             }
             let (this, seen) = (self.clone(), seen.clone());
-            let superseded = move || seen.load(AtomicOrdering::SeqCst) != settled;
+            // inotify hands an event to the watcher's thread some time after the change: a
+            // rewrite that began just before the read may not be counted yet when the read
+            // ends. Waiting EVENT_LAG before the check lets such an event arrive.
+            let superseded = move || {
+                std::thread::sleep(EVENT_LAG);
+                seen.load(AtomicOrdering::SeqCst) != settled
+            };
             let _ = tokio::task::spawn_blocking(move || {
                 this.reload_unless_superseded(false, superseded)
             })
             .await;
+            // A reloaded set may read files in folders not watched yet.
+            if let Err(e) = self.watch_new_dirs(&mut watcher, &mut watched) {
+                tracing::warn!(error = %e, "cannot watch a folder of files the hooks read");
+            }
         }
     }
+
+    /// Watches the folders of [`Reloader::watch_dirs`] not in `watched` yet.
+    fn watch_new_dirs(
+        &self,
+        watcher: &mut notify::RecommendedWatcher,
+        watched: &mut Vec<PathBuf>,
+    ) -> notify::Result<()> {
+        for dir in self.watch_dirs() {
+            if watched.contains(&dir) {
+                continue;
+            }
+            watcher.watch(&dir, RecursiveMode::NonRecursive)?;
+            tracing::info!(dir = %dir.display(), "watching for hooks file changes");
+            watched.push(dir);
+        }
+        Ok(())
+    }
+}
+
+/// Hash of the names and current contents of the files templates read.
+fn files_read_fingerprint(files: &[PathBuf]) -> u64 {
+    let mut h = DefaultHasher::new();
+    for f in files {
+        f.hash(&mut h);
+        std::fs::read(f).ok().hash(&mut h);
+    }
+    h.finish()
+}
+
+/// One fingerprint of the hooks files and the files their templates read.
+fn combine(hooks_files: u64, files_read: u64) -> u64 {
+    let mut h = DefaultHasher::new();
+    (hooks_files, files_read).hash(&mut h);
+    h.finish()
 }
 
 /// Why `new` must not replace `served` (empty when it may).

@@ -3,7 +3,8 @@
 # scripts-e2e.sh (the bundled deploy scripts by hand) with hookrun-e2e.sh (the deploy path
 # through hookrun), then history-e2e.sh (history, rollback, pause) with notify-e2e.sh (mail and
 # DingTalk messages): each pair in parallel (distinct services, containers, registries and
-# ports); then daemon-e2e.sh alone (it restarts dockerd). Stops what it started.
+# ports); then daemon-e2e.sh alone (it restarts dockerd); then image-e2e.sh (the container
+# image, on base images cached in /var/cache/hookrun-e2e). Stops what it started.
 # Usage: scripts/e2e/run.sh [HOOKRUN_BINARY]
 set -euo pipefail
 
@@ -64,5 +65,7 @@ report history "deploy history, rollback and pause through hookrun" || status=1
 report notify "deploy notifications: mail and DingTalk" || status=1
 suite daemon bash "$here/daemon-e2e.sh"
 report daemon "Docker daemon restarts during deploys (alone: it restarts dockerd)" || status=1
+suite image bash "$here/image-e2e.sh"
+report image "the container image: built from the Dockerfile, run as Rancher's image, next to Swarm, as a stack" || status=1
 echo "--- e2e: $(( SECONDS - start ))s in all"
 exit "$status"

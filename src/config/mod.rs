@@ -2,6 +2,7 @@
 //! parsing JSON/YAML, validating into a `HookSet`. Knows nothing about sockets or requests.
 
 mod arguments;
+pub mod captainhook;
 pub mod command;
 mod compile_rules;
 mod fingerprint;
@@ -47,6 +48,8 @@ pub struct LoadOptions {
     pub lenient: bool,
     /// A mail server is configured (`-smtp`), so hooks may have e-mail targets.
     pub mail_server: bool,
+    /// `-captainhook`: the files are captainhook run books, not hooks files.
+    pub captainhook: Option<captainhook::Captainhook>,
 }
 
 /// A complete, validated set of hooks: what one request sees.
@@ -58,6 +61,9 @@ pub struct HookSet {
     /// Hash of the files' names and contents as they were read for this set (see
     /// [`fingerprint`]): a reload compares it to skip files that did not change.
     pub fingerprint: u64,
+    /// Files that `-template` renders read (`cat`, `credential`): mounted secrets that a
+    /// reload must notice changing, as it notices the hooks files.
+    pub files_read: Vec<PathBuf>,
 }
 
 impl HookSet {
@@ -86,21 +92,41 @@ impl HookSet {
 /// The hook set being served. A reload swaps in a whole new set with one atomic store; a
 /// request takes one snapshot and sees one consistent set for its whole life.
 #[derive(Debug, Default)]
-pub struct LiveHooks(ArcSwap<HookSet>);
+pub struct LiveHooks {
+    set: ArcSwap<HookSet>,
+    /// False while serving an empty set because the hooks could not be loaded (`-nopanic`).
+    loaded: std::sync::atomic::AtomicBool,
+}
 
 impl LiveHooks {
     pub fn new(set: HookSet) -> Self {
-        LiveHooks(ArcSwap::from_pointee(set))
+        LiveHooks {
+            set: ArcSwap::from_pointee(set),
+            loaded: std::sync::atomic::AtomicBool::new(true),
+        }
     }
 
     /// The set as it is now; later swaps do not change it.
     pub fn snapshot(&self) -> Arc<HookSet> {
-        self.0.load_full()
+        self.set.load_full()
     }
 
     /// Serves `set` from now on.
     pub fn replace(&self, set: HookSet) {
-        self.0.store(Arc::new(set));
+        self.set.store(Arc::new(set));
+        self.loaded.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Records that the set being served is a stand-in for hooks that could not be loaded
+    /// (`-nopanic`), until a reload succeeds.
+    pub fn mark_not_loaded(&self) {
+        self.loaded
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether the set being served was loaded from the hooks files.
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -162,7 +188,7 @@ pub fn load(sources: &[String], opts: &LoadOptions, env: &dyn TemplateEnv) -> Lo
         // Read once: the fingerprint must describe exactly the bytes these hooks come from.
         let bytes = std::fs::read(file);
         fingerprint.add(file, bytes.as_deref().ok());
-        for hook in load_bytes(file, bytes, opts, env, &mut problems) {
+        for hook in load_bytes(file, bytes, opts, env, &mut problems, &mut set.files_read) {
             if let Some(first) = origin.get(&hook.id) {
                 let message = if first == file {
                     "duplicate hook id in the same file".to_string()
@@ -193,23 +219,27 @@ pub fn load(sources: &[String], opts: &LoadOptions, env: &dyn TemplateEnv) -> Lo
     }
 }
 
-/// Reads, renders and validates one file; problems go to `problems`.
+/// Reads, renders and validates one file; problems go to `problems`, the files its template
+/// read to `files_read`.
 pub fn load_file(
     file: &Path,
     opts: &LoadOptions,
     env: &dyn TemplateEnv,
     problems: &mut Problems,
+    files_read: &mut Vec<PathBuf>,
 ) -> Vec<Hook> {
-    load_bytes(file, std::fs::read(file), opts, env, problems)
+    load_bytes(file, std::fs::read(file), opts, env, problems, files_read)
 }
 
-/// Renders and validates one file's contents as read (or the error reading it).
+/// Renders and validates one file's contents as read (or the error reading it), adding the
+/// files its template read to `files_read`.
 fn load_bytes(
     file: &Path,
     bytes: std::io::Result<Vec<u8>>,
     opts: &LoadOptions,
     env: &dyn TemplateEnv,
     problems: &mut Problems,
+    files_read: &mut Vec<PathBuf>,
 ) -> Vec<Hook> {
     let mut fail = |message: String| {
         problems.push(Severity::Error, file, None, "", message);
@@ -222,9 +252,15 @@ fn load_bytes(
         },
         Err(e) => return fail(format!("cannot read: {e}")),
     };
+    if let Some(runner) = &opts.captainhook {
+        return load_run_book(file, &text, runner, opts, problems);
+    }
     let text = if opts.template {
-        match template::render(&text, env) {
-            Ok(t) => t,
+        match template::render_hooks_file(&text, env) {
+            Ok(rendered) => {
+                files_read.extend(rendered.files_read);
+                rendered.text
+            }
             Err(e) => return fail(format!("template: {e}")),
         }
     } else {
@@ -261,6 +297,29 @@ fn load_bytes(
         .enumerate()
         .filter_map(|(i, item)| validator.hook(i, item))
         .collect()
+}
+
+/// A file of a captainhook folder: the hook serving its run book, if it is one.
+fn load_run_book(
+    file: &Path,
+    text: &str,
+    runner: &captainhook::Captainhook,
+    opts: &LoadOptions,
+    problems: &mut Problems,
+) -> Vec<Hook> {
+    let Some(id) = captainhook::hook_id(file) else {
+        return Vec::new();
+    };
+    let book = match captainhook::RunBook::parse(text) {
+        Ok(book) => book,
+        Err(e) => {
+            problems.push(Severity::Error, file, Some(&id), "", e);
+            return Vec::new();
+        }
+    };
+    let raw = captainhook::raw_hook(&id, text, &book, runner);
+    let mut validator = Validator::new(file, opts.lenient, opts.mail_server, problems);
+    validator.hook(0, &raw).into_iter().collect()
 }
 
 /// Whether `text` holds Go template actions (`{{ … }}`), which only `-template` renders.
@@ -324,6 +383,7 @@ mod tests {
             template: false,
             lenient,
             mail_server: false,
+            captainhook: None,
         };
         load(sources, &opts, &template::SystemEnv)
     }

@@ -33,6 +33,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::{Concurrency, Hook};
 use crate::exec::{self, Invocation};
 use crate::logging::{self, LogContext};
+use crate::metrics::Metrics;
 use crate::store::{DeployRecord, JobFilter, RunSpec, Store, Write};
 use replicas::Cluster;
 
@@ -137,6 +138,8 @@ pub struct JobManager {
     store: Arc<Store>,
     /// With a shared store: `serial` and `latest` held across replicas.
     cluster: Option<Arc<Cluster>>,
+    /// Counts ended jobs and their run time.
+    metrics: Arc<Metrics>,
 }
 
 impl JobManager {
@@ -148,10 +151,16 @@ impl JobManager {
     /// A manager that records every job in `store` (and, when the store is shared by
     /// replicas, queues `serial` and `latest` jobs there).
     pub fn with_store(limits: JobLimits, store: Arc<Store>) -> Arc<Self> {
+        JobManager::with_metrics(limits, store, Arc::new(Metrics::new()))
+    }
+
+    /// A manager that records every job in `store` and counts ended jobs in `metrics`.
+    pub fn with_metrics(limits: JobLimits, store: Arc<Store>, metrics: Arc<Metrics>) -> Arc<Self> {
         let cluster = store
             .shared_queue()
             .map(|queue| Arc::new(Cluster::new(queue.clone())));
         let manager = Arc::new(JobManager {
+            metrics,
             permits: Arc::new(Semaphore::new(limits.max_jobs.max(1))),
             limits,
             table: Mutex::new(JobTable::default()),
@@ -176,6 +185,23 @@ impl JobManager {
 
     pub fn store(&self) -> &Arc<Store> {
         &self.store
+    }
+
+    /// Each hook with jobs running or waiting now: (hook, running, waiting). A `parallel` job
+    /// that waits for one of the `-max-jobs` slots counts as waiting.
+    pub fn queues(&self) -> Vec<(String, usize, usize)> {
+        let table = self.lock();
+        let mut queues: Vec<(String, usize, usize)> = table
+            .queues
+            .iter()
+            .map(|(hook, q)| {
+                let running = q.running.saturating_sub(q.parked);
+                (hook.clone(), running, q.waiting.len() + q.parked)
+            })
+            .filter(|(_, running, waiting)| running + waiting > 0)
+            .collect();
+        queues.sort();
+        queues
     }
 
     /// Records an attempt to tell someone how `job` ended, in its record and (once the job has
@@ -504,6 +530,12 @@ impl JobManager {
     /// Files an ended job into the history, evicting the oldest beyond `-job-history` entries
     /// or `-job-history-size` bytes of output.
     fn retire(&self, table: &mut JobTable, job: &Job) {
+        let ran_for = match job.times() {
+            (Some(started), Some(ended)) => ended.duration_since(started).ok(),
+            _ => None,
+        };
+        self.metrics
+            .job_ended(&job.hook, job.state().as_str(), ran_for);
         let bytes = job.output.retained_bytes();
         table.finished.push_back((job.id.clone(), bytes));
         table.finished_bytes += bytes;

@@ -27,6 +27,10 @@ pub enum HttpError {
     BadHost(HostProblem),
     #[error("hook not found")]
     HookNotFound,
+    /// `-captainhook`: no run book has the requested name; captainhook answers 500 with the
+    /// error of opening `{configdir}/{id}.json`.
+    #[error("no run book {path}")]
+    NoRunBook { path: String },
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("request body too large (limit {limit} bytes)")]
@@ -121,6 +125,18 @@ impl IntoResponse for HttpError {
                 resp
             }
             HttpError::HookNotFound => text(StatusCode::NOT_FOUND, HOOK_NOT_FOUND),
+            // Go's `http.Error(w, err.Error(), 500)` in captainhook's handler.
+            HttpError::NoRunBook { path } => {
+                let mut h = plain_text();
+                h.insert(
+                    "x-content-type-options",
+                    HeaderValue::from_static("nosniff"),
+                );
+                let text = format!(
+                    "cannot read run book {path}: open {path}: no such file or directory\n"
+                );
+                go_text(StatusCode::INTERNAL_SERVER_ERROR, h, text)
+            }
             HttpError::MethodNotAllowed => text(StatusCode::METHOD_NOT_ALLOWED, ""),
             HttpError::BodyTooLarge { limit } => text(
                 StatusCode::PAYLOAD_TOO_LARGE,

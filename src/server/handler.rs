@@ -19,6 +19,7 @@ use crate::config::{canonical_header_key, Hook, Parameter};
 use crate::exec::Invocation;
 use crate::jobs::{Job, Submission, SubmitError, Trigger};
 use crate::logging::{self, LogContext};
+use crate::metrics::RequestOutcome;
 use crate::registry::{self, Delivery};
 use crate::request::budget::BodyUse;
 use crate::request::json::scan;
@@ -43,15 +44,25 @@ pub async fn handle<B: RequestBody>(
         let method = req.method().clone();
         let remote = remote.map_or_else(|| "@".to_string(), |a| a.to_string());
         tracing::debug!(%method, %remote, "request received");
-        let response = match find_hook(&state, &id, &method) {
+        let found = match &state.settings.captainhook_dir {
+            Some(dir) => find_run_book(&state, dir, &id, &method),
+            None => find_hook(&state, &id, &method),
+        };
+        let response = match found {
             Ok(hook) => {
                 let answer = match read_request(&state, &hook, &remote, request_id, req).await {
                     Ok(read) => respond(&state, &hook, read).await,
                     Err(e) => Err(e),
                 };
+                state.metrics.request(Some(&hook.id), outcome(&answer));
                 reply::hook_response(&state.settings, &hook, answer)
             }
-            Err(e) => e.into_response(),
+            Err(e) => {
+                // Only an id that names a configured hook becomes a label.
+                let known = state.hooks.snapshot().get(&id).map(|h| h.id.clone());
+                state.metrics.request(known.as_deref(), error_outcome(&e));
+                e.into_response()
+            }
         };
         tracing::info!(
             %method,
@@ -63,6 +74,67 @@ pub async fn handle<B: RequestBody>(
         response
     })
     .await
+}
+
+/// How a request for a hook ended, for `/metrics`: `matched` whenever the rules held and jobs
+/// started, however they end (`hookrun_jobs_total` says that).
+fn outcome(result: &Result<Answer, HttpError>) -> RequestOutcome {
+    match result {
+        Ok(Answer::Accepted { .. } | Answer::Finished { .. } | Answer::Streaming { .. })
+        | Ok(Answer::Duplicate { .. }) => RequestOutcome::Matched,
+        Ok(Answer::RulesNotSatisfied) => RequestOutcome::RulesNotSatisfied,
+        Ok(Answer::NothingToDeploy { .. }) => RequestOutcome::NothingToDeploy,
+        Ok(Answer::Paused { .. }) => RequestOutcome::Paused,
+        Err(e) => error_outcome(e),
+    }
+}
+
+fn error_outcome(e: &HttpError) -> RequestOutcome {
+    match e {
+        HttpError::HookNotFound | HttpError::NoRunBook { .. } => RequestOutcome::NotFound,
+        HttpError::MethodNotAllowed => RequestOutcome::MethodNotAllowed,
+        HttpError::QueueFull { .. } => RequestOutcome::QueueFull,
+        HttpError::Multipart
+        | HttpError::Rules
+        | HttpError::MemoryBusy { .. }
+        | HttpError::StoreUnavailable { .. }
+        | HttpError::ShuttingDown
+        | HttpError::CommandFailed { .. } => RequestOutcome::ServerError,
+        HttpError::UncleanPath { .. }
+        | HttpError::NoRoute
+        | HttpError::BadRequestLine
+        | HttpError::BadHost(_)
+        | HttpError::BodyTooLarge { .. }
+        | HttpError::BodyTimeout
+        | HttpError::BodyRead
+        | HttpError::OverBudget
+        | HttpError::BadEvent(_)
+        | HttpError::Superseded
+        | HttpError::JobNotFound
+        | HttpError::JobOutputHidden => RequestOutcome::ClientError,
+    }
+}
+
+/// `-captainhook`: the hook of the run book `id`, with captainhook's answers otherwise (its
+/// router serves `POST /{id}` only, one path segment; a missing run book is a 500).
+fn find_run_book(
+    state: &AppState,
+    dir: &str,
+    id: &str,
+    method: &Method,
+) -> Result<Arc<Hook>, HttpError> {
+    if id.is_empty() || id.contains('/') {
+        return Err(HttpError::NoRoute);
+    }
+    if method != Method::POST {
+        return Err(HttpError::MethodNotAllowed);
+    }
+    state.hooks.snapshot().get(id).cloned().ok_or_else(|| {
+        tracing::info!("no run book for this hook id");
+        HttpError::NoRunBook {
+            path: format!("{dir}/{id}.json"),
+        }
+    })
 }
 
 /// The hook of the current set, if it exists and accepts `method`.

@@ -32,6 +32,7 @@ mod dashboard;
 mod error;
 mod gohttp;
 mod handler;
+mod health;
 mod host;
 mod jobs_api;
 mod notifications;
@@ -39,6 +40,7 @@ mod reply;
 mod router;
 pub mod tls;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,6 +51,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{HookSet, LiveHooks};
 use crate::jobs::{self, JobManager};
+use crate::metrics::Metrics;
 use crate::notify;
 use crate::request::MemoryBudget;
 use crate::store::Store;
@@ -57,6 +60,7 @@ use notifications::JobNotifications;
 pub use admin_auth::AdminAuth;
 pub use connection::Listener;
 pub use error::HttpError;
+pub use health::serve_health;
 pub use router::dispatch;
 
 /// A request body: hyper's, or whatever a test builds (`axum::body::Body`, `Full<Bytes>`).
@@ -103,6 +107,12 @@ pub struct Settings {
     pub job_output: bool,
     /// Notifications: the mail server, rate limit, Docker Hub callback allow-list, retries.
     pub notify: notify::Settings,
+    /// Whether `/healthz`, `/readyz` and `/metrics` are served next to the hooks (false with
+    /// `-health-address`, which serves them on a listener of their own).
+    pub health_with_hooks: bool,
+    /// `-captainhook DIR`: hooks are captainhook run books, answered as captainhook does when
+    /// a request names none.
+    pub captainhook_dir: Option<String>,
 }
 
 impl Default for Settings {
@@ -125,6 +135,8 @@ impl Default for Settings {
             retry_after: Duration::from_secs(10),
             job_output: true,
             notify: notify::Settings::default(),
+            health_with_hooks: true,
+            captainhook_dir: None,
         }
     }
 }
@@ -142,6 +154,10 @@ pub struct AppState {
     pub notifications: JobNotifications,
     /// Memory for bodies in progress (see `request::budget`).
     pub memory: MemoryBudget,
+    /// What `/metrics` shows; the job manager counts into it too.
+    pub metrics: Arc<Metrics>,
+    /// Set once shutdown starts: `/readyz` fails from then on.
+    pub draining: AtomicBool,
 }
 
 impl AppState {
@@ -179,9 +195,14 @@ impl AppState {
                 "-max-body-memory is too small for one body of -max-body-size; using more"
             );
         }
-        let jobs = JobManager::with_store(job_limits, store);
-        let notifications =
-            JobNotifications::start(settings.notify.clone(), &jobs, settings.job_output)?;
+        let metrics = Arc::new(Metrics::new());
+        let jobs = JobManager::with_metrics(job_limits, store, metrics.clone());
+        let notifications = JobNotifications::start(
+            settings.notify.clone(),
+            &jobs,
+            settings.job_output,
+            &metrics,
+        )?;
         Ok(Arc::new(AppState {
             hooks: Arc::new(LiveHooks::new(hooks)),
             settings,
@@ -189,6 +210,8 @@ impl AppState {
             admin,
             notifications,
             memory,
+            metrics,
+            draining: AtomicBool::new(false),
         }))
     }
 }
@@ -253,6 +276,7 @@ pub async fn run(
         () = shutdown.requested() => Ok(()),
     };
     drop(listener);
+    state.draining.store(true, Ordering::SeqCst);
     tracing::info!(
         target: crate::logging::LIFECYCLE,
         "shutting down: stopped accepting connections, finishing requests and running jobs"

@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Hook;
 use crate::jobs::{Ending, Job, JobManager, JobState, NotificationAttempt};
+use crate::metrics::Metrics;
 use crate::notify::delivery::{ShutdownReport, StartError};
 use crate::notify::message::output_tail;
 use crate::notify::{self, Attempt, AttemptOutcome, Message, Notifier, Status};
@@ -29,15 +30,19 @@ pub struct JobNotifications {
 }
 
 impl JobNotifications {
-    /// Starts the notifier on the current runtime; attempts are recorded in `jobs`' records.
+    /// Starts the notifier on the current runtime; attempts are recorded in `jobs`' records
+    /// and counted in `metrics`.
     pub fn start(
         settings: notify::Settings,
         jobs: &Arc<JobManager>,
         with_output: bool,
+        metrics: &Arc<Metrics>,
     ) -> Result<JobNotifications, StartError> {
         let host = settings.host.clone();
         let jobs: Weak<JobManager> = Arc::downgrade(jobs);
+        let metrics = metrics.clone();
         let report = Arc::new(move |attempt: &Attempt| {
+            metrics.notification(metric_result(&attempt.outcome));
             let Some(jobs) = jobs.upgrade() else {
                 return;
             };
@@ -119,6 +124,18 @@ fn message(job: &Job, ending: &Ending, host: String, with_output: bool) -> Optio
         output_tail,
         host,
     })
+}
+
+/// The `result` label of a reported attempt in `hookrun_notifications_total`.
+fn metric_result(outcome: &AttemptOutcome) -> &'static str {
+    match outcome {
+        AttemptOutcome::Delivered => "delivered",
+        AttemptOutcome::Failed { .. } => "failed",
+        AttemptOutcome::GaveUp { .. } => "gave_up",
+        AttemptOutcome::Held => "held",
+        AttemptOutcome::Refused { .. } => "refused",
+        AttemptOutcome::Dropped { .. } => "dropped",
+    }
 }
 
 /// The job record's form of a reported attempt.

@@ -2,7 +2,8 @@
 //! unclean path (`//`, `/./`, `/../`) is redirected with 301 to its clean form, `/` answers
 //! `OK`, `/{prefix}/{id}` is a hook (ids may contain slashes), anything else is Go's 404 page.
 //! The jobs endpoints live under `/jobs/` with 32-hex ids only, so they shadow no real hook.
-//! The admin URLs (`/ui`, `/jobs`, `/deploys`, `/admin/…`, see `admin_api`) come before
+//! `GET /healthz`, `/readyz` and `/metrics` (see `health`) and the admin URLs (`/ui`,
+//! `/jobs`, `/deploys`, `/admin/…`, see `admin_api`) come before
 //! hooks: with the default prefix they shadow nothing; with an empty `-urlprefix` they take
 //! those ids.
 
@@ -14,6 +15,7 @@ use http::Request;
 
 use super::admin_api::{self, AdminPath};
 use super::error::HttpError;
+use super::health::{self, HealthPath};
 use super::{handler, jobs_api, reply, AppState, RequestBody};
 
 /// Answers one request. Generic over the body so that tests can call it without a socket.
@@ -22,8 +24,9 @@ pub async fn dispatch<B: RequestBody>(
     remote: Option<SocketAddr>,
     req: Request<B>,
 ) -> Response {
-    match route(&state.settings.url_prefix, &req) {
+    match route(&state.settings, &req) {
         Ok(Route::Root) => reply::root(),
+        Ok(Route::Health(path)) => health::answer(&state, path),
         Ok(Route::Job { id, output }) => jobs_api::answer(&state, &id, output, &req)
             .await
             .unwrap_or_else(IntoResponse::into_response),
@@ -40,13 +43,16 @@ enum Route {
     Root,
     /// `/jobs/{id}` or `/jobs/{id}/output` (GET or HEAD, a job-shaped id).
     Job { id: String, output: bool },
+    /// `/healthz`, `/readyz`, `/metrics` (unless `-health-address` serves them elsewhere).
+    Health(HealthPath),
     /// An admin URL: listings, actions, the dashboard.
     Admin(AdminPath),
     /// `/{prefix}/{id}`: a hook id (which may hold slashes).
     Hook(String),
 }
 
-fn route<B>(prefix: &str, req: &Request<B>) -> Result<Route, HttpError> {
+fn route<B>(settings: &super::Settings, req: &Request<B>) -> Result<Route, HttpError> {
+    let prefix = settings.url_prefix.as_str();
     let path = percent_decode(req.uri().path()).ok_or(HttpError::BadRequestLine)?;
     let clean = clean_path(&path);
     if clean != path {
@@ -54,8 +60,14 @@ fn route<B>(prefix: &str, req: &Request<B>) -> Result<Route, HttpError> {
             location: redirect_target(&clean, req.uri().query()),
         });
     }
-    if path == "/" {
+    // captainhook's router has no `/`.
+    if path == "/" && settings.captainhook_dir.is_none() {
         return Ok(Route::Root);
+    }
+    if let Some(health) = HealthPath::parse(req.method(), &path) {
+        if settings.health_with_hooks {
+            return Ok(Route::Health(health));
+        }
     }
     if let Some(admin) = AdminPath::parse(req.method(), &path) {
         return Ok(Route::Admin(admin));

@@ -289,6 +289,7 @@ async fn lenient_reload_serves_broken_hooks_and_keeps_the_set_for_an_unreadable_
             template: false,
             lenient: true,
             mail_server: false,
+            captainhook: None,
         },
         server.state.hooks.clone(),
     );

@@ -3,6 +3,7 @@
 //! the test process, `fixture` and `common` run the built binary.
 
 mod body_memory;
+mod captainhook;
 mod cli;
 mod common;
 mod differential;
@@ -10,6 +11,7 @@ mod examples;
 mod exec_control;
 mod fixture;
 mod harness;
+mod health;
 mod history;
 mod in_process;
 mod load;
@@ -20,5 +22,7 @@ mod registry_events;
 mod reload;
 mod reload_rewrites;
 mod replicas;
+mod rotation;
 mod secrets;
+mod systemd;
 mod verdict;

@@ -1,0 +1,301 @@
+//! Prometheus metrics (`GET /metrics`, OpenMetrics text): what the server counts and how it is
+//! named. Every label value comes from the configuration or from a fixed list, never from a
+//! request: a hook label names a configured hook, and a request for a hook that does not
+//! exist is counted under [`UNKNOWN_HOOK`], so no client can grow the number of series.
+//!
+//! Who counts what: the hook handler counts requests by [`RequestOutcome`], the job manager
+//! counts ended jobs (and their duration), the reloader counts reloads, the notifier's report
+//! counts notification attempts. Jobs running and waiting are read from the job manager at
+//! each scrape (`set_queues`), so they can never drift from the truth.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::{Registry, Unit};
+
+/// The hook label of requests for a hook that is not configured.
+pub const UNKNOWN_HOOK: &str = "(unknown)";
+
+/// The `Content-Type` of [`Metrics::render`]'s text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Upper bounds of the job duration buckets, in seconds: from a quick script to a slow rollout
+/// (the default command timeout is 30 minutes).
+const DURATION_BUCKETS: [f64; 14] = [
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0,
+];
+
+/// How a request to a hook URL ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestOutcome {
+    /// The rules held and jobs were started (or the delivery had been seen and answered before).
+    Matched,
+    /// No trigger rule held.
+    RulesNotSatisfied,
+    /// A registry delivery that carried no image push.
+    NothingToDeploy,
+    /// The hook is paused.
+    Paused,
+    /// No hook has this id.
+    NotFound,
+    /// The hook does not accept the request's method.
+    MethodNotAllowed,
+    /// The hook's queue was full (429).
+    QueueFull,
+    /// Any other answer in the 4xx range (body too large or too slow, bad event...).
+    ClientError,
+    /// Any other answer in the 5xx range (rules that cannot be evaluated, a failed command
+    /// whose output is the answer, shutting down...).
+    ServerError,
+}
+
+impl RequestOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestOutcome::Matched => "matched",
+            RequestOutcome::RulesNotSatisfied => "rules_not_satisfied",
+            RequestOutcome::NothingToDeploy => "nothing_to_deploy",
+            RequestOutcome::Paused => "paused",
+            RequestOutcome::NotFound => "not_found",
+            RequestOutcome::MethodNotAllowed => "method_not_allowed",
+            RequestOutcome::QueueFull => "queue_full",
+            RequestOutcome::ClientError => "client_error",
+            RequestOutcome::ServerError => "server_error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    hook: String,
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobLabels {
+    hook: String,
+    state: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HookLabel {
+    hook: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+}
+
+fn duration_histogram() -> Histogram {
+    Histogram::new(DURATION_BUCKETS)
+}
+
+/// The server's metrics; cheap to update from any thread.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    jobs: Family<JobLabels, Counter>,
+    job_duration: Family<HookLabel, Histogram, fn() -> Histogram>,
+    running: Family<HookLabel, Gauge>,
+    waiting: Family<HookLabel, Gauge>,
+    reloads: Family<ResultLabel, Counter>,
+    notifications: Family<ResultLabel, Counter>,
+    /// Held while a scrape sets the queue gauges and encodes, so two scrapes do not interleave.
+    scrape: Mutex<()>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("hookrun");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "Requests to hook URLs, by hook and outcome",
+            requests.clone(),
+        );
+        let jobs = Family::<JobLabels, Counter>::default();
+        registry.register(
+            "jobs",
+            "Jobs that ended, by hook and final state",
+            jobs.clone(),
+        );
+        let job_duration = Family::<HookLabel, Histogram, fn() -> Histogram>::new_with_constructor(
+            duration_histogram,
+        );
+        registry.register_with_unit(
+            "job_duration",
+            "Run time of jobs that ran a command, from start to end",
+            Unit::Seconds,
+            job_duration.clone(),
+        );
+        let running = Family::<HookLabel, Gauge>::default();
+        registry.register("jobs_running", "Jobs running now, by hook", running.clone());
+        let waiting = Family::<HookLabel, Gauge>::default();
+        registry.register(
+            "jobs_waiting",
+            "Jobs waiting in their hook's queue or for a -max-jobs slot, by hook",
+            waiting.clone(),
+        );
+        let reloads = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "reloads",
+            "Reloads of the hooks files, by result (ok, failed)",
+            reloads.clone(),
+        );
+        let notifications = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "notifications",
+            "Notification attempts, by result (delivered, failed, gave_up, held, refused, dropped)",
+            notifications.clone(),
+        );
+        registry.register(
+            "build",
+            "The running hookrun's version",
+            Info::new(BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+            }),
+        );
+        Metrics {
+            registry,
+            requests,
+            jobs,
+            job_duration,
+            running,
+            waiting,
+            reloads,
+            notifications,
+            scrape: Mutex::new(()),
+        }
+    }
+
+    /// Counts a request to a hook URL; `hook` is a configured hook's id, or `None` when no hook
+    /// has the requested id.
+    pub fn request(&self, hook: Option<&str>, outcome: RequestOutcome) {
+        let hook = hook.unwrap_or(UNKNOWN_HOOK).to_string();
+        self.requests
+            .get_or_create(&RequestLabels {
+                hook,
+                outcome: outcome.as_str(),
+            })
+            .inc();
+    }
+
+    /// Counts a job of `hook` that ended in `state`, and how long its command ran, if it ran.
+    pub fn job_ended(&self, hook: &str, state: &'static str, ran_for: Option<Duration>) {
+        self.jobs
+            .get_or_create(&JobLabels {
+                hook: hook.to_string(),
+                state,
+            })
+            .inc();
+        if let Some(ran_for) = ran_for {
+            self.job_duration
+                .get_or_create(&HookLabel {
+                    hook: hook.to_string(),
+                })
+                .observe(ran_for.as_secs_f64());
+        }
+    }
+
+    /// Counts a reload that swapped in a new hook set (`ok`) or kept the old one.
+    pub fn reload(&self, ok: bool) {
+        let result = if ok { "ok" } else { "failed" };
+        self.reloads.get_or_create(&ResultLabel { result }).inc();
+    }
+
+    /// Counts a notification attempt; `result` is one of a fixed list of words.
+    pub fn notification(&self, result: &'static str) {
+        self.notifications
+            .get_or_create(&ResultLabel { result })
+            .inc();
+    }
+
+    /// The metrics as OpenMetrics text, with the running and waiting jobs set from `queues`
+    /// (hook, running, waiting) just before.
+    pub fn render(&self, queues: &[(String, usize, usize)]) -> String {
+        let _one_at_a_time = self.scrape.lock().unwrap_or_else(|e| e.into_inner());
+        // Hooks whose queues have gone are dropped, not left at their last value.
+        self.running.clear();
+        self.waiting.clear();
+        for (hook, running, waiting) in queues {
+            let label = HookLabel { hook: hook.clone() };
+            self.running
+                .get_or_create(&label)
+                .set(i64::try_from(*running).unwrap_or(i64::MAX));
+            self.waiting
+                .get_or_create(&label)
+                .set(i64::try_from(*waiting).unwrap_or(i64::MAX));
+        }
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_units_follow_the_conventions() {
+        let m = Metrics::new();
+        m.request(Some("deploy"), RequestOutcome::Matched);
+        m.request(None, RequestOutcome::NotFound);
+        m.job_ended("deploy", "succeeded", Some(Duration::from_millis(300)));
+        m.reload(true);
+        m.notification("delivered");
+        let text = m.render(&[("deploy".into(), 1, 2)]);
+        for line in [
+            "# TYPE hookrun_http_requests counter",
+            "hookrun_http_requests_total{hook=\"deploy\",outcome=\"matched\"} 1",
+            "hookrun_http_requests_total{hook=\"(unknown)\",outcome=\"not_found\"} 1",
+            "hookrun_jobs_total{hook=\"deploy\",state=\"succeeded\"} 1",
+            "# UNIT hookrun_job_duration_seconds seconds",
+            "hookrun_job_duration_seconds_bucket{le=\"0.5\",hook=\"deploy\"} 1",
+            "hookrun_job_duration_seconds_bucket{le=\"0.25\",hook=\"deploy\"} 0",
+            "hookrun_job_duration_seconds_count{hook=\"deploy\"} 1",
+            "hookrun_jobs_running{hook=\"deploy\"} 1",
+            "hookrun_jobs_waiting{hook=\"deploy\"} 2",
+            "hookrun_reloads_total{result=\"ok\"} 1",
+            "hookrun_notifications_total{result=\"delivered\"} 1",
+            concat!(
+                "hookrun_build_info{version=\"",
+                env!("CARGO_PKG_VERSION"),
+                "\"} 1"
+            ),
+            "# EOF",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing in:\n{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn queues_that_are_gone_are_dropped() {
+        let m = Metrics::new();
+        m.render(&[("old".into(), 1, 0)]);
+        let text = m.render(&[]);
+        assert!(!text.contains("hook=\"old\""), "{text}");
+    }
+}
