@@ -400,6 +400,43 @@ mod tests {
         assert!(messages(&loaded, Severity::Warning)[0].contains("served at the URL prefix itself"));
     }
 
+    /// A pattern is compiled once per file: every hook that repeats it still gets its own
+    /// working rule, and an invalid pattern its own error.
+    #[test]
+    fn a_repeated_regex_serves_and_fails_in_every_hook() {
+        let dir = tempfile::tempdir().unwrap();
+        let rule = |regex: &str| {
+            json!({"match": {"type": "regex", "regex": regex,
+                             "parameter": {"source": "url", "name": "ref"}}})
+        };
+        let hooks: Vec<Value> = (0..3)
+            .map(|i| {
+                json!({"id": format!("h{i}"), "execute-command": "/bin/true",
+                            "trigger-rule": rule("^refs/heads/(main|release/[0-9.]+)$")})
+            })
+            .chain((0..2).map(|i| {
+                json!({"id": format!("bad{i}"), "execute-command": "/bin/true",
+                                         "trigger-rule": rule("(")})
+            }))
+            .collect();
+        let file = write(dir.path(), "hooks.json", &Value::Array(hooks));
+        let loaded = load_with(&[file], true);
+        let errors = messages(&loaded, Severity::Error);
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].contains(r#"hook "bad0""#) && errors[0].contains("invalid regex"));
+        assert!(errors[1].contains(r#"hook "bad1""#) && errors[1].contains("invalid regex"));
+        let set = loaded.set.expect("-lenient loads the file");
+        for id in ["h0", "h1", "h2"] {
+            match &set.get(id).unwrap().rule {
+                Some(Rule::Regex { regex, .. }) => {
+                    assert!(regex.is_match("refs/heads/release/1.2"));
+                    assert!(!regex.is_match("refs/heads/feature"));
+                }
+                other => panic!("{id}: {other:?}"),
+            }
+        }
+    }
+
     #[test]
     fn durations_and_sizes() {
         assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));

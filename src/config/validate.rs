@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use http::{HeaderName, HeaderValue, Method};
+use regex::Regex;
 use serde_json::Value;
 
 use super::command;
@@ -41,6 +42,9 @@ pub struct Validator<'a> {
     /// Commands already looked up (with why they cannot run): the hooks of a big file mostly
     /// run the same few programs.
     commands: HashMap<(String, Option<PathBuf>), Option<String>>,
+    /// Regexes already compiled, by pattern: hooks generated from one template repeat the same
+    /// pattern, and a clone shares the compiled program.
+    regexes: HashMap<String, Result<Regex, regex::Error>>,
 }
 
 /// Where in a hook a problem is: the hook's id and a field path.
@@ -85,7 +89,18 @@ impl<'a> Validator<'a> {
             tolerated: 0,
             mail_server,
             commands: HashMap::new(),
+            regexes: HashMap::new(),
         }
+    }
+
+    /// `pattern` compiled with Go's syntax (`goregex`), once per file.
+    pub(super) fn regex(&mut self, pattern: &str) -> Result<Regex, regex::Error> {
+        if let Some(compiled) = self.regexes.get(pattern) {
+            return compiled.clone();
+        }
+        let compiled = super::goregex::compile(pattern);
+        self.regexes.insert(pattern.to_string(), compiled.clone());
+        compiled
     }
 
     /// An error in a hook. Without `-lenient` the hook is refused; with it, the hook is served
