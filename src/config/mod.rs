@@ -12,6 +12,7 @@ pub mod raw;
 pub mod registry_event;
 mod scalar;
 mod source;
+mod stream;
 pub mod template;
 pub mod validate;
 pub mod verdict;
@@ -199,6 +200,17 @@ pub fn load_file(
         text
     };
     let unrendered = !opts.template && has_template_actions(&text);
+    // The usual file, a JSON list, is validated hook by hook as it is parsed; anything else is
+    // read as a whole document (YAML, errors), and what the first reading said is dropped.
+    let before = problems.list.len();
+    if let Some(hooks) = load_json_list(file, &text, opts, unrendered, problems) {
+        return hooks;
+    }
+    problems.list.truncate(before);
+    let mut fail = |message: String| {
+        problems.push(Severity::Error, file, None, "", message);
+        Vec::new()
+    };
     let hint = if unrendered {
         " (the file holds template actions {{ … }}: start with -template to render it first)"
     } else {
@@ -214,14 +226,7 @@ pub fn load_file(
         _ => return fail(format!("a hooks file must be a list of hooks{hint}")),
     };
     if unrendered {
-        problems.push(
-            Severity::Warning,
-            file,
-            None,
-            "",
-            "holds template actions {{ … }} that are read as written: start with -template to \
-             render them",
-        );
+        warn_unrendered(file, problems);
     }
     let mut validator = Validator::new(file, opts.lenient, opts.mail_server, problems);
     items
@@ -229,6 +234,35 @@ pub fn load_file(
         .enumerate()
         .filter_map(|(i, item)| validator.hook(i, item))
         .collect()
+}
+
+/// The hooks of `text` when it is one JSON list, each validated as soon as it is parsed;
+/// `None` otherwise (problems pushed meanwhile are then to be dropped).
+fn load_json_list(
+    file: &Path,
+    text: &str,
+    opts: &LoadOptions,
+    unrendered: bool,
+    problems: &mut Problems,
+) -> Option<Vec<Hook>> {
+    if unrendered {
+        warn_unrendered(file, problems);
+    }
+    let mut validator = Validator::new(file, opts.lenient, opts.mail_server, problems);
+    let mut hooks = Vec::new();
+    stream::each_element(text, |i, item| hooks.extend(validator.hook(i, item)))?;
+    Some(hooks)
+}
+
+fn warn_unrendered(file: &Path, problems: &mut Problems) {
+    problems.push(
+        Severity::Warning,
+        file,
+        None,
+        "",
+        "holds template actions {{ … }} that are read as written: start with -template to \
+         render them",
+    );
 }
 
 /// Whether `text` holds Go template actions (`{{ … }}`), which only `-template` renders.
