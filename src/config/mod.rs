@@ -267,7 +267,10 @@ fn warn_unrendered(file: &Path, problems: &mut Problems) {
 
 /// Whether `text` holds Go template actions (`{{ … }}`), which only `-template` renders.
 fn has_template_actions(text: &str) -> bool {
-    text.find("{{").is_some_and(|at| text[at..].contains("}}"))
+    // memchr's SIMD search: str::find walks a big file byte by byte.
+    let text = text.as_bytes();
+    memchr::memmem::find(text, b"{{")
+        .is_some_and(|at| memchr::memmem::find(&text[at..], b"}}").is_some())
 }
 
 /// JSON or YAML, as the reference accepts either whatever the extension (it parses both with a
@@ -469,6 +472,47 @@ mod tests {
                 other => panic!("{id}: {other:?}"),
             }
         }
+    }
+
+    /// A hook that cannot be read is read again for the place of its error: the message names
+    /// the field, and its unknown keys are reported once.
+    #[test]
+    fn an_unreadable_hook_names_the_field_and_its_unknown_keys_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(
+            dir.path(),
+            "hooks.json",
+            &json!([
+                {"id": "ok", "execute-command": "/bin/true", "colour": "red"},
+                {"id": "bad", "execute-command": "/bin/true", "colour": "red",
+                 "trigger-rule": {"match": {"type": "value", "value": "x",
+                     "parameter": {"source": "url", "name": ["not", "text"]}}}}
+            ]),
+        );
+        let loaded = load_with(&[file], false);
+        let errors = messages(&loaded, Severity::Error);
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert_eq!(
+            errors
+                .iter()
+                .filter(|e| e.contains(r#"hook "bad": unknown key "colour""#))
+                .count(),
+            1,
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e
+                    .contains(r#"hook "bad": trigger-rule.match.parameter.name: invalid type"#)),
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains(r#"hook "ok": unknown key "colour""#)),
+            "{errors:?}"
+        );
     }
 
     #[test]
