@@ -166,7 +166,7 @@ pub struct ServeArgs {
     /// largest request body accepted; larger ones get 413
     #[arg(long = "max-body-size", value_name = "SIZE", default_value = "10MiB", value_parser = config::parse_size, help_heading = SERVING)]
     pub max_body_size: u64,
-    /// memory for bodies read and parsed at once; more wait
+    /// memory for bodies in work; more wait, chunked get 503
     #[arg(long = "max-body-memory", value_name = "SIZE", default_value = "96MiB", value_parser = config::parse_size, help_heading = SERVING)]
     pub max_body_memory: u64,
     /// time a client gets to send the request headers

@@ -23,9 +23,11 @@
 //! - `cli`: command-line flags (single and double dash, typed values, `HOOKRUN_*` environment
 //!   variables), help and usage errors, the `validate` subcommand.
 //! - `logging`: log lines (text or JSON, every value escaped and capped) and the levels.
+//! - `allocator`: sets glibc's malloc up so that large blocks go back to the kernel when freed.
 //! - `notify`: notifications of finished jobs: e-mail, chat and JSON webhooks, Docker Hub
 //!   callbacks; delivery with retries and rate limits; the `notify` subcommand.
 
+pub mod allocator;
 pub mod cli;
 pub mod config;
 pub mod exec;

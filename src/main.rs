@@ -26,6 +26,7 @@ const EXIT_USAGE: u8 = 2;
 const SMTP_PASSWORD_ENV: &str = "HOOKRUN_SMTP_PASSWORD";
 
 fn main() -> ExitCode {
+    hookrun::allocator::return_large_blocks();
     let cli = match cli::parse() {
         Ok(cli) => cli,
         Err(Stop::Help(text)) => {

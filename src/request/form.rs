@@ -17,8 +17,7 @@ fn pairs(text: &[u8]) -> impl DoubleEndedIterator<Item = Result<(&[u8], &[u8]), 
             Some(i) => (&pair[..i], &pair[i + 1..]),
             None => (pair, &b""[..]),
         };
-        let valid = |s: &[u8]| unescape_into(s, &mut Vec::new()).is_some();
-        Some(if valid(key) && valid(value) {
+        Some(if valid_escapes(key) && valid_escapes(value) {
             Ok((key, value))
         } else {
             Err(())
@@ -67,6 +66,20 @@ pub fn parse_body(body: &[u8]) -> Option<Document> {
         doc.string(&key, &value);
     }
     Some(doc.finish())
+}
+
+/// Whether every `%` in `s` starts a valid escape (what `unescape_into` checks, without
+/// writing anything).
+fn valid_escapes(s: &[u8]) -> bool {
+    let mut rest = s;
+    while let Some(i) = memchr::memchr(b'%', rest) {
+        let hex = |at: usize| rest.get(at).is_some_and(u8::is_ascii_hexdigit);
+        if !(hex(i + 1) && hex(i + 2)) {
+            return false;
+        }
+        rest = &rest[i + 3..];
+    }
+    true
 }
 
 /// Go's `QueryUnescape` into `out`: `+` → space, `%XX` required to be valid hex; `None` for a

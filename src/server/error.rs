@@ -34,6 +34,9 @@ pub enum HttpError {
     /// What the hook makes of this body would need more than the whole memory budget.
     #[error("processing the request needs more memory than -max-body-memory")]
     OverBudget,
+    /// A body of unknown length outgrew the memory free at the time (see `body`).
+    #[error("the memory budget for bodies is in use")]
+    MemoryBusy { retry_after_secs: u64 },
     #[error("multipart form could not be parsed")]
     Multipart,
     #[error("invalid registry event: {0}")]
@@ -118,6 +121,11 @@ impl IntoResponse for HttpError {
             HttpError::OverBudget => text(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "Request too large to process within the server's memory budget.\n",
+            ),
+            HttpError::MemoryBusy { retry_after_secs } => retry_later(
+                StatusCode::SERVICE_UNAVAILABLE,
+                retry_after_secs,
+                "Server is busy with other request bodies; retry later.\n",
             ),
             HttpError::Multipart => text(StatusCode::INTERNAL_SERVER_ERROR, MULTIPART_ERROR),
             HttpError::BadEvent(reason) => text(

@@ -9,10 +9,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
-use bytes::{Bytes, BytesMut};
 use http::{header, HeaderMap, Method, Request};
-use http_body_util::BodyExt;
 
+use super::body;
 use super::error::HttpError;
 use super::reply::{self, Answer, Started};
 use super::{AppState, RequestBody, Settings};
@@ -22,9 +21,9 @@ use crate::jobs::Job;
 use crate::jobs::SubmitError;
 use crate::logging::{self, LogContext};
 use crate::registry::{self, Delivery};
-use crate::request::budget::{parse_cost, BodyUse};
+use crate::request::budget::BodyUse;
 use crate::request::json::scan;
-use crate::request::{body_use, params, BodyError, Fields, HookRequest, OverBudget, Reservation};
+use crate::request::{body_use, params, BodyError, Fields, HookRequest, Reservation};
 use crate::rules::{self, Input};
 
 /// Answers a request for the hook `id`.
@@ -94,7 +93,7 @@ struct ReadRequest {
 
 /// Reads the body and builds the request as hooks see it: headers, query, payload (parsed only
 /// when something reads it), `parse-parameters-as-json` applied. The body and its parse are
-/// reserved from the memory budget before the body is read.
+/// held within the memory budget (see `body`).
 async fn read_request<B: RequestBody>(
     state: &AppState,
     hook: &Hook,
@@ -102,47 +101,53 @@ async fn read_request<B: RequestBody>(
     request_id: String,
     req: Request<B>,
 ) -> Result<ReadRequest, HttpError> {
-    let settings = &state.settings;
     let (parts, body) = req.into_parts();
     let mut request = hook_request(hook, &parts, remote, request_id);
-    let limit = settings.max_body;
     let declared = parts
         .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit) {
-        tracing::warn!(declared, limit, "request body too large");
-        return Err(HttpError::BodyTooLarge { limit });
-    }
     // Multipart errors are visible (500), so multipart is always parsed; other bodies only
     // when something reads the payload.
     let parse = hook.reads_payload || request.parse_required();
-    let use_ = if parse {
-        body_use(&request.content_type)
-    } else {
-        BodyUse::Raw
+    let price = body::Price {
+        body_use: if parse {
+            body_use(&request.content_type)
+        } else {
+            BodyUse::Raw
+        },
+        replaces: hook
+            .json_parameters
+            .iter()
+            .any(|p| matches!(p, Parameter::Payload(_))),
     };
-    let replaces = hook
-        .json_parameters
-        .iter()
-        .any(|p| matches!(p, Parameter::Payload(_)));
-    let cost = |len: u64| parse_cost(len, use_, replaces);
-    // A body of unknown length may grow its buffer to twice its size while it arrives.
-    let reading = declared.map_or_else(|| cost(limit) + limit, cost);
-    let mut memory = reserve(state.memory.reserve_body(reading)).await?;
-    request.body = read_body(settings, declared, body).await?;
-    memory.shrink_to(cost(request.body.len() as u64));
-    if parse {
-        match request.parse_body(&hook.json_parameters) {
-            Ok(()) => {}
-            Err(e @ BodyError::Multipart(_)) => {
+    let (bytes, memory) = body::read(state, declared, price, body).await?;
+    request.body = bytes;
+    // Parsing is linear, but a large body takes a while (milliseconds per MiB, more in an
+    // unoptimised build): off the runtime's threads, which serve every other connection.
+    // (Logging stays here: the request's log context belongs to this task.)
+    let (request, prepared) = if request.body.len() > BLOCKING_PARSE {
+        let json_parameters = hook.json_parameters.clone();
+        tokio::task::spawn_blocking(move || {
+            let prepared = prepare_payload(&mut request, parse, &json_parameters);
+            (request, prepared)
+        })
+        .await
+        .expect("preparing a payload does not panic")
+    } else {
+        let prepared = prepare_payload(&mut request, parse, &hook.json_parameters);
+        (request, prepared)
+    };
+    if let Some(Err(e)) = prepared.parsed {
+        match e {
+            BodyError::Multipart(_) => {
                 tracing::warn!(error = %e, "multipart body rejected");
                 return Err(HttpError::Multipart);
             }
             // An empty body is the usual `curl -X POST`, not a mistake.
-            Err(e) if request.body.is_empty() => tracing::debug!(error = %e, "no body to parse"),
-            Err(e) => tracing::warn!(
+            _ if request.body.is_empty() => tracing::debug!(error = %e, "no body to parse"),
+            _ => tracing::warn!(
                 error = %e,
                 content_type = %request.content_type,
                 bytes = request.body.len(),
@@ -150,7 +155,7 @@ async fn read_request<B: RequestBody>(
             ),
         }
     }
-    for problem in params::apply_json_parameters(&hook.json_parameters, &mut request) {
+    for problem in prepared.json_problems {
         tracing::debug!(problem, "parse-parameters-as-json");
     }
     Ok(ReadRequest {
@@ -159,26 +164,35 @@ async fn read_request<B: RequestBody>(
     })
 }
 
-/// What one maximum-size body of any kind needs to be read (of unknown length) and parsed:
-/// the budget's bodies pool holds at least this. A hook that also replaces payload values
-/// (`parse-parameters-as-json`) on such a body may need more, and is refused (413).
-pub fn largest_body_cost(max_body: u64) -> u64 {
-    [BodyUse::Form, BodyUse::Multipart, BodyUse::Xml]
-        .into_iter()
-        .map(|u| parse_cost(max_body, u, false) + max_body)
-        .max()
-        .unwrap_or(max_body)
+/// Bodies larger than this are parsed on a blocking thread.
+const BLOCKING_PARSE: usize = 64 * 1024;
+
+/// What preparing the payload found, for the log (and a multipart error fails the request).
+struct Prepared {
+    /// The body's parse, when it was parsed.
+    parsed: Option<Result<(), BodyError>>,
+    /// What `parse-parameters-as-json` could not parse.
+    json_problems: Vec<String>,
 }
 
-/// Waits for a reservation. A waiting request holds no memory, only its connection (bounded
-/// by `-max-connections`), and its client decides how long to wait.
-async fn reserve(
-    wait: impl std::future::Future<Output = Result<Reservation, OverBudget>>,
-) -> Result<Reservation, HttpError> {
-    wait.await.map_err(|e| {
-        tracing::warn!(error = %e, "request needs more memory than the whole budget");
-        HttpError::OverBudget
-    })
+/// Parses the body into the payload (when `parse`) and applies `parse-parameters-as-json`.
+/// A multipart error stops there: the request fails, as in the reference.
+fn prepare_payload(
+    request: &mut HookRequest,
+    parse: bool,
+    json_parameters: &[Parameter],
+) -> Prepared {
+    let parsed = parse.then(|| request.parse_body(json_parameters));
+    if let Some(Err(BodyError::Multipart(_))) = parsed {
+        return Prepared {
+            parsed,
+            json_problems: Vec::new(),
+        };
+    }
+    Prepared {
+        parsed,
+        json_problems: params::apply_json_parameters(json_parameters, request),
+    }
 }
 
 /// Starts the hook's jobs, then lets go of the request (body, payload and their memory)
@@ -222,7 +236,7 @@ async fn answer(
     };
     if let Some(rule) = request_rule {
         let cost = values_cost(rule.parameters(), request, 1);
-        let _memory = reserve(state.memory.reserve_work(cost)).await?;
+        let _memory = body::wait(state.memory.reserve_work(cost)).await?;
         if !rules_hold(hook, rule, &Input::request(request))? {
             tracing::info!("trigger rules were not satisfied");
             return Ok(Next::Done(Answer::RulesNotSatisfied));
@@ -249,7 +263,7 @@ async fn answer(
         .chain(hook.files.iter().map(|f| &f.value))
         .chain(push_rule.iter().flat_map(|r| r.parameters()));
     let cost = values_cost(command_values, request, inputs.len());
-    let _memory = reserve(state.memory.reserve_work(cost)).await?;
+    let _memory = body::wait(state.memory.reserve_work(cost)).await?;
     let admitted = match push_rule {
         Some(rule) => admitted(hook, rule, inputs)?,
         None => inputs,
@@ -296,47 +310,6 @@ fn values_cost<'p>(
     (per_input.saturating_mul(inputs.max(1))) as u64
 }
 
-/// Reads the body under the size limit and the body timeout, into one buffer of the declared
-/// length (no copy, no growth) when there is one.
-async fn read_body<B: RequestBody>(
-    settings: &Settings,
-    declared: Option<u64>,
-    body: B,
-) -> Result<Bytes, HttpError> {
-    if hyper::body::Body::is_end_stream(&body) {
-        return Ok(Bytes::new());
-    }
-    let limit = settings.max_body;
-    let collect = async {
-        let capacity = declared.unwrap_or(0).min(limit);
-        let mut buf = BytesMut::with_capacity(usize::try_from(capacity).unwrap_or(0));
-        let mut body = std::pin::pin!(body);
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| {
-                let e: super::BoxError = e.into();
-                tracing::debug!(error = %e, "reading the body failed");
-                HttpError::BodyRead
-            })?;
-            let Ok(data) = frame.into_data() else {
-                continue;
-            };
-            if (buf.len() + data.len()) as u64 > limit {
-                tracing::warn!(limit, "request body too large");
-                return Err(HttpError::BodyTooLarge { limit });
-            }
-            buf.extend_from_slice(&data);
-        }
-        Ok(buf.freeze())
-    };
-    match tokio::time::timeout(settings.body_timeout, collect).await {
-        Err(_) => {
-            tracing::info!(timeout = %humantime::format_duration(settings.body_timeout), "the body did not arrive in time");
-            Err(HttpError::BodyTimeout)
-        }
-        Ok(result) => result,
-    }
-}
-
 /// The request as hooks see it, without its body yet.
 fn hook_request(
     hook: &Hook,
@@ -377,7 +350,7 @@ async fn image_pushes(
     opts: &registry::EventOptions,
     request: &HookRequest,
 ) -> Result<Delivery, HttpError> {
-    let _memory = reserve(state.memory.reserve_work(registry_tree_cost(&request.body))).await?;
+    let _memory = body::wait(state.memory.reserve_work(registry_tree_cost(&request.body))).await?;
     let lookup = |name: &str| {
         request
             .headers

@@ -4,8 +4,8 @@
 //! server on `127.0.0.1:0` in a few lines.
 //!
 //! A request goes `connection` (accept, TLS, limits) → `router` (path rules, `/jobs/`) →
-//! `handler` (one hook, as a list of steps ending in an `Answer`) → `reply` (every success
-//! response) or `error` (every other response). `notifications` tells a hook's `notify` targets
+//! `handler` (one hook, as a list of steps ending in an `Answer`; `body` reads its body within
+//! the memory budget) → `reply` (every success response) or `error` (every other response). `notifications` tells a hook's `notify` targets
 //! how its jobs ended and writes each attempt into the job record.
 //!
 //! # Theory of operation
@@ -25,6 +25,7 @@
 mod admin_actions;
 mod admin_api;
 pub mod admin_auth;
+mod body;
 mod connection;
 mod dashboard;
 mod error;
@@ -163,7 +164,7 @@ impl AppState {
         store: Arc<Store>,
         admin: AdminAuth,
     ) -> Result<Arc<Self>, notify::delivery::StartError> {
-        let largest = handler::largest_body_cost(settings.max_body);
+        let largest = body::largest_body_cost(settings.max_body);
         let memory = MemoryBudget::new(settings.body_memory, largest);
         if memory.bodies_pool() > settings.body_memory / 3 * 2 + 1024 {
             tracing::warn!(

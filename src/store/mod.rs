@@ -148,6 +148,11 @@ enum Backend {
     },
 }
 
+/// What the commands kept in memory for reruns may weigh together. Their count alone
+/// (`-job-history`) bounds nothing: one argument or file can hold a whole 10 MiB payload, and
+/// a thousand of them could hold 10 GiB. With `-state` the database has every spec anyway.
+const SPEC_MEMORY: usize = 4 * 1024 * 1024;
+
 /// Memory: the truth for pauses and deliveries, the recent part of everything else.
 #[derive(Default)]
 struct Memory {
@@ -155,6 +160,8 @@ struct Memory {
     deliveries: HashMap<(String, String), DeliveryRecord>,
     specs: HashMap<String, RunSpec>,
     spec_order: VecDeque<String>,
+    /// What `specs` weigh together, kept under [`SPEC_MEMORY`].
+    spec_bytes: usize,
     deploys: VecDeque<DeployRecord>,
 }
 
@@ -301,16 +308,19 @@ impl Store {
         let mut m = lock(&self.memory);
         let cap = self.settings.memory_records.max(1);
         match write {
+            Write::Job(_, Some(spec)) if spec.weight() > SPEC_MEMORY => {}
             Write::Job(job, Some(spec)) => {
-                if m.specs
-                    .insert(job.view.id.clone(), (**spec).clone())
-                    .is_none()
-                {
-                    m.spec_order.push_back(job.view.id.clone());
+                m.spec_bytes += spec.weight();
+                match m.specs.insert(job.view.id.clone(), (**spec).clone()) {
+                    Some(replaced) => m.spec_bytes -= replaced.weight(),
+                    None => m.spec_order.push_back(job.view.id.clone()),
                 }
-                while m.spec_order.len() > cap {
-                    if let Some(old) = m.spec_order.pop_front() {
-                        m.specs.remove(&old);
+                while m.spec_order.len() > cap || m.spec_bytes > SPEC_MEMORY {
+                    let Some(old) = m.spec_order.pop_front() else {
+                        break;
+                    };
+                    if let Some(removed) = m.specs.remove(&old) {
+                        m.spec_bytes -= removed.weight();
                     }
                 }
             }

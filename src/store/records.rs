@@ -96,6 +96,15 @@ impl RunSpec {
         }
     }
 
+    /// Bytes this spec takes, roughly: what the memory cache of specs counts.
+    pub fn weight(&self) -> usize {
+        let pairs = |v: &[(String, String)]| v.iter().map(|(k, v)| k.len() + v.len() + 48).sum();
+        let env: usize = pairs(&self.env);
+        let args: usize = self.args.iter().map(|a| a.len() + 24).sum();
+        let files: usize = self.files.iter().map(|(k, v)| k.len() + v.len() + 48).sum();
+        self.program.len() + args + env + files + 256
+    }
+
     /// A new invocation of the same command.
     pub fn invocation(&self, kill_grace: Duration) -> Invocation {
         Invocation {

@@ -8,6 +8,8 @@
 
 use std::time::{Duration, Instant};
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
 use serde_json::{json, Value};
 
 use crate::fixture::{status_kib, Fixture};
@@ -161,4 +163,143 @@ async fn concurrent_maximum_size_bodies_stay_within_the_documented_peak() {
     );
     assert!(after_32 <= PEAK_BOUND_KIB, "peak {after_32} KiB");
     assert!(after_mix <= PEAK_BOUND_KIB, "peak {after_mix} KiB");
+}
+
+/// A request written by hand on its own connection, so that a test decides when each part of
+/// its body is sent.
+struct RawRequest {
+    stream: tokio::net::TcpStream,
+}
+
+impl RawRequest {
+    /// Sends the head of `POST path` with an XML body, framed by `framing` (a
+    /// `Content-Length` or `Transfer-Encoding` header).
+    async fn open(f: &Fixture, path: &str, framing: &str) -> RawRequest {
+        let addr = f.url("").trim_start_matches("http://").to_string();
+        let addr = addr.trim_end_matches('/');
+        let mut stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .expect("connecting to the server");
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/xml\r\n{framing}\r\n\r\n"
+        );
+        stream
+            .write_all(head.as_bytes())
+            .await
+            .expect("sending a head");
+        RawRequest { stream }
+    }
+
+    async fn send(&mut self, data: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(data).await
+    }
+
+    /// Sends `data` as one chunk.
+    async fn chunk(&mut self, data: &[u8]) -> std::io::Result<()> {
+        self.send(format!("{:x}\r\n", data.len()).as_bytes())
+            .await?;
+        self.send(data).await?;
+        self.send(b"\r\n").await
+    }
+
+    /// The response's status line and headers.
+    async fn response_head(&mut self) -> String {
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        let read = async {
+            while !head.ends_with(b"\r\n\r\n") {
+                match self.stream.read(&mut byte).await {
+                    Ok(1) => head.push(byte[0]),
+                    _ => break,
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), read)
+            .await
+            .expect("a response within 30 s");
+        String::from_utf8_lossy(&head).into_owned()
+    }
+}
+
+/// An XML document of exactly `len` bytes for the `xml` hook.
+fn xml_of(len: usize) -> Vec<u8> {
+    let mut body = br#"<push ref="main">"#.to_vec();
+    body.resize(len - b"<d></d></push>".len(), b'x');
+    body.splice(17..17, b"<d>".iter().copied());
+    body.truncate(len - b"</d></push>".len());
+    body.extend_from_slice(b"</d></push>");
+    body
+}
+
+/// Waits until the server's log has `count` lines holding `text`.
+async fn wait_log(f: &Fixture, text: &str, count: usize) {
+    let end = Instant::now() + Duration::from_secs(20);
+    while f.log().matches(text).count() < count {
+        assert!(
+            Instant::now() < end,
+            "no {count}× {text:?} in:\n{}",
+            f.log()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Bodies of unknown length (chunked) are read as they arrive: a small one gets memory
+/// however much others hold, one that outgrows the free memory is refused with a retryable
+/// 503 (never waiting while it holds memory), and one that trickles holds only its first part,
+/// so a body of the largest size is read beside it.
+#[tokio::test]
+async fn chunked_bodies_grow_their_memory_as_they_arrive() {
+    // XML costs six times its size: one 256 KiB body takes 1.5 MiB of the 2 MiB bodies pool.
+    let f = Fixture::start(
+        &hooks(),
+        &[
+            "-max-body-size",
+            "256KiB",
+            "-max-body-memory",
+            "3MiB",
+            "-debug",
+        ],
+    );
+    let reserved = "memory for the body reserved";
+    let first_part = "memory for the first part of a body of unknown length reserved";
+    let largest = xml_of(256 * 1024);
+    let mut slow = RawRequest::open(&f, "/hooks/xml", "Content-Length: 262144").await;
+    slow.send(&largest[..1024]).await.expect("sending");
+    wait_log(&f, reserved, 1).await;
+
+    let mut small = RawRequest::open(&f, "/hooks/xml", "Transfer-Encoding: chunked").await;
+    small.chunk(&xml_of(2000)).await.expect("sending");
+    small.send(b"0\r\n\r\n").await.expect("sending");
+    let head = small.response_head().await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+
+    let mut large = RawRequest::open(&f, "/hooks/xml", "Transfer-Encoding: chunked").await;
+    for part in xml_of(200 * 1024).chunks(16 * 1024) {
+        if large.chunk(part).await.is_err() {
+            break; // refused: the server stopped reading
+        }
+    }
+    let _ = large.send(b"0\r\n\r\n").await;
+    let head = large.response_head().await;
+    assert!(head.starts_with("HTTP/1.1 503"), "{head}");
+    assert!(head.contains("Retry-After: "), "{head}");
+
+    slow.send(&largest[1024..]).await.expect("sending");
+    let head = slow.response_head().await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+
+    // A chunked body that trickles holds the memory of its first part only.
+    let mut trickle = RawRequest::open(&f, "/hooks/xml", "Transfer-Encoding: chunked").await;
+    trickle.chunk(&largest[..1024]).await.expect("sending");
+    wait_log(&f, first_part, 2).await;
+    let mut full = RawRequest::open(&f, "/hooks/xml", "Content-Length: 262144").await;
+    full.send(&largest).await.expect("sending");
+    let head = full.response_head().await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    trickle.chunk(&largest[1024..]).await.expect("sending");
+    trickle.send(b"0\r\n\r\n").await.expect("sending");
+    let head = trickle.response_head().await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let _ = trickle.stream.shutdown().await;
 }
