@@ -23,7 +23,7 @@ use crate::notify::{self, cli::SmtpArgs};
 use crate::server::tls::{CipherSuites, TlsMinVersion};
 use crate::server::{self, tls};
 
-use values::{duration, parse_go_bool, size_usize};
+use values::{duration, parse_go_bool, size_usize, StateLocation};
 pub use values::{LogFormat, MethodList, OptionalPath, ResponseHeader};
 
 const ABOUT: &str = "a rule-driven HTTP hook runner, drop-in compatible with adnanh/webhook 2.8";
@@ -136,7 +136,7 @@ pub struct ServeArgs {
     /// keep at most N characters of X-Request-Id (0: no limit)
     #[arg(long = "x-request-id-limit", value_name = "N", default_value_t = 0, help_heading = WEBHOOK_FLAGS)]
     pub x_request_id_limit: usize,
-    /// accepted for compatibility; -max-body-size bounds multipart bodies
+    /// memory a multipart form's values get, plus 10 MiB
     #[arg(long = "max-multipart-mem", value_name = "BYTES", default_value_t = 1 << 20, hide_default_value = true, help_heading = WEBHOOK_FLAGS)]
     pub max_multipart_mem: i64,
     /// user id to switch to after opening the port (with -setgid)
@@ -211,12 +211,23 @@ pub struct ServeArgs {
     /// time running jobs get to finish after SIGTERM or SIGINT
     #[arg(long = "shutdown-timeout", value_name = "DURATION", default_value = "30s", value_parser = duration, help_heading = JOBS)]
     pub shutdown_timeout: Duration,
-    /// keep the job and deploy history in FOLDER/hookrun.db
+    /// keep the job and deploy history in FOLDER/hookrun.db, or in PostgreSQL
     ///
-    /// Also written sqlite:///FOLDER. Without it history lives in memory and no file is
-    /// created.
-    #[arg(long = "state", value_name = "FOLDER|URL", default_value = "", help_heading = HISTORY)]
+    /// Also written sqlite:///FOLDER. A postgres://user@host/db?sslmode=... URL keeps it in
+    /// PostgreSQL, shared by several replicas. Without it history lives in memory and no file
+    /// is created.
+    #[arg(long = "state", value_name = "FOLDER|URL", default_value = "", value_parser = StateLocation, help_heading = HISTORY)]
     pub state: crate::store::Location,
+    /// file holding the PostgreSQL password of -state
+    ///
+    /// Default: the systemd credential hookrun-state-password, else PGPASSWORD.
+    #[arg(long = "state-password-file", value_name = "PATH", default_value = "", help_heading = HISTORY)]
+    pub state_password_file: OptionalPath,
+    /// with PostgreSQL, a replica silent this long is dead
+    ///
+    /// Its jobs become interrupted and the other replicas take its queue.
+    #[arg(long = "replica-lease", value_name = "DURATION", default_value = "15s", value_parser = duration, help_heading = HISTORY)]
+    pub replica_lease: Duration,
     /// jobs and deploys older than this are deleted
     #[arg(long = "state-max-age", value_name = "DURATION", default_value = "90days", value_parser = duration, help_heading = HISTORY)]
     pub state_max_age: Duration,
@@ -270,6 +281,7 @@ impl ServeArgs {
             x_request_id_limit: self.x_request_id_limit,
             max_body: self.max_body_size,
             body_memory: self.max_body_memory,
+            multipart_memory: self.max_multipart_mem,
             header_timeout: self.header_timeout,
             body_timeout: self.body_timeout,
             max_connections: self.max_connections.max(1),
@@ -303,6 +315,7 @@ impl ServeArgs {
             max_bytes: self.state_max_size,
             delivery_window: self.delivery_window,
             memory_records: self.job_history.max(1),
+            lease: self.replica_lease,
         }
     }
 

@@ -10,11 +10,14 @@
 //! - `registry`: registry and CI push events → normalised image pushes.
 //! - `request`: an incoming request as hooks see it: headers, query, parsed body; value lookup.
 //! - `rules`: evaluates compiled trigger rules against a request and the image push it is for.
-//! - `exec`: runs one command: process group, timeout, output capture, reaping.
+//! - `exec`: runs one command: process group (and cgroup v2 where writable), timeout, output
+//!   capture, reaping.
 //! - `jobs`: job ids and records, per-hook concurrency modes, queues, the job history, and
-//!   how a run ended (`Ending`); hands every job change to the `store`.
-//! - `store`: durable history (SQLite with `-state`, else memory): jobs, the commands kept
-//!   for reruns, deploy records, delivery ids, paused hooks; migrations and retention.
+//!   how a run ended (`Ending`); hands every job change to the `store`; `serial` and `latest`
+//!   across replicas sharing a PostgreSQL store (`replicas`).
+//! - `store`: durable history (SQLite or PostgreSQL with `-state`, else memory): jobs, the
+//!   commands kept for reruns, deploy records, delivery ids, paused hooks; migrations and
+//!   retention; the queue replicas share.
 //! - `server`: HTTP: `run` (serve and drain), connections, routing, the hook handler, success
 //!   replies, the error map, the jobs endpoints, TLS, job notifications (`notifications`); the
 //!   admin side (`admin_auth`, `admin_api`, `dashboard`): credentials, listings,

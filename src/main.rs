@@ -15,7 +15,10 @@ use hookrun::config::{self, template::SystemEnv, Severity};
 use hookrun::logging::{self, LogSettings, Verbosity, LIFECYCLE};
 use hookrun::reload::Reloader;
 use hookrun::server::{self, AdminAuth, AppState, Listener, Shutdown, ShutdownStage};
-use hookrun::store::Store;
+use hookrun::store::{Location, Store, StoreSettings};
+
+/// The systemd credential holding the PostgreSQL password of `-state`.
+const STATE_PASSWORD_CREDENTIAL: &str = "hookrun-state-password";
 
 /// Exit codes: 1 when the server does not start (as the reference) and when `validate` finds
 /// that it would not; 2 for usage errors (as Go's flag package).
@@ -151,9 +154,13 @@ async fn serve(args: ServeArgs, smtp_password: Option<String>) -> Result<()> {
     }
     let admin = admin_auth(&args)?;
     drop_privileges(&args)?;
+    // As the user jobs run as: a job cgroup must be one that user may create and enter.
+    let isolation = hookrun::exec::isolation();
     let hook_count = hooks.len();
     // After dropping privileges: the state folder belongs to the user hookrun runs as.
-    let store = Store::open(args.store_settings()).context("opening the state store")?;
+    let store = Store::open(store_settings(&args)?)
+        .await
+        .context("opening the state store")?;
     let state = AppState::with_store(hooks, settings, args.job_limits(), store, admin)
         .context("starting notifications")?;
     let shutdown = Shutdown::new();
@@ -176,6 +183,9 @@ async fn serve(args: ServeArgs, smtp_password: Option<String>) -> Result<()> {
         "serving hooks"
     );
     let served = server::run(listener, state, shutdown).await;
+    if let hookrun::exec::Isolation::Cgroups(cgroups) = isolation {
+        cgroups.remove();
+    }
     for path in [&args.pidfile.0, &args.socket.0].into_iter().flatten() {
         let _ = std::fs::remove_file(path);
     }
@@ -197,6 +207,44 @@ fn admin_auth(args: &ServeArgs) -> Result<AdminAuth> {
     auth.secure_cookies = args.secure;
     tracing::info!(file = %path.display(), "admin credential loaded");
     Ok(auth)
+}
+
+/// The store's settings, with the PostgreSQL password (if `-state` names a server whose URL
+/// has none): `-state-password-file`, else systemd's `hookrun-state-password` credential, else
+/// `PGPASSWORD`. The password is never logged, only where it came from.
+fn store_settings(args: &ServeArgs) -> Result<StoreSettings> {
+    let mut settings = args.store_settings();
+    let Location::Postgres(target) = &mut settings.location else {
+        return Ok(settings);
+    };
+    if settings.lease < std::time::Duration::from_secs(3) {
+        bail!("-replica-lease must be at least 3s");
+    }
+    if args.kill_grace + std::time::Duration::from_secs(1) >= settings.lease / 2 {
+        // A replica that loses the database stops its jobs after half the lease; they must be
+        // gone (SIGTERM, -kill-grace, SIGKILL) before the others take over after the whole.
+        tracing::warn!(kill_grace = ?args.kill_grace, lease = ?settings.lease, "-kill-grace should stay below half of -replica-lease minus a second: a replica that loses the database might still be stopping a job when another starts the next");
+    }
+    let from_systemd = std::env::var_os("CREDENTIALS_DIRECTORY")
+        .map(|dir| std::path::Path::new(&dir).join(STATE_PASSWORD_CREDENTIAL))
+        .filter(|p| p.is_file());
+    let file = args.state_password_file.0.clone().or(from_systemd);
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading the state password from {}", path.display()))?;
+        let password = text.trim_end_matches(['\n', '\r']);
+        if target.has_password() {
+            tracing::warn!(file = %path.display(), "-state names a password and a password file is given: using the file");
+        }
+        target.set_password(password);
+        tracing::info!(file = %path.display(), "PostgreSQL password read from a file");
+    } else if target.has_password() {
+        tracing::warn!("the -state URL holds a password: it shows in the process list; prefer -state-password-file or PGPASSWORD");
+    } else if let Some(password) = std::env::var_os("PGPASSWORD") {
+        target.set_password(password.to_string_lossy().as_ref());
+        tracing::info!("PostgreSQL password taken from PGPASSWORD");
+    }
+    Ok(settings)
 }
 
 /// Writes the pid file as the reference does: refuses when it names another running process,

@@ -68,6 +68,32 @@ impl FromStr for OptionalPath {
     }
 }
 
+/// `-state`: parsed by the store, with an error that never repeats the value (a PostgreSQL
+/// URL may hold a password, and clap's usual error would print it).
+#[derive(Debug, Clone, Copy)]
+pub struct StateLocation;
+
+impl clap::builder::TypedValueParser for StateLocation {
+    type Value = crate::store::Location;
+
+    fn parse_ref(
+        &self,
+        _cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Self::Value, clap::Error> {
+        let refuse = |why: String| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid value for -state: {why}\n"),
+            )
+        };
+        let text = value.to_str().ok_or_else(|| refuse("not UTF-8".into()))?;
+        text.parse()
+            .map_err(|e: crate::store::StoreError| refuse(e.to_string()))
+    }
+}
+
 pub(super) fn duration(s: &str) -> Result<Duration, String> {
     config::parse_duration(s)
 }

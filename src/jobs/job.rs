@@ -122,6 +122,20 @@ impl Ending {
         }
     }
 
+    /// How a run ended when the job may have been stopped on purpose: a run canceled because
+    /// the job was interrupted (its replica lost its lease) ends `interrupted`, saying why.
+    fn ran_or_interrupted(exit: Exit, interrupted: Option<&str>) -> Ending {
+        match (exit, interrupted) {
+            (Exit::Canceled, Some(why)) => Ending {
+                state: JobState::Interrupted,
+                exit_code: None,
+                signal: None,
+                error: Some(why.to_string()),
+            },
+            (exit, _) => Ending::ran(exit),
+        }
+    }
+
     /// How the job ended, in words that name no internal detail (for a streamed response's
     /// trailer); `None` for success.
     pub fn summary(&self) -> Option<String> {
@@ -149,6 +163,8 @@ struct Progress {
     invocation: Option<Invocation>,
     /// What the command wrote to its `HOOKRUN_RESULT` file.
     result: BTreeMap<String, String>,
+    /// Why the run was stopped before it ended by itself (its replica lost its lease).
+    interrupted: Option<String>,
     /// What happened to the notifications about this job, attempt by attempt.
     notifications: Vec<NotificationAttempt>,
 }
@@ -190,6 +206,8 @@ pub struct Job {
     pub queued_at: SystemTime,
     /// A request, a rerun or a rollback.
     pub trigger: Trigger,
+    /// The replica running it, when replicas share a store.
+    pub replica: Option<String>,
     pub output: Arc<OutputLog>,
     progress: Mutex<Progress>,
     finished: watch::Sender<bool>,
@@ -204,6 +222,9 @@ pub struct JobView {
     /// What started the job.
     #[serde(default)]
     pub trigger: Trigger,
+    /// The replica that runs (or ran, or queued) it, when replicas share a store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<String>,
     pub state: JobState,
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
@@ -245,6 +266,7 @@ impl Job {
             request_id,
             queued_at: SystemTime::now(),
             trigger: Trigger::Request,
+            replica: None,
             output: Arc::new(OutputLog::new(cap)),
             progress: Mutex::new(Progress {
                 state: JobState::Queued,
@@ -253,6 +275,7 @@ impl Job {
                 finished_at: None,
                 invocation: Some(inv),
                 result: BTreeMap::new(),
+                interrupted: None,
                 notifications: Vec::new(),
             }),
             finished: watch::channel(false).0,
@@ -263,6 +286,23 @@ impl Job {
     pub fn with_trigger(mut self, trigger: Trigger) -> Job {
         self.trigger = trigger;
         self
+    }
+
+    /// The same job, run by `replica` (replicas sharing a store).
+    pub fn with_replica(mut self, replica: Option<String>) -> Job {
+        self.replica = replica;
+        self
+    }
+
+    /// The same job, queued at `at` (a job another replica received and this one runs).
+    pub fn queued_at(mut self, at: SystemTime) -> Job {
+        self.queued_at = at;
+        self
+    }
+
+    /// Stops the job's run as interrupted, for `why` (the caller then cancels the run).
+    pub fn interrupt(&self, why: &str) {
+        self.lock().interrupted = Some(why.to_string());
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Progress> {
@@ -297,15 +337,20 @@ impl Job {
 
     /// [`Job::finish`] with the end time given: the one [`Job::finished_view`] was made with.
     pub fn finish_at(&self, finished: Finished, at: SystemTime) {
-        self.lock().result = finished.result.values;
-        self.end_at(Ending::ran(finished.exit), at);
+        let ending = {
+            let mut p = self.lock();
+            p.result = finished.result.values;
+            Ending::ran_or_interrupted(finished.exit, p.interrupted.as_deref())
+        };
+        self.end_at(ending, at);
     }
 
     /// The job as it will look once `finished` is recorded at `at`, without recording it:
     /// what the store commits before the job is reported finished.
     pub fn finished_view(&self, finished: &Finished, at: SystemTime) -> JobView {
         let mut view = self.view(true);
-        let ending = Ending::ran(finished.exit.clone());
+        let interrupted = self.lock().interrupted.clone();
+        let ending = Ending::ran_or_interrupted(finished.exit.clone(), interrupted.as_deref());
         view.state = ending.state;
         view.exit_code = ending.exit_code;
         view.signal = ending.signal;
@@ -345,6 +390,11 @@ impl Job {
 
     /// Ends a job that never ran (superseded, canceled); no-op if it already ended.
     pub fn end_unstarted(&self, state: JobState) -> bool {
+        self.end_unstarted_because(state, None)
+    }
+
+    /// [`Job::end_unstarted`], saying why (when another replica ended it).
+    pub fn end_unstarted_because(&self, state: JobState, why: Option<String>) -> bool {
         {
             let p = self.lock();
             if p.state != JobState::Queued {
@@ -352,7 +402,11 @@ impl Job {
             }
         }
         self.output.close();
-        self.end(Ending::unstarted(state));
+        let mut ending = Ending::unstarted(state);
+        if why.is_some() {
+            ending.error = why;
+        }
+        self.end(ending);
         true
     }
 
@@ -403,6 +457,7 @@ impl Job {
             hook: self.hook.clone(),
             request_id: self.request_id.clone(),
             trigger: self.trigger.clone(),
+            replica: self.replica.clone(),
             state: p.state,
             exit_code: ending.as_ref().and_then(|e| e.exit_code),
             signal: ending.as_ref().and_then(|e| e.signal),

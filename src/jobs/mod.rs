@@ -13,8 +13,13 @@
 //! Every change of a job is also handed to the [`Store`] (queued, never awaited), and a job's
 //! final state is committed there (`Store::flush`) before the job is reported finished, so a
 //! finished job is never lost to a crash.
+//!
+//! With a store shared by several replicas (PostgreSQL), `serial` and `latest` jobs are not
+//! queued here but in the database, and `replicas` decides when they start: see its theory of
+//! operation. `parallel` jobs run here as above.
 
 mod job;
+mod replicas;
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -29,6 +34,7 @@ use crate::config::{Concurrency, Hook};
 use crate::exec::{self, Invocation};
 use crate::logging::{self, LogContext};
 use crate::store::{DeployRecord, JobFilter, RunSpec, Store, Write};
+use replicas::Cluster;
 
 pub use job::{
     Ending, Job, JobState, JobView, NotificationAttempt, Trigger, MAX_NOTIFICATION_ATTEMPTS,
@@ -81,6 +87,18 @@ pub enum SubmitError {
     QueueFull { hook: String, waiting: usize },
     #[error("shutting down")]
     ShuttingDown,
+    /// Replicas share a store and it did not confirm the job in time (the caller answers
+    /// 503 with `Retry-After`: nothing was queued).
+    #[error("the shared store cannot be reached")]
+    StoreUnavailable,
+}
+
+/// What a submission came to: a new job, or the jobs an earlier copy of the same delivery
+/// started (nothing new runs).
+#[derive(Debug)]
+pub enum Submission {
+    New(Arc<Job>),
+    Seen(Vec<String>),
 }
 
 /// Whether a submitted job starts now (with a global permit, if one was free) or waits in its
@@ -117,6 +135,8 @@ pub struct JobManager {
     tracker: TaskTracker,
     cancel: CancellationToken,
     store: Arc<Store>,
+    /// With a shared store: `serial` and `latest` held across replicas.
+    cluster: Option<Arc<Cluster>>,
 }
 
 impl JobManager {
@@ -125,16 +145,25 @@ impl JobManager {
         JobManager::with_store(limits, Store::memory())
     }
 
-    /// A manager that records every job in `store`.
+    /// A manager that records every job in `store` (and, when the store is shared by
+    /// replicas, queues `serial` and `latest` jobs there).
     pub fn with_store(limits: JobLimits, store: Arc<Store>) -> Arc<Self> {
-        Arc::new(JobManager {
-            store,
+        let cluster = store
+            .shared_queue()
+            .map(|queue| Arc::new(Cluster::new(queue.clone())));
+        let manager = Arc::new(JobManager {
             permits: Arc::new(Semaphore::new(limits.max_jobs.max(1))),
             limits,
             table: Mutex::new(JobTable::default()),
             tracker: TaskTracker::new(),
             cancel: CancellationToken::new(),
-        })
+            cluster,
+            store,
+        });
+        if let Some(cluster) = &manager.cluster {
+            cluster.start(&manager, manager.store.take_notices());
+        }
+        manager
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, JobTable> {
@@ -187,42 +216,93 @@ impl JobManager {
     /// Files a job for `hook` under a new id; it starts now or when its turn comes. The
     /// command learns who it is from `HOOKRUN_HOOK_ID`, `HOOKRUN_REQUEST_ID` and
     /// `HOOKRUN_JOB_ID`, added after the hook's own environment.
-    pub fn submit(
+    pub async fn submit(
         self: &Arc<Self>,
         hook: &Hook,
         request_id: &str,
         inv: Invocation,
     ) -> Result<Arc<Job>, SubmitError> {
         self.submit_as(hook, request_id, inv, Trigger::Request)
+            .await
     }
 
     /// [`JobManager::submit`] for a job started by `trigger` (a rerun or a rollback).
-    pub fn submit_as(
+    pub async fn submit_as(
         self: &Arc<Self>,
+        hook: &Hook,
+        request_id: &str,
+        inv: Invocation,
+        trigger: Trigger,
+    ) -> Result<Arc<Job>, SubmitError> {
+        match self
+            .submit_delivery(hook, request_id, inv, trigger, None)
+            .await?
+        {
+            Submission::New(job) => Ok(job),
+            Submission::Seen(_) => unreachable!("only a delivery id can have been seen"),
+        }
+    }
+
+    /// [`JobManager::submit_as`] for a request carrying the delivery id `delivery`: a copy
+    /// seen within the window (also one arriving at the same moment, also on another
+    /// replica) starts nothing and answers with the jobs of the first.
+    pub async fn submit_delivery(
+        self: &Arc<Self>,
+        hook: &Hook,
+        request_id: &str,
+        inv: Invocation,
+        trigger: Trigger,
+        delivery: Option<&str>,
+    ) -> Result<Submission, SubmitError> {
+        let (job, spec) = self.prepare(hook, request_id, inv, trigger);
+        if let Some(cluster) = &self.cluster {
+            return cluster.submit(self, hook, job, spec, delivery).await;
+        }
+        let store = self.store.clone();
+        let _gate = delivery.map(|_| store.delivery_gate());
+        if let Some(earlier) = delivery.and_then(|key| store.seen_delivery(&hook.id, key)) {
+            return Ok(Submission::Seen(earlier));
+        }
+        let job = self.file(hook, job, spec)?;
+        if let Some(key) = delivery {
+            store.record_delivery(&hook.id, key, vec![job.id.clone()]);
+        }
+        Ok(Submission::New(job))
+    }
+
+    /// A new job for `hook` and the command to keep for reruns.
+    fn prepare(
+        &self,
         hook: &Hook,
         request_id: &str,
         mut inv: Invocation,
         trigger: Trigger,
-    ) -> Result<Arc<Job>, SubmitError> {
+    ) -> (Arc<Job>, RunSpec) {
         let id = new_job_id();
         // The command as the request built it, for reruns: without the variables naming
         // this job, which a rerun gets anew.
         let spec = RunSpec::of(&inv);
-        inv.env.extend([
-            ("HOOKRUN_HOOK_ID".to_string(), hook.id.clone()),
-            ("HOOKRUN_REQUEST_ID".to_string(), request_id.to_string()),
-            ("HOOKRUN_JOB_ID".to_string(), id.clone()),
-        ]);
-        let job = Arc::new(
-            Job::new(
-                id,
-                hook.id.clone(),
-                request_id.to_string(),
-                inv,
-                self.limits.max_output,
-            )
-            .with_trigger(trigger),
-        );
+        add_job_env(&mut inv, &hook.id, request_id, &id);
+        let replica = self.cluster.as_ref().map(|c| c.replica().to_string());
+        let job = Job::new(
+            id,
+            hook.id.clone(),
+            request_id.to_string(),
+            inv,
+            self.limits.max_output,
+        )
+        .with_trigger(trigger)
+        .with_replica(replica);
+        (Arc::new(job), spec)
+    }
+
+    /// Files `job` here: it starts now or waits in its hook's queue (see [`Admission`]).
+    fn file(
+        self: &Arc<Self>,
+        hook: &Hook,
+        job: Arc<Job>,
+        spec: RunSpec,
+    ) -> Result<Arc<Job>, SubmitError> {
         let mut table = self.lock();
         if table.closed {
             return Err(SubmitError::ShuttingDown);
@@ -295,53 +375,82 @@ impl JobManager {
         permit: Option<OwnedSemaphorePermit>,
     ) {
         let this = self.clone();
-        // Every line the job logs names it, its hook and the request that started it.
-        let context = LogContext {
-            request_id: job.request_id.clone(),
-            hook: job.hook.clone(),
-            job_id: Some(job.id.clone()),
-        };
+        let context = job_context(&job);
         let run = async move {
-            let permit = match permit {
-                Some(p) => Some(p),
-                None => {
-                    let p = tokio::select! {
-                        biased;
-                        _ = this.cancel.cancelled() => None,
-                        p = this.permits.clone().acquire_owned() => p.ok(),
-                    };
-                    if mode == Concurrency::Parallel {
-                        let mut table = this.lock();
-                        let queue = table.queues.entry(job.hook.clone()).or_default();
-                        queue.parked = queue.parked.saturating_sub(1);
-                    }
-                    p
-                }
-            };
-            match (permit, job.start()) {
-                (Some(_permit), Some(inv)) => {
-                    tracing::info!("job started");
-                    this.record(&job, None);
-                    let ran = RunFacts::of(&inv);
-                    // Boxed: the run's state is allocated when it starts, so that a job waiting
-                    // for a permit costs only this small task, not a whole run.
-                    let finished = Box::pin(exec::run(inv, job.output.clone(), &this.cancel)).await;
-                    ran.log(&finished.exit);
-                    for warning in &finished.result.warnings {
-                        tracing::warn!(%warning, "the command's result file was not read");
-                    }
-                    this.commit_finished(&job, finished).await;
-                }
-                _ => {
-                    if job.end_unstarted(JobState::Canceled) {
-                        tracing::info!("job canceled before it started");
-                    }
-                    this.record(&job, None);
-                }
-            }
+            this.run(&job, mode, permit, &this.cancel).await;
             this.job_ended(&job);
         };
         self.tracker.spawn(logging::with_context(context, run));
+    }
+
+    /// Waits for a global permit (unless given one), runs the job's command until it ends or
+    /// `cancel` fires, and commits its end; a job that can no longer start (superseded
+    /// meanwhile, shutdown) ends `canceled`.
+    async fn run(
+        &self,
+        job: &Arc<Job>,
+        mode: Concurrency,
+        permit: Option<OwnedSemaphorePermit>,
+        cancel: &CancellationToken,
+    ) {
+        let permit = match permit {
+            Some(p) => Some(p),
+            None => {
+                let p = tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => None,
+                    p = self.permits.clone().acquire_owned() => p.ok(),
+                };
+                if mode == Concurrency::Parallel {
+                    let mut table = self.lock();
+                    let queue = table.queues.entry(job.hook.clone()).or_default();
+                    queue.parked = queue.parked.saturating_sub(1);
+                }
+                p
+            }
+        };
+        match (permit, job.start()) {
+            (Some(_permit), Some(inv)) => {
+                tracing::info!("job started");
+                self.record(job, None);
+                let ran = RunFacts::of(&inv);
+                // Boxed: the run's state is allocated when it starts, so that a job waiting
+                // for a permit costs only this small task, not a whole run.
+                let finished = Box::pin(self.execute(job, inv, cancel)).await;
+                ran.log(&finished.exit);
+                for warning in &finished.result.warnings {
+                    tracing::warn!(%warning, "the command's result file was not read");
+                }
+                self.commit_finished(job, finished).await;
+            }
+            _ => {
+                if job.end_unstarted(JobState::Canceled) {
+                    tracing::info!("job canceled before it started");
+                }
+                self.record(job, None);
+            }
+        }
+    }
+
+    /// Runs the command. With a shared store the record (with the output so far) is written
+    /// while it runs, so that other replicas can follow the output.
+    async fn execute(
+        &self,
+        job: &Arc<Job>,
+        inv: Invocation,
+        cancel: &CancellationToken,
+    ) -> exec::Finished {
+        let run = exec::run(inv, job.output.clone(), cancel);
+        if self.cluster.is_none() {
+            return run.await;
+        }
+        // The progress records stop when the command ends: its end never waits for them.
+        tokio::pin!(run);
+        tokio::select! {
+            biased;
+            finished = &mut run => finished,
+            () = replicas::record_progress(&self.store, job) => run.await,
+        }
     }
 
     /// Commits the job's final record (and its deploy record, if its result names a target)
@@ -412,12 +521,29 @@ impl JobManager {
     /// Refuses new jobs, lets running and queued ones go on until they end or `give_up`
     /// completes, then kills what remains (their process groups, always reaped). Returns the
     /// jobs that had to be stopped.
+    ///
+    /// With a shared store, the waiting jobs no client waits for are handed over to the other
+    /// replicas at once, and this replica leaves the shared queue at the end.
     pub async fn shutdown(&self, give_up: impl Future<Output = ()>) -> Vec<Arc<Job>> {
         self.lock().closed = true;
+        if let Some(cluster) = &self.cluster {
+            cluster.hand_over(self).await;
+        }
         self.tracker.close();
+        let drained = async {
+            loop {
+                self.tracker.wait().await;
+                match &self.cluster {
+                    Some(cluster) if cluster.has_waiting() => {
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
+                    _ => break,
+                }
+            }
+        };
         tokio::select! {
-            _ = self.tracker.wait() => {}
-            _ = give_up => {}
+            () = drained => {}
+            () = give_up => {}
         }
         let stopped: Vec<Arc<Job>> = self
             .lock()
@@ -427,9 +553,53 @@ impl JobManager {
             .cloned()
             .collect();
         self.cancel.cancel();
+        if let Some(cluster) = &self.cluster {
+            cluster.withdraw_waiting(self).await;
+        }
         self.tracker.wait().await;
+        if let Some(cluster) = &self.cluster {
+            cluster.leave().await;
+        }
         stopped
     }
+
+    fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// Files an ended job that never went through `launch` into the history.
+    fn retire_ended(&self, job: &Job) {
+        let mut table = self.lock();
+        self.retire(&mut table, job);
+    }
+
+    /// Drops a job this replica does not hold any more (refused, or run by another replica).
+    fn forget(&self, id: &str) {
+        self.lock().jobs.remove(id);
+    }
+
+    /// Keeps a job in the table (the jobs endpoint finds it) before it is queued elsewhere.
+    fn insert(&self, job: &Arc<Job>) {
+        self.lock().jobs.insert(job.id.clone(), job.clone());
+    }
+}
+
+/// Every line a job logs names it, its hook and the request that started it.
+fn job_context(job: &Job) -> LogContext {
+    LogContext {
+        request_id: job.request_id.clone(),
+        hook: job.hook.clone(),
+        job_id: Some(job.id.clone()),
+    }
+}
+
+/// Adds the variables naming the job to its command's environment.
+fn add_job_env(inv: &mut Invocation, hook: &str, request_id: &str, job_id: &str) {
+    inv.env.extend([
+        ("HOOKRUN_HOOK_ID".to_string(), hook.to_string()),
+        ("HOOKRUN_REQUEST_ID".to_string(), request_id.to_string()),
+        ("HOOKRUN_JOB_ID".to_string(), job_id.to_string()),
+    ]);
 }
 
 /// What the log says about a run besides its ids: when it started, and the command's timeout

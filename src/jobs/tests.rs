@@ -53,8 +53,13 @@ fn sh(script: &str) -> Invocation {
     }
 }
 
+/// Submits without awaiting: without a shared store a job is filed at once (the request
+/// path never waits for a database).
 fn submit(m: &Arc<JobManager>, h: &Hook, script: &str) -> Result<Arc<Job>, SubmitError> {
+    use futures_util::FutureExt;
     m.submit(h, "req", sh(script))
+        .now_or_never()
+        .expect("a job is filed without waiting")
 }
 
 #[tokio::test]

@@ -49,9 +49,11 @@ pub(super) async fn start_again(
     let job = state
         .jobs
         .submit_as(&hook, &request_id, inv, trigger.clone())
+        .await
         .map_err(|e| match e {
             SubmitError::QueueFull { .. } => AdminError::QueueFull,
             SubmitError::ShuttingDown => AdminError::ShuttingDown,
+            SubmitError::StoreUnavailable => AdminError::StoreUnavailable,
         })?;
     // A rerun or a rollback tells the hook's targets how it ended, like any run.
     state.notifications.watch(&job, &hook, None);

@@ -109,6 +109,8 @@ pub(super) enum AdminError {
     ShuttingDown,
     #[error("the hook's queue is full")]
     QueueFull,
+    #[error("the shared job store cannot be reached")]
+    StoreUnavailable,
 }
 
 impl IntoResponse for AdminError {
@@ -136,6 +138,10 @@ impl IntoResponse for AdminError {
             AdminError::QueueFull => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many requests waiting for this hook; retry later.\n".to_string(),
+            ),
+            AdminError::StoreUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The job store shared by the replicas cannot be reached; nothing was run. Retry later.\n".to_string(),
             ),
         };
         let mut resp = (status, text).into_response();

@@ -17,8 +17,7 @@ use super::reply::{self, Answer, Started};
 use super::{AppState, RequestBody, Settings};
 use crate::config::{canonical_header_key, Hook, Parameter};
 use crate::exec::Invocation;
-use crate::jobs::Job;
-use crate::jobs::SubmitError;
+use crate::jobs::{Job, Submission, SubmitError, Trigger};
 use crate::logging::{self, LogContext};
 use crate::registry::{self, Delivery};
 use crate::request::budget::BodyUse;
@@ -127,16 +126,17 @@ async fn read_request<B: RequestBody>(
     // Parsing is linear, but a large body takes a while (milliseconds per MiB, more in an
     // unoptimised build): off the runtime's threads, which serve every other connection.
     // (Logging stays here: the request's log context belongs to this task.)
+    let multipart = state.settings.multipart_memory;
     let (request, prepared) = if request.body.len() > BLOCKING_PARSE {
         let json_parameters = hook.json_parameters.clone();
         tokio::task::spawn_blocking(move || {
-            let prepared = prepare_payload(&mut request, parse, &json_parameters);
+            let prepared = prepare_payload(&mut request, parse, &json_parameters, multipart);
             (request, prepared)
         })
         .await
         .expect("preparing a payload does not panic")
     } else {
-        let prepared = prepare_payload(&mut request, parse, &hook.json_parameters);
+        let prepared = prepare_payload(&mut request, parse, &hook.json_parameters, multipart);
         (request, prepared)
     };
     if let Some(Err(e)) = prepared.parsed {
@@ -175,14 +175,16 @@ struct Prepared {
     json_problems: Vec<String>,
 }
 
-/// Parses the body into the payload (when `parse`) and applies `parse-parameters-as-json`.
-/// A multipart error stops there: the request fails, as in the reference.
+/// Parses the body into the payload (when `parse`; `multipart_memory` is
+/// `-max-multipart-mem`) and applies `parse-parameters-as-json`. A multipart error stops
+/// there: the request fails, as in the reference.
 fn prepare_payload(
     request: &mut HookRequest,
     parse: bool,
     json_parameters: &[Parameter],
+    multipart_memory: i64,
 ) -> Prepared {
-    let parsed = parse.then(|| request.parse_body(json_parameters));
+    let parsed = parse.then(|| request.parse_body(json_parameters, multipart_memory));
     if let Some(Err(BodyError::Multipart(_))) = parsed {
         return Prepared {
             parsed,
@@ -286,7 +288,7 @@ async fn answer(
             callback_url: input.push.and_then(|p| p.callback_url.clone()),
         })
         .collect();
-    let jobs = match submit(state, hook, &request.id, runs)? {
+    let jobs = match submit(state, hook, &request.id, runs).await? {
         Submitted::Jobs(jobs) => jobs,
         Submitted::Earlier(job_ids) => return Ok(Next::Done(Answer::Duplicate { job_ids })),
     };
@@ -480,69 +482,68 @@ fn delivery_key(hook: &Hook, request: &HookRequest, input: &Input) -> Option<Str
 }
 
 /// Submits one job per run, each watched for its notifications (and its Docker Hub
-/// `callback_url`). A run whose delivery id was seen within the window starts
-/// nothing and answers with its earlier job; the check, the submission and the record happen
-/// under the store's delivery gate, so simultaneous copies run once. A refusal of the first
-/// run is the answer (429, 503); later pushes of a delivery that cannot be queued are logged
-/// and skipped.
-fn submit(
+/// `callback_url`). A run whose delivery id was seen within the window (by this replica or,
+/// with a shared store, any other) starts nothing and answers with its earlier jobs;
+/// simultaneous copies run once. A refusal of the first run is the answer (429, 503); later
+/// pushes of a delivery that cannot be queued are logged and skipped.
+async fn submit(
     state: &Arc<AppState>,
     hook: &Arc<Hook>,
     request_id: &str,
     runs: Vec<Run>,
 ) -> Result<Submitted, HttpError> {
-    let store = state.jobs.store().clone();
-    let _gate = runs
-        .iter()
-        .any(|r| r.delivery.is_some())
-        .then(|| store.delivery_gate());
     let mut jobs: Vec<Arc<Job>> = Vec::new();
     let mut ids: Vec<String> = Vec::new();
     let mut all_live = true;
     for (i, run) in runs.into_iter().enumerate() {
-        if let Some(earlier) = run
-            .delivery
-            .as_deref()
-            .and_then(|key| store.seen_delivery(&hook.id, key))
-        {
-            tracing::info!(
-                delivery = run.delivery.as_deref().unwrap_or_default(),
-                jobs = %earlier.join(","),
-                "delivery seen before; answering with its jobs"
-            );
-            for id in earlier {
-                match state.jobs.get(&id) {
-                    Some(job) => jobs.push(job),
-                    None => all_live = false,
+        let submitted = state
+            .jobs
+            .submit_delivery(
+                hook,
+                request_id,
+                run.invocation,
+                Trigger::Request,
+                run.delivery.as_deref(),
+            )
+            .await;
+        match submitted {
+            Ok(Submission::Seen(earlier)) => {
+                tracing::info!(
+                    delivery = run.delivery.as_deref().unwrap_or_default(),
+                    jobs = %earlier.join(","),
+                    "delivery seen before; answering with its jobs"
+                );
+                for id in earlier {
+                    match state.jobs.get(&id) {
+                        Some(job) => jobs.push(job),
+                        None => all_live = false,
+                    }
+                    ids.push(id);
                 }
-                ids.push(id);
             }
-            continue;
-        }
-        match state.jobs.submit(hook, request_id, run.invocation) {
-            Ok(job) => {
+            Ok(Submission::New(job)) => {
                 state
                     .notifications
                     .watch(&job, hook, run.callback_url.as_deref());
-                if let Some(key) = &run.delivery {
-                    store.record_delivery(&hook.id, key, vec![job.id.clone()]);
-                }
                 ids.push(job.id.clone());
                 jobs.push(job);
             }
             Err(e) if i == 0 => {
+                let retry_after_secs = state.settings.retry_after.as_secs().max(1);
                 return Err(match e {
                     SubmitError::QueueFull { waiting, .. } => {
                         tracing::warn!(waiting, "the hook's queue is full; answering 429");
-                        HttpError::QueueFull {
-                            retry_after_secs: state.settings.retry_after.as_secs().max(1),
-                        }
+                        HttpError::QueueFull { retry_after_secs }
                     }
                     SubmitError::ShuttingDown => {
                         tracing::info!("shutting down; answering 503");
                         HttpError::ShuttingDown
                     }
-                })
+                    SubmitError::StoreUnavailable => {
+                        tracing::warn!("the shared store is unavailable; answering 503");
+                        HttpError::StoreUnavailable { retry_after_secs }
+                    }
+                });
             }
             Err(e) => tracing::warn!(error = %e, "push not queued"),
         }

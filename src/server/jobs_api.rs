@@ -1,7 +1,8 @@
 //! `GET /jobs/{id}` (the job as JSON) and `GET /jobs/{id}/output` (the output, live: chunked
 //! text, or Server-Sent Events for `Accept: text/event-stream`). The router sends only
 //! job-shaped ids here (`jobs::is_job_id`), so no hook id is shadowed in practice. A job no
-//! longer in memory is read from the store. The id is the caller's capability: these two URLs
+//! longer in memory is read from the store; one running on another replica (a shared store)
+//! is followed through its record, which the replica running it rewrites as output arrives. The id is the caller's capability: these two URLs
 //! need no admin credential (listings do, see `admin_api`).
 
 use axum::response::Response;
@@ -31,6 +32,11 @@ pub(super) async fn answer<B>(
         }
         if !with_output {
             return Err(HttpError::JobOutputHidden);
+        }
+        let store = state.jobs.store();
+        if !stored.view.state.is_final() && store.shared_queue().is_some() {
+            // Queued or running on another replica: follow its record.
+            return Ok(reply::remote_output(store.clone(), stored, wants_sse(req)));
         }
         return Ok(reply::stored_output(stored, wants_sse(req)));
     };

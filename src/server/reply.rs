@@ -191,8 +191,8 @@ pub(super) fn job_output(job: Arc<Job>, framing: OutputFraming) -> Response {
     resp
 }
 
-/// `GET /jobs/{id}/output` of a job read back from the store: its stdout then its stderr
-/// (the interleaving is not kept), then, for SSE, the `end` event.
+/// `GET /jobs/{id}/output` of a job read back from the store: its output (records from before
+/// output was one stream keep stderr apart: it follows), then, for SSE, the `end` event.
 pub(super) fn stored_output(job: crate::store::StoredJob, sse: bool) -> Response {
     let mut out = Vec::new();
     let text = [job.stdout.as_bytes(), job.stderr.as_bytes()].concat();
@@ -214,6 +214,103 @@ pub(super) fn stored_output(job: crate::store::StoredJob, sse: bool) -> Response
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
+}
+
+/// `GET /jobs/{id}/output` of a job running on another replica (replicas sharing a store):
+/// its record is read every half second and what its output gained is sent, then, for SSE,
+/// the `end` event once it has ended.
+pub(super) fn remote_output(
+    store: Arc<crate::store::Store>,
+    job: crate::store::StoredJob,
+    sse: bool,
+) -> Response {
+    struct Follow {
+        store: Arc<crate::store::Store>,
+        id: String,
+        stdout: String,
+        stderr: String,
+        started: bool,
+        done: bool,
+        unread_since: Option<std::time::Instant>,
+    }
+    let follow = Follow {
+        store,
+        id: job.view.id.clone(),
+        stdout: String::new(),
+        stderr: String::new(),
+        started: false,
+        done: false,
+        unread_since: None,
+    };
+    let frame = move |text: String| {
+        if sse {
+            sse_event("output", text.as_bytes())
+        } else {
+            Bytes::from(text)
+        }
+    };
+    let chunks = futures_util::stream::unfold(follow, move |mut f| async move {
+        loop {
+            if f.done {
+                return None;
+            }
+            if f.started {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            f.started = true;
+            let Some(job) = f.store.job(&f.id).await else {
+                // The store cannot be read (or the job is gone): give up after a minute.
+                let since = *f.unread_since.get_or_insert_with(std::time::Instant::now);
+                f.done = since.elapsed() > std::time::Duration::from_secs(60);
+                continue;
+            };
+            f.unread_since = None;
+            let mut text = grown(&f.stdout, &job.stdout);
+            text.push_str(&grown(&f.stderr, &job.stderr));
+            f.stdout = job.stdout;
+            f.stderr = job.stderr;
+            let ended = job.view.state.is_final();
+            let mut out = Vec::new();
+            if !text.is_empty() {
+                out.extend_from_slice(&frame(text));
+            }
+            if ended {
+                f.done = true;
+                if sse {
+                    let end = serde_json::to_string(&job.view.state).unwrap_or_default();
+                    out.extend_from_slice(&sse_event("end", end.as_bytes()));
+                }
+            }
+            if !out.is_empty() {
+                return Some((Ok::<_, std::io::Error>(Bytes::from(out)), f));
+            }
+        }
+    });
+    let kind = if sse {
+        "text/event-stream"
+    } else {
+        "text/plain; charset=utf-8"
+    };
+    let mut resp = streamed(StatusCode::OK, kind, Body::from_stream(chunks));
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp.headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    resp
+}
+
+/// What `now` has beyond `before` (from where they first differ, at a character boundary:
+/// the last character of a snapshot may have been an incomplete one).
+fn grown(before: &str, now: &str) -> String {
+    let mut common = before
+        .bytes()
+        .zip(now.bytes())
+        .take_while(|(a, b)| a == b)
+        .count();
+    while !now.is_char_boundary(common) {
+        common -= 1;
+    }
+    now[common..].to_string()
 }
 
 fn streamed(status: StatusCode, content_type: &'static str, body: Body) -> Response {
@@ -303,6 +400,15 @@ fn sse_event(event: &str, data: &[u8]) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grown_output_is_the_new_part() {
+        assert_eq!(grown("", "abc"), "abc");
+        assert_eq!(grown("ab", "abc"), "c");
+        assert_eq!(grown("abc", "abc"), "");
+        // A character cut in the earlier snapshot (shown as U+FFFD) arrives whole later.
+        assert_eq!(grown("a\u{FFFD}", "aé!"), "é!");
+    }
 
     #[test]
     fn sse_framing() {

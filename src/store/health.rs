@@ -11,7 +11,8 @@ use super::StoreError;
 /// The store's state for logs, metrics and the admin API. Counters only grow.
 #[derive(Debug, Default)]
 pub struct StoreHealth {
-    pub(super) durable: bool,
+    /// `memory`, `sqlite` or `postgres`.
+    pub(super) backend: &'static str,
     degraded: AtomicBool,
     write_failures: AtomicU64,
     pub(super) dropped_writes: AtomicU64,
@@ -23,7 +24,7 @@ pub struct StoreHealth {
 /// A snapshot of [`StoreHealth`].
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct HealthReport {
-    /// `memory` or `sqlite`.
+    /// `memory`, `sqlite` or `postgres`.
     pub backend: &'static str,
     /// Writes to the database are failing: history is being kept in memory only.
     pub degraded: bool,
@@ -36,17 +37,21 @@ pub struct HealthReport {
 }
 
 impl StoreHealth {
-    /// The health of a store with a database.
-    pub(super) fn durable() -> StoreHealth {
+    /// The health of a store with a database of `backend`.
+    pub(super) fn durable(backend: &'static str) -> StoreHealth {
         StoreHealth {
-            durable: true,
+            backend,
             ..StoreHealth::default()
         }
     }
 
     pub fn report(&self) -> HealthReport {
         HealthReport {
-            backend: if self.durable { "sqlite" } else { "memory" },
+            backend: if self.backend.is_empty() {
+                "memory"
+            } else {
+                self.backend
+            },
             degraded: self.degraded.load(Ordering::Relaxed),
             write_failures: self.write_failures.load(Ordering::Relaxed),
             dropped_writes: self.dropped_writes.load(Ordering::Relaxed),
@@ -85,7 +90,7 @@ impl StoreHealth {
 
     pub(super) fn recovered(&self) {
         if self.degraded.swap(false, Ordering::Relaxed) {
-            tracing::warn!("state store recovered: job history is written to disk again");
+            tracing::warn!("state store recovered: job history is written to the database again");
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The job store: every job (as `GET /jobs/{id}` shows it, with its capped output), the
 //! command of each job for reruns, deploy records, delivery ids for deduplication and paused
 //! hooks. Kept in memory only by default; with `-state DIR` also in SQLite (`sqlite`), so it
-//! survives restarts.
+//! survives restarts; with `-state postgres://…` in PostgreSQL (`postgres`), shared by every
+//! replica, with the queue that holds `serial` and `latest` across them (`shared_queue`).
 //!
 //! # Theory of operation
 //! The memory layer is always there and is the truth for what must answer at once: paused
@@ -10,20 +11,33 @@
 //! (never waiting, so a slow disk cannot slow a request), and the thread commits what has
 //! queued in one transaction. The one wait is [`Store::flush`]: a job's final state is
 //! committed before the job is reported finished. When a commit fails (full disk, read-only
-//! folder, database locked for longer than its busy timeout) the thread keeps the batch,
-//! marks the store degraded (a loud log line, [`StoreHealth`] for metrics), acknowledges the
-//! waiters at once (history stays in memory, nothing fails), and retries with backoff; the
-//! backlog is bounded and drops its oldest writes first, counted. At open, migrations run and
-//! jobs a previous process left queued or running become `interrupted`. Retention (age, then
-//! size) runs on the writer thread between batches, never on a request. Reads ask memory and
-//! the database and merge by id, so a job is found wherever it is.
+//! folder, database locked for longer than its busy timeout, PostgreSQL unreachable) the
+//! thread keeps the batch, marks the store degraded (a loud log line, [`StoreHealth`] for
+//! metrics), acknowledges the waiters at once (history stays in memory, nothing fails), and
+//! retries with backoff (on a new connection, for PostgreSQL); the backlog is bounded and
+//! drops its oldest writes first, counted. At open, migrations run and (SQLite) jobs a
+//! previous process left queued or running become `interrupted`. Retention (age, then size)
+//! runs on the writer thread between batches, never on a request. Reads ask memory and the
+//! database and merge by id, so a job is found wherever it is.
 //!
-//! The backend sits behind [`Backend`]: SQLite today; PostgreSQL (issue 15) is a second
-//! variant running the same migrations (`schema`).
+//! With PostgreSQL the memory layer of each replica follows the others': a listener
+//! connection (`pg_listen`) reloads the pauses when any replica changes one and passes the
+//! queue's notifications to the job manager; deliveries are claimed in the database itself
+//! (`shared_queue`), never in memory, so a delivery sent to two replicas at once runs once.
+//!
+//! The writer's database is one enum over both backends (`db`): the code above it is the same.
 
+mod db;
 mod health;
+pub mod location;
+mod open;
+mod pg_listen;
+mod pg_tls;
+mod postgres;
+mod reads;
 pub mod records;
 mod schema;
+pub mod shared_queue;
 mod sqlite;
 mod writer;
 
@@ -33,15 +47,19 @@ use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio_util::sync::CancellationToken;
+
 pub use health::{HealthReport, StoreHealth};
+pub use location::{Location, PgTarget, PgTls, SslMode};
 pub use records::{
     DeliveryRecord, DeployRecord, JobFilter, PauseRecord, RunSpec, StoredJob, TargetSummary,
 };
+pub use shared_queue::{Claim, Enqueue, Enqueued, QueueState, SharedQueue};
 pub use sqlite::FILE_NAME as SQLITE_FILE_NAME;
 
 use crate::jobs::JobView;
 use sqlite::Sqlite;
-use writer::Writer;
 
 /// Why the store could not be used.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -52,46 +70,17 @@ pub enum StoreError {
     Database(String),
     #[error("the state was written by a newer hookrun (schema {found}, this build knows {known})")]
     TooNew { found: i64, known: i64 },
-    #[error("-state {0:?}: {1}")]
+    #[error("-state {0}: {1}")]
     Location(String, String),
+    /// The database server answered a connection with a refusal (a wrong password, no such
+    /// database) or the TLS settings cannot be used: retrying will not help.
+    #[error("{0}")]
+    Refused(String),
 }
 
-/// Where the store keeps its data: the `-state` flag.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum Location {
-    /// No `-state`: memory only, no files.
-    #[default]
-    Memory,
-    /// A folder holding `hookrun.db` (`-state /var/lib/hookrun` or `-state sqlite:///path`).
-    Sqlite(PathBuf),
-}
-
-impl std::str::FromStr for Location {
-    type Err = StoreError;
-
-    /// A folder, `sqlite:///abs/folder`, `sqlite:rel/folder`; empty means memory. Database
-    /// URLs of servers are reserved for the PostgreSQL backend.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = |why: &str| StoreError::Location(s.to_string(), why.to_string());
-        if s.is_empty() {
-            return Ok(Location::Memory);
-        }
-        if let Some(rest) = s.strip_prefix("sqlite:") {
-            let path = rest.strip_prefix("//").unwrap_or(rest);
-            if path.is_empty() {
-                return Err(bad("names no folder"));
-            }
-            return Ok(Location::Sqlite(PathBuf::from(path)));
-        }
-        if let Some((scheme, _)) = s.split_once("://") {
-            return Err(match scheme {
-                "postgres" | "postgresql" => {
-                    bad("PostgreSQL is not supported by this build yet; use a folder (SQLite)")
-                }
-                _ => bad("unknown scheme; use a folder or sqlite:///folder"),
-            });
-        }
-        Ok(Location::Sqlite(PathBuf::from(s)))
+impl StoreError {
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, StoreError::Refused(_))
     }
 }
 
@@ -107,6 +96,9 @@ pub struct StoreSettings {
     pub delivery_window: Duration,
     /// Recent commands and deploys kept in memory.
     pub memory_records: usize,
+    /// `-replica-lease` (PostgreSQL): a replica that has not renewed its lease for this long
+    /// is taken for dead; its jobs become `interrupted` and others take its queue.
+    pub lease: Duration,
 }
 
 impl Default for StoreSettings {
@@ -117,6 +109,7 @@ impl Default for StoreSettings {
             max_bytes: 1 << 30,
             delivery_window: Duration::from_secs(24 * 3600),
             memory_records: 1000,
+            lease: Duration::from_secs(15),
         }
     }
 }
@@ -146,6 +139,23 @@ enum Backend {
         dir: PathBuf,
         reader: Mutex<Option<Sqlite>>,
     },
+    Postgres {
+        /// Connections for reads and the shared queue.
+        pool: Arc<postgres::Pool>,
+        queue: Arc<SharedQueue>,
+        /// The queue's notifications, until the job manager takes them.
+        notices: Mutex<Option<UnboundedReceiver<Notice>>>,
+    },
+}
+
+/// What the listener passes on to the job manager.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// The shared queue of this hook changed.
+    Queue(String),
+    /// Notifications may have been missed (the listener reconnected, a replica left): look
+    /// at every queue.
+    Resync,
 }
 
 /// What the commands kept in memory for reruns may weigh together. Their count alone
@@ -180,8 +190,10 @@ pub struct Store {
     writer: Option<Mutex<mpsc::Sender<Msg>>>,
     health: Arc<StoreHealth>,
     /// Held while a delivery id is checked and its jobs submitted, so simultaneous copies
-    /// of one delivery run once.
+    /// of one delivery run once (in this process; PostgreSQL claims them in the database).
     delivery_gate: Mutex<()>,
+    /// Ends the listener (PostgreSQL) when the store closes.
+    closed: CancellationToken,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -206,55 +218,8 @@ impl Store {
             writer: None,
             health: Arc::new(StoreHealth::default()),
             delivery_gate: Mutex::new(()),
+            closed: CancellationToken::new(),
         })
-    }
-
-    /// Opens the store `settings` name: migrations, interrupted jobs, pauses and recent
-    /// delivery ids. A folder that cannot be written is not fatal (the store starts degraded
-    /// and keeps trying); a database of a newer schema is.
-    pub fn open(settings: StoreSettings) -> Result<Arc<Store>, StoreError> {
-        let dir = match &settings.location {
-            Location::Memory => return Ok(Store::in_memory(settings)),
-            Location::Sqlite(dir) => dir.clone(),
-        };
-        let health = Arc::new(StoreHealth::durable());
-        let mut memory = Memory::default();
-        let db = match Sqlite::open_writer(&dir, settings.max_bytes) {
-            Ok(mut db) => {
-                start_up(&mut db, &settings, &mut memory)?;
-                tracing::info!(path = %db.path().display(), "job store opened");
-                Some(db)
-            }
-            Err(e @ StoreError::TooNew { .. }) => return Err(e),
-            Err(e) => {
-                health.failed(&e);
-                tracing::error!(folder = %dir.display(), "the state folder cannot be used: paused hooks and earlier history are not loaded");
-                None
-            }
-        };
-        let (tx, rx) = mpsc::channel();
-        let writer = Writer {
-            dir: dir.clone(),
-            settings: settings.clone(),
-            health: health.clone(),
-            db,
-            backlog: VecDeque::new(),
-        };
-        std::thread::Builder::new()
-            .name("hookrun-store".into())
-            .spawn(move || writer.run(rx))
-            .map_err(|e| StoreError::Io(format!("starting the store thread: {e}")))?;
-        Ok(Arc::new(Store {
-            settings,
-            memory: Mutex::new(memory),
-            backend: Some(Backend::Sqlite {
-                dir,
-                reader: Mutex::new(None),
-            }),
-            writer: Some(Mutex::new(tx)),
-            health,
-            delivery_gate: Mutex::new(()),
-        }))
     }
 
     pub fn health(&self) -> &Arc<StoreHealth> {
@@ -268,6 +233,22 @@ impl Store {
     /// Whether writes go to a database (with `-state`), not to memory only.
     pub fn is_durable(&self) -> bool {
         self.writer.is_some()
+    }
+
+    /// The queue `serial` and `latest` hooks share with other replicas (PostgreSQL only).
+    pub fn shared_queue(&self) -> Option<&Arc<SharedQueue>> {
+        match &self.backend {
+            Some(Backend::Postgres { queue, .. }) => Some(queue),
+            _ => None,
+        }
+    }
+
+    /// The shared queue's notifications (once: the job manager takes them).
+    pub fn take_notices(&self) -> Option<UnboundedReceiver<Notice>> {
+        match &self.backend {
+            Some(Backend::Postgres { notices, .. }) => lock(notices).take(),
+            _ => None,
+        }
     }
 
     /// Queues a write; never waits.
@@ -297,6 +278,7 @@ impl Store {
 
     /// Commits what is queued and stops the writer (at shutdown).
     pub fn close(&self) {
+        self.closed.cancel();
         let Some(tx) = &self.writer else { return };
         let (ack, done) = mpsc::channel();
         if lock(tx).send(Msg::Close(ack)).is_ok() {
@@ -345,108 +327,26 @@ impl Store {
         }
     }
 
-    /// Runs `read` on the database's reader connection (on a blocking thread); `None` in
-    /// memory mode or when the database cannot be read (logged).
-    async fn read<T: Send + 'static>(
-        self: &Arc<Self>,
-        read: impl FnOnce(&Sqlite) -> Result<T, StoreError> + Send + 'static,
-    ) -> Option<T> {
-        self.backend.as_ref()?;
-        let this = self.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            let Some(Backend::Sqlite { dir, reader }) = &this.backend else {
-                return Ok(None);
-            };
-            let mut guard = lock(reader);
-            if guard.is_none() {
-                *guard = Some(Sqlite::open_reader(dir)?);
-            }
-            let db = guard.as_ref().expect("the reader was just opened");
-            let out = read(db);
-            if out.is_err() {
-                *guard = None;
-            }
-            out.map(Some)
-        })
-        .await;
-        match result {
-            Ok(Ok(v)) => v,
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "reading the state store failed; answering from memory");
-                None
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "reading the state store failed");
-                None
-            }
-        }
-    }
-
-    /// A stored job (the caller asks the job manager first).
-    pub async fn job(self: &Arc<Self>, id: &str) -> Option<StoredJob> {
-        let id = id.to_string();
-        self.read(move |db| db.job(&id)).await.flatten()
-    }
-
-    /// Stored jobs matching `filter`, newest first, without output.
-    pub async fn jobs(self: &Arc<Self>, filter: &JobFilter) -> Vec<JobView> {
-        let filter = filter.clone();
-        self.read(move |db| db.jobs(&filter))
-            .await
-            .unwrap_or_default()
-    }
-
-    /// The command of job `id`, to run it again.
-    pub async fn run_spec(self: &Arc<Self>, id: &str) -> Option<RunSpec> {
-        if let Some(spec) = lock(&self.memory).specs.get(id) {
-            return Some(spec.clone());
-        }
-        let id = id.to_string();
-        self.read(move |db| db.run_spec(&id)).await.flatten()
-    }
-
-    /// Deploys, newest first, of `target` or of all targets.
-    pub async fn deploys(
-        self: &Arc<Self>,
-        target: Option<&str>,
-        limit: usize,
-    ) -> Vec<DeployRecord> {
-        let recent: Vec<DeployRecord> = lock(&self.memory)
-            .deploys
-            .iter()
-            .filter(|d| target.is_none_or(|t| d.target == t))
-            .cloned()
-            .collect();
-        let t = target.map(str::to_owned);
-        let stored = self
-            .read(move |db| db.deploys(t.as_deref(), limit))
-            .await
-            .unwrap_or_default();
-        let mut by_id: HashMap<String, DeployRecord> =
-            stored.into_iter().map(|d| (d.job_id.clone(), d)).collect();
-        for d in recent {
-            by_id.insert(d.job_id.clone(), d);
-        }
-        let mut all: Vec<DeployRecord> = by_id.into_values().collect();
-        all.sort_by_key(|d| std::cmp::Reverse(d.finished_ms()));
-        all.truncate(limit);
-        all
-    }
-
-    /// The deploy record of job `id`.
-    pub async fn deploy(self: &Arc<Self>, target: &str, job_id: &str) -> Option<DeployRecord> {
-        self.deploys(Some(target), usize::MAX)
-            .await
-            .into_iter()
-            .find(|d| d.job_id == job_id)
-    }
-
     pub fn pause(&self, hook: &str) -> Option<PauseRecord> {
         lock(&self.memory).pauses.get(hook).cloned()
     }
 
     pub fn pauses(&self) -> BTreeMap<String, PauseRecord> {
         lock(&self.memory).pauses.clone()
+    }
+
+    /// Replaces the pauses in memory with the database's (another replica changed one).
+    fn replace_pauses(&self, pauses: Vec<PauseRecord>) {
+        let fresh: BTreeMap<String, PauseRecord> =
+            pauses.into_iter().map(|p| (p.hook.clone(), p)).collect();
+        let mut m = lock(&self.memory);
+        for hook in fresh.keys().filter(|h| !m.pauses.contains_key(*h)) {
+            tracing::warn!(hook = %hook, "hook paused (by another replica)");
+        }
+        for hook in m.pauses.keys().filter(|h| !fresh.contains_key(*h)) {
+            tracing::warn!(hook = %hook, "hook resumed (by another replica)");
+        }
+        m.pauses = fresh;
     }
 
     /// Holds the delivery gate: check with [`Store::seen_delivery`], submit, then
@@ -474,31 +374,6 @@ impl Store {
             seen_ms: now_ms(),
         }));
     }
-}
-
-/// What happens when the database opens: migrations ran already; interrupted jobs are marked,
-/// pauses and recent deliveries loaded into memory.
-fn start_up(
-    db: &mut Sqlite,
-    settings: &StoreSettings,
-    memory: &mut Memory,
-) -> Result<(), StoreError> {
-    let now = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
-    for view in db.interrupt_unfinished(&now)? {
-        tracing::warn!(job_id = %view.id, hook = %view.hook, request_id = %view.request_id, "job was interrupted by a restart of hookrun");
-    }
-    for p in db.pauses()? {
-        tracing::warn!(hook = %p.hook, since = %p.paused_at, "hook is paused");
-        memory.pauses.insert(p.hook.clone(), p);
-    }
-    let window = i64::try_from(settings.delivery_window.as_millis()).unwrap_or(i64::MAX);
-    for d in db.deliveries(now_ms().saturating_sub(window))? {
-        memory.deliveries.insert((d.hook.clone(), d.key.clone()), d);
-    }
-    for d in db.deploys(None, settings.memory_records)? {
-        memory.deploys.push_front(d);
-    }
-    Ok(())
 }
 
 /// The database file in a `-state` folder (for tests and tools).

@@ -81,6 +81,9 @@ pub struct RunSpec {
     #[serde(with = "files_base64")]
     pub files: Vec<(String, Vec<u8>)>,
     pub timeout_ms: u64,
+    /// The grace between SIGTERM and SIGKILL the command had (absent in older records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kill_grace_ms: Option<u64>,
 }
 
 impl RunSpec {
@@ -93,6 +96,7 @@ impl RunSpec {
             working_dir: inv.working_dir.clone(),
             files: inv.files.clone(),
             timeout_ms: u64::try_from(inv.timeout.as_millis()).unwrap_or(u64::MAX),
+            kill_grace_ms: Some(u64::try_from(inv.kill_grace.as_millis()).unwrap_or(u64::MAX)),
         }
     }
 
@@ -103,6 +107,14 @@ impl RunSpec {
         let args: usize = self.args.iter().map(|a| a.len() + 24).sum();
         let files: usize = self.files.iter().map(|(k, v)| k.len() + v.len() + 48).sum();
         self.program.len() + args + env + files + 256
+    }
+
+    /// The same invocation (another replica runs a job this one queued), with its own grace.
+    pub fn original(&self, default_kill_grace: Duration) -> Invocation {
+        let grace = self
+            .kill_grace_ms
+            .map_or(default_kill_grace, Duration::from_millis);
+        self.invocation(grace)
     }
 
     /// A new invocation of the same command.

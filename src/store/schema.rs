@@ -1,15 +1,16 @@
-//! The store's schema as numbered migrations, applied in order at start, each in its own
-//! transaction, recorded in `schema_migrations`. The SQL keeps to what SQLite and PostgreSQL
-//! both accept (TEXT, BIGINT, plain indexes; no AUTOINCREMENT, no SQLite pragmas), so the
-//! PostgreSQL backend of issue 15 runs the same list. A migration is never edited once
-//! released: a change is a new entry.
+//! The store's schema as numbered migrations, applied in order at start and recorded in
+//! `schema_migrations` (SQLite: each in its own transaction; PostgreSQL: all in one, under an
+//! advisory lock). The SQL keeps to what SQLite and PostgreSQL both accept (TEXT, BIGINT,
+//! plain indexes, ADD COLUMN; no AUTOINCREMENT, no pragmas), so both backends run the same
+//! list. A migration is never edited once released: a change is a new entry.
 
 /// (version, name, SQL statements).
-pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[(
-    1,
-    "jobs, runs, deploys, deliveries, pauses",
-    &[
-        "CREATE TABLE jobs (
+pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[
+    (
+        1,
+        "jobs, runs, deploys, deliveries, pauses",
+        &[
+            "CREATE TABLE jobs (
             id TEXT PRIMARY KEY,
             hook TEXT NOT NULL,
             state TEXT NOT NULL,
@@ -20,14 +21,14 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[(
             stderr TEXT NOT NULL,
             weight BIGINT NOT NULL
         )",
-        "CREATE INDEX jobs_queued_at ON jobs (queued_at)",
-        "CREATE INDEX jobs_hook_queued_at ON jobs (hook, queued_at)",
-        "CREATE INDEX jobs_state ON jobs (state)",
-        "CREATE TABLE job_runs (
+            "CREATE INDEX jobs_queued_at ON jobs (queued_at)",
+            "CREATE INDEX jobs_hook_queued_at ON jobs (hook, queued_at)",
+            "CREATE INDEX jobs_state ON jobs (state)",
+            "CREATE TABLE job_runs (
             job_id TEXT PRIMARY KEY,
             spec TEXT NOT NULL
         )",
-        "CREATE TABLE deploys (
+            "CREATE TABLE deploys (
             job_id TEXT PRIMARY KEY,
             target TEXT NOT NULL,
             hook TEXT NOT NULL,
@@ -35,22 +36,54 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[(
             finished_at BIGINT NOT NULL,
             record TEXT NOT NULL
         )",
-        "CREATE INDEX deploys_target_finished_at ON deploys (target, finished_at)",
-        "CREATE TABLE deliveries (
+            "CREATE INDEX deploys_target_finished_at ON deploys (target, finished_at)",
+            "CREATE TABLE deliveries (
             hook TEXT NOT NULL,
             delivery TEXT NOT NULL,
             job_ids TEXT NOT NULL,
             seen_at BIGINT NOT NULL,
             PRIMARY KEY (hook, delivery)
         )",
-        "CREATE INDEX deliveries_seen_at ON deliveries (seen_at)",
-        "CREATE TABLE hook_pauses (
+            "CREATE INDEX deliveries_seen_at ON deliveries (seen_at)",
+            "CREATE TABLE hook_pauses (
             hook TEXT PRIMARY KEY,
             paused_at BIGINT NOT NULL,
             record TEXT NOT NULL
         )",
-    ],
-)];
+        ],
+    ),
+    (
+        2,
+        "replicas sharing one database: who records a job, leases, the shared queue",
+        &[
+            // The replica that recorded the job last (PostgreSQL; empty with SQLite).
+            "ALTER TABLE jobs ADD COLUMN replica TEXT",
+            // Every hookrun process sharing the database; alive while seen_at + lease_ms is in
+            // the future of the database's clock.
+            "CREATE TABLE replicas (
+            id TEXT PRIMARY KEY,
+            host TEXT NOT NULL,
+            started_at BIGINT NOT NULL,
+            seen_at BIGINT NOT NULL,
+            lease_ms BIGINT NOT NULL
+        )",
+            // The jobs of `serial` and `latest` hooks that wait or run, in order per hook: the
+            // one row with a runner holds the hook. `origin` received the job (NULL once handed
+            // over); `client_waits` is 1 when a client waits for its output.
+            "CREATE TABLE job_queue (
+            job_id TEXT PRIMARY KEY,
+            hook TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            origin TEXT,
+            runner TEXT,
+            client_waits BIGINT NOT NULL,
+            queued_at BIGINT NOT NULL,
+            started_at BIGINT
+        )",
+            "CREATE INDEX job_queue_hook_seq ON job_queue (hook, seq)",
+        ],
+    ),
+];
 
 /// The newest schema this build knows.
 pub fn latest() -> i64 {

@@ -32,27 +32,6 @@ fn record(view: JobView) -> Write {
 }
 
 #[test]
-fn locations() {
-    for (text, want) in [
-        ("", Ok(Location::Memory)),
-        (
-            "/var/lib/hookrun",
-            Ok(Location::Sqlite("/var/lib/hookrun".into())),
-        ),
-        (
-            "sqlite:///var/lib/x",
-            Ok(Location::Sqlite("/var/lib/x".into())),
-        ),
-        ("sqlite:rel", Ok(Location::Sqlite("rel".into()))),
-    ] {
-        assert_eq!(text.parse::<Location>(), want, "{text}");
-    }
-    for bad in ["postgres://u@h/db", "mysql://x", "sqlite:"] {
-        assert!(bad.parse::<Location>().is_err(), "{bad}");
-    }
-}
-
-#[test]
 fn run_specs_round_trip_through_json() {
     let spec = RunSpec::of(&invocation());
     let text = serde_json::to_string(&spec).unwrap();
@@ -66,7 +45,7 @@ fn run_specs_round_trip_through_json() {
 #[tokio::test]
 async fn jobs_survive_a_reopen_and_unfinished_ones_become_interrupted() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(settings(dir.path())).unwrap();
+    let store = Store::open(settings(dir.path())).await.unwrap();
     let done = job(&"a".repeat(32), "h");
     let running = job(&"b".repeat(32), "h");
     running.start();
@@ -91,7 +70,7 @@ async fn jobs_survive_a_reopen_and_unfinished_ones_become_interrupted() {
     store.close();
     drop(store);
 
-    let store = Store::open(settings(dir.path())).unwrap();
+    let store = Store::open(settings(dir.path())).await.unwrap();
     let got = store.job(&"a".repeat(32)).await.expect("the finished job");
     assert_eq!(got.view.state, JobState::Succeeded);
     assert_eq!(got.stdout, "hello\n");
@@ -136,7 +115,7 @@ async fn the_database_file_is_private() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
-    let store = Store::open(settings(&state)).unwrap();
+    let store = Store::open(settings(&state)).await.unwrap();
     store.close();
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&state), 0o700);
@@ -148,7 +127,7 @@ async fn an_unusable_folder_degrades_to_memory_without_failing() {
     let dir = tempfile::tempdir().unwrap();
     let not_a_folder = dir.path().join("file");
     std::fs::write(&not_a_folder, "x").unwrap();
-    let store = Store::open(settings(&not_a_folder)).unwrap();
+    let store = Store::open(settings(&not_a_folder)).await.unwrap();
     assert!(store.health().degraded());
     store.write(Write::Pause(
         "h".into(),
@@ -194,6 +173,7 @@ async fn retention_keeps_ten_thousand_jobs_within_the_size() {
         max_bytes: max,
         ..settings(dir.path())
     })
+    .await
     .unwrap();
     let output = "x".repeat(4096);
     let now = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
@@ -223,7 +203,7 @@ async fn retention_keeps_ten_thousand_jobs_within_the_size() {
     let on_disk = size(db.clone()) + size(PathBuf::from(format!("{}-wal", db.display())));
     assert!(on_disk <= max, "{on_disk} bytes on disk, limit {max}");
     assert!(peak <= max, "peak {peak} bytes, limit {max}");
-    let store = Store::open(settings(dir.path())).unwrap();
+    let store = Store::open(settings(dir.path())).await.unwrap();
     assert!(
         store.job(&format!("{:032x}", 9_999)).await.is_some(),
         "the newest job is kept"

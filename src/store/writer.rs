@@ -3,12 +3,11 @@
 //! flushes, and runs retention between batches.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::sqlite::Sqlite;
+use super::db::{Db, Target};
 use super::{now_ms, Msg, StoreError, StoreHealth, StoreSettings, Write};
 
 /// Writes queued while degraded, at most; older ones are dropped first.
@@ -16,10 +15,10 @@ const MAX_BACKLOG: usize = 50_000;
 
 /// The writer thread's state.
 pub(super) struct Writer {
-    pub(super) dir: PathBuf,
+    pub(super) target: Target,
     pub(super) settings: StoreSettings,
     pub(super) health: Arc<StoreHealth>,
-    pub(super) db: Option<Sqlite>,
+    pub(super) db: Option<Db>,
     pub(super) backlog: VecDeque<Write>,
 }
 
@@ -67,6 +66,9 @@ impl Writer {
                         backoff = Duration::from_millis(500);
                     }
                     Err(e) => {
+                        if self.db.as_ref().is_some_and(Db::is_broken) {
+                            self.db = None;
+                        }
                         self.health.failed(&e);
                         tracing::warn!(error = %e, pending = self.backlog.len(), retry_in = %humantime::format_duration(backoff), "state store write failed");
                         retry_at = Instant::now() + backoff;
@@ -96,7 +98,7 @@ impl Writer {
     /// past the limit.
     fn commit(&mut self, written_since_retention: &mut usize) -> Result<(), StoreError> {
         if self.db.is_none() {
-            let mut db = Sqlite::open_writer(&self.dir, self.settings.max_bytes)?;
+            let mut db = self.target.open(self.settings.max_bytes)?;
             let now = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
             for view in db.interrupt_unfinished(&now)? {
                 tracing::warn!(job_id = %view.id, hook = %view.hook, request_id = %view.request_id, "job was interrupted by a restart of hookrun");

@@ -132,3 +132,77 @@ fn validate_reports_every_problem_and_fails() {
         "{output}"
     );
 }
+
+/// The three-replica Kubernetes variant: three replicas without a volume, a disruption budget
+/// that keeps two, a `-state` URL hookrun accepts (TLS checked), and a kill grace below half
+/// the lease (a replica that loses the database stops its jobs in time).
+#[test]
+fn the_replicas_manifest_holds_together() {
+    use serde::Deserialize;
+    let text = std::fs::read_to_string(
+        repo().join("examples/kubernetes-rancher/deployment-replicas.yaml"),
+    )
+    .unwrap();
+    let docs: Vec<serde_json::Value> = serde_yaml_ng::Deserializer::from_str(&text)
+        .map(|d| serde_json::Value::deserialize(d).unwrap())
+        .collect();
+    let kind = |k: &str| {
+        docs.iter()
+            .find(|d| d["kind"] == k)
+            .unwrap_or_else(|| panic!("no {k}"))
+    };
+    let deployment = kind("Deployment");
+    assert_eq!(deployment["spec"]["replicas"], 3);
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert!(
+        pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v.get("persistentVolumeClaim").is_none()),
+        "replicas share PostgreSQL, not a volume"
+    );
+    let args: Vec<&str> = pod["containers"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let flag = |name: &str| args[args.iter().position(|a| *a == name).unwrap() + 1];
+    let Ok(hookrun::store::Location::Postgres(target)) = flag("-state").parse() else {
+        panic!("-state is not a PostgreSQL URL hookrun accepts");
+    };
+    assert_eq!(target.tls.mode, hookrun::store::SslMode::VerifyFull);
+    let secs = |d: &str| hookrun::config::parse_duration(d).unwrap();
+    assert!(
+        secs(flag("-kill-grace")) + std::time::Duration::from_secs(1)
+            < secs(flag("-replica-lease")) / 2
+    );
+    let budget = kind("PodDisruptionBudget");
+    assert_eq!(budget["spec"]["minAvailable"], 2);
+    assert_eq!(budget["spec"]["selector"], deployment["spec"]["selector"]);
+    // The same hookrun as deployment.yaml's but for where history lives: no flag drifts.
+    let single: serde_json::Value = serde_yaml_ng::Deserializer::from_str(
+        &std::fs::read_to_string(repo().join("examples/kubernetes-rancher/deployment.yaml"))
+            .unwrap(),
+    )
+    .map(|d| serde_json::Value::deserialize(d).unwrap())
+    .find(|d| d["kind"] == "Deployment")
+    .expect("deployment.yaml has a Deployment");
+    let single: Vec<&str> = single["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    for (i, arg) in single.iter().enumerate() {
+        let is_flag = arg.starts_with('-');
+        let of_state = |a: &str| a.starts_with("-state");
+        if is_flag && !of_state(arg) {
+            assert!(args.contains(arg), "{arg} of deployment.yaml is missing");
+            if let Some(value) = single.get(i + 1).filter(|v| !v.starts_with('-')) {
+                assert_eq!(flag(arg), *value, "{arg}");
+            }
+        }
+    }
+}

@@ -126,7 +126,7 @@ impl Builder {
             .await
             .expect("binding 127.0.0.1:0");
         let addr = tcp.local_addr().expect("local address");
-        let store = Store::open(self.store).expect("opening the store");
+        let store = Store::open(self.store).await.expect("opening the store");
         let state = AppState::with_store(hooks, self.settings, self.jobs, store, self.admin)
             .expect("starting the notifier");
         let shutdown = Shutdown::new();
