@@ -194,7 +194,7 @@ fn compile_value(v: &mut Validator, m: &RawMatch, at: &At) -> Option<Rule> {
 /// Both the parameter and the regex are checked, so both problems are reported at once.
 fn compile_regex(v: &mut Validator, m: &RawMatch, at: &At) -> Option<Rule> {
     let parameter = v.parameter(&m.parameter, &at.field("parameter"));
-    match super::goregex::compile(&m.regex) {
+    match v.regex(&m.regex) {
         Ok(regex) => Some(Rule::Regex {
             parameter: parameter?,
             regex,

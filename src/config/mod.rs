@@ -14,6 +14,7 @@ pub mod raw;
 pub mod registry_event;
 mod scalar;
 mod source;
+mod stream;
 pub mod template;
 pub mod validate;
 pub mod verdict;
@@ -267,6 +268,17 @@ fn load_bytes(
         text
     };
     let unrendered = !opts.template && has_template_actions(&text);
+    // The usual file, a JSON list, is validated hook by hook as it is parsed; anything else is
+    // read as a whole document (YAML, errors), and what the first reading said is dropped.
+    let before = problems.list.len();
+    if let Some(hooks) = load_json_list(file, &text, opts, unrendered, problems) {
+        return hooks;
+    }
+    problems.list.truncate(before);
+    let mut fail = |message: String| {
+        problems.push(Severity::Error, file, None, "", message);
+        Vec::new()
+    };
     let hint = if unrendered {
         " (the file holds template actions {{ … }}: start with -template to render it first)"
     } else {
@@ -282,14 +294,7 @@ fn load_bytes(
         _ => return fail(format!("a hooks file must be a list of hooks{hint}")),
     };
     if unrendered {
-        problems.push(
-            Severity::Warning,
-            file,
-            None,
-            "",
-            "holds template actions {{ … }} that are read as written: start with -template to \
-             render them",
-        );
+        warn_unrendered(file, problems);
     }
     let mut validator = Validator::new(file, opts.lenient, opts.mail_server, problems);
     items
@@ -322,9 +327,41 @@ fn load_run_book(
     validator.hook(0, &raw).into_iter().collect()
 }
 
+/// The hooks of `text` when it is one JSON list, each validated as soon as it is parsed;
+/// `None` otherwise (problems pushed meanwhile are then to be dropped).
+fn load_json_list(
+    file: &Path,
+    text: &str,
+    opts: &LoadOptions,
+    unrendered: bool,
+    problems: &mut Problems,
+) -> Option<Vec<Hook>> {
+    if unrendered {
+        warn_unrendered(file, problems);
+    }
+    let mut validator = Validator::new(file, opts.lenient, opts.mail_server, problems);
+    let mut hooks = Vec::new();
+    stream::each_element(text, |i, item| hooks.extend(validator.hook(i, item)))?;
+    Some(hooks)
+}
+
+fn warn_unrendered(file: &Path, problems: &mut Problems) {
+    problems.push(
+        Severity::Warning,
+        file,
+        None,
+        "",
+        "holds template actions {{ … }} that are read as written: start with -template to \
+         render them",
+    );
+}
+
 /// Whether `text` holds Go template actions (`{{ … }}`), which only `-template` renders.
 fn has_template_actions(text: &str) -> bool {
-    text.find("{{").is_some_and(|at| text[at..].contains("}}"))
+    // memchr's SIMD search: str::find walks a big file byte by byte.
+    let text = text.as_bytes();
+    memchr::memmem::find(text, b"{{")
+        .is_some_and(|at| memchr::memmem::find(&text[at..], b"}}").is_some())
 }
 
 /// JSON or YAML, as the reference accepts either whatever the extension (it parses both with a
@@ -490,6 +527,84 @@ mod tests {
         let set = loaded.set.as_ref().expect("loads");
         assert!(set.get("").is_some());
         assert!(messages(&loaded, Severity::Warning)[0].contains("served at the URL prefix itself"));
+    }
+
+    /// A pattern is compiled once per file: every hook that repeats it still gets its own
+    /// working rule, and an invalid pattern its own error.
+    #[test]
+    fn a_repeated_regex_serves_and_fails_in_every_hook() {
+        let dir = tempfile::tempdir().unwrap();
+        let rule = |regex: &str| {
+            json!({"match": {"type": "regex", "regex": regex,
+                             "parameter": {"source": "url", "name": "ref"}}})
+        };
+        let hooks: Vec<Value> = (0..3)
+            .map(|i| {
+                json!({"id": format!("h{i}"), "execute-command": "/bin/true",
+                            "trigger-rule": rule("^refs/heads/(main|release/[0-9.]+)$")})
+            })
+            .chain((0..2).map(|i| {
+                json!({"id": format!("bad{i}"), "execute-command": "/bin/true",
+                                         "trigger-rule": rule("(")})
+            }))
+            .collect();
+        let file = write(dir.path(), "hooks.json", &Value::Array(hooks));
+        let loaded = load_with(&[file], true);
+        let errors = messages(&loaded, Severity::Error);
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].contains(r#"hook "bad0""#) && errors[0].contains("invalid regex"));
+        assert!(errors[1].contains(r#"hook "bad1""#) && errors[1].contains("invalid regex"));
+        let set = loaded.set.expect("-lenient loads the file");
+        for id in ["h0", "h1", "h2"] {
+            match &set.get(id).unwrap().rule {
+                Some(Rule::Regex { regex, .. }) => {
+                    assert!(regex.is_match("refs/heads/release/1.2"));
+                    assert!(!regex.is_match("refs/heads/feature"));
+                }
+                other => panic!("{id}: {other:?}"),
+            }
+        }
+    }
+
+    /// A hook that cannot be read is read again for the place of its error: the message names
+    /// the field, and its unknown keys are reported once.
+    #[test]
+    fn an_unreadable_hook_names_the_field_and_its_unknown_keys_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(
+            dir.path(),
+            "hooks.json",
+            &json!([
+                {"id": "ok", "execute-command": "/bin/true", "colour": "red"},
+                {"id": "bad", "execute-command": "/bin/true", "colour": "red",
+                 "trigger-rule": {"match": {"type": "value", "value": "x",
+                     "parameter": {"source": "url", "name": ["not", "text"]}}}}
+            ]),
+        );
+        let loaded = load_with(&[file], false);
+        let errors = messages(&loaded, Severity::Error);
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert_eq!(
+            errors
+                .iter()
+                .filter(|e| e.contains(r#"hook "bad": unknown key "colour""#))
+                .count(),
+            1,
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e
+                    .contains(r#"hook "bad": trigger-rule.match.parameter.name: invalid type"#)),
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains(r#"hook "ok": unknown key "colour""#)),
+            "{errors:?}"
+        );
     }
 
     #[test]

@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use http::{HeaderName, HeaderValue, Method};
+use regex::Regex;
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::command;
@@ -41,6 +43,25 @@ pub struct Validator<'a> {
     /// Commands already looked up (with why they cannot run): the hooks of a big file mostly
     /// run the same few programs.
     commands: HashMap<(String, Option<PathBuf>), Option<String>>,
+    /// Regexes already compiled, by pattern: hooks generated from one template repeat the same
+    /// pattern, and a clone shares the compiled program.
+    regexes: HashMap<String, Result<Regex, regex::Error>>,
+}
+
+/// The raw hook in `value`, with the keys it does not know in `unknown`. Tracking the path of
+/// every key (for the error's place) costs more than the rest of the reading, so only a hook
+/// that cannot be read is read a second time, with paths.
+fn deserialize_raw(
+    value: &Value,
+    unknown: &mut Vec<UnknownKey>,
+) -> Result<RawHook, serde_path_to_error::Error<serde_json::Error>> {
+    let mut note = |path: serde_ignored::Path| unknown.extend(UnknownKey::from_ignored(&path));
+    if let Ok(raw) = RawHook::deserialize(serde_ignored::Deserializer::new(value, &mut note)) {
+        return Ok(raw);
+    }
+    unknown.clear();
+    let mut note = |path: serde_ignored::Path| unknown.extend(UnknownKey::from_ignored(&path));
+    serde_path_to_error::deserialize(serde_ignored::Deserializer::new(value, &mut note))
 }
 
 /// Where in a hook a problem is: the hook's id and a field path.
@@ -85,7 +106,18 @@ impl<'a> Validator<'a> {
             tolerated: 0,
             mail_server,
             commands: HashMap::new(),
+            regexes: HashMap::new(),
         }
+    }
+
+    /// `pattern` compiled with Go's syntax (`goregex`), once per file.
+    pub(super) fn regex(&mut self, pattern: &str) -> Result<Regex, regex::Error> {
+        if let Some(compiled) = self.regexes.get(pattern) {
+            return compiled.clone();
+        }
+        let compiled = super::goregex::compile(pattern);
+        self.regexes.insert(pattern.to_string(), compiled.clone());
+        compiled
     }
 
     /// An error in a hook. Without `-lenient` the hook is refused; with it, the hook is served
@@ -156,9 +188,7 @@ impl<'a> Validator<'a> {
             return None;
         }
         let mut unknown = Vec::new();
-        let mut note = |path: serde_ignored::Path| unknown.extend(UnknownKey::from_ignored(&path));
-        let raw: Result<RawHook, _> =
-            serde_path_to_error::deserialize(serde_ignored::Deserializer::new(value, &mut note));
+        let raw = deserialize_raw(value, &mut unknown);
         for key in unknown {
             let at = At {
                 hook: at.hook,
