@@ -99,6 +99,9 @@ static SET: LazyLock<Vec<Arc<Hook>>> = LazyLock::new(|| {
     ids.iter().filter_map(|id| set.get(id).cloned()).collect()
 });
 
+/// The default of `-max-multipart-mem` (1 MiB), as the server uses it.
+const MULTIPART_MEMORY: i64 = 1 << 20;
+
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, rest)) = data.split_first() else {
         return;
@@ -129,7 +132,7 @@ fuzz_target!(|data: &[u8]| {
             "sha256=0000000000000000000000000000000000000000000000000000000000000000".into(),
         );
         request.set_query(&String::from_utf8_lossy(query));
-        let _ = request.parse_body(&hook.json_parameters);
+        let _ = request.parse_body(&hook.json_parameters, MULTIPART_MEMORY);
         let _ =
             hookrun::request::params::apply_json_parameters(&hook.json_parameters, &mut request);
         let input = Input::request(&request);

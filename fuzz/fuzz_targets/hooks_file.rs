@@ -20,6 +20,7 @@ fuzz_target!(|data: &[u8]| {
         template: flags & 1 != 0,
         lenient: flags & 2 != 0,
         mail_server: flags & 4 != 0,
+        captainhook: None,
     };
     let name = if flags & 8 != 0 {
         "hooks.yaml"
