@@ -136,7 +136,7 @@ pub struct ServeArgs {
     /// keep at most N characters of X-Request-Id (0: no limit)
     #[arg(long = "x-request-id-limit", value_name = "N", default_value_t = 0, help_heading = WEBHOOK_FLAGS)]
     pub x_request_id_limit: usize,
-    /// accepted for compatibility; -max-body-size bounds multipart bodies
+    /// memory a multipart form's values get, plus 10 MiB
     #[arg(long = "max-multipart-mem", value_name = "BYTES", default_value_t = 1 << 20, hide_default_value = true, help_heading = WEBHOOK_FLAGS)]
     pub max_multipart_mem: i64,
     /// user id to switch to after opening the port (with -setgid)
@@ -167,7 +167,7 @@ pub struct ServeArgs {
     #[arg(long = "max-body-size", value_name = "SIZE", default_value = "10MiB", value_parser = config::parse_size, help_heading = SERVING)]
     pub max_body_size: u64,
     /// memory for bodies in work; more wait, chunked get 503
-    #[arg(long = "max-body-memory", value_name = "SIZE", default_value = "96MiB", value_parser = config::parse_size, help_heading = SERVING)]
+    #[arg(long = "max-body-memory", value_name = "SIZE", default_value = "105MiB", value_parser = config::parse_size, help_heading = SERVING)]
     pub max_body_memory: u64,
     /// time a client gets to send the request headers
     #[arg(long = "header-timeout", value_name = "DURATION", default_value = "10s", value_parser = duration, help_heading = SERVING)]
@@ -281,6 +281,7 @@ impl ServeArgs {
             x_request_id_limit: self.x_request_id_limit,
             max_body: self.max_body_size,
             body_memory: self.max_body_memory,
+            multipart_memory: self.max_multipart_mem,
             header_timeout: self.header_timeout,
             body_timeout: self.body_timeout,
             max_connections: self.max_connections.max(1),

@@ -10,7 +10,8 @@
 //! - `registry`: registry and CI push events → normalised image pushes.
 //! - `request`: an incoming request as hooks see it: headers, query, parsed body; value lookup.
 //! - `rules`: evaluates compiled trigger rules against a request and the image push it is for.
-//! - `exec`: runs one command: process group, timeout, output capture, reaping.
+//! - `exec`: runs one command: process group (and cgroup v2 where writable), timeout, output
+//!   capture, reaping.
 //! - `jobs`: job ids and records, per-hook concurrency modes, queues, the job history, and
 //!   how a run ended (`Ending`); hands every job change to the `store`; `serial` and `latest`
 //!   across replicas sharing a PostgreSQL store (`replicas`).

@@ -154,6 +154,8 @@ async fn serve(args: ServeArgs, smtp_password: Option<String>) -> Result<()> {
     }
     let admin = admin_auth(&args)?;
     drop_privileges(&args)?;
+    // As the user jobs run as: a job cgroup must be one that user may create and enter.
+    let isolation = hookrun::exec::isolation();
     let hook_count = hooks.len();
     // After dropping privileges: the state folder belongs to the user hookrun runs as.
     let store = Store::open(store_settings(&args)?)
@@ -181,6 +183,9 @@ async fn serve(args: ServeArgs, smtp_password: Option<String>) -> Result<()> {
         "serving hooks"
     );
     let served = server::run(listener, state, shutdown).await;
+    if let hookrun::exec::Isolation::Cgroups(cgroups) = isolation {
+        cgroups.remove();
+    }
     for path in [&args.pidfile.0, &args.socket.0].into_iter().flatten() {
         let _ = std::fs::remove_file(path);
     }

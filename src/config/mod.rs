@@ -4,6 +4,7 @@
 mod arguments;
 pub mod command;
 mod compile_rules;
+mod fingerprint;
 mod goregex;
 pub mod hook;
 mod keys;
@@ -25,6 +26,7 @@ use arc_swap::ArcSwap;
 use serde_json::Value;
 
 pub use arguments::canonical_header_key;
+pub use fingerprint::fingerprint;
 pub use hook::{Concurrency, Hook, Parameter, Rule};
 pub use problem::{Problem, Severity};
 pub use source::expand_sources;
@@ -53,6 +55,9 @@ pub struct HookSet {
     hooks: HashMap<String, Arc<Hook>>,
     /// Files that were read, in order.
     pub files: Vec<PathBuf>,
+    /// Hash of the files' names and contents as they were read for this set (see
+    /// [`fingerprint`]): a reload compares it to skip files that did not change.
+    pub fingerprint: u64,
 }
 
 impl HookSet {
@@ -70,6 +75,11 @@ impl HookSet {
 
     pub fn ids(&self) -> impl Iterator<Item = &str> {
         self.hooks.keys().map(String::as_str)
+    }
+
+    /// How many hooks `file` defines in this set.
+    pub fn count_from(&self, file: &Path) -> usize {
+        self.hooks.values().filter(|h| h.file == file).count()
     }
 }
 
@@ -99,6 +109,8 @@ impl LiveHooks {
 pub struct Loaded {
     pub set: Option<HookSet>,
     pub problems: Vec<Problem>,
+    /// Hash of the files as they were read, whether or not they were valid.
+    pub fingerprint: u64,
     /// With `-lenient`: some file or source could not be read and is not in the set (a reload
     /// then keeps the previous set rather than drop that file's hooks).
     pub files_left_out: bool,
@@ -142,11 +154,15 @@ pub fn load(sources: &[String], opts: &LoadOptions, env: &dyn TemplateEnv) -> Lo
     let files = expand_sources(sources, &mut problems);
     let mut set = HookSet::default();
     let mut origin: HashMap<String, PathBuf> = HashMap::new();
+    let mut fingerprint = fingerprint::Hasher::default();
     // The reference refuses to start on an id defined in two files, and serves the first of
     // two in one file.
     let mut defined_twice = false;
     for file in &files {
-        for hook in load_file(file, opts, env, &mut problems) {
+        // Read once: the fingerprint must describe exactly the bytes these hooks come from.
+        let bytes = std::fs::read(file);
+        fingerprint.add(file, bytes.as_deref().ok());
+        for hook in load_bytes(file, bytes, opts, env, &mut problems) {
             if let Some(first) = origin.get(&hook.id) {
                 let message = if first == file {
                     "duplicate hook id in the same file".to_string()
@@ -162,6 +178,7 @@ pub fn load(sources: &[String], opts: &LoadOptions, env: &dyn TemplateEnv) -> Lo
         }
     }
     set.files = files;
+    set.fingerprint = fingerprint.finish();
     // Problems of a whole file or source name no hook.
     let files_left_out = problems
         .list
@@ -169,6 +186,7 @@ pub fn load(sources: &[String], opts: &LoadOptions, env: &dyn TemplateEnv) -> Lo
         .any(|p| p.severity == Severity::Error && p.hook.is_none());
     let ok = !problems.has_errors() || (opts.lenient && !defined_twice);
     Loaded {
+        fingerprint: set.fingerprint,
         set: ok.then_some(set),
         problems: problems.list,
         files_left_out: ok && files_left_out,
@@ -182,12 +200,26 @@ pub fn load_file(
     env: &dyn TemplateEnv,
     problems: &mut Problems,
 ) -> Vec<Hook> {
+    load_bytes(file, std::fs::read(file), opts, env, problems)
+}
+
+/// Renders and validates one file's contents as read (or the error reading it).
+fn load_bytes(
+    file: &Path,
+    bytes: std::io::Result<Vec<u8>>,
+    opts: &LoadOptions,
+    env: &dyn TemplateEnv,
+    problems: &mut Problems,
+) -> Vec<Hook> {
     let mut fail = |message: String| {
         problems.push(Severity::Error, file, None, "", message);
         Vec::new()
     };
-    let text = match std::fs::read_to_string(file) {
-        Ok(t) => t,
+    let text = match bytes {
+        Ok(b) => match String::from_utf8(b) {
+            Ok(t) => t,
+            Err(_) => return fail("cannot read: stream did not contain valid UTF-8".to_string()),
+        },
         Err(e) => return fail(format!("cannot read: {e}")),
     };
     let text = if opts.template {

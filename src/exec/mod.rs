@@ -13,10 +13,17 @@
 //! drain what is buffered; a grandchild that keeps the pipe open cannot hold the run past it.
 //! Temporary files live in the [`Invocation`] and are deleted when the run ends.
 //!
+//! Where a writable cgroup v2 hierarchy exists, each command also runs in its own cgroup
+//! (`cgroup`), entered between fork and exec: the timeout and shutdown then reach every process
+//! it started, also those that left its process group with `setsid`, and `cgroup.kill` ends
+//! them all at once. Elsewhere the process group is all there is ([`isolation`]).
+//!
 //! Every command also gets an empty, private file named in `HOOKRUN_RESULT` where it may write
 //! structured results (`result_file`); it is read (bounded) once the command has ended and
 //! removed with the other temporary files.
 
+mod cgroup;
+mod cgroup_leftovers;
 mod output;
 pub mod result_file;
 mod tempfile;
@@ -36,6 +43,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::command;
 
+pub use cgroup::{Isolation, JobCgroup, JobCgroups};
 pub use output::{OutputLog, Snapshot};
 pub use result_file::ResultFile;
 pub use tempfile::TempFile;
@@ -108,22 +116,48 @@ pub struct Finished {
     pub result: ResultFile,
 }
 
+/// How this process keeps jobs apart: detected on first use, which `main` makes at start so
+/// that the choice is logged then.
+pub fn isolation() -> &'static Isolation {
+    static ISOLATION: std::sync::OnceLock<Isolation> = std::sync::OnceLock::new();
+    ISOLATION.get_or_init(|| {
+        let isolation = Isolation::detect();
+        isolation.log();
+        isolation
+    })
+}
+
 /// Runs `inv` to the end, writing its output to `log` (closed when done). `cancel` ends it early
 /// (shutdown): the group is killed as on a timeout.
 pub async fn run(inv: Invocation, log: Arc<OutputLog>, cancel: &CancellationToken) -> Finished {
+    run_isolated(inv, log, cancel, isolation().clone()).await
+}
+
+/// [`run`] with the given isolation.
+pub async fn run_isolated(
+    inv: Invocation,
+    log: Arc<OutputLog>,
+    cancel: &CancellationToken,
+    isolation: Isolation,
+) -> Finished {
     // Writing `pass-file-to-command` files, probing PATH and forking are blocking work: keep
     // them off the runtime's threads. At most one fork per core at a time: a burst of hundreds
     // of jobs must not crowd out the threads that accept and answer requests.
     let fork_slot = fork_slots().acquire().await;
     let spawned = tokio::task::spawn_blocking(move || {
-        let result = spawn(&inv);
+        let result = spawn(&inv, &isolation);
         (inv, result)
     })
     .await;
     drop(fork_slot);
     let finished = match spawned {
         Ok((inv, Ok(started))) => {
-            let exit = supervise(started.child, started.output, &inv, &log, cancel).await;
+            let cgroup = started.cgroup.as_ref();
+            let exit = supervise(started.child, started.output, &inv, &log, cancel, cgroup).await;
+            if let Some(cgroup) = cgroup {
+                // Killed jobs' cgroups are empty; what a command left on purpose moves out.
+                cgroup.release_leftovers();
+            }
             let result = read_result(started.result.path().to_path_buf()).await;
             drop(started.files);
             Finished { exit, result }
@@ -174,17 +208,32 @@ fn resolve(program: &str, working_dir: Option<&Path>) -> Result<PathBuf, SpawnEr
     })
 }
 
-/// A started command, the read end of its output pipe and the files that live as long as it
-/// runs.
+/// A started command, the read end of its output pipe and the files (and cgroup) that live as
+/// long as it runs.
 struct Started {
     child: Child,
     output: OwnedFd,
     files: Vec<TempFile>,
     result: TempFile,
+    cgroup: Option<JobCgroup>,
+}
+
+/// The job's own cgroup, when cgroups are used and one can be made.
+fn job_cgroup(isolation: &Isolation) -> Option<JobCgroup> {
+    let Isolation::Cgroups(cgroups) = isolation else {
+        return None;
+    };
+    match cgroups.job() {
+        Ok(cgroup) => Some(cgroup),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot create the job's cgroup; it runs in a process group only");
+            None
+        }
+    }
 }
 
 /// The single place commands are built.
-fn spawn(inv: &Invocation) -> Result<Started, SpawnError> {
+fn spawn(inv: &Invocation, isolation: &Isolation) -> Result<Started, SpawnError> {
     let path = resolve(&inv.program, inv.working_dir.as_deref())?;
     let dir = inv.working_dir.clone().unwrap_or_else(std::env::temp_dir);
     let result =
@@ -223,6 +272,10 @@ fn spawn(inv: &Invocation) -> Result<Started, SpawnError> {
     if let Some(dir) = &inv.working_dir {
         cmd.current_dir(dir);
     }
+    let cgroup = job_cgroup(isolation);
+    if let Some(cgroup) = &cgroup {
+        cgroup.enter_before_exec(cmd.as_std_mut());
+    }
     let child = cmd.spawn().map_err(|source| SpawnError::Spawn {
         program: inv.program.clone(),
         dir: inv
@@ -240,6 +293,7 @@ fn spawn(inv: &Invocation) -> Result<Started, SpawnError> {
         output,
         files,
         result,
+        cgroup,
     })
 }
 
@@ -250,6 +304,7 @@ async fn supervise(
     inv: &Invocation,
     log: &Arc<OutputLog>,
     cancel: &CancellationToken,
+    cgroup: Option<&JobCgroup>,
 ) -> Exit {
     let pgid = child
         .id()
@@ -278,7 +333,7 @@ async fn supervise(
             (status_to_exit(status), linger.min(deadline))
         }
         Err(reason) => {
-            kill_group(&mut child, pgid, inv.kill_grace).await;
+            kill_job(&mut child, pgid, cgroup, inv.kill_grace).await;
             (reason, Instant::now() + Duration::from_millis(200))
         }
     };
@@ -291,20 +346,40 @@ async fn supervise(
     exit
 }
 
-/// SIGTERM to the group, SIGKILL after `grace`, then reap the child (always).
-async fn kill_group(child: &mut Child, pgid: Option<Pid>, grace: Duration) {
+/// SIGTERM to the group and to every process in the job's cgroup, SIGKILL to both after
+/// `grace` (`cgroup.kill`), then reap the child (always) and wait for the cgroup to empty.
+async fn kill_job(
+    child: &mut Child,
+    pgid: Option<Pid>,
+    cgroup: Option<&JobCgroup>,
+    grace: Duration,
+) {
     if let Some(pgid) = pgid {
         let _ = killpg(pgid, Signal::SIGTERM);
-        let grace_end = Instant::now() + grace;
-        let _ = tokio::time::timeout_at(grace_end, child.wait()).await;
-        // Grandchildren may outlive the leader: give the whole group the grace period.
-        while Instant::now() < grace_end && group_alive(pgid) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    }
+    if let Some(cgroup) = cgroup {
+        cgroup.signal(Signal::SIGTERM);
+    }
+    let grace_end = Instant::now() + grace;
+    let _ = tokio::time::timeout_at(grace_end, child.wait()).await;
+    // Grandchildren may outlive the leader: give them all the grace period.
+    let alive = || pgid.is_some_and(group_alive) || cgroup.is_some_and(JobCgroup::populated);
+    while Instant::now() < grace_end && alive() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if let Some(pgid) = pgid {
         let _ = killpg(pgid, Signal::SIGKILL);
+    }
+    if let Some(cgroup) = cgroup {
+        cgroup.kill();
     }
     let _ = child.start_kill();
     let _ = child.wait().await;
+    if let Some(cgroup) = cgroup {
+        if !cgroup.emptied(Duration::from_secs(2)).await {
+            tracing::warn!(cgroup = %cgroup.path().display(), "processes of a killed job are still in its cgroup");
+        }
+    }
 }
 
 fn group_alive(pgid: Pid) -> bool {
@@ -334,5 +409,7 @@ async fn pump(mut pipe: impl AsyncRead + Unpin, log: Arc<OutputLog>) {
     }
 }
 
+#[cfg(test)]
+mod cgroup_tests;
 #[cfg(test)]
 mod tests;

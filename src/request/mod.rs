@@ -94,9 +94,13 @@ impl HookRequest {
 
     /// Parses `self.body` into `self.payload` according to `self.content_type`;
     /// `json_parameters` are the hook's `parse-parameters-as-json` (they make multipart files
-    /// JSON). Returns the problem (if any) for the log; `Multipart` errors must fail the
-    /// request.
-    pub fn parse_body(&mut self, json_parameters: &[Parameter]) -> Result<(), BodyError> {
+    /// JSON); `multipart_memory` is `-max-multipart-mem`. Returns the problem (if any) for the
+    /// log; `Multipart` errors must fail the request.
+    pub fn parse_body(
+        &mut self,
+        json_parameters: &[Parameter],
+        multipart_memory: i64,
+    ) -> Result<(), BodyError> {
         // The reference does not read a multipart body before it picks a parser: the others
         // see an empty body.
         let body = if is_multipart(&self.content_type) {
@@ -124,8 +128,13 @@ impl HookRequest {
                     })
                     .collect();
                 let content_type = self.headers.text("Content-Type").unwrap_or_default();
-                self.payload =
-                    multipart::parse(content_type, &self.body, &json_names, self.query_malformed)?;
+                self.payload = multipart::parse(
+                    content_type,
+                    &self.body,
+                    &json_names,
+                    multipart_memory,
+                    self.query_malformed,
+                )?;
             }
             BodyUse::Raw => return Err(BodyError::Unsupported(self.content_type.clone())),
         }
@@ -148,7 +157,7 @@ mod tests {
             content_type: "application/json".into(),
             ..Default::default()
         };
-        let ok = r.parse_body(&[]).is_ok();
+        let ok = r.parse_body(&[], 1 << 20).is_ok();
         (r.payload.map(|d| d.marshal()), ok)
     }
 

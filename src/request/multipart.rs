@@ -86,11 +86,13 @@ impl Part<'_> {
 
 /// The payload of a multipart body. `content_type` is the request's own header (as Go reads
 /// it, even when the hook overrides the type); `json_names` the payload names
-/// `parse-parameters-as-json` lists; `query_malformed` fails the form as Go's `ParseForm` does.
+/// `parse-parameters-as-json` lists; `max_memory` is `-max-multipart-mem` (see
+/// [`within_memory`]); `query_malformed` fails the form as Go's `ParseForm` does.
 pub fn parse(
     content_type: &str,
     body: &Bytes,
     json_names: &[&str],
+    max_memory: i64,
     query_malformed: bool,
 ) -> Result<Option<Document>, MultipartError> {
     let (media_type, params) =
@@ -105,10 +107,75 @@ pub fn parse(
         return Err(MultipartError::EmptyBoundary);
     }
     let parts = Reader::new(body, boundary.as_bytes()).parts()?;
+    within_memory(&parts, max_memory)?;
     if query_malformed {
         return Err(MultipartError::Query);
     }
     Ok(payload(&parts, json_names))
+}
+
+/// Go's `ReadForm(maxMemory)` (`-max-multipart-mem`) keeps up to `maxMemory` bytes of files
+/// in memory and writes larger files to temporary files; values, names, file headers and the
+/// files kept in memory must fit in `maxMemory` + 10 MiB, or the form is refused. hookrun
+/// holds the whole body in memory (within `-max-body-size` and the memory budget) and
+/// writes nothing to disk, so only the refusal is observable: it is counted here as Go counts
+/// it, so that the same forms are refused.
+fn within_memory(parts: &[Part], max_memory: i64) -> Result<(), MultipartError> {
+    /// What Go counts for each named part (a map entry) and each file part.
+    const MAP_ENTRY: i64 = 200;
+    const FILE_HEADER: i64 = 100;
+    let mut memory = match max_memory.wrapping_add(10 << 20) {
+        left if left > 0 => left,
+        _ if max_memory < 0 => 0,
+        _ => i64::MAX,
+    };
+    let mut file_memory = if max_memory == i64::MAX {
+        max_memory - 1
+    } else {
+        max_memory
+    };
+    let len = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    for part in parts {
+        let (name, filename) = part.names();
+        if name.is_empty() {
+            continue;
+        }
+        memory -= len(name.len()) + MAP_ENTRY;
+        if memory < 0 {
+            return Err(MultipartError::TooLarge);
+        }
+        let size = len(part.body.len());
+        if filename.is_empty() {
+            memory -= size;
+            if memory < 0 {
+                return Err(MultipartError::TooLarge);
+            }
+            continue;
+        }
+        memory -= header_size(&part.headers) + MAP_ENTRY + FILE_HEADER;
+        if memory < 0 {
+            return Err(MultipartError::TooLarge);
+        }
+        // A larger file goes to a temporary file in Go, and costs no memory.
+        if size <= file_memory {
+            file_memory -= size;
+            memory -= size;
+        }
+    }
+    Ok(())
+}
+
+/// Go's `mimeHeaderSize`: each distinct header name counts once with a map entry's overhead,
+/// each value its length.
+fn header_size(headers: &[(String, String)]) -> i64 {
+    let mut size = 400;
+    for (i, (name, value)) in headers.iter().enumerate() {
+        if !headers[..i].iter().any(|(seen, _)| seen == name) {
+            size += name.len() + 200;
+        }
+        size += value.len();
+    }
+    i64::try_from(size).unwrap_or(i64::MAX)
 }
 
 fn payload(parts: &[Part], json_names: &[&str]) -> Option<Document> {
@@ -356,6 +423,7 @@ mod tests {
             "multipart/form-data; boundary=xxx",
             &body,
             &["forced"],
+            1 << 20,
             false,
         )
         .map(|doc| doc.map(|d| d.marshal()))
@@ -412,7 +480,7 @@ mod tests {
         assert_eq!(form(&many), Err(MultipartError::TooLarge));
         let body = Bytes::from_static(b"--xxx--");
         let err = |ct: &str, query_malformed: bool| {
-            parse(ct, &body, &[], query_malformed)
+            parse(ct, &body, &[], 1 << 20, query_malformed)
                 .map(|_| ())
                 .unwrap_err()
         };

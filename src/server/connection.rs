@@ -1,6 +1,7 @@
 //! Connections: accepting them under `-max-connections`, the TLS handshake within the header
-//! timeout, and serving each with hyper (HTTP/1, Go's header case) on its own task, watched by
-//! the graceful shutdown.
+//! timeout, and serving each with hyper (HTTP/1, Go's header case, half-closed connections
+//! answered) on its own task, watched by the graceful shutdown. Every request's Host is checked
+//! (`host`) before it is routed.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,7 +13,9 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use super::{router, AppState};
+use axum::response::IntoResponse;
+
+use super::{host, router, AppState, HttpError};
 
 /// A listener: plain TCP, TCP with TLS, or a Unix socket.
 pub enum Listener {
@@ -33,10 +36,14 @@ pub(super) async fn accept_loop(
     // the bytes from the h2 preface, with no timeout, so a client that connected and sent
     // nothing held a `-max-connections` slot forever.
     let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
+    // Half-close: a client may send its request and shut its write side (`nc -N`, scripted
+    // clients) while it waits; hyper would otherwise take the EOF for a vanished client and
+    // drop the request. The reference answers such clients.
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(state.settings.header_timeout)
+        .half_close(true)
         .title_case_headers(true);
     let tls = match listener {
         Listener::Tls(_, acceptor) => Some(acceptor.clone()),
@@ -69,7 +76,14 @@ pub(super) async fn accept_loop(
             let service = hyper::service::service_fn(move |req| {
                 let state = state.clone();
                 async move {
-                    Ok::<_, std::convert::Infallible>(router::dispatch(state, remote, req).await)
+                    let resp = match host::check(&req) {
+                        Ok(()) => router::dispatch(state, remote, req).await,
+                        Err(problem) => {
+                            tracing::debug!(?problem, "request refused: invalid Host header");
+                            HttpError::BadHost(problem).into_response()
+                        }
+                    };
+                    Ok::<_, std::convert::Infallible>(resp)
                 }
             });
             let conn = builder.serve_connection(TokioIo::new(io), service);

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 
 use super::gohttp::go_text;
+use super::host::HostProblem;
 
 /// What a request can end in other than a success. Texts without a trailing newline are the
 /// reference's, byte for byte.
@@ -21,6 +22,9 @@ pub enum HttpError {
     /// A bad `%` escape in the path: Go's server refuses the request line itself.
     #[error("invalid escape in the request path")]
     BadRequestLine,
+    /// No Host, several, or an invalid one (RFC 9112 §3.2): refused before routing.
+    #[error("invalid Host header: {0:?}")]
+    BadHost(HostProblem),
     #[error("hook not found")]
     HookNotFound,
     #[error("method not allowed")]
@@ -107,6 +111,14 @@ impl IntoResponse for HttpError {
                 let mut h = plain_text();
                 h.insert(header::CONNECTION, HeaderValue::from_static("close"));
                 go_text(StatusCode::BAD_REQUEST, h, "400 Bad Request")
+            }
+            HttpError::BadHost(problem) => {
+                let mut h = plain_text();
+                h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+                let mut resp = go_text(StatusCode::BAD_REQUEST, h, problem.text());
+                let reason = hyper::ext::ReasonPhrase::from_static(problem.reason_phrase());
+                resp.extensions_mut().insert(reason);
+                resp
             }
             HttpError::HookNotFound => text(StatusCode::NOT_FOUND, HOOK_NOT_FOUND),
             HttpError::MethodNotAllowed => text(StatusCode::METHOD_NOT_ALLOWED, ""),

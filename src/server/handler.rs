@@ -126,16 +126,17 @@ async fn read_request<B: RequestBody>(
     // Parsing is linear, but a large body takes a while (milliseconds per MiB, more in an
     // unoptimised build): off the runtime's threads, which serve every other connection.
     // (Logging stays here: the request's log context belongs to this task.)
+    let multipart = state.settings.multipart_memory;
     let (request, prepared) = if request.body.len() > BLOCKING_PARSE {
         let json_parameters = hook.json_parameters.clone();
         tokio::task::spawn_blocking(move || {
-            let prepared = prepare_payload(&mut request, parse, &json_parameters);
+            let prepared = prepare_payload(&mut request, parse, &json_parameters, multipart);
             (request, prepared)
         })
         .await
         .expect("preparing a payload does not panic")
     } else {
-        let prepared = prepare_payload(&mut request, parse, &hook.json_parameters);
+        let prepared = prepare_payload(&mut request, parse, &hook.json_parameters, multipart);
         (request, prepared)
     };
     if let Some(Err(e)) = prepared.parsed {
@@ -174,14 +175,16 @@ struct Prepared {
     json_problems: Vec<String>,
 }
 
-/// Parses the body into the payload (when `parse`) and applies `parse-parameters-as-json`.
-/// A multipart error stops there: the request fails, as in the reference.
+/// Parses the body into the payload (when `parse`; `multipart_memory` is
+/// `-max-multipart-mem`) and applies `parse-parameters-as-json`. A multipart error stops
+/// there: the request fails, as in the reference.
 fn prepare_payload(
     request: &mut HookRequest,
     parse: bool,
     json_parameters: &[Parameter],
+    multipart_memory: i64,
 ) -> Prepared {
-    let parsed = parse.then(|| request.parse_body(json_parameters));
+    let parsed = parse.then(|| request.parse_body(json_parameters, multipart_memory));
     if let Some(Err(BodyError::Multipart(_))) = parsed {
         return Prepared {
             parsed,

@@ -3,9 +3,10 @@
 //! signal as arguments and binds, reads and installs nothing itself, so a test runs a real
 //! server on `127.0.0.1:0` in a few lines.
 //!
-//! A request goes `connection` (accept, TLS, limits) → `router` (path rules, `/jobs/`) →
-//! `handler` (one hook, as a list of steps ending in an `Answer`; `body` reads its body within
-//! the memory budget) → `reply` (every success response) or `error` (every other response). `notifications` tells a hook's `notify` targets
+//! A request goes `connection` (accept, TLS, limits, the `host` check) → `router` (path
+//! rules, `/jobs/`) → `handler` (one hook, as a list of steps ending in an `Answer`; `body`
+//! reads its body within the memory budget) → `reply` (every success response) or `error`
+//! (every other response). `notifications` tells a hook's `notify` targets
 //! how its jobs ended and writes each attempt into the job record.
 //!
 //! # Theory of operation
@@ -31,6 +32,7 @@ mod dashboard;
 mod error;
 mod gohttp;
 mod handler;
+mod host;
 mod jobs_api;
 mod notifications;
 mod reply;
@@ -85,6 +87,9 @@ pub struct Settings {
     pub max_body: u64,
     /// `-max-body-memory`: the memory budget for bodies and what is made from them.
     pub body_memory: u64,
+    /// `-max-multipart-mem`: Go's `ParseMultipartForm(maxMemory)`, which refuses a form whose
+    /// values take more than it and 10 MiB (`request::multipart`).
+    pub multipart_memory: i64,
     pub header_timeout: Duration,
     pub body_timeout: Duration,
     pub max_connections: usize,
@@ -110,6 +115,7 @@ impl Default for Settings {
             x_request_id_limit: 0,
             max_body: 10 * 1024 * 1024,
             body_memory: crate::request::budget::DEFAULT_BUDGET,
+            multipart_memory: 1 << 20,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(60),
             max_connections: 1024,

@@ -205,3 +205,71 @@ fn multipart_bodies_as_clients_write_them() {
     ];
     pair.run(&cases);
 }
+
+/// `-max-multipart-mem` as Go's `ParseMultipartForm(maxMemory)` uses it: a form's values,
+/// names and file headers, and the files small enough to be kept in memory, must fit in
+/// `maxMemory` + 10 MiB, or the form is refused with 500; larger files cost nothing (Go writes
+/// them to disk). With `-max-multipart-mem 0` the limit is 10 MiB, just within
+/// `-max-body-size`: values one byte either side of it, with and without a file part.
+#[test]
+fn multipart_memory_like_the_reference() {
+    let hooks = r#"[{"id": "mem", "execute-command": "@RECORDER@",
+        "pass-arguments-to-command": [{"source": "payload", "name": "ref"}]}]"#;
+    let Some(pair) = Group::new("multipart-memory")
+        .file("hooks.json", hooks)
+        .flags(&["-max-multipart-mem", "0"])
+        .start()
+    else {
+        return;
+    };
+    let ct = "multipart/form-data; boundary=xxx";
+    let disposition =
+        |name: &str, file: &str| format!("Content-Disposition: form-data; name=\"{name}\"{file}");
+    let part = |header: &str, value: &str| format!("--xxx\r\n{header}\r\n\r\n{value}\r\n");
+    let file_header = disposition("f", "; filename=\"f.txt\"");
+    // What Go counts: 200 per named part and its name's length, the values; for a file part
+    // also its headers (400, and 200 and the name per header, and the values) and 300.
+    let ref_cost = 200 + "ref".len() + "main".len();
+    let value_cost = 200 + "v".len();
+    let file_cost = 200
+        + "f".len()
+        + 400
+        + "Content-Disposition".len()
+        + 200
+        + (file_header.len() - "Content-Disposition: ".len())
+        + 300;
+    let fits = (10 << 20) - ref_cost - value_cost;
+    let form = |value: usize, file: Option<&str>| {
+        let mut body = part(&disposition("ref", ""), "main");
+        if let Some(content) = file {
+            body.push_str(&part(&file_header, content));
+        }
+        body.push_str(&part(&disposition("v", ""), &"x".repeat(value)));
+        body + "--xxx--\r\n"
+    };
+    let cases = vec![
+        Case::post("multipart values filling maxMemory + 10 MiB", "/hooks/mem")
+            .body(ct, form(fits, None))
+            .runs(),
+        Case::post(
+            "multipart values one byte over maxMemory + 10 MiB",
+            "/hooks/mem",
+        )
+        .body(ct, form(fits + 1, None)),
+        Case::post(
+            "multipart file too large for memory costs its headers",
+            "/hooks/mem",
+        )
+        .body(ct, form(fits - file_cost, Some("file content")))
+        .runs(),
+        Case::post(
+            "multipart file headers count against the values",
+            "/hooks/mem",
+        )
+        .body(ct, form(fits - file_cost + 1, Some("file content"))),
+        Case::post("multipart empty file kept in memory", "/hooks/mem")
+            .body(ct, form(fits - file_cost, Some("")))
+            .runs(),
+    ];
+    pair.run(&cases);
+}

@@ -2,6 +2,7 @@
 //! concurrency modes and queues, the jobs endpoints, output streaming, graceful shutdown,
 //! request limits and reaping, each over real HTTP on 127.0.0.1 with real commands.
 
+mod cgroups;
 mod concurrency;
 mod jobs_endpoint;
 mod limits;

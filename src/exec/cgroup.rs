@@ -1,0 +1,476 @@
+//! A cgroup (v2) per job, where hookrun may create them: a process group cannot hold a
+//! grandchild that calls `setsid`, a cgroup holds every descendant, and `cgroup.kill` kills
+//! them all at once.
+//!
+//! # Theory of operation
+//! At start ([`Isolation::detect`]) hookrun finds its own cgroup in the cgroup2 mount
+//! (`/sys/fs/cgroup`, or `/sys/fs/cgroup/unified` on hybrid hosts; systemd's `Delegate=yes`,
+//! container runtimes with a writable cgroup namespace) and creates an *instance* cgroup under
+//! it, named `hookrun-<pid namespace>-<pid>-<start time>`: the name proves whose it is. Each job
+//! gets `<instance>/job-<n>`; the child writes itself into its `cgroup.procs` between fork and
+//! exec (`spawn`), so not even the command's first fork happens outside it. On a timeout or at
+//! shutdown every process in the cgroup gets SIGTERM, then after the grace period `cgroup.kill`
+//! (SIGKILL to all, atomically, forks included). A command that exits by itself may leave a
+//! daemon it started on purpose, as with process groups: what is left is moved to hookrun's own
+//! cgroup. Then the job cgroup is removed.
+//!
+//! A hookrun killed with SIGKILL cannot clean up. The next one to start in the same cgroup
+//! finds instance cgroups whose owner (same pid namespace, that pid with that start time) no
+//! longer runs, kills what they hold and removes them; an instance from another pid
+//! namespace cannot be proven dead and is left alone.
+//!
+//! Where no writable cgroup2 hierarchy exists, jobs run in process groups only, and the start
+//! says so once.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+/// How jobs are kept apart from each other and from hookrun.
+#[derive(Debug, Clone)]
+pub enum Isolation {
+    /// Each job in its own cgroup under this instance's.
+    Cgroups(Arc<JobCgroups>),
+    /// Process groups only; the reason no cgroup could be used.
+    ProcessGroups { reason: String },
+}
+
+impl Isolation {
+    /// Finds a writable cgroup2 hierarchy, creates this process's instance cgroup in it and
+    /// cleans up what dead instances left; process groups where that cannot be done.
+    pub fn detect() -> Isolation {
+        match JobCgroups::create() {
+            Ok(cgroups) => Isolation::Cgroups(Arc::new(cgroups)),
+            Err(reason) => Isolation::ProcessGroups { reason },
+        }
+    }
+
+    /// Logs which it is (once, at start; shown at the default level).
+    pub fn log(&self) {
+        match self {
+            Isolation::Cgroups(c) => tracing::info!(
+                target: crate::logging::LIFECYCLE,
+                cgroup = %c.instance.display(),
+                "each job runs in its own cgroup (cgroup v2): timeouts and shutdown kill every process in it"
+            ),
+            Isolation::ProcessGroups { reason } => tracing::info!(
+                target: crate::logging::LIFECYCLE,
+                %reason,
+                "no writable cgroup v2 hierarchy: jobs run in process groups, which a process that calls setsid leaves (it then outlives its job's timeout)"
+            ),
+        }
+    }
+}
+
+/// This process's instance cgroup, under which job cgroups are made.
+#[derive(Debug)]
+pub struct JobCgroups {
+    /// hookrun's own cgroup: where a finished job's daemons are moved.
+    own: PathBuf,
+    instance: PathBuf,
+    next: AtomicU64,
+}
+
+/// Identifies this process for the instance cgroup's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Owner {
+    pid_namespace: u64,
+    pid: u32,
+    start_time: u64,
+}
+
+impl Owner {
+    pub(super) fn of_pid(pid: u32) -> Option<Owner> {
+        Some(Owner {
+            pid_namespace: pid_namespace()?,
+            pid,
+            start_time: start_time(pid)?,
+        })
+    }
+
+    /// This owner's namespace with another pid and start time.
+    #[cfg(test)]
+    pub(super) fn with_pid(&self, pid: u32, start_time: u64) -> Owner {
+        Owner {
+            pid,
+            start_time,
+            ..*self
+        }
+    }
+
+    fn name(&self) -> String {
+        format!(
+            "hookrun-{}-{}-{}",
+            self.pid_namespace, self.pid, self.start_time
+        )
+    }
+
+    pub(super) fn parse(name: &str) -> Option<Owner> {
+        let mut parts = name.strip_prefix("hookrun-")?.split('-');
+        let owner = Owner {
+            pid_namespace: parts.next()?.parse().ok()?,
+            pid: parts.next()?.parse().ok()?,
+            start_time: parts.next()?.parse().ok()?,
+        };
+        parts.next().is_none().then_some(owner)
+    }
+
+    /// Whether this owner provably no longer runs: same pid namespace as ours, and its pid is
+    /// gone or belongs to a process started at another time.
+    pub(super) fn is_gone(&self) -> bool {
+        pid_namespace() == Some(self.pid_namespace) && start_time(self.pid) != Some(self.start_time)
+    }
+}
+
+impl JobCgroups {
+    fn create() -> Result<JobCgroups, String> {
+        let own = own_cgroup_dir()?;
+        let owner = Owner::of_pid(std::process::id())
+            .ok_or("cannot read this process's pid namespace or start time")?;
+        super::cgroup_leftovers::clean(&own, &owner);
+        JobCgroups::create_in(own, &owner)
+    }
+
+    /// The instance cgroup of `owner` under `own`, checked to hold processes.
+    pub(super) fn create_in(own: PathBuf, owner: &Owner) -> Result<JobCgroups, String> {
+        let instance = own.join(owner.name());
+        match std::fs::create_dir(&instance) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(format!("cannot create {}: {e}", instance.display())),
+        }
+        let cgroups = JobCgroups {
+            own,
+            instance,
+            next: AtomicU64::new(1),
+        };
+        if !cgroups.instance.join("cgroup.kill").exists() {
+            let _ = std::fs::remove_dir(&cgroups.instance);
+            return Err("the kernel has no cgroup.kill (needs Linux 5.14)".into());
+        }
+        cgroups.probe()?;
+        Ok(cgroups)
+    }
+
+    /// Proves a child can move itself into a job cgroup: a child that moves and then fails to
+    /// exec a path that does not exist reports "not found"; a refused move reports its own
+    /// error (the cgroup's owner, delegation, a threaded subtree...).
+    fn probe(&self) -> Result<(), String> {
+        let job = self
+            .job()
+            .map_err(|e| format!("cannot create a job cgroup: {e}"))?;
+        let mut cmd = std::process::Command::new(job.path.join("no-such-program"));
+        cmd.stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        job.enter_before_exec(&mut cmd);
+        let moved = match cmd.spawn() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(format!("a child cannot move into a job cgroup: {e}")),
+            Ok(mut child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err("the probe unexpectedly started".into())
+            }
+        };
+        drop(job);
+        if moved.is_err() {
+            let _ = std::fs::remove_dir(&self.instance);
+        }
+        moved
+    }
+
+    /// A new, empty cgroup for one job.
+    pub fn job(&self) -> std::io::Result<JobCgroup> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let path = self.instance.join(format!("job-{n}"));
+        std::fs::create_dir(&path)?;
+        let procs = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path.join("cgroup.procs"));
+        match procs {
+            Ok(procs) => Ok(JobCgroup {
+                path,
+                own: self.own.clone(),
+                procs: Arc::new(procs),
+            }),
+            Err(e) => {
+                let _ = std::fs::remove_dir(&path);
+                Err(e)
+            }
+        }
+    }
+
+    /// Removes the instance cgroup (at exit, once every job has ended).
+    pub fn remove(&self) {
+        let _ = std::fs::remove_dir(&self.instance);
+    }
+
+    /// This process's instance cgroup, which holds the job cgroups.
+    pub fn instance(&self) -> &Path {
+        &self.instance
+    }
+
+    /// hookrun's own cgroup.
+    pub fn own_dir(&self) -> &Path {
+        &self.own
+    }
+}
+
+/// One job's cgroup; removed on drop once empty.
+#[derive(Debug)]
+pub struct JobCgroup {
+    path: PathBuf,
+    own: PathBuf,
+    /// Its `cgroup.procs`, opened before the fork (close-on-exec), written by the child.
+    procs: Arc<std::fs::File>,
+}
+
+impl JobCgroup {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Makes the child of `cmd` enter this cgroup between fork and exec.
+    pub fn enter_before_exec(&self, cmd: &mut std::process::Command) {
+        let procs = self.procs.clone();
+        enter_before_exec(cmd, procs);
+    }
+
+    /// The pids in the cgroup now.
+    pub fn pids(&self) -> Vec<i32> {
+        std::fs::read_to_string(self.path.join("cgroup.procs"))
+            .map(|t| t.lines().filter_map(|l| l.trim().parse().ok()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether any process is left in it (`cgroup.events`: `populated 1`).
+    pub fn populated(&self) -> bool {
+        populated(&self.path)
+    }
+
+    /// Sends `signal` to every process in it (those that call `setsid` too).
+    pub fn signal(&self, signal: Signal) {
+        for pid in self.pids() {
+            let _ = kill(Pid::from_raw(pid), signal);
+        }
+    }
+
+    /// SIGKILL to every process in it, atomically (`cgroup.kill`).
+    pub fn kill(&self) {
+        if let Err(e) = write_file(&self.path.join("cgroup.kill"), b"1") {
+            tracing::warn!(cgroup = %self.path.display(), error = %e, "cgroup.kill failed; killing its processes one by one");
+            self.signal(Signal::SIGKILL);
+        }
+    }
+
+    /// Waits (up to `limit`) until the cgroup is empty; true if it is.
+    pub async fn emptied(&self, limit: Duration) -> bool {
+        let end = tokio::time::Instant::now() + limit;
+        while self.populated() {
+            if tokio::time::Instant::now() >= end {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        true
+    }
+
+    /// Moves what a command left running on purpose (it exited by itself) to hookrun's own
+    /// cgroup, where it would be without job cgroups.
+    pub fn release_leftovers(&self) {
+        // A leftover may fork while it is moved: go round until nothing is left.
+        for _ in 0..100 {
+            let pids = self.pids();
+            if pids.is_empty() {
+                return;
+            }
+            for pid in pids {
+                let _ = write_file(&self.own.join("cgroup.procs"), pid.to_string().as_bytes());
+            }
+        }
+        tracing::warn!(cgroup = %self.path.display(), "processes a job left behind could not all be moved out of its cgroup");
+    }
+}
+
+impl Drop for JobCgroup {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_dir(&self.path) {
+            tracing::debug!(cgroup = %self.path.display(), error = %e, "job cgroup not removed");
+        }
+    }
+}
+
+/// The one exception to `unsafe_code`: a closure that runs in the child between fork and exec.
+///
+/// SAFETY: `pre_exec` closures run in a forked copy of a multi-threaded process, where only
+/// async-signal-safe calls are allowed. This one makes a single `write(2)` of a constant to a
+/// file descriptor opened before the fork (close-on-exec, so the command never sees it), and
+/// turns a failure into an `io::Error` from the raw errno: no allocation, no lock, no other
+/// state touched. Writing "0" to `cgroup.procs` moves the writing process.
+#[allow(unsafe_code)]
+fn enter_before_exec(cmd: &mut std::process::Command, procs: Arc<std::fs::File>) {
+    use std::os::unix::process::CommandExt;
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::unistd::write(&*procs, b"0")
+                .map(drop)
+                .map_err(std::io::Error::from)
+        });
+    }
+}
+
+/// hookrun's own cgroup directory in a writable cgroup2 mount.
+fn own_cgroup_dir() -> Result<PathBuf, String> {
+    let cgroups = std::fs::read_to_string("/proc/self/cgroup")
+        .map_err(|e| format!("cannot read /proc/self/cgroup: {e}"))?;
+    let own = cgroups
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .ok_or("this process is in no cgroup v2 hierarchy")?;
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| format!("cannot read /proc/self/mountinfo: {e}"))?;
+    let dir = cgroup2_mounts(&mountinfo)
+        .into_iter()
+        .filter_map(|(root, mount_point)| {
+            let rel = Path::new(own).strip_prefix(&root).ok()?;
+            Some(mount_point.join(rel))
+        })
+        .find(|dir| is_cgroup2(dir))
+        .ok_or("no cgroup2 mount shows this process's cgroup")?;
+    let procs = dir.join("cgroup.procs");
+    nix::unistd::access(&procs, nix::unistd::AccessFlags::W_OK)
+        .map_err(|e| format!("{} is not writable: {e}", procs.display()))?;
+    Ok(dir)
+}
+
+/// (root, mount point) of every cgroup2 mount in `/proc/self/mountinfo`.
+fn cgroup2_mounts(mountinfo: &str) -> Vec<(PathBuf, PathBuf)> {
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            let (mount, fs) = line.split_once(" - ")?;
+            if fs.split(' ').next()? != "cgroup2" {
+                return None;
+            }
+            let mut fields = mount.split(' ');
+            let root = fields.nth(3)?;
+            let mount_point = fields.next()?;
+            Some((unescape(root).into(), unescape(mount_point).into()))
+        })
+        .collect()
+}
+
+/// Undoes mountinfo's octal escapes (`\040` for a space).
+fn unescape(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .filter(|o| o.iter().all(|b| (b'0'..=b'7').contains(b)));
+        match (bytes[i], octal) {
+            (b'\\', Some(o)) => {
+                out.push((o[0] - b'0') * 64 + (o[1] - b'0') * 8 + (o[2] - b'0'));
+                i += 4;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn is_cgroup2(dir: &Path) -> bool {
+    nix::sys::statfs::statfs(dir)
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+}
+
+pub(super) fn populated(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("cgroup.events"))
+        .is_ok_and(|t| t.lines().any(|l| l.trim() == "populated 1"))
+}
+
+pub(super) fn write_file(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)?
+        .write_all(data)
+}
+
+/// The inode of this process's pid namespace.
+fn pid_namespace() -> Option<u64> {
+    let link = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    let text = link.to_str()?;
+    text.strip_prefix("pid:[")?.strip_suffix(']')?.parse().ok()
+}
+
+/// When process `pid` started, in clock ticks after boot (`/proc/<pid>/stat`, field 22).
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may hold anything: count after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split(' ').nth(19)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owner_names_round_trip_and_prove_death() {
+        let me = Owner::of_pid(std::process::id()).expect("this process");
+        assert_eq!(Owner::parse(&me.name()), Some(me));
+        assert!(!me.is_gone());
+        let restarted = Owner {
+            start_time: me.start_time + 1,
+            ..me
+        };
+        assert!(restarted.is_gone(), "same pid, another start time");
+        let elsewhere = Owner {
+            pid_namespace: me.pid_namespace + 1,
+            pid: u32::MAX,
+            ..me
+        };
+        assert!(
+            !elsewhere.is_gone(),
+            "another pid namespace cannot be checked"
+        );
+        for bad in [
+            "hookrun-1-2",
+            "hookrun-1-2-3-4",
+            "hookrun-a-2-3",
+            "other-1-2-3",
+        ] {
+            assert_eq!(Owner::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn cgroup2_mounts_from_mountinfo() {
+        let info = "\
+25 30 0:22 / /sys rw,nosuid - sysfs sysfs rw
+35 25 0:30 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw
+36 25 0:31 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+37 25 0:32 /docker/abc /mnt/with\\040space rw - cgroup2 none rw
+";
+        assert_eq!(
+            cgroup2_mounts(info),
+            [
+                (PathBuf::from("/"), PathBuf::from("/sys/fs/cgroup/unified")),
+                (
+                    PathBuf::from("/docker/abc"),
+                    PathBuf::from("/mnt/with space")
+                ),
+            ]
+        );
+    }
+}
