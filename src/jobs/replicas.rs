@@ -77,6 +77,26 @@ pub(super) struct Cluster {
     stop: CancellationToken,
 }
 
+/// What became of a job received here that the shared queue gave this replica.
+enum Received {
+    Started,
+    /// Started already (by the other path that saw it claimed).
+    Running,
+    /// Not held here: its request was refused.
+    Unknown,
+}
+
+/// How a job received here is to be queued.
+struct Queueing {
+    hook: String,
+    /// `latest`: the hook's waiting jobs are superseded.
+    latest: bool,
+    /// A client waits for the output: the job never runs on another replica.
+    client_waits: bool,
+    max_queue: usize,
+    delivery: Option<String>,
+}
+
 /// The shared-queue jobs this replica holds.
 #[derive(Default)]
 struct Local {
@@ -127,6 +147,10 @@ impl Cluster {
 
     /// Queues a job received here (see the theory of operation); `parallel` jobs only have
     /// their delivery id claimed in the database, and run here.
+    ///
+    /// The queueing runs on a task of its own, which ends whatever becomes of the caller: a
+    /// client that leaves while its request waits for the database (its request future is
+    /// dropped) cannot leave a job half-registered here, where it would hold up shutdown.
     pub(super) async fn submit(
         self: &Arc<Self>,
         m: &Arc<JobManager>,
@@ -145,21 +169,46 @@ impl Cluster {
             Concurrency::Serial => false,
             Concurrency::Latest => true,
         };
-        let client_waits = job.trigger == Trigger::Request
-            && (hook.capture_output || hook.execution.stream_output);
+        let queueing = Queueing {
+            hook: hook.id.clone(),
+            latest,
+            client_waits: job.trigger == Trigger::Request
+                && (hook.capture_output || hook.execution.stream_output),
+            max_queue: hook.execution.max_queue.unwrap_or(m.limits.max_queue),
+            delivery: delivery.map(str::to_owned),
+        };
+        let (cluster, manager) = (self.clone(), m.clone());
+        let queued =
+            tokio::spawn(async move { cluster.enqueue(&manager, job, spec, queueing).await });
+        match queued.await {
+            Ok(submitted) => submitted,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // The runtime is going away.
+            Err(_) => Err(SubmitError::ShuttingDown),
+        }
+    }
+
+    /// Puts a `serial`/`latest` job in the shared queue; it starts here at once or waits.
+    async fn enqueue(
+        self: &Arc<Self>,
+        m: &Arc<JobManager>,
+        job: Arc<Job>,
+        spec: RunSpec,
+        q: Queueing,
+    ) -> Result<Submission, SubmitError> {
+        let client_waits = q.client_waits;
         let stored = StoredJob::from_view(job.view(true));
         m.insert(&job);
         self.local().registering.insert(job.id.clone(), job.clone());
         let window = m.store.settings().delivery_window;
-        let max_queue = hook.execution.max_queue.unwrap_or(m.limits.max_queue);
         let result = with_patience(|| {
             self.queue.enqueue(Enqueue {
                 job: &stored,
                 spec: &spec,
-                latest,
-                max_queue,
+                latest: q.latest,
+                max_queue: q.max_queue,
                 client_waits,
-                delivery,
+                delivery: q.delivery.as_deref(),
                 delivery_window: window,
             })
         })
@@ -184,13 +233,13 @@ impl Cluster {
             }
             Ok(Enqueued::Wait { superseded }) => {
                 self.end_superseded(m, &superseded);
-                tracing::debug!(job_id = %job.id, hook = %hook.id, "job waits in the shared queue");
+                tracing::debug!(job_id = %job.id, hook = %q.hook, "job waits in the shared queue");
                 Ok(Submission::New(job))
             }
             Ok(Enqueued::QueueFull { waiting }) => {
                 m.forget(&job.id);
                 Err(SubmitError::QueueFull {
-                    hook: hook.id.clone(),
+                    hook: q.hook,
                     waiting,
                 })
             }
@@ -199,7 +248,7 @@ impl Cluster {
                 Ok(Submission::Seen(earlier))
             }
             Err(e) => {
-                tracing::error!(error = %e, hook = %hook.id, "the shared queue did not take the job: answering 503");
+                tracing::error!(error = %e, hook = %q.hook, "the shared queue did not take the job: answering 503");
                 m.forget(&job.id);
                 Err(SubmitError::StoreUnavailable)
             }
@@ -267,6 +316,37 @@ impl Cluster {
         self.local()
             .running
             .insert(job.id.clone(), (job.clone(), stop.clone()));
+        self.spawn_run(m, job, stop);
+    }
+
+    /// Starts job `id`, received here, that the shared queue gave this replica. The move from
+    /// waiting to running is one step under the lock: the release that claimed the job and
+    /// the reconciliation that saw it claimed may both get here, and exactly one starts it.
+    fn run_received(self: &Arc<Self>, m: &Arc<JobManager>, id: &str) -> Received {
+        let stop = m.cancel.child_token();
+        let job = {
+            let mut local = self.local();
+            if local.running.contains_key(id) {
+                return Received::Running;
+            }
+            let job = local
+                .waiting
+                .remove(id)
+                .map(|(job, _)| job)
+                .or_else(|| local.registering.remove(id));
+            let Some(job) = job else {
+                return Received::Unknown;
+            };
+            local
+                .running
+                .insert(job.id.clone(), (job.clone(), stop.clone()));
+            job
+        };
+        self.spawn_run(m, job, stop);
+        Received::Started
+    }
+
+    fn spawn_run(self: &Arc<Self>, m: &Arc<JobManager>, job: Arc<Job>, stop: CancellationToken) {
         let (cluster, manager) = (self.clone(), m.clone());
         let context = super::job_context(&job);
         let run = async move {
@@ -312,27 +392,16 @@ impl Cluster {
         if let Some((view, spec)) = claim.adopted {
             return self.adopt(m, view, spec);
         }
-        let job = {
-            let mut local = self.local();
-            local
-                .waiting
-                .remove(&claim.job_id)
-                .map(|(job, _)| job)
-                .or_else(|| local.registering.remove(&claim.job_id))
-        };
-        match job {
-            Some(job) => self.launch(m, job),
-            None => {
-                // Received here, but its request was answered 503 (the queue's answer came
-                // too late): the client was told it was not queued, so it does not run.
-                let queue = self.queue.clone();
-                tokio::spawn(async move {
-                    let why = "not run: its request was answered 503 because the shared store confirmed it too late";
-                    if let Err(e) = bounded(queue.abandon(&claim.job_id, why)).await {
-                        tracing::warn!(job_id = %claim.job_id, error = %e, "could not drop an unanswered job from the shared queue");
-                    }
-                });
-            }
+        if let Received::Unknown = self.run_received(m, &claim.job_id) {
+            // Received here, but its request was answered 503 (the queue's answer came too
+            // late): the client was told it was not queued, so it does not run.
+            let queue = self.queue.clone();
+            tokio::spawn(async move {
+                let why = "not run: its request was answered 503 because the shared store confirmed it too late";
+                if let Err(e) = bounded(queue.abandon(&claim.job_id, why)).await {
+                    tracing::warn!(job_id = %claim.job_id, error = %e, "could not drop an unanswered job from the shared queue");
+                }
+            });
         }
     }
 
@@ -444,15 +513,20 @@ impl Cluster {
             Err(e) => return tracing::debug!(error = %e, "reconciling waiting jobs failed"),
         };
         for (id, state) in states {
-            if state == QueueState::Waiting {
-                continue;
+            match &state {
+                QueueState::Waiting => continue,
+                QueueState::Running { runner } if runner == self.replica() => {
+                    self.run_received(m, &id);
+                    continue;
+                }
+                _ => {}
             }
             let Some((job, _)) = self.local().waiting.remove(&id) else {
                 continue;
             };
             match state {
                 QueueState::Waiting => {}
-                QueueState::Running { runner } if runner == self.replica() => self.launch(m, job),
+                QueueState::Running { runner } if runner == self.replica() => {}
                 QueueState::Running { runner } => {
                     tracing::warn!(job_id = %id, runner = %runner, "a waiting job was taken over by another replica (this one was taken for dead)");
                     m.forget(&id);

@@ -12,7 +12,6 @@
 
 use std::borrow::Cow;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures_util::{Stream, StreamExt};
 use tokio_postgres::{AsyncMessage, Client, GenericClient, NoTls};
@@ -148,33 +147,41 @@ pub fn spawn_connection(mut messages: Messages) {
 pub struct Pool {
     target: PgTarget,
     slots: Vec<tokio::sync::Mutex<Option<Client>>>,
-    next: AtomicUsize,
+    /// One permit per free slot, handed out in the order asked for.
+    free: tokio::sync::Semaphore,
 }
 
-/// A connection taken from the [`Pool`]; back in the pool when dropped.
-pub struct Pooled<'a>(tokio::sync::MutexGuard<'a, Option<Client>>);
+/// A connection taken from the [`Pool`]; back in the pool when dropped (the slot before its
+/// permit: whoever gets the permit finds the slot free).
+pub struct Pooled<'a> {
+    slot: tokio::sync::MutexGuard<'a, Option<Client>>,
+    _permit: tokio::sync::SemaphorePermit<'a>,
+}
 
 impl std::ops::Deref for Pooled<'_> {
     type Target = Client;
     fn deref(&self) -> &Client {
-        self.0.as_ref().expect("a pooled connection is connected")
+        self.slot
+            .as_ref()
+            .expect("a pooled connection is connected")
     }
 }
 
 impl std::ops::DerefMut for Pooled<'_> {
     fn deref_mut(&mut self) -> &mut Client {
-        self.0.as_mut().expect("a pooled connection is connected")
+        self.slot
+            .as_mut()
+            .expect("a pooled connection is connected")
     }
 }
 
 impl Pool {
     pub fn new(target: PgTarget, size: usize) -> Pool {
+        let size = size.max(1);
         Pool {
             target,
-            slots: (0..size.max(1))
-                .map(|_| tokio::sync::Mutex::new(None))
-                .collect(),
-            next: AtomicUsize::new(0),
+            slots: (0..size).map(|_| tokio::sync::Mutex::new(None)).collect(),
+            free: tokio::sync::Semaphore::new(size),
         }
     }
 
@@ -182,29 +189,30 @@ impl Pool {
         &self.target
     }
 
-    /// A connection: a free one if any, else the next in turn once it is free.
+    /// A connection: the first slot to come free, whichever it is. (Waiting for one given
+    /// slot left a caller queued behind a transaction waiting for a hook's lock while other
+    /// connections were free.)
     pub async fn get(&self) -> Result<Pooled<'_>, StoreError> {
-        let mut guard = None;
-        for slot in &self.slots {
-            if let Ok(g) = slot.try_lock() {
-                guard = Some(g);
-                break;
-            }
+        let permit = self
+            .free
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Database("the connection pool is closed".into()))?;
+        let mut slot = self
+            .slots
+            .iter()
+            .find_map(|slot| slot.try_lock().ok())
+            .expect("a permit stands for a free slot");
+        if slot.as_ref().is_some_and(Client::is_closed) {
+            *slot = None;
         }
-        let mut guard = match guard {
-            Some(g) => g,
-            None => {
-                let i = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
-                self.slots[i].lock().await
-            }
-        };
-        if guard.as_ref().is_some_and(Client::is_closed) {
-            *guard = None;
+        if slot.is_none() {
+            *slot = Some(connect(&self.target).await?);
         }
-        if guard.is_none() {
-            *guard = Some(connect(&self.target).await?);
-        }
-        Ok(Pooled(guard))
+        Ok(Pooled {
+            slot,
+            _permit: permit,
+        })
     }
 }
 

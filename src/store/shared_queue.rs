@@ -135,6 +135,11 @@ impl SharedQueue {
         let hook = &e.job.view.hook;
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await.map_err(pg_error)?;
+        // The record and the command go in before the hook's lock is taken: every replica's
+        // enqueues and hand-overs of the hook wait in line for that lock, so it is held for
+        // as few statements as possible. Nothing reads them before the commit.
+        record_job(&tx, e.job, &self.replica).await?;
+        postgres::insert_spec(&tx, &e.job.view.id, e.spec).await?;
         tx.execute(LOCK_HOOK, &[hook]).await.map_err(pg_error)?;
         // A retry of an enqueue whose answer was lost: it is queued already.
         if let Some(row) = tx
@@ -211,9 +216,11 @@ impl SharedQueue {
         )
         .await
         .map_err(pg_error)?;
-        record_job(&tx, e.job, &self.replica).await?;
-        postgres::insert_spec(&tx, &e.job.view.id, e.spec).await?;
-        if !start || !superseded.is_empty() {
+        // Others need to hear of it only when they may have something to do: end their
+        // superseded jobs, or take the hook, which is free while its head job waits for the
+        // replica that received it. Telling every replica of every job that merely waits
+        // made each of them take the hook's lock for nothing, in the way of the hand-over.
+        if (!start && running == 0) || !superseded.is_empty() {
             notify_queue(&tx, hook).await?;
         }
         tx.commit().await.map_err(pg_error)?;
@@ -231,6 +238,26 @@ impl SharedQueue {
     /// Without `adopt` (this replica is leaving) only its own jobs are taken.
     pub async fn claim(&self, hook: &str, adopt: bool) -> Result<Option<Claim>, StoreError> {
         let mut client = self.pool.get().await?;
+        // A look without the lock first: most notifications concern a hook that is busy, or
+        // whose next job is another replica's, and taking the lock for those would queue this
+        // replica behind (and in front of) the transactions that do move the queue. Whatever
+        // makes the hook claimable later commits a notification, so nothing is missed.
+        let claimable = client
+            .query_opt(
+                &format!(
+                    "SELECT 1 FROM job_queue q WHERE q.hook = $1 AND q.runner IS NULL \
+                     AND q.seq = (SELECT MIN(w.seq) FROM job_queue w WHERE w.hook = $1 AND w.runner IS NULL) \
+                     AND NOT EXISTS (SELECT 1 FROM job_queue b WHERE b.hook = $1 AND b.runner IS NOT NULL) \
+                     AND (q.origin = $2 OR ($3 AND (q.origin IS NULL OR {})))",
+                    alive_negated("q.origin")
+                ),
+                &[&hook, &self.replica, &adopt],
+            )
+            .await
+            .map_err(pg_error)?;
+        if claimable.is_none() {
+            return Ok(None);
+        }
         let tx = client.transaction().await.map_err(pg_error)?;
         tx.execute(LOCK_HOOK, &[&hook]).await.map_err(pg_error)?;
         let claim = self.claim_locked(&tx, hook, adopt).await?;
@@ -435,15 +462,21 @@ impl SharedQueue {
     /// Takes this replica's waiting job out of the queue (canceled at shutdown); false when it
     /// is no longer waiting here.
     pub async fn withdraw(&self, job_id: &str) -> Result<bool, StoreError> {
-        let client = self.pool.get().await?;
-        let n = client
-            .execute(
-                "DELETE FROM job_queue WHERE job_id = $1 AND origin = $2 AND runner IS NULL",
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await.map_err(pg_error)?;
+        let hook = tx
+            .query_opt(
+                "DELETE FROM job_queue WHERE job_id = $1 AND origin = $2 AND runner IS NULL RETURNING hook",
                 &[&job_id, &self.replica],
             )
             .await
             .map_err(pg_error)?;
-        Ok(n > 0)
+        // The job behind it may be another replica's to take now.
+        if let Some(row) = &hook {
+            notify_queue(&tx, row.get(0)).await?;
+        }
+        tx.commit().await.map_err(pg_error)?;
+        Ok(hook.is_some())
     }
 
     /// Ends what dead replicas (leases expired) left: their running jobs and their waiting

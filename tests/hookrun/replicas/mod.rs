@@ -9,6 +9,7 @@
 //! cargo test --test hookrun replicas:: -- --ignored`. One runs at a time (one of them
 //! restarts the server).
 
+mod departed;
 mod failover;
 mod ordering;
 mod view;
@@ -63,19 +64,7 @@ pub fn pg() -> Pg {
 impl Pg {
     /// A connection to the server's `postgres` database, for the tests' own statements.
     pub async fn admin(&self) -> tokio_postgres::Client {
-        let mut config = tokio_postgres::Config::new();
-        config
-            .host("127.0.0.1")
-            .port(self.port)
-            .user("postgres")
-            .password(&self.password)
-            .dbname("postgres");
-        let (client, conn) = config
-            .connect(tokio_postgres::NoTls)
-            .await
-            .expect("connecting to the test PostgreSQL");
-        tokio::spawn(conn);
-        client
+        self.connect("postgres").await
     }
 
     /// A new, empty database; its URL (TLS, the server's certificate checked, no password).
@@ -91,6 +80,23 @@ impl Pg {
             self.port,
             self.ca.display()
         )
+    }
+
+    /// A connection to database `name` (the tests' own statements on the replicas' data).
+    pub async fn connect(&self, name: &str) -> tokio_postgres::Client {
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host("127.0.0.1")
+            .port(self.port)
+            .user("postgres")
+            .password(&self.password)
+            .dbname(name);
+        let (client, conn) = config
+            .connect(tokio_postgres::NoTls)
+            .await
+            .expect("connecting to the test PostgreSQL");
+        tokio::spawn(conn);
+        client
     }
 
     /// Restarts the server (fast shutdown, then start on the same port).
@@ -150,6 +156,17 @@ impl Replicas {
 
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
+    }
+
+    /// A connection to the replicas' database.
+    pub async fn database(&self) -> tokio_postgres::Client {
+        let name = self
+            .url
+            .split('?')
+            .next()
+            .and_then(|url| url.rsplit('/').next())
+            .expect("the database's name");
+        self.pg.connect(name).await
     }
 
     /// `POST /hooks/{hook}{query}` on replica `i`.
