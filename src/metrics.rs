@@ -19,6 +19,8 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 
+use crate::store::StoreHealth;
+
 /// The hook label of requests for a hook that is not configured.
 pub const UNKNOWN_HOOK: &str = "(unknown)";
 
@@ -112,6 +114,9 @@ pub struct Metrics {
     waiting: Family<HookLabel, Gauge>,
     reloads: Family<ResultLabel, Counter>,
     notifications: Family<ResultLabel, Counter>,
+    store_degraded: Gauge,
+    store_write_failures: Counter,
+    store_dropped_writes: Counter,
     /// Held while a scrape sets the queue gauges and encodes, so two scrapes do not interleave.
     scrape: Mutex<()>,
 }
@@ -166,6 +171,24 @@ impl Metrics {
             "Notification attempts, by result (delivered, failed, gave_up, held, refused, dropped)",
             notifications.clone(),
         );
+        let store_degraded = Gauge::default();
+        registry.register(
+            "store_degraded",
+            "1 while writes to the -state store fail and history is kept in memory only",
+            store_degraded.clone(),
+        );
+        let store_write_failures = Counter::default();
+        registry.register(
+            "store_write_failures",
+            "Failed commits to the -state store",
+            store_write_failures.clone(),
+        );
+        let store_dropped_writes = Counter::default();
+        registry.register(
+            "store_dropped_writes",
+            "Writes to the -state store given up from a full backlog while it failed",
+            store_dropped_writes.clone(),
+        );
         registry.register(
             "build",
             "The running hookrun's version",
@@ -182,6 +205,9 @@ impl Metrics {
             waiting,
             reloads,
             notifications,
+            store_degraded,
+            store_write_failures,
+            store_dropped_writes,
             scrape: Mutex::new(()),
         }
     }
@@ -229,9 +255,17 @@ impl Metrics {
     }
 
     /// The metrics as OpenMetrics text, with the running and waiting jobs set from `queues`
-    /// (hook, running, waiting) just before.
-    pub fn render(&self, queues: &[(String, usize, usize)]) -> String {
+    /// (hook, running, waiting) and the store's figures from `store` just before.
+    pub fn render(&self, queues: &[(String, usize, usize)], store: &StoreHealth) -> String {
         let _one_at_a_time = self.scrape.lock().unwrap_or_else(|e| e.into_inner());
+        self.store_degraded.set(i64::from(store.degraded()));
+        // The store's counters only grow: each scrape adds what they grew by since the last.
+        for (counter, now) in [
+            (&self.store_write_failures, store.write_failures()),
+            (&self.store_dropped_writes, store.dropped_writes()),
+        ] {
+            counter.inc_by(now.saturating_sub(counter.get()));
+        }
         // Hooks whose queues have gone are dropped, not left at their last value.
         self.running.clear();
         self.waiting.clear();
@@ -263,7 +297,7 @@ mod tests {
         m.job_ended("deploy", "succeeded", Some(Duration::from_millis(300)));
         m.reload(true);
         m.notification("delivered");
-        let text = m.render(&[("deploy".into(), 1, 2)]);
+        let text = m.render(&[("deploy".into(), 1, 2)], &StoreHealth::default());
         for line in [
             "# TYPE hookrun_http_requests counter",
             "hookrun_http_requests_total{hook=\"deploy\",outcome=\"matched\"} 1",
@@ -277,6 +311,8 @@ mod tests {
             "hookrun_jobs_waiting{hook=\"deploy\"} 2",
             "hookrun_reloads_total{result=\"ok\"} 1",
             "hookrun_notifications_total{result=\"delivered\"} 1",
+            "hookrun_store_degraded 0",
+            "hookrun_store_write_failures_total 0",
             concat!(
                 "hookrun_build_info{version=\"",
                 env!("CARGO_PKG_VERSION"),
@@ -294,8 +330,8 @@ mod tests {
     #[test]
     fn queues_that_are_gone_are_dropped() {
         let m = Metrics::new();
-        m.render(&[("old".into(), 1, 0)]);
-        let text = m.render(&[]);
+        m.render(&[("old".into(), 1, 0)], &StoreHealth::default());
+        let text = m.render(&[], &StoreHealth::default());
         assert!(!text.contains("hook=\"old\""), "{text}");
     }
 }

@@ -72,7 +72,9 @@ pub(super) fn answer(state: &AppState, path: HealthPath) -> Response {
                 header::CONTENT_TYPE,
                 HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
             );
-            let text = state.metrics.render(&state.jobs.queues());
+            let text = state
+                .metrics
+                .render(&state.jobs.queues(), state.jobs.store().health());
             go_text(StatusCode::OK, headers, text)
         }
     }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The job store on a state folder that fills up or cannot be written: a small tmpfs made
 # here. hookrun must keep answering every request and running every job, and say so loudly
-# in its log and in its store health (GET /admin/store, the source of the /metrics values).
+# in its log, in its store health (GET /admin/store) and in /metrics.
 #
 # Usage: tests/store/faults.sh [path/to/hookrun]   (as root: it mounts a tmpfs)
 set -euo pipefail
@@ -69,6 +69,17 @@ serve_all() {
 
 health() { curl -fs -H "Authorization: Bearer $token" "$base/admin/store"; }
 
+# metrics_agree HEALTH: /metrics says degraded and counts at least the failures HEALTH counted.
+metrics_agree() {
+  local m failures
+  m=$(curl -fs "$base/metrics") || fail "GET /metrics failed"
+  grep -qx 'hookrun_store_degraded 1' <<<"$m" || fail "/metrics does not say the store is degraded: $(grep store_ <<<"$m")"
+  failures=$(sed -n 's/^hookrun_store_write_failures_total \([0-9]*\)$/\1/p' <<<"$m")
+  if [ -z "$failures" ] || [ "$failures" -lt "$(jq -r .write_failures <<<"$1")" ]; then
+    fail "/metrics counts ${failures:-no} write failures where the store health says $(jq -r .write_failures <<<"$1")"
+  fi
+}
+
 # 1. A full disk while running.
 mount -t tmpfs -o size=1m,mode=0755 tmpfs "$mnt" || fail "cannot mount a tmpfs (run as root)"
 start
@@ -77,6 +88,7 @@ grep -q "STATE STORE WRITE FAILED" "$work/log" || fail "no loud log line on a fu
 h=$(health)
 [ "$(jq -r .degraded <<<"$h")" = true ] || fail "store not degraded on a full disk: $h"
 [ "$(jq -r .write_failures <<<"$h")" -ge 1 ] || fail "no write failure counted: $h"
+metrics_agree "$h"
 ok "full state folder: 40 requests served, 40 jobs succeeded; log says so; health: $(jq -c '{degraded,write_failures,last_error}' <<<"$h")"
 stop
 
@@ -90,6 +102,7 @@ serve_all 10
 grep -q "STATE STORE WRITE FAILED" "$work/log" || fail "no loud log line on a read-only folder"
 h=$(health)
 [ "$(jq -r .degraded <<<"$h")" = true ] || fail "store not degraded on a read-only folder: $h"
+metrics_agree "$h"
 ok "read-only state folder: 10 requests served, 10 jobs succeeded; health: $(jq -c '{degraded,write_failures,last_error}' <<<"$h")"
 stop
 echo "store faults: all checks passed"
