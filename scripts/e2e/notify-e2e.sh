@@ -22,21 +22,11 @@ hookrun="${1:-$repo/target/debug/hookrun}"
 # shellcheck source-path=SCRIPTDIR source=env.sh
 source "$here/env.sh"
 
-passed=0
-failed=0
-check() { # check NAME COMMAND...: run a check, print ok/FAIL
-  local name="$1"
-  shift
-  if "$@"; then
-    passed=$((passed + 1))
-    printf 'ok   %s\n' "$name"
-  else
-    failed=$((failed + 1))
-    printf 'FAIL %s\n' "$name"
-  fi
-}
+# shellcheck source-path=SCRIPTDIR source=checks.sh
+source "$here/checks.sh"
 
 work="$(mktemp -d)"
+CHECK_DIR="$work"
 rport=$((20000 + RANDOM % 5000))
 hport=$((25000 + RANDOM % 5000))
 sport=$((30000 + RANDOM % 5000))
