@@ -117,7 +117,7 @@ impl Reloader {
         let served = hooks.snapshot();
         let last = combine(
             served.fingerprint,
-            files_read_fingerprint(&served.files_read),
+            config::files_fingerprint(&served.files_read),
         );
         Arc::new(Reloader {
             sources,
@@ -143,7 +143,7 @@ impl Reloader {
     fn reload_unless_superseded(&self, force: bool, superseded: impl Fn() -> bool) -> Outcome {
         let _one_at_a_time = self.running.lock().unwrap_or_else(|e| e.into_inner());
         let served_read = self.hooks.snapshot().files_read.clone();
-        let read_before = files_read_fingerprint(&served_read);
+        let read_before = config::files_fingerprint(&served_read);
         if !force && combine(config::fingerprint(&self.sources), read_before) == *self.last() {
             return Outcome::Unchanged;
         }
@@ -156,7 +156,9 @@ impl Reloader {
         }
         let read = match &loaded.set {
             // Files the served set did not read: hashed after this load read them.
-            Some(set) if set.files_read != served_read => files_read_fingerprint(&set.files_read),
+            Some(set) if set.files_read != served_read => {
+                config::files_fingerprint(&set.files_read)
+            }
             _ => read_before,
         };
         *self.last() = combine(loaded.fingerprint, read);
@@ -296,16 +298,6 @@ impl Reloader {
         }
         Ok(())
     }
-}
-
-/// Hash of the names and current contents of the files templates read.
-fn files_read_fingerprint(files: &[PathBuf]) -> u64 {
-    let mut h = DefaultHasher::new();
-    for f in files {
-        f.hash(&mut h);
-        std::fs::read(f).ok().hash(&mut h);
-    }
-    h.finish()
 }
 
 /// One fingerprint of the hooks files and the files their templates read.

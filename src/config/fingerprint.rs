@@ -4,7 +4,7 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher as _};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::problem::Problems;
 use super::source::expand_sources;
@@ -29,9 +29,15 @@ impl Hasher {
 /// [`load`](super::load) of the same contents.
 pub fn fingerprint(sources: &[String]) -> u64 {
     let mut ignored = Problems::default();
+    files_fingerprint(&expand_sources(sources, &mut ignored))
+}
+
+/// The fingerprint of `files`' names and current contents (an unreadable file counts as such):
+/// what [`fingerprint`] computes for the files its sources name.
+pub fn files_fingerprint(files: &[PathBuf]) -> u64 {
     let mut hasher = Hasher::default();
-    for file in expand_sources(sources, &mut ignored) {
-        hasher.add(&file, std::fs::read(&file).ok().as_deref());
+    for file in files {
+        hasher.add(file, std::fs::read(file).ok().as_deref());
     }
     hasher.finish()
 }

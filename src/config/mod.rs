@@ -28,7 +28,7 @@ use arc_swap::ArcSwap;
 use serde_json::Value;
 
 pub use arguments::canonical_header_key;
-pub use fingerprint::fingerprint;
+pub use fingerprint::{files_fingerprint, fingerprint};
 pub use hook::{Concurrency, Hook, Parameter, Rule};
 pub use problem::{Problem, Severity};
 pub use source::expand_sources;
