@@ -284,6 +284,39 @@ const NOT_BACKWARDS: &str =
     "NOT ((jobs.state NOT IN ('queued', 'running') AND excluded.state IN ('queued', 'running')) \
      OR (jobs.state = 'running' AND excluded.state = 'queued'))";
 
+/// Writes `job`'s record; `on_conflict` says what an existing record of the same id becomes
+/// (`DO NOTHING`, or `DO UPDATE SET …`).
+pub(super) async fn insert_job(
+    tx: &tokio_postgres::Transaction<'_>,
+    job: &StoredJob,
+    replica: &str,
+    on_conflict: &str,
+) -> Result<(), StoreError> {
+    let summary = serde_json::to_string(&job.view).map_err(json_error)?;
+    let weight = i64::try_from(job.weight()).unwrap_or(i64::MAX);
+    tx.execute(
+        &format!(
+            "INSERT INTO jobs (id, hook, state, queued_at, finished_at, summary, stdout, stderr, weight, replica) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) {on_conflict}"
+        ),
+        &[
+            &job.view.id,
+            &job.view.hook,
+            &job.view.state.as_str(),
+            &job.queued_ms(),
+            &job.finished_ms(),
+            &text(&summary),
+            &text(&job.stdout),
+            &text(&job.stderr),
+            &weight,
+            &replica,
+        ],
+    )
+    .await
+    .map_err(pg_error)?;
+    Ok(())
+}
+
 async fn apply_one(
     tx: &tokio_postgres::Transaction<'_>,
     w: &Write,
@@ -291,31 +324,12 @@ async fn apply_one(
 ) -> Result<(), StoreError> {
     match w {
         Write::Job(job, spec) => {
-            let summary = serde_json::to_string(&job.view).map_err(json_error)?;
-            let weight = i64::try_from(job.weight()).unwrap_or(i64::MAX);
-            tx.execute(
-                &format!(
-                    "INSERT INTO jobs (id, hook, state, queued_at, finished_at, summary, stdout, stderr, weight, replica) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-                     ON CONFLICT (id) DO UPDATE SET state = excluded.state, finished_at = excluded.finished_at, \
-                     summary = excluded.summary, stdout = excluded.stdout, stderr = excluded.stderr, \
-                     weight = excluded.weight, replica = excluded.replica WHERE {NOT_BACKWARDS}"
-                ),
-                &[
-                    &job.view.id,
-                    &job.view.hook,
-                    &job.view.state.as_str(),
-                    &job.queued_ms(),
-                    &job.finished_ms(),
-                    &text(&summary),
-                    &text(&job.stdout),
-                    &text(&job.stderr),
-                    &weight,
-                    &replica,
-                ],
-            )
-            .await
-            .map_err(pg_error)?;
+            let newer = format!(
+                "DO UPDATE SET state = excluded.state, finished_at = excluded.finished_at, \
+                 summary = excluded.summary, stdout = excluded.stdout, stderr = excluded.stderr, \
+                 weight = excluded.weight, replica = excluded.replica WHERE {NOT_BACKWARDS}"
+            );
+            insert_job(tx, job, replica, &newer).await?;
             if let Some(spec) = spec {
                 insert_spec(tx, &job.view.id, spec).await?;
             }

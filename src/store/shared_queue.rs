@@ -651,28 +651,7 @@ async fn record_job(
     job: &StoredJob,
     replica: &str,
 ) -> Result<(), StoreError> {
-    let summary = serde_json::to_string(&job.view)
-        .map_err(|e| StoreError::Database(format!("job record: {e}")))?;
-    let weight = i64::try_from(job.weight()).unwrap_or(i64::MAX);
-    tx.execute(
-        "INSERT INTO jobs (id, hook, state, queued_at, finished_at, summary, stdout, stderr, weight, replica) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING",
-        &[
-            &job.view.id,
-            &job.view.hook,
-            &job.view.state.as_str(),
-            &job.queued_ms(),
-            &job.finished_ms(),
-            &text(&summary),
-            &text(&job.stdout),
-            &text(&job.stderr),
-            &weight,
-            &replica,
-        ],
-    )
-    .await
-    .map_err(pg_error)?;
-    Ok(())
+    postgres::insert_job(tx, job, replica, "DO NOTHING").await
 }
 
 /// Ends unfinished jobs `ids` in the history as `state`, saying why.
