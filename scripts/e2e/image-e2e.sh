@@ -66,6 +66,12 @@ cleanup() {
       sleep 0.5
     done
     docker config ls -q --filter label=com.docker.stack.namespace=hookrun-e2e-stack | xargs -r docker config rm >/dev/null 2>&1
+    # The volume is in use until the engine has removed the tasks' containers, which takes a
+    # while after the services are gone (vfs deletes a full copy of the image for each).
+    for _ in $(seq 1 120); do
+      docker ps -aq --filter label=com.docker.stack.namespace=hookrun-e2e-stack | grep -q . || break
+      sleep 0.5
+    done
     for _ in $(seq 1 20); do
       docker volume rm hookrun-e2e-stack_hookrun-state >/dev/null 2>&1 && break
       sleep 0.5
