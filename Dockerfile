@@ -22,8 +22,8 @@
 #   rust:1.88-slim-bookworm  a build of that tag pinned by this digest in several unrelated
 #     public repositories (the copies of repo-info found record only two earlier builds)
 #   docker:29.7.2-cli  the multi-platform index in docker-library/repo-info
-#     repos/docker/remote/29.7.2-cli.md (the official image has no release checksum to check
-#     the static CLI archive against)
+#     repos/docker/remote/29.7.2-cli.md (an image, not the static CLI archive: no checksum of
+#     that archive was found published; the official image's own build fetches it unchecked)
 #   kubectl v1.36.4  the SHA-256 that dl.k8s.io publishes beside each binary
 #     (…/bin/linux/ARCH/kubectl.sha256), as recorded by many unrelated public repositories
 # To move to newer versions, read the new digests with `docker buildx imagetools inspect
