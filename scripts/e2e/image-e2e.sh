@@ -192,8 +192,9 @@ printf '%s\n' subjectAltName=IP:127.0.0.1 basicConstraints=CA:FALSE \
 openssl x509 -req -in "$pki/server.csr" -CA "$pki/ca.pem" -CAkey "$pki/ca.key" -CAcreateserial \
   -out "$pki/server.pem" -days 2 -extfile "$pki/ext.cnf" 2>/dev/null
 mail_from=webhooks@example.com
-mail_password="e2e-Mail-Pa55-$RANDOM$RANDOM"
-wrong_password="e2e-Wrong-Pa55-$RANDOM$RANDOM"
+# Passwords as people choose them: blanks, punctuation, not only ASCII.
+mail_password="e2e Mail:Pa55@密码-$RANDOM$RANDOM"
+wrong_password="e2e Wrong:Pa55@密码-$RANDOM$RANDOM"
 printf '%s\n' "$mail_password" >"$pki/password"
 /usr/bin/python3 "$repo/tests/hookrun/notify/smtp_server.py" --dir "$work/mail" --tls implicit \
   --cert "$pki/server.pem" --key "$pki/server.key" --user "$mail_from" \
