@@ -8,16 +8,30 @@
 # local stand-ins):
 #   DEBIAN_IMAGE      the base of the final stage
 #   RUST_IMAGE        the toolchain that builds hookrun (Rust 1.88 or newer)
-#   DOCKER_CLI_IMAGE  the official docker CLI image; /usr/local/bin/docker is copied from it
-#   KUBECTL_IMAGE     the official kubectl image; /bin/kubectl is copied from it
+#   DOCKER_CLI_IMAGE  an image with the docker CLI at /usr/local/bin/docker (the official one)
+#   KUBECTL_IMAGE     an image with kubectl at /bin/kubectl; by default the stage below that
+#                     downloads the release binary and checks its SHA-256 (another version:
+#                     registry.k8s.io/kubectl:vX.Y.Z, pinned by digest)
 #   HOOKRUN_FROM      "build" compiles hookrun here; "prebuilt" takes target/image/hookrun
 #                     from the build context (a binary built beforehand on a bookworm host)
-# Pin DOCKER_CLI_IMAGE and KUBECTL_IMAGE by digest for reproducible releases
-# (NAME:TAG@sha256:…, see README "The container image").
-ARG DEBIAN_IMAGE=debian:bookworm-slim
-ARG RUST_IMAGE=rust:1.88-slim-bookworm
-ARG DOCKER_CLI_IMAGE=docker.io/library/docker:29.7.2-cli
-ARG KUBECTL_IMAGE=registry.k8s.io/kubectl:v1.36.4
+#
+# Everything fetched is pinned: the images by digest (the tag stays for readers; the digest
+# decides), kubectl by the SHA-256 of the binary. Where each value was read:
+#   debian:bookworm-slim  = debian:bookworm-20260918-slim, the multi-platform index in
+#     docker-library/repo-info repos/debian/remote/bookworm-20260918-slim.md
+#   rust:1.88-slim-bookworm  a build of that tag pinned by this digest in several unrelated
+#     public repositories (the copies of repo-info found record only two earlier builds)
+#   docker:29.7.2-cli  the multi-platform index in docker-library/repo-info
+#     repos/docker/remote/29.7.2-cli.md (an image, not the static CLI archive: no checksum of
+#     that archive was found published; the official image's own build fetches it unchecked)
+#   kubectl v1.36.4  the SHA-256 that dl.k8s.io publishes beside each binary
+#     (…/bin/linux/ARCH/kubectl.sha256), as recorded by many unrelated public repositories
+# To move to newer versions, read the new digests with `docker buildx imagetools inspect
+# NAME:TAG` and the kubectl checksums from dl.k8s.io, and change them here together.
+ARG DEBIAN_IMAGE=debian:bookworm-slim@sha256:3783cc01769c7b2b1b83a5c5ad96c815348e28ed7da68e2e3687004faa906251
+ARG RUST_IMAGE=rust:1.88-slim-bookworm@sha256:38bc5a86d998772d4aec2348656ed21438d20fcdce2795b56ca434cf21430d89
+ARG DOCKER_CLI_IMAGE=docker.io/library/docker:29.7.2-cli@sha256:3f4743208d2338c934d7b8bcfbe1bb54c0b2355c510ad5e0f31c0c4a54bd704e
+ARG KUBECTL_IMAGE=kubectl-release
 ARG HOOKRUN_FROM=build
 
 FROM ${RUST_IMAGE} AS build
@@ -28,6 +42,19 @@ RUN cargo build --release --locked && install -m 0755 target/release/hookrun /ho
 
 FROM ${DEBIAN_IMAGE} AS prebuilt
 COPY target/image/hookrun /hookrun
+
+# kubectl v1.36.4 from Kubernetes' release downloads, refused unless its SHA-256 is the
+# published one (built only when KUBECTL_IMAGE names this stage).
+FROM ${DEBIAN_IMAGE} AS kubectl-release
+ARG TARGETARCH
+ADD https://dl.k8s.io/release/v1.36.4/bin/linux/${TARGETARCH}/kubectl /bin/kubectl
+RUN case "${TARGETARCH}" in \
+      amd64) sum=8b8f088da2dab964f853b38464033b1be15ede2839eca751482357c45abdd05a ;; \
+      arm64) sum=0ecf44450ee6063bf19dd166a103ee6df4a9034455c2abce626e6eea657d73fb ;; \
+      *) echo "no published kubectl checksum recorded for ${TARGETARCH}" >&2; exit 1 ;; \
+    esac \
+    && echo "${sum}  /bin/kubectl" | sha256sum -c - \
+    && chmod 0755 /bin/kubectl
 
 FROM ${HOOKRUN_FROM} AS hookrun
 FROM ${DOCKER_CLI_IMAGE} AS docker-cli
