@@ -380,6 +380,7 @@ fn initial_hooks(args: &ServeArgs) -> Result<(config::HookSet, bool)> {
     for id in set.ids() {
         tracing::debug!(hook = id, "loaded hook");
     }
+    hookrun::allocator::release_free_memory();
     Ok((set, loaded))
 }
 

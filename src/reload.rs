@@ -164,6 +164,8 @@ impl Reloader {
         *self.last() = combine(loaded.fingerprint, read);
         loaded.log_problems();
         let outcome = self.decide(loaded);
+        // What the load parsed, and the replaced set unless a request still holds it.
+        crate::allocator::release_free_memory();
         match outcome {
             Outcome::Reloaded { .. } => self.metrics.reload(true),
             Outcome::Rejected { .. } => self.metrics.reload(false),

