@@ -476,7 +476,7 @@ impl Cluster {
         let started = Instant::now();
         let mut wait = Duration::from_millis(100);
         // One ticket for every attempt: a retry after a lost answer finds the claim made.
-        let ticket = ClaimTicket::new();
+        let mut ticket = ClaimTicket::new();
         loop {
             let adopt = !m.is_closed();
             let released = bounded(self.queue.release(&job.id, &job.hook, adopt, &ticket)).await;
@@ -492,6 +492,7 @@ impl Cluster {
                     return;
                 }
                 Err(e) => {
+                    ticket = ticket.again();
                     tracing::warn!(job_id = %job.id, hook = %job.hook, error = %e, "freeing the hook in the shared queue failed; retrying");
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(Duration::from_secs(2));
@@ -605,7 +606,7 @@ impl Cluster {
                 tracing::debug!(hook, error = %e, "claiming in the shared queue failed; asking again");
                 self.local().unsettled.push(Unsettled {
                     hook,
-                    ticket,
+                    ticket: ticket.again(),
                     since,
                 });
             }

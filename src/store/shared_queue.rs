@@ -39,14 +39,31 @@ fn held(q: &str) -> String {
 }
 
 /// Names one attempt to take a hook, in the row it takes: asking again with the same ticket
-/// after an error returns the claim if the first attempt committed (see the module's doc).
+/// (`again`) after an error returns the claim if the first attempt committed (see the
+/// module's doc).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClaimTicket(String);
+pub struct ClaimTicket {
+    id: String,
+    /// Asked with before: the queue may hold a claim made with it. (A new ticket cannot be in
+    /// any row: its first claim does not look, which saves a statement per hand-over.)
+    again: bool,
+}
 
 impl ClaimTicket {
     #[allow(clippy::new_without_default)] // each one must be new: no default value makes sense
     pub fn new() -> ClaimTicket {
-        ClaimTicket(hex::encode(rand::random::<[u8; 16]>()))
+        ClaimTicket {
+            id: hex::encode(rand::random::<[u8; 16]>()),
+            again: false,
+        }
+    }
+
+    /// The same ticket, to ask again after an attempt whose outcome is not known.
+    pub fn again(&self) -> ClaimTicket {
+        ClaimTicket {
+            id: self.id.clone(),
+            again: true,
+        }
     }
 }
 
@@ -298,7 +315,7 @@ impl SharedQueue {
                      OR (q.runner = $2 AND q.claim = $4)) LIMIT 1",
                     alive_negated("q.origin")
                 ),
-                &[&hook, &self.replica, &adopt, &ticket.0],
+                &[&hook, &self.replica, &adopt, &ticket.id],
             )
             .await
             .map_err(pg_error)?;
@@ -348,16 +365,19 @@ impl SharedQueue {
     ) -> Result<Option<Claim>, StoreError> {
         // A retry of a claim whose answer was lost: it holds the hook already (its hold
         // renewed now, since the replica runs it from now on).
-        let mine = tx
-            .query_opt(
+        let mine = if ticket.again {
+            tx.query_opt(
                 &format!(
                     "UPDATE job_queue SET held_at = {NOW_MS} \
                      WHERE hook = $1 AND runner = $2 AND claim = $3 RETURNING job_id, origin"
                 ),
-                &[&hook, &self.replica, &ticket.0],
+                &[&hook, &self.replica, &ticket.id],
             )
             .await
-            .map_err(pg_error)?;
+            .map_err(pg_error)?
+        } else {
+            None
+        };
         if let Some(row) = mine {
             let (job_id, origin): (String, Option<String>) = (row.get(0), row.get(1));
             tracing::info!(job_id = %job_id, hook, "a claim whose answer was lost had been committed: it is this replica's");
@@ -414,7 +434,7 @@ impl SharedQueue {
                     "UPDATE job_queue SET runner = $2, claim = $3, started_at = {NOW_MS}, \
                      held_at = {NOW_MS} WHERE job_id = $1"
                 ),
-                &[&job_id, &self.replica, &ticket.0],
+                &[&job_id, &self.replica, &ticket.id],
             )
             .await
             .map_err(pg_error)?;
