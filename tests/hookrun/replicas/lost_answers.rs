@@ -119,4 +119,18 @@ async fn a_job_queued_after_its_503_does_not_hold_the_hook() {
         ran.push(format!("run {next}"));
     }
     assert_eq!(lines(&r.path("runs")), ran, "jobs answered 503 never ran");
+    // Taking them back at the 503 found nothing (their queueing had not committed yet): the
+    // hold that nobody renewed freed the hook.
+    let freed: i64 = db
+        .query_one(
+            "SELECT COUNT(*) FROM jobs WHERE state = 'interrupted' AND summary LIKE '%did not run it%'",
+            &[],
+        )
+        .await
+        .expect("counting the jobs freed by their hold")
+        .get(0);
+    assert_eq!(
+        freed, rounds as i64,
+        "each refused job was freed by its hold"
+    );
 }
