@@ -94,6 +94,11 @@ pub enum SubmitError {
     StoreUnavailable,
 }
 
+/// What must follow a new job once it is filed (its notifications). It is run by whatever
+/// files the job, right after, even when the request that submitted it has gone by then: with
+/// replicas, a job is filed by a task of its own, which a client that disconnects does not end.
+pub type OnFiled = Box<dyn FnOnce(&Arc<Job>) + Send>;
+
 /// What a submission came to: a new job, or the jobs an earlier copy of the same delivery
 /// started (nothing new runs).
 #[derive(Debug)]
@@ -107,6 +112,12 @@ pub enum Submission {
 enum Admission {
     Start(Option<OwnedSemaphorePermit>),
     Wait,
+}
+
+/// A place taken for a `parallel` job (see [`JobManager::reserve_parallel`]).
+struct Reserved {
+    hook: String,
+    admission: Admission,
 }
 
 #[derive(Default)]
@@ -248,20 +259,22 @@ impl JobManager {
         request_id: &str,
         inv: Invocation,
     ) -> Result<Arc<Job>, SubmitError> {
-        self.submit_as(hook, request_id, inv, Trigger::Request)
+        self.submit_as(hook, request_id, inv, Trigger::Request, None)
             .await
     }
 
-    /// [`JobManager::submit`] for a job started by `trigger` (a rerun or a rollback).
+    /// [`JobManager::submit`] for a job started by `trigger` (a rerun or a rollback), with
+    /// what follows it once filed.
     pub async fn submit_as(
         self: &Arc<Self>,
         hook: &Hook,
         request_id: &str,
         inv: Invocation,
         trigger: Trigger,
+        on_filed: Option<OnFiled>,
     ) -> Result<Arc<Job>, SubmitError> {
         match self
-            .submit_delivery(hook, request_id, inv, trigger, None)
+            .submit_delivery(hook, request_id, inv, trigger, None, on_filed)
             .await?
         {
             Submission::New(job) => Ok(job),
@@ -271,7 +284,8 @@ impl JobManager {
 
     /// [`JobManager::submit_as`] for a request carrying the delivery id `delivery`: a copy
     /// seen within the window (also one arriving at the same moment, also on another
-    /// replica) starts nothing and answers with the jobs of the first.
+    /// replica) starts nothing and answers with the jobs of the first. `on_filed` runs once
+    /// a new job is filed, whether or not the caller is still there to hear of it.
     pub async fn submit_delivery(
         self: &Arc<Self>,
         hook: &Hook,
@@ -279,10 +293,13 @@ impl JobManager {
         inv: Invocation,
         trigger: Trigger,
         delivery: Option<&str>,
+        on_filed: Option<OnFiled>,
     ) -> Result<Submission, SubmitError> {
         let (job, spec) = self.prepare(hook, request_id, inv, trigger);
         if let Some(cluster) = &self.cluster {
-            return cluster.submit(self, hook, job, spec, delivery).await;
+            return cluster
+                .submit(self, hook, job, spec, delivery, on_filed)
+                .await;
         }
         let store = self.store.clone();
         let _gate = delivery.map(|_| store.delivery_gate());
@@ -292,6 +309,9 @@ impl JobManager {
         let job = self.file(hook, job, spec)?;
         if let Some(key) = delivery {
             store.record_delivery(&hook.id, key, vec![job.id.clone()]);
+        }
+        if let Some(on_filed) = on_filed {
+            on_filed(&job);
         }
         Ok(Submission::New(job))
     }
@@ -334,14 +354,76 @@ impl JobManager {
             return Err(SubmitError::ShuttingDown);
         }
         let admission = self.admit(&mut table, hook, &job)?;
+        Ok(self.file_admitted(
+            table,
+            &hook.id,
+            hook.execution.concurrency,
+            job,
+            spec,
+            admission,
+        ))
+    }
+
+    /// Files `job`, admitted already (under `table`'s lock, or reserved by
+    /// [`JobManager::reserve_parallel`]): this cannot fail.
+    fn file_admitted(
+        self: &Arc<Self>,
+        mut table: std::sync::MutexGuard<'_, JobTable>,
+        hook: &str,
+        mode: Concurrency,
+        job: Arc<Job>,
+        spec: RunSpec,
+        admission: Admission,
+    ) -> Arc<Job> {
         table.jobs.insert(job.id.clone(), job.clone());
         self.record(&job, Some(spec));
         if let Admission::Start(permit) = admission {
-            table.queues.entry(hook.id.clone()).or_default().running += 1;
+            table.queues.entry(hook.to_string()).or_default().running += 1;
             drop(table);
-            self.launch(job.clone(), hook.execution.concurrency, permit);
+            self.launch(job.clone(), mode, permit);
         }
-        Ok(job)
+        job
+    }
+
+    /// A place for a job of `parallel` hook `hook`, taken before its delivery id is claimed
+    /// in the shared store, so that filing the job once the claim is made cannot fail (which
+    /// would leave a claimed delivery that never runs). Filed with
+    /// [`JobManager::file_reserved`] or given back with [`JobManager::unreserve`].
+    fn reserve_parallel(&self, hook: &Hook, job: &Arc<Job>) -> Result<Reserved, SubmitError> {
+        debug_assert_eq!(hook.execution.concurrency, Concurrency::Parallel);
+        let mut table = self.lock();
+        if table.closed {
+            return Err(SubmitError::ShuttingDown);
+        }
+        let admission = self.admit(&mut table, hook, job)?;
+        Ok(Reserved {
+            hook: hook.id.clone(),
+            admission,
+        })
+    }
+
+    /// Files a `parallel` job in the place reserved for it, even once shutdown has begun (the
+    /// shutdown waits for it: see `Cluster::has_waiting`).
+    fn file_reserved(self: &Arc<Self>, place: Reserved, job: Arc<Job>, spec: RunSpec) -> Arc<Job> {
+        let table = self.lock();
+        self.file_admitted(
+            table,
+            &place.hook,
+            Concurrency::Parallel,
+            job,
+            spec,
+            place.admission,
+        )
+    }
+
+    /// Gives back a place reserved for a job that is not filed.
+    fn unreserve(&self, place: Reserved) {
+        // A permit goes back when dropped; a job that would have waited for one was counted.
+        if let Admission::Start(None) = place.admission {
+            let mut table = self.lock();
+            let queue = table.queues.entry(place.hook).or_default();
+            queue.parked = queue.parked.saturating_sub(1);
+        }
     }
 
     /// Decides, under the table's lock, whether `job` starts now or waits in its hook's queue

@@ -27,6 +27,14 @@
 //! on the dead replica (the client saw its connection fail and retries; running them as well
 //! would run them twice): those become `interrupted` too.
 //!
+//! **When an answer is lost.** A claim carries a [`ClaimTicket`] kept in the row it takes; a
+//! claim that failed is asked again with the same ticket (a release's at once, others on the
+//! next look at the queue, for up to a lease), so a claim whose `COMMIT` went through while
+//! its answer was lost is found and run, once. Each lease renewal also renews the hold on the
+//! jobs this replica runs, and returns those still held: a job whose row is gone is stopped,
+//! and a row held by a live replica that does not run it is freed by the reaper after a
+//! lease. A hook is never held by nobody for longer than the lease.
+//!
 //! **When the database is briefly unreachable.** Running commands go on; their records queue
 //! in the store's writer and are committed when the database is back. A request for a
 //! `serial`/`latest` hook waits up to 5 s for the queue to answer, then gets `503` with
@@ -45,12 +53,15 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_util::sync::CancellationToken;
 
-use super::{add_job_env, Job, JobManager, JobState, JobView, Submission, SubmitError, Trigger};
+use super::{
+    add_job_env, Job, JobManager, JobState, JobView, OnFiled, Reserved, Submission, SubmitError,
+    Trigger,
+};
 use crate::config::{Concurrency, Hook};
 use crate::logging;
 use crate::store::{
-    Claim, Enqueue, Enqueued, Notice, QueueState, RunSpec, SharedQueue, Store, StoreError,
-    StoredJob, Write,
+    Claim, ClaimTicket, Enqueue, Enqueued, Notice, QueueState, RunSpec, SharedQueue, Store,
+    StoreError, StoredJob, Write,
 };
 
 /// How often each replica looks at the shared queue unprompted (notifications missed while
@@ -97,15 +108,27 @@ struct Queueing {
     delivery: Option<String>,
 }
 
+/// A claim whose outcome is not known (its answer was lost, or never came): asked again with
+/// its ticket until the queue answers, for up to a lease (after which the queue frees the hook
+/// by itself if the claim was made).
+struct Unsettled {
+    hook: String,
+    ticket: ClaimTicket,
+    since: Instant,
+}
+
 /// The shared-queue jobs this replica holds.
 #[derive(Default)]
 struct Local {
-    /// Received here; the shared queue has not answered yet.
+    /// Received here; the shared store has not answered yet (queueing a `serial`/`latest`
+    /// job, or claiming a `parallel` job's delivery id).
     registering: HashMap<String, Arc<Job>>,
     /// Received here, queued, waiting for their turn; with whether a client waits for them.
     waiting: HashMap<String, (Arc<Job>, bool)>,
     /// Running here, with what stops them.
     running: HashMap<String, (Arc<Job>, CancellationToken)>,
+    /// Claims to ask about again.
+    unsettled: Vec<Unsettled>,
 }
 
 impl Cluster {
@@ -150,7 +173,8 @@ impl Cluster {
     ///
     /// The queueing runs on a task of its own, which ends whatever becomes of the caller: a
     /// client that leaves while its request waits for the database (its request future is
-    /// dropped) cannot leave a job half-registered here, where it would hold up shutdown.
+    /// dropped) cannot leave a job half-registered here, where it would hold up shutdown, nor
+    /// a job queued without what follows it (`on_filed`: its notifications).
     pub(super) async fn submit(
         self: &Arc<Self>,
         m: &Arc<JobManager>,
@@ -158,13 +182,16 @@ impl Cluster {
         job: Arc<Job>,
         spec: RunSpec,
         delivery: Option<&str>,
+        on_filed: Option<OnFiled>,
     ) -> Result<Submission, SubmitError> {
         if m.is_closed() {
             return Err(SubmitError::ShuttingDown);
         }
         let latest = match hook.execution.concurrency {
             Concurrency::Parallel => {
-                return self.submit_parallel(m, hook, job, spec, delivery).await
+                return self
+                    .submit_parallel(m, hook, job, spec, delivery, on_filed)
+                    .await
             }
             Concurrency::Serial => false,
             Concurrency::Latest => true,
@@ -178,14 +205,12 @@ impl Cluster {
             delivery: delivery.map(str::to_owned),
         };
         let (cluster, manager) = (self.clone(), m.clone());
-        let queued =
-            tokio::spawn(async move { cluster.enqueue(&manager, job, spec, queueing).await });
-        match queued.await {
-            Ok(submitted) => submitted,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            // The runtime is going away.
-            Err(_) => Err(SubmitError::ShuttingDown),
-        }
+        own_task(async move {
+            cluster
+                .enqueue(&manager, job, spec, queueing, on_filed)
+                .await
+        })
+        .await
     }
 
     /// Puts a `serial`/`latest` job in the shared queue; it starts here at once or waits.
@@ -195,6 +220,7 @@ impl Cluster {
         job: Arc<Job>,
         spec: RunSpec,
         q: Queueing,
+        on_filed: Option<OnFiled>,
     ) -> Result<Submission, SubmitError> {
         let client_waits = q.client_waits;
         let stored = StoredJob::from_view(job.view(true));
@@ -229,11 +255,17 @@ impl Cluster {
                 if ours {
                     self.launch(m, job.clone());
                 }
+                if let Some(on_filed) = on_filed {
+                    on_filed(&job);
+                }
                 Ok(Submission::New(job))
             }
             Ok(Enqueued::Wait { superseded }) => {
                 self.end_superseded(m, &superseded);
                 tracing::debug!(job_id = %job.id, hook = %q.hook, "job waits in the shared queue");
+                if let Some(on_filed) = on_filed {
+                    on_filed(&job);
+                }
                 Ok(Submission::New(job))
             }
             Ok(Enqueued::QueueFull { waiting }) => {
@@ -250,11 +282,23 @@ impl Cluster {
             Err(e) => {
                 tracing::error!(error = %e, hook = %q.hook, "the shared queue did not take the job: answering 503");
                 m.forget(&job.id);
+                // The queue may yet have taken it (the answer was lost, or came too late): a
+                // job whose request was answered 503 does not run.
+                let queue = self.queue.clone();
+                let id = job.id.clone();
+                self.until_done(move || {
+                    let (queue, id) = (queue.clone(), id.clone());
+                    async move { queue.abandon(&id, ANSWERED_503).await }
+                });
                 Err(SubmitError::StoreUnavailable)
             }
         }
     }
 
+    /// Files a `parallel` job, which runs here; with a delivery id, only once the id is
+    /// claimed in the shared store (with the job's record, in one transaction), on a task of
+    /// its own: a client that leaves in between does not leave a claimed delivery without
+    /// its job, which every retry would be told was seen.
     async fn submit_parallel(
         self: &Arc<Self>,
         m: &Arc<JobManager>,
@@ -262,33 +306,100 @@ impl Cluster {
         job: Arc<Job>,
         spec: RunSpec,
         delivery: Option<&str>,
+        on_filed: Option<OnFiled>,
     ) -> Result<Submission, SubmitError> {
+        let place = m.reserve_parallel(hook, &job)?;
+        let Some(key) = delivery.map(str::to_owned) else {
+            let job = m.file_reserved(place, job, spec);
+            if let Some(on_filed) = on_filed {
+                on_filed(&job);
+            }
+            return Ok(Submission::New(job));
+        };
+        let (cluster, manager) = (self.clone(), m.clone());
+        own_task(async move {
+            cluster
+                .file_delivery(&manager, place, job, spec, &key, on_filed)
+                .await
+        })
+        .await
+    }
+
+    /// Claims delivery `key` for a `parallel` job with a place here, then files it.
+    async fn file_delivery(
+        self: &Arc<Self>,
+        m: &Arc<JobManager>,
+        place: Reserved,
+        job: Arc<Job>,
+        spec: RunSpec,
+        key: &str,
+        on_filed: Option<OnFiled>,
+    ) -> Result<Submission, SubmitError> {
+        // Shutdown waits for it (`has_waiting`) until it is filed.
+        self.local().registering.insert(job.id.clone(), job.clone());
+        let stored = StoredJob::from_view(job.view(true));
         let window = m.store.settings().delivery_window;
-        if let Some(key) = delivery {
-            let claimed =
-                with_patience(|| self.queue.claim_delivery(&hook.id, key, &job.id, window)).await;
-            match claimed {
-                Ok(Some(earlier)) if !earlier.contains(&job.id) => {
-                    return Ok(Submission::Seen(earlier))
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::error!(error = %e, hook = %hook.id, "the shared store did not check the delivery id: answering 503");
-                    return Err(SubmitError::StoreUnavailable);
-                }
-            }
-        }
+        let claimed =
+            with_patience(|| self.queue.claim_delivery(key, &stored, &spec, window)).await;
         let id = job.id.clone();
-        match m.file(hook, job, spec) {
-            Ok(job) => Ok(Submission::New(job)),
-            Err(e) => {
-                if let Some(key) = delivery {
-                    let release = self.queue.release_delivery(&hook.id, key, &id);
-                    let _ = tokio::time::timeout(STATEMENT_TIMEOUT, release).await;
-                }
-                Err(e)
+        let submitted = match claimed {
+            Ok(Some(earlier)) if !earlier.contains(&id) => {
+                m.unreserve(place);
+                Ok(Submission::Seen(earlier))
             }
-        }
+            Ok(_) => {
+                let job = m.file_reserved(place, job, spec);
+                if let Some(on_filed) = on_filed {
+                    on_filed(&job);
+                }
+                Ok(Submission::New(job))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, hook = %stored.view.hook, "the shared store did not check the delivery id: answering 503");
+                m.unreserve(place);
+                // The claim may yet have been made (its answer lost or late): taken back, so
+                // that a retry of the delivery runs.
+                let (queue, hook, key) = (self.queue.clone(), stored.view.hook, key.to_owned());
+                let job_id = id.clone();
+                self.until_done(move || {
+                    let (queue, hook, key, job_id) =
+                        (queue.clone(), hook.clone(), key.clone(), job_id.clone());
+                    async move {
+                        queue
+                            .withdraw_delivery(&hook, &key, &job_id, ANSWERED_503)
+                            .await
+                    }
+                });
+                Err(SubmitError::StoreUnavailable)
+            }
+        };
+        self.local().registering.remove(&id);
+        submitted
+    }
+
+    /// Retries `work` on a task of its own until it succeeds, for up to a lease.
+    fn until_done<F, Fut>(&self, mut work: F)
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(), StoreError>> + Send,
+    {
+        let lease = self.queue.lease();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let mut wait = Duration::from_millis(200);
+            loop {
+                match bounded(work()).await {
+                    Ok(()) => return,
+                    Err(e) if started.elapsed() + wait > lease => {
+                        return tracing::warn!(error = %e, "could not take back in the shared store what a request answered 503 left");
+                    }
+                    Err(_) => {
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(Duration::from_secs(2));
+                    }
+                }
+            }
+        });
     }
 
     /// Ends this replica's jobs that a `latest` request superseded.
@@ -364,9 +475,11 @@ impl Cluster {
     async fn release(self: &Arc<Self>, m: &Arc<JobManager>, job: &Job) {
         let started = Instant::now();
         let mut wait = Duration::from_millis(100);
+        // One ticket for every attempt: a retry after a lost answer finds the claim made.
+        let mut ticket = ClaimTicket::new();
         loop {
             let adopt = !m.is_closed();
-            let released = bounded(self.queue.release(&job.id, &job.hook, adopt)).await;
+            let released = bounded(self.queue.release(&job.id, &job.hook, adopt, &ticket)).await;
             match released {
                 Ok(claim) => {
                     if let Some(claim) = claim {
@@ -379,6 +492,7 @@ impl Cluster {
                     return;
                 }
                 Err(e) => {
+                    ticket = ticket.again();
                     tracing::warn!(job_id = %job.id, hook = %job.hook, error = %e, "freeing the hook in the shared queue failed; retrying");
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(Duration::from_secs(2));
@@ -397,8 +511,7 @@ impl Cluster {
             // late): the client was told it was not queued, so it does not run.
             let queue = self.queue.clone();
             tokio::spawn(async move {
-                let why = "not run: its request was answered 503 because the shared store confirmed it too late";
-                if let Err(e) = bounded(queue.abandon(&claim.job_id, why)).await {
+                if let Err(e) = bounded(queue.abandon(&claim.job_id, ANSWERED_503)).await {
                     tracing::warn!(job_id = %claim.job_id, error = %e, "could not drop an unanswered job from the shared queue");
                 }
             });
@@ -473,18 +586,45 @@ impl Cluster {
         if self.fenced.load(Ordering::Relaxed) {
             return;
         }
-        match bounded(self.queue.claim(hook, !m.is_closed())).await {
+        self.claim(m, hook.to_string(), ClaimTicket::new(), Instant::now())
+            .await;
+    }
+
+    /// Claims `hook` with `ticket`; a claim that fails is asked about again (see
+    /// [`Unsettled`]): it may have been made, and then only this replica can run its job.
+    async fn claim(
+        self: &Arc<Self>,
+        m: &Arc<JobManager>,
+        hook: String,
+        ticket: ClaimTicket,
+        since: Instant,
+    ) {
+        match bounded(self.queue.claim(&hook, !m.is_closed(), &ticket)).await {
             Ok(Some(claim)) => self.take_claim(m, claim),
             Ok(None) => {}
-            Err(e) => tracing::debug!(hook, error = %e, "looking at the shared queue failed"),
+            Err(e) if since.elapsed() < self.queue.lease() => {
+                tracing::debug!(hook, error = %e, "claiming in the shared queue failed; asking again");
+                self.local().unsettled.push(Unsettled {
+                    hook,
+                    ticket: ticket.again(),
+                    since,
+                });
+            }
+            Err(e) => {
+                tracing::warn!(hook, error = %e, "a claim in the shared queue stayed unanswered for a lease; if it was made, the queue frees the hook by itself");
+            }
         }
     }
 
-    /// Reaps dead replicas, takes every job this replica may run now, reconciles its waiting
-    /// jobs.
+    /// Reaps dead replicas and holds nobody runs, settles claims whose answer was lost, takes
+    /// every job this replica may run now, reconciles its waiting jobs.
     async fn sync_all(self: &Arc<Self>, m: &Arc<JobManager>) {
         if self.fenced.load(Ordering::Relaxed) {
             return;
+        }
+        let unsettled = std::mem::take(&mut self.local().unsettled);
+        for u in unsettled {
+            self.claim(m, u.hook, u.ticket, u.since).await;
         }
         if let Err(e) = bounded(self.queue.reap()).await {
             tracing::debug!(error = %e, "reaping expired leases failed");
@@ -552,7 +692,7 @@ impl Cluster {
         }
     }
 
-    /// Renews the lease every fifth of it.
+    /// Renews the lease every fifth of it, and the hold on the jobs running here.
     async fn keep_lease(self: Arc<Self>) {
         let every = self.queue.lease() / 5;
         let mut failing = false;
@@ -562,14 +702,16 @@ impl Cluster {
                 () = tokio::time::sleep(every) => {}
             }
             let sent = Instant::now();
+            let running: Vec<String> = self.local().running.keys().cloned().collect();
             let renewed = tokio::time::timeout(
                 every.max(Duration::from_secs(1)),
-                self.queue.heartbeat(&self.host),
+                self.queue.heartbeat(&self.host, &running),
             )
             .await
             .unwrap_or_else(|_| Err(StoreError::Database("no answer in time".into())));
             match renewed {
-                Ok(()) => {
+                Ok(held) => {
+                    self.stop_unheld(&running, &held);
                     *self.renewed.lock().unwrap_or_else(|e| e.into_inner()) = sent;
                     failing = false;
                     if self.fenced.swap(false, Ordering::Relaxed) {
@@ -584,6 +726,25 @@ impl Cluster {
                 }
                 Err(_) => {}
             }
+        }
+    }
+
+    /// Stops the jobs running here that the shared queue no longer gives this replica (`held`
+    /// lacks them, though they were `running` when the renewal was sent): another replica may
+    /// run the hook's next job, so these must not go on.
+    fn stop_unheld(&self, running: &[String], held: &[String]) {
+        let lost: Vec<(Arc<Job>, CancellationToken)> = {
+            let local = self.local();
+            running
+                .iter()
+                .filter(|id| !held.contains(id))
+                .filter_map(|id| local.running.get(id).cloned())
+                .collect()
+        };
+        for (job, stop) in lost {
+            tracing::error!(job_id = %job.id, hook = %job.hook, "the shared queue no longer gives this replica a job it runs; stopping it so that no other replica runs one at the same time");
+            job.interrupt("interrupted: the shared queue no longer held it for this replica (another replica may take the hook over)");
+            stop.cancel();
         }
     }
 
@@ -691,6 +852,23 @@ async fn recv(notices: &mut Option<UnboundedReceiver<Notice>>) -> Option<Notice>
     match notices {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+/// Why a job whose request was answered 503 ends without running.
+const ANSWERED_503: &str =
+    "not run: its request was answered 503 because the shared store confirmed it too late";
+
+/// Runs `work` (queueing a job) on a task of its own, which ends whatever becomes of the
+/// caller, and returns what it came to.
+async fn own_task(
+    work: impl Future<Output = Result<Submission, SubmitError>> + Send + 'static,
+) -> Result<Submission, SubmitError> {
+    match tokio::spawn(work).await {
+        Ok(submitted) => submitted,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // The runtime is going away.
+        Err(_) => Err(SubmitError::ShuttingDown),
     }
 }
 

@@ -46,17 +46,17 @@ pub(super) async fn start_again(
     })?;
     let request_id = hex::encode(rand::random::<[u8; 6]>());
     let inv = spec.invocation(state.settings.kill_grace);
+    // A rerun or a rollback tells the hook's targets how it ended, like any run.
+    let on_filed = state.notifications.on_filed(&hook, None);
     let job = state
         .jobs
-        .submit_as(&hook, &request_id, inv, trigger.clone())
+        .submit_as(&hook, &request_id, inv, trigger.clone(), on_filed)
         .await
         .map_err(|e| match e {
             SubmitError::QueueFull { .. } => AdminError::QueueFull,
             SubmitError::ShuttingDown => AdminError::ShuttingDown,
             SubmitError::StoreUnavailable => AdminError::StoreUnavailable,
         })?;
-    // A rerun or a rollback tells the hook's targets how it ended, like any run.
-    state.notifications.watch(&job, &hook, None);
     let kind = match &trigger {
         Trigger::Request => "request",
         Trigger::Rerun { .. } => "rerun",

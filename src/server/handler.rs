@@ -568,6 +568,11 @@ async fn submit(
     let mut ids: Vec<String> = Vec::new();
     let mut all_live = true;
     for (i, run) in runs.into_iter().enumerate() {
+        // Watched from where the job is filed: a client that leaves while its job is being
+        // queued (with replicas, on a task of its own) does not leave it unwatched.
+        let on_filed = state
+            .notifications
+            .on_filed(hook, run.callback_url.as_deref());
         let submitted = state
             .jobs
             .submit_delivery(
@@ -576,6 +581,7 @@ async fn submit(
                 run.invocation,
                 Trigger::Request,
                 run.delivery.as_deref(),
+                on_filed,
             )
             .await;
         match submitted {
@@ -594,9 +600,6 @@ async fn submit(
                 }
             }
             Ok(Submission::New(job)) => {
-                state
-                    .notifications
-                    .watch(&job, hook, run.callback_url.as_deref());
                 ids.push(job.id.clone());
                 jobs.push(job);
             }

@@ -13,13 +13,14 @@ use std::time::{Duration, SystemTime};
 use tokio_util::task::TaskTracker;
 
 use crate::config::Hook;
-use crate::jobs::{Ending, Job, JobManager, JobState, NotificationAttempt};
+use crate::jobs::{Ending, Job, JobManager, JobState, NotificationAttempt, OnFiled};
 use crate::metrics::Metrics;
 use crate::notify::delivery::{ShutdownReport, StartError};
 use crate::notify::message::output_tail;
 use crate::notify::{self, Attempt, AttemptOutcome, Message, Notifier, Status};
 
 /// The notifier and the tasks that wait for jobs to end.
+#[derive(Clone)]
 pub struct JobNotifications {
     notifier: Notifier,
     watchers: TaskTracker,
@@ -80,6 +81,19 @@ impl JobNotifications {
             }
             notifier.job_finished(&targets, message);
         });
+    }
+
+    /// [`JobNotifications::watch`] for a job not filed yet, to be called by whatever files it
+    /// (even after the request that submitted it has gone); `None` when nobody is to be told.
+    pub fn on_filed(&self, hook: &Arc<Hook>, callback_url: Option<&str>) -> Option<OnFiled> {
+        if hook.notify.is_empty() && callback_url.is_none() {
+            return None;
+        }
+        let (this, hook) = (self.clone(), hook.clone());
+        let callback_url = callback_url.map(str::to_string);
+        Some(Box::new(move |job: &Arc<Job>| {
+            this.watch(job, &hook, callback_url.as_deref());
+        }))
     }
 
     /// Waits for the watchers (their jobs have ended: the job manager has shut down), then

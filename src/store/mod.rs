@@ -55,7 +55,7 @@ pub use location::{Location, PgTarget, PgTls, SslMode};
 pub use records::{
     DeliveryRecord, DeployRecord, JobFilter, PauseRecord, RunSpec, StoredJob, TargetSummary,
 };
-pub use shared_queue::{Claim, Enqueue, Enqueued, QueueState, SharedQueue};
+pub use shared_queue::{Claim, ClaimTicket, Enqueue, Enqueued, QueueState, SharedQueue};
 pub use sqlite::FILE_NAME as SQLITE_FILE_NAME;
 
 use crate::jobs::JobView;

@@ -96,7 +96,7 @@ impl Store {
             replica.clone(),
             settings.lease,
         ));
-        queue.heartbeat(&host_name()).await?;
+        queue.heartbeat(&host_name(), &[]).await?;
         let (notices_tx, notices) = tokio::sync::mpsc::unbounded_channel();
         let backend = Backend::Postgres {
             pool,

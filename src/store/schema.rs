@@ -83,6 +83,19 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[
             "CREATE INDEX job_queue_hook_seq ON job_queue (hook, seq)",
         ],
     ),
+    (
+        3,
+        "the shared queue: claims a replica can find again, holds renewed while a job runs",
+        &[
+            // The ticket of the claim that made `runner` run the job: a replica whose answer
+            // to a claim was lost retries with the same ticket and finds its claim again.
+            "ALTER TABLE job_queue ADD COLUMN claim TEXT",
+            // When the runner last said it runs the job (its lease renewals): a row held by a
+            // live replica that no longer runs it is freed once this is older than the lease.
+            // NULL (rows written before this migration) falls back to the runner's lease.
+            "ALTER TABLE job_queue ADD COLUMN held_at BIGINT",
+        ],
+    ),
 ];
 
 /// The newest schema this build knows.

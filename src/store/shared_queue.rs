@@ -4,6 +4,13 @@
 //! free; the lease reaper takes rows with `FOR UPDATE SKIP LOCKED`, so replicas reaping at the
 //! same moment split the work; every change is announced with `NOTIFY` (delivered at commit).
 //! Leases are measured on the database's clock.
+//!
+//! A claim is made with a [`ClaimTicket`] kept in the row it takes: when the answer to its
+//! `COMMIT` is lost with the connection, the replica asks again with the same ticket (on a new
+//! connection) and gets the claim it made, if it was committed, instead of a hook held by
+//! nobody. And a running row stays held only while its runner says it runs the job (each lease
+//! renewal renews `held_at` for the jobs the replica runs): a row that a live replica holds
+//! but does not run, whatever the cause, is freed by the reaper once the lease has passed.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -20,6 +27,44 @@ fn alive(replica: &str) -> String {
     format!(
         "EXISTS (SELECT 1 FROM replicas r WHERE r.id = {replica} AND r.seen_at + r.lease_ms >= {NOW_MS})"
     )
+}
+
+/// "The running row `q` is held": its runner is alive and has said within its lease that it
+/// runs the job (rows without `held_at`, from before it existed, rely on the lease alone).
+fn held(q: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM replicas r WHERE r.id = {q}.runner AND r.seen_at + r.lease_ms >= {NOW_MS} \
+         AND ({q}.held_at IS NULL OR {q}.held_at + r.lease_ms >= {NOW_MS}))"
+    )
+}
+
+/// Names one attempt to take a hook, in the row it takes: asking again with the same ticket
+/// (`again`) after an error returns the claim if the first attempt committed (see the
+/// module's doc).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimTicket {
+    id: String,
+    /// Asked with before: the queue may hold a claim made with it. (A new ticket cannot be in
+    /// any row: its first claim does not look, which saves a statement per hand-over.)
+    again: bool,
+}
+
+impl ClaimTicket {
+    #[allow(clippy::new_without_default)] // each one must be new: no default value makes sense
+    pub fn new() -> ClaimTicket {
+        ClaimTicket {
+            id: hex::encode(rand::random::<[u8; 16]>()),
+            again: false,
+        }
+    }
+
+    /// The same ticket, to ask again after an attempt whose outcome is not known.
+    pub fn again(&self) -> ClaimTicket {
+        ClaimTicket {
+            id: self.id.clone(),
+            again: true,
+        }
+    }
 }
 
 const LOCK_HOOK: &str = "SELECT pg_advisory_xact_lock(hashtextextended('hookrun queue ' || $1, 0))";
@@ -98,22 +143,31 @@ impl SharedQueue {
         self.lease
     }
 
-    /// Registers this replica or renews its lease.
-    pub async fn heartbeat(&self, host: &str) -> Result<(), StoreError> {
+    /// Registers this replica or renews its lease, and with it (in the same statement) the
+    /// hold on the jobs it runs, `running`. Returns those of them the queue still gives this
+    /// replica: one missing was taken from it (it must stop).
+    pub async fn heartbeat(
+        &self,
+        host: &str,
+        running: &[String],
+    ) -> Result<Vec<String>, StoreError> {
         let lease = i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX);
         let client = self.lease_connection.get().await?;
-        client
-            .execute(
+        let rows = client
+            .query(
                 &format!(
-                    "INSERT INTO replicas (id, host, started_at, seen_at, lease_ms) \
+                    "WITH lease AS (INSERT INTO replicas (id, host, started_at, seen_at, lease_ms) \
                      VALUES ($1, $2, {NOW_MS}, {NOW_MS}, $3) \
-                     ON CONFLICT (id) DO UPDATE SET seen_at = {NOW_MS}, lease_ms = $3"
+                     ON CONFLICT (id) DO UPDATE SET seen_at = {NOW_MS}, lease_ms = $3 RETURNING 1), \
+                     held AS (UPDATE job_queue SET held_at = {NOW_MS} \
+                     WHERE runner = $1 AND job_id = ANY($4) RETURNING job_id) \
+                     SELECT job_id FROM held"
                 ),
-                &[&self.replica, &host, &lease],
+                &[&self.replica, &host, &lease, &running],
             )
             .await
             .map_err(pg_error)?;
-        Ok(())
+        Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
     /// Leaves: the replica's row goes, so others take over what it leaves at once.
@@ -202,8 +256,9 @@ impl SharedQueue {
         let start = running == 0 && (waiting == 0 || e.latest);
         tx.execute(
             &format!(
-                "INSERT INTO job_queue (job_id, hook, seq, origin, runner, client_waits, queued_at, started_at) \
-                 VALUES ($1, $2, $3, $4, CASE WHEN $5 THEN $4 END, $6, {NOW_MS}, CASE WHEN $5 THEN {NOW_MS} END)"
+                "INSERT INTO job_queue (job_id, hook, seq, origin, runner, client_waits, queued_at, started_at, held_at) \
+                 VALUES ($1, $2, $3, $4, CASE WHEN $5 THEN $4 END, $6, {NOW_MS}, \
+                 CASE WHEN $5 THEN {NOW_MS} END, CASE WHEN $5 THEN {NOW_MS} END)"
             ),
             &[
                 &e.job.view.id,
@@ -236,7 +291,15 @@ impl SharedQueue {
     /// was waiting on a dead replica is interrupted instead: nobody would read its answer,
     /// and the client retries).
     /// Without `adopt` (this replica is leaving) only its own jobs are taken.
-    pub async fn claim(&self, hook: &str, adopt: bool) -> Result<Option<Claim>, StoreError> {
+    ///
+    /// After an error, ask again with the same `ticket`: if the failed attempt committed (its
+    /// answer was lost), the claim it made is returned.
+    pub async fn claim(
+        &self,
+        hook: &str,
+        adopt: bool,
+        ticket: &ClaimTicket,
+    ) -> Result<Option<Claim>, StoreError> {
         let mut client = self.pool.get().await?;
         // A look without the lock first: most notifications concern a hook that is busy, or
         // whose next job is another replica's, and taking the lock for those would queue this
@@ -245,13 +308,14 @@ impl SharedQueue {
         let claimable = client
             .query_opt(
                 &format!(
-                    "SELECT 1 FROM job_queue q WHERE q.hook = $1 AND q.runner IS NULL \
+                    "SELECT 1 FROM job_queue q WHERE q.hook = $1 AND ((q.runner IS NULL \
                      AND q.seq = (SELECT MIN(w.seq) FROM job_queue w WHERE w.hook = $1 AND w.runner IS NULL) \
                      AND NOT EXISTS (SELECT 1 FROM job_queue b WHERE b.hook = $1 AND b.runner IS NOT NULL) \
-                     AND (q.origin = $2 OR ($3 AND (q.origin IS NULL OR {})))",
+                     AND (q.origin = $2 OR ($3 AND (q.origin IS NULL OR {})))) \
+                     OR (q.runner = $2 AND q.claim = $4)) LIMIT 1",
                     alive_negated("q.origin")
                 ),
-                &[&hook, &self.replica, &adopt],
+                &[&hook, &self.replica, &adopt, &ticket.id],
             )
             .await
             .map_err(pg_error)?;
@@ -260,18 +324,20 @@ impl SharedQueue {
         }
         let tx = client.transaction().await.map_err(pg_error)?;
         tx.execute(LOCK_HOOK, &[&hook]).await.map_err(pg_error)?;
-        let claim = self.claim_locked(&tx, hook, adopt).await?;
+        let claim = self.claim_locked(&tx, hook, adopt, ticket).await?;
         tx.commit().await.map_err(pg_error)?;
         Ok(claim)
     }
 
     /// Ends this replica's run of `job_id` (its final record is committed already) and, in the
-    /// same transaction, takes the hook's next job if this replica may run it.
+    /// same transaction, takes the hook's next job if this replica may run it. Retried after
+    /// an error with the same `ticket`, it converges as [`SharedQueue::claim`] does.
     pub async fn release(
         &self,
         job_id: &str,
         hook: &str,
         adopt: bool,
+        ticket: &ClaimTicket,
     ) -> Result<Option<Claim>, StoreError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await.map_err(pg_error)?;
@@ -282,7 +348,7 @@ impl SharedQueue {
         )
         .await
         .map_err(pg_error)?;
-        let claim = self.claim_locked(&tx, hook, adopt).await?;
+        let claim = self.claim_locked(&tx, hook, adopt, ticket).await?;
         if claim.is_none() {
             notify_queue(&tx, hook).await?;
         }
@@ -295,7 +361,28 @@ impl SharedQueue {
         tx: &Transaction<'_>,
         hook: &str,
         adopt: bool,
+        ticket: &ClaimTicket,
     ) -> Result<Option<Claim>, StoreError> {
+        // A retry of a claim whose answer was lost: it holds the hook already (its hold
+        // renewed now, since the replica runs it from now on).
+        let mine = if ticket.again {
+            tx.query_opt(
+                &format!(
+                    "UPDATE job_queue SET held_at = {NOW_MS} \
+                     WHERE hook = $1 AND runner = $2 AND claim = $3 RETURNING job_id, origin"
+                ),
+                &[&hook, &self.replica, &ticket.id],
+            )
+            .await
+            .map_err(pg_error)?
+        } else {
+            None
+        };
+        if let Some(row) = mine {
+            let (job_id, origin): (String, Option<String>) = (row.get(0), row.get(1));
+            tracing::info!(job_id = %job_id, hook, "a claim whose answer was lost had been committed: it is this replica's");
+            return self.claimed(tx, job_id, origin.as_deref()).await.map(Some);
+        }
         loop {
             let busy = tx
                 .query_opt(
@@ -344,19 +431,31 @@ impl SharedQueue {
             }
             tx.execute(
                 &format!(
-                    "UPDATE job_queue SET runner = $2, started_at = {NOW_MS} WHERE job_id = $1"
+                    "UPDATE job_queue SET runner = $2, claim = $3, started_at = {NOW_MS}, \
+                     held_at = {NOW_MS} WHERE job_id = $1"
                 ),
-                &[&job_id, &self.replica],
+                &[&job_id, &self.replica, &ticket.id],
             )
             .await
             .map_err(pg_error)?;
-            let adopted = if ours {
-                None
-            } else {
-                Some(read_job(tx, &job_id).await?)
-            };
-            return Ok(Some(Claim { job_id, adopted }));
+            return self.claimed(tx, job_id, origin.as_deref()).await.map(Some);
         }
+    }
+
+    /// The claim of `job_id`, received by `origin`: with its record and command when another
+    /// replica received it.
+    async fn claimed(
+        &self,
+        tx: &Transaction<'_>,
+        job_id: String,
+        origin: Option<&str>,
+    ) -> Result<Claim, StoreError> {
+        let adopted = if origin == Some(self.replica.as_str()) {
+            None
+        } else {
+            Some(read_job(tx, &job_id).await?)
+        };
+        Ok(Claim { job_id, adopted })
     }
 
     /// Hooks whose first waiting job this replica may take now (the periodic catch-up for
@@ -440,14 +539,15 @@ impl SharedQueue {
         Ok(handed)
     }
 
-    /// Drops a job this replica claimed but will not run (its request was refused), ending it
-    /// as `canceled` for `why`.
+    /// Drops a job received here that will not run (its request was refused), waiting or
+    /// claimed by this replica, ending it as `canceled` for `why`.
     pub async fn abandon(&self, job_id: &str, why: &str) -> Result<(), StoreError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await.map_err(pg_error)?;
         let hook = tx
             .query_opt(
-                "DELETE FROM job_queue WHERE job_id = $1 AND runner = $2 RETURNING hook",
+                "DELETE FROM job_queue WHERE job_id = $1 \
+                 AND (runner = $2 OR (runner IS NULL AND origin = $2)) RETURNING hook",
                 &[&job_id, &self.replica],
             )
             .await
@@ -481,19 +581,21 @@ impl SharedQueue {
 
     /// Ends what dead replicas (leases expired) left: their running jobs and their waiting
     /// jobs with a waiting client become `interrupted` and leave the queue; the history's
-    /// unfinished jobs they recorded (`parallel` hooks) become `interrupted`. Returns the
-    /// hooks whose queue changed.
+    /// unfinished jobs they recorded (`parallel` hooks) become `interrupted`. So does a running
+    /// row that a live replica has not said it runs for a lease (a claim it never learnt of).
+    /// Returns the hooks whose queue changed.
     pub async fn reap(&self) -> Result<Vec<String>, StoreError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await.map_err(pg_error)?;
         let rows = tx
             .query(
                 &format!(
-                    "SELECT q.job_id, q.hook, q.runner, q.origin FROM job_queue q \
-                     WHERE (q.runner IS NOT NULL AND {}) \
+                    "SELECT q.job_id, q.hook, q.runner, q.origin, {} FROM job_queue q \
+                     WHERE (q.runner IS NOT NULL AND NOT {}) \
                      OR (q.runner IS NULL AND q.client_waits = 1 AND q.origin IS NOT NULL AND {}) \
                      FOR UPDATE OF q SKIP LOCKED",
-                    alive_negated("q.runner"),
+                    alive("q.runner"),
+                    held("q"),
                     alive_negated("q.origin"),
                 ),
                 &[],
@@ -505,7 +607,11 @@ impl SharedQueue {
             let (job_id, hook): (String, String) = (r.get(0), r.get(1));
             let runner: Option<String> = r.get(2);
             let origin: Option<String> = r.get(3);
+            let runner_alive: bool = r.get(4);
             let why = match runner {
+                Some(runner) if runner_alive => format!(
+                    "the replica holding it ({runner}) did not run it: it lost track of its claim (an answer lost with a connection, or its request was refused)"
+                ),
                 Some(runner) => format!(
                     "the replica running it ({runner}) stopped renewing its lease: it crashed, was killed or lost the database"
                 ),
@@ -563,39 +669,50 @@ impl SharedQueue {
         Ok(hooks)
     }
 
-    /// Claims `key` for `job_id` unless it was seen within `window`: `Some(earlier jobs)` when
-    /// it was (for hooks whose jobs are not queued here: `parallel` ones).
+    /// Claims delivery `key` of a job that runs where it was received (a `parallel` hook's)
+    /// unless it was seen within `window`: `Some(earlier jobs)` when it was. The claim and the
+    /// job's first record (with its command) are one transaction, so a claim never stands
+    /// without its job, whatever becomes of the request afterwards. A retry after an error
+    /// that finds its own job id (the first attempt committed) may file the job.
     pub async fn claim_delivery(
         &self,
-        hook: &str,
         key: &str,
-        job_id: &str,
+        job: &StoredJob,
+        spec: &RunSpec,
         window: Duration,
     ) -> Result<Option<Vec<String>>, StoreError> {
         let window = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await.map_err(pg_error)?;
-        let seen = claim_delivery(&tx, hook, key, job_id, window).await?;
+        let seen = claim_delivery(&tx, &job.view.hook, key, &job.view.id, window).await?;
+        if seen.is_none() {
+            record_job(&tx, job, &self.replica).await?;
+            postgres::insert_spec(&tx, &job.view.id, spec).await?;
+        }
         tx.commit().await.map_err(pg_error)?;
         Ok(seen)
     }
 
-    /// Gives a claimed delivery up (its job could not be queued), so a retry can run.
-    pub async fn release_delivery(
+    /// Takes back a delivery claimed for `job_id` whose request was answered 503 after all
+    /// (the claim may have committed unseen): its job ends `canceled` for `why`, unrun, and a
+    /// retry of the delivery runs.
+    pub async fn withdraw_delivery(
         &self,
         hook: &str,
         key: &str,
         job_id: &str,
+        why: &str,
     ) -> Result<(), StoreError> {
-        let client = self.pool.get().await?;
-        client
-            .execute(
-                "DELETE FROM deliveries WHERE hook = $1 AND delivery = $2 AND job_ids = $3",
-                &[&hook, &text(key), &job_id],
-            )
-            .await
-            .map_err(pg_error)?;
-        Ok(())
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await.map_err(pg_error)?;
+        tx.execute(
+            "DELETE FROM deliveries WHERE hook = $1 AND delivery = $2 AND job_ids = $3",
+            &[&hook, &text(key), &job_id],
+        )
+        .await
+        .map_err(pg_error)?;
+        end_in_history(&tx, &[job_id.to_string()], JobState::Canceled, why).await?;
+        tx.commit().await.map_err(pg_error)
     }
 }
 

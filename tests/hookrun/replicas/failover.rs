@@ -17,7 +17,7 @@ const LEASE: Duration = Duration::from_secs(15);
 
 /// A serial hook whose command logs `run <job>`, leaves its pid in `pid-<job>` and sleeps for
 /// the `sleep` query value.
-fn sleeper(dir: &std::path::Path) -> Vec<serde_json::Value> {
+pub(super) fn sleeper(dir: &std::path::Path) -> Vec<serde_json::Value> {
     vec![with(
         sh_hook(
             "deploy",

@@ -1,7 +1,9 @@
 //! Several replicas of the built binary sharing one PostgreSQL: `serial` and `latest` across
 //! replicas (`ordering`), a replica killed with SIGKILL, a graceful hand-over and PostgreSQL
 //! restarted under load (`failover`), one view of jobs, deploys and pauses from any replica,
-//! delivery dedup across replicas, TLS and the password (`view`).
+//! delivery dedup across replicas, TLS and the password (`view`), clients that leave while
+//! their job is queued (`departed`), answers lost with a connection (`lost_answers`, through
+//! the proxy of `cut`).
 //!
 //! They need a PostgreSQL server: `scripts/test` starts one (`tests/replicas/postgres.sh`) and
 //! runs them with `--ignored`; by hand:
@@ -9,8 +11,10 @@
 //! cargo test --test hookrun replicas:: -- --ignored`. One runs at a time (one of them
 //! restarts the server).
 
+mod cut;
 mod departed;
 mod failover;
+mod lost_answers;
 mod ordering;
 mod view;
 
