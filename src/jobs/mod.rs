@@ -282,7 +282,9 @@ impl JobManager {
     ) -> Result<Submission, SubmitError> {
         let (job, spec) = self.prepare(hook, request_id, inv, trigger);
         if let Some(cluster) = &self.cluster {
-            return cluster.submit(self, hook, job, spec, delivery).await;
+            // Boxed: the shared queue's state is large, and every request's future would
+            // carry it (and copy it on each move) whether or not replicas are configured.
+            return Box::pin(cluster.submit(self, hook, job, spec, delivery)).await;
         }
         let store = self.store.clone();
         let _gate = delivery.map(|_| store.delivery_gate());

@@ -318,7 +318,8 @@ async fn answer(
     }
     let pushes = match &hook.registry_event {
         None => None,
-        Some(opts) => match image_pushes(state, opts, request).await? {
+        // Boxed: only registry hooks carry the state of reading a delivery.
+        Some(opts) => match Box::pin(image_pushes(state, opts, request)).await? {
             Delivery::Pushes(pushes) => Some(pushes),
             Delivery::Ignored { reason } => {
                 tracing::info!(reason, "registry delivery has no image push");

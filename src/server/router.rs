@@ -19,6 +19,10 @@ use super::health::{self, HealthPath};
 use super::{handler, jobs_api, reply, AppState, RequestBody};
 
 /// Answers one request. Generic over the body so that tests can call it without a socket.
+///
+/// The handlers' futures are boxed: hyper moves the future of every request a few times
+/// before it first polls it, and a future holds the largest state of any branch (several
+/// KiB for the admin pages and a hook's jobs), so unboxed each move copied all of it.
 pub async fn dispatch<B: RequestBody>(
     state: Arc<AppState>,
     remote: Option<SocketAddr>,
@@ -27,11 +31,11 @@ pub async fn dispatch<B: RequestBody>(
     match route(&state.settings, &req) {
         Ok(Route::Root) => reply::root(),
         Ok(Route::Health(path)) => health::answer(&state, path),
-        Ok(Route::Job { id, output }) => jobs_api::answer(&state, &id, output, &req)
+        Ok(Route::Job { id, output }) => Box::pin(jobs_api::answer(&state, &id, output, &req))
             .await
             .unwrap_or_else(IntoResponse::into_response),
-        Ok(Route::Admin(path)) => admin_api::answer(state, path, req).await,
-        Ok(Route::Hook(id)) => handler::handle(state, remote, id, req).await,
+        Ok(Route::Admin(path)) => Box::pin(admin_api::answer(state, path, req)).await,
+        Ok(Route::Hook(id)) => Box::pin(handler::handle(state, remote, id, req)).await,
         Err(e) => e.into_response(),
     }
 }
