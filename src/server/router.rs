@@ -58,10 +58,9 @@ enum Route {
 fn route<B>(settings: &super::Settings, req: &Request<B>) -> Result<Route, HttpError> {
     let prefix = settings.url_prefix.as_str();
     let path = percent_decode(req.uri().path()).ok_or(HttpError::BadRequestLine)?;
-    let clean = clean_path(&path);
-    if clean != path {
+    if !is_clean(&path) {
         return Err(HttpError::UncleanPath {
-            location: redirect_target(&clean, req.uri().query()),
+            location: redirect_target(&clean_path(&path), req.uri().query()),
         });
     }
     // captainhook's router has no `/`.
@@ -149,6 +148,22 @@ fn percent_decode(s: &str) -> Option<String> {
     Some(String::from_utf8_lossy(&out).into_owned())
 }
 
+/// Whether `clean_path` leaves `p` as it is (without building its clean form): rooted, no
+/// empty segment but a trailing slash's, no `.` or `..` segment.
+fn is_clean(p: &str) -> bool {
+    let Some(rest) = p.strip_prefix('/') else {
+        return false;
+    };
+    let mut segments = rest.split('/').peekable();
+    while let Some(segment) = segments.next() {
+        let last = segments.peek().is_none();
+        if segment == "." || segment == ".." || (segment.is_empty() && !last) {
+            return false;
+        }
+    }
+    true
+}
+
 /// gorilla/mux `cleanPath`: Go's `path.Clean`, keeping a trailing slash.
 fn clean_path(p: &str) -> String {
     if p.is_empty() {
@@ -204,6 +219,36 @@ mod tests {
             ("/..", "/"),
         ] {
             assert_eq!(clean_path(input), want, "{input}");
+        }
+        for path in [
+            "",
+            "/",
+            "//",
+            "/a",
+            "/a/",
+            "/a//",
+            "//a",
+            "/a/b",
+            "a",
+            "a/b",
+            "/.",
+            "/..",
+            "/./",
+            "/a/.",
+            "/a/..",
+            "/a/./b",
+            "/a/../b",
+            "/.a",
+            "/..a",
+            "/a.",
+            "/a/...",
+            "/a/.b/",
+            "/hooks/deploy",
+            "/hooks//deploy",
+            "/hooks/deploy/.",
+            "/hooks/x%2Fy",
+        ] {
+            assert_eq!(is_clean(path), clean_path(path) == path, "{path:?}");
         }
     }
 
