@@ -400,11 +400,14 @@ fn status_to_exit(status: std::io::Result<ExitStatus>) -> Exit {
 
 /// Copies the pipe into the log until EOF, reading (and dropping) past the cap.
 async fn pump(mut pipe: impl AsyncRead + Unpin, log: Arc<OutputLog>) {
-    let mut buf = vec![0u8; 16 * 1024];
+    // Read into spare capacity: a zeroed buffer cost a 16 KiB memset per job, most of whose
+    // output is a line or none.
+    let mut buf = Vec::with_capacity(16 * 1024);
     loop {
-        match pipe.read(&mut buf).await {
+        buf.clear();
+        match pipe.read_buf(&mut buf).await {
             Ok(0) | Err(_) => return,
-            Ok(n) => log.append(&buf[..n]),
+            Ok(_) => log.append(&buf),
         }
     }
 }
