@@ -19,7 +19,8 @@
 //! command), then `execve`. A step that fails writes its errno to a close-on-exec pipe that
 //! hookrun reads (an exec closes it unwritten: as std reports a failed exec) and the child
 //! exits with 127. hookrun's thread then restores its signal mask and, on success, opens a
-//! pidfd for the child: waiting polls it, killing is `pidfd_send_signal`, and the child is
+//! pidfd for the child (where none can be opened, as under valgrind: SIGCHLD): waiting polls
+//! it, killing is `pidfd_send_signal`, and the child is
 //! reaped once, so no other process can ever be signalled under a reused pid.
 
 use std::collections::BTreeMap;
@@ -56,8 +57,16 @@ pub struct Spawn<'a> {
 #[derive(Debug)]
 pub struct Child {
     pid: Pid,
-    pidfd: AsyncFd<OwnedFd>,
+    exits: Exits,
     status: Option<ExitStatus>,
+}
+
+/// How the end of a child is noticed: its pidfd, or, where pidfds cannot be opened (valgrind
+/// knows no pidfd_open), every SIGCHLD, after which the child is asked whether it ended.
+#[derive(Debug)]
+enum Exits {
+    Pidfd(AsyncFd<OwnedFd>),
+    Sigchld(tokio::signal::unix::Signal),
 }
 
 /// What the child reads, all of it made before the clone. The pointers point into the strings
@@ -179,26 +188,23 @@ pub fn spawn(spawn: &Spawn) -> std::io::Result<Child> {
             "no runtime to wait for the command in",
         ));
     }
-    let pidfd = match rustix::process::pidfd_open(
+    let pidfd = rustix::process::pidfd_open(
         rustix::process::Pid::from_raw(pid.as_raw()).expect("a child's pid is positive"),
         rustix::process::PidfdFlags::empty(),
-    ) {
-        Ok(fd) => fd,
-        Err(e) => {
-            // Cannot happen on a kernel with cgroup.kill (5.14): pidfd_open is 5.3. Do not
-            // leave the command running unwatched.
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-            let _ = waitpid(pid, None);
-            return Err(e.into());
-        }
+    );
+    let exits = match pidfd {
+        Ok(pidfd) => watch(pidfd).map(Exits::Pidfd),
+        Err(_) => tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child())
+            .map(Exits::Sigchld),
     };
-    match watch(pidfd) {
-        Ok(pidfd) => Ok(Child {
+    match exits {
+        Ok(exits) => Ok(Child {
             pid,
-            pidfd,
+            exits,
             status: None,
         }),
         Err(e) => {
+            // Do not leave the command running unwatched.
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
             let _ = waitpid(pid, None);
             Err(e)
@@ -233,21 +239,27 @@ impl Child {
 
     /// Waits for the child to exit and reaps it (once; later calls return the same status).
     pub async fn wait(&mut self) -> std::io::Result<ExitStatus> {
+        let pid = self.pid;
         loop {
             if let Some(status) = self.status {
                 return Ok(status);
             }
-            let mut ready = self.pidfd.readable().await?;
-            match waitpid(self.pid, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(_, code)) => {
-                    self.status = Some(ExitStatus::from_raw((code & 0xff) << 8));
+            match &mut self.exits {
+                Exits::Pidfd(pidfd) => {
+                    let mut ready = pidfd.readable().await?;
+                    self.status = reap(pid)?;
+                    if self.status.is_none() {
+                        ready.clear_ready();
+                    }
                 }
-                Ok(WaitStatus::Signaled(_, signal, core)) => {
-                    let core = if core { 0x80 } else { 0 };
-                    self.status = Some(ExitStatus::from_raw(signal as i32 | core));
+                // The stream exists since the spawn: a child that exits before this check
+                // is seen by it, one that exits after it by the next signal.
+                Exits::Sigchld(signals) => {
+                    self.status = reap(pid)?;
+                    if self.status.is_none() {
+                        signals.recv().await;
+                    }
                 }
-                Ok(_) => ready.clear_ready(),
-                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -267,9 +279,30 @@ impl Child {
         if self.status.is_some() {
             return Ok(());
         }
-        rustix::process::pidfd_send_signal(self.pidfd.get_ref(), rustix::process::Signal::KILL)
-            .map_err(Into::into)
+        match &self.exits {
+            Exits::Pidfd(pidfd) => {
+                rustix::process::pidfd_send_signal(pidfd.get_ref(), rustix::process::Signal::KILL)
+                    .map_err(Into::into)
+            }
+            // Not reaped yet: the pid is still this child's.
+            Exits::Sigchld(_) => {
+                nix::sys::signal::kill(self.pid, nix::sys::signal::Signal::SIGKILL)
+                    .map_err(Into::into)
+            }
+        }
     }
+}
+
+/// The status of `pid` if it has ended (reaping it), `None` while it runs.
+fn reap(pid: Pid) -> std::io::Result<Option<ExitStatus>> {
+    Ok(match waitpid(pid, Some(WaitPidFlag::WNOHANG))? {
+        WaitStatus::Exited(_, code) => Some(ExitStatus::from_raw((code & 0xff) << 8)),
+        WaitStatus::Signaled(_, signal, core) => {
+            let core = if core { 0x80 } else { 0 };
+            Some(ExitStatus::from_raw(signal as i32 | core))
+        }
+        _ => None,
+    })
 }
 
 /// Registers a pidfd with the runtime: it becomes readable when the process exits.
