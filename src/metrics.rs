@@ -8,7 +8,8 @@
 //! counts notification attempts. Jobs running and waiting are read from the job manager at
 //! each scrape (`set_queues`), so they can never drift from the truth.
 
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -58,6 +59,20 @@ pub enum RequestOutcome {
 }
 
 impl RequestOutcome {
+    /// Every outcome, in declaration order (`outcome as usize` indexes it).
+    pub const ALL: [RequestOutcome; 9] = [
+        RequestOutcome::Matched,
+        RequestOutcome::RulesNotSatisfied,
+        RequestOutcome::NothingToDeploy,
+        RequestOutcome::Paused,
+        RequestOutcome::NotFound,
+        RequestOutcome::MethodNotAllowed,
+        RequestOutcome::QueueFull,
+        RequestOutcome::ClientError,
+        RequestOutcome::ServerError,
+    ];
+    const COUNT: usize = RequestOutcome::ALL.len();
+
     pub fn as_str(self) -> &'static str {
         match self {
             RequestOutcome::Matched => "matched",
@@ -104,10 +119,18 @@ fn duration_histogram() -> Histogram {
     Histogram::new(DURATION_BUCKETS)
 }
 
+/// One hook's request counters, one per outcome, each taken from the family the first time
+/// it counts: counting a request is then an atomic add, without building its labels (an
+/// allocated hook id) and hashing them into the family every time.
+#[derive(Default)]
+struct HookRequests([OnceLock<Counter>; RequestOutcome::COUNT]);
+
 /// The server's metrics; cheap to update from any thread.
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
+    /// The counters of `requests` by hook id (configured ids and [`UNKNOWN_HOOK`] only).
+    requests_by_hook: RwLock<HashMap<String, HookRequests>>,
     jobs: Family<JobLabels, Counter>,
     job_duration: Family<HookLabel, Histogram, fn() -> Histogram>,
     running: Family<HookLabel, Gauge>,
@@ -199,6 +222,7 @@ impl Metrics {
         Metrics {
             registry,
             requests,
+            requests_by_hook: RwLock::default(),
             jobs,
             job_duration,
             running,
@@ -215,13 +239,32 @@ impl Metrics {
     /// Counts a request to a hook URL; `hook` is a configured hook's id, or `None` when no hook
     /// has the requested id.
     pub fn request(&self, hook: Option<&str>, outcome: RequestOutcome) {
-        let hook = hook.unwrap_or(UNKNOWN_HOOK).to_string();
-        self.requests
-            .get_or_create(&RequestLabels {
-                hook,
-                outcome: outcome.as_str(),
-            })
-            .inc();
+        let hook = hook.unwrap_or(UNKNOWN_HOOK);
+        let counter = |counters: &HookRequests| {
+            counters.0[outcome as usize]
+                .get_or_init(|| {
+                    let labels = RequestLabels {
+                        hook: hook.to_string(),
+                        outcome: outcome.as_str(),
+                    };
+                    self.requests.get_or_create(&labels).clone()
+                })
+                .inc();
+        };
+        let known = self
+            .requests_by_hook
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(counters) = known.get(hook) {
+            counter(counters);
+            return;
+        }
+        drop(known);
+        let mut known = self
+            .requests_by_hook
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        counter(known.entry(hook.to_string()).or_default());
     }
 
     /// Counts a job of `hook` that ended in `state`, and how long its command ran, if it ran.
@@ -324,6 +367,36 @@ mod tests {
                 text.lines().any(|l| l == line),
                 "{line} missing in:\n{text}"
             );
+        }
+    }
+
+    #[test]
+    fn each_outcome_of_each_hook_is_its_own_series() {
+        let m = Metrics::new();
+        for (i, outcome) in RequestOutcome::ALL.into_iter().enumerate() {
+            assert_eq!(outcome as usize, i, "{outcome:?}");
+            for _ in 0..=i {
+                m.request(Some("a"), outcome);
+            }
+            m.request(None, outcome);
+        }
+        let text = m.render(&[], &StoreHealth::default());
+        for (i, outcome) in RequestOutcome::ALL.into_iter().enumerate() {
+            let outcome = outcome.as_str();
+            for line in [
+                format!(
+                    "hookrun_http_requests_total{{hook=\"a\",outcome=\"{outcome}\"}} {}",
+                    i + 1
+                ),
+                format!(
+                    "hookrun_http_requests_total{{hook=\"(unknown)\",outcome=\"{outcome}\"}} 1"
+                ),
+            ] {
+                assert!(
+                    text.lines().any(|l| l == line),
+                    "{line} missing in:\n{text}"
+                );
+            }
         }
     }
 

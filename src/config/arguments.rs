@@ -191,18 +191,19 @@ pub fn canonical_header_key(key: &str) -> String {
     if !valid {
         return key.to_string();
     }
+    // Every byte is an ASCII token character: change them in place, in one allocation.
+    let mut out = key.to_string().into_bytes();
     let mut upper = true;
-    key.chars()
-        .map(|c| {
-            let out = if upper {
-                c.to_ascii_uppercase()
-            } else {
-                c.to_ascii_lowercase()
-            };
-            upper = c == '-';
-            out
-        })
-        .collect()
+    for b in &mut out {
+        let c = *b;
+        *b = if upper {
+            c.to_ascii_uppercase()
+        } else {
+            c.to_ascii_lowercase()
+        };
+        upper = c == b'-';
+    }
+    String::from_utf8(out).expect("ASCII stays UTF-8")
 }
 
 #[cfg(test)]

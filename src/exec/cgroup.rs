@@ -7,8 +7,8 @@
 //! (`/sys/fs/cgroup`, or `/sys/fs/cgroup/unified` on hybrid hosts; systemd's `Delegate=yes`,
 //! container runtimes with a writable cgroup namespace) and creates an *instance* cgroup under
 //! it, named `hookrun-<pid namespace>-<pid>-<start time>`: the name proves whose it is. Each job
-//! gets `<instance>/job-<n>`; the child writes itself into its `cgroup.procs` between fork and
-//! exec (`spawn`), so not even the command's first fork happens outside it. On a timeout or at
+//! gets `<instance>/job-<n>`; the child writes itself into its `cgroup.procs` between its clone
+//! and exec (`vfork`), so not even the command's first fork happens outside it. On a timeout or at
 //! shutdown every process in the cgroup gets SIGTERM, then after the grace period `cgroup.kill`
 //! (SIGKILL to all, atomically, forks included). A command that exits by itself may leave a
 //! daemon it started on purpose, as with process groups: what is left is moved to hookrun's own
@@ -23,6 +23,7 @@
 //! says so once.
 
 use std::io::Write;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -164,17 +165,24 @@ impl JobCgroups {
         let job = self
             .job()
             .map_err(|e| format!("cannot create a job cgroup: {e}"))?;
-        let mut cmd = std::process::Command::new(job.path.join("no-such-program"));
-        cmd.stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
-        job.enter_before_exec(&mut cmd);
-        let moved = match cmd.spawn() {
+        let null =
+            std::fs::File::open("/dev/null").map_err(|e| format!("cannot open /dev/null: {e}"))?;
+        let missing = job.path.join("no-such-program");
+        let spawned = super::vfork::spawn(&super::vfork::Spawn {
+            path: &missing,
+            arg0: missing.as_os_str(),
+            args: &[],
+            env: Vec::new(),
+            dir: None,
+            stdin: null.as_fd(),
+            output: null.as_fd(),
+            cgroup_procs: job.procs(),
+        });
+        let moved = match spawned {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(format!("a child cannot move into a job cgroup: {e}")),
             Ok(mut child) => {
-                let _ = child.kill();
-                let _ = child.wait();
+                child.kill_and_reap();
                 Err("the probe unexpectedly started".into())
             }
         };
@@ -197,7 +205,7 @@ impl JobCgroups {
             Ok(procs) => Ok(JobCgroup {
                 path,
                 own: self.own.clone(),
-                procs: Arc::new(procs),
+                procs,
             }),
             Err(e) => {
                 let _ = std::fs::remove_dir(&path);
@@ -227,8 +235,8 @@ impl JobCgroups {
 pub struct JobCgroup {
     path: PathBuf,
     own: PathBuf,
-    /// Its `cgroup.procs`, opened before the fork (close-on-exec), written by the child.
-    procs: Arc<std::fs::File>,
+    /// Its `cgroup.procs`, opened before the child is started (close-on-exec), written by it.
+    procs: std::fs::File,
 }
 
 impl JobCgroup {
@@ -236,10 +244,9 @@ impl JobCgroup {
         &self.path
     }
 
-    /// Makes the child of `cmd` enter this cgroup between fork and exec.
-    pub fn enter_before_exec(&self, cmd: &mut std::process::Command) {
-        let procs = self.procs.clone();
-        enter_before_exec(cmd, procs);
+    /// Its `cgroup.procs`, open for writing: a child that writes "0" to it enters the cgroup.
+    pub(super) fn procs(&self) -> BorrowedFd<'_> {
+        self.procs.as_fd()
     }
 
     /// The pids in the cgroup now.
@@ -303,25 +310,6 @@ impl Drop for JobCgroup {
         if let Err(e) = std::fs::remove_dir(&self.path) {
             tracing::debug!(cgroup = %self.path.display(), error = %e, "job cgroup not removed");
         }
-    }
-}
-
-/// The one exception to `unsafe_code`: a closure that runs in the child between fork and exec.
-///
-/// SAFETY: `pre_exec` closures run in a forked copy of a multi-threaded process, where only
-/// async-signal-safe calls are allowed. This one makes a single `write(2)` of a constant to a
-/// file descriptor opened before the fork (close-on-exec, so the command never sees it), and
-/// turns a failure into an `io::Error` from the raw errno: no allocation, no lock, no other
-/// state touched. Writing "0" to `cgroup.procs` moves the writing process.
-#[allow(unsafe_code)]
-fn enter_before_exec(cmd: &mut std::process::Command, procs: Arc<std::fs::File>) {
-    use std::os::unix::process::CommandExt;
-    unsafe {
-        cmd.pre_exec(move || {
-            nix::unistd::write(&*procs, b"0")
-                .map(drop)
-                .map_err(std::io::Error::from)
-        });
     }
 }
 

@@ -204,11 +204,16 @@ async fn the_leftovers_of_a_dead_instance_are_killed_and_removed() {
     let own = cgroups.own_dir().to_path_buf();
     let leftover = JobCgroups::create_in(own.clone(), &dead).expect("a dead instance");
     let job = leftover.job().unwrap();
-    let mut cmd = std::process::Command::new("sleep");
-    cmd.arg("30");
-    job.enter_before_exec(&mut cmd);
-    let mut sleeper = cmd.spawn().unwrap();
+    let mut sleeper = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
     let _reap = Reap(i32::try_from(sleeper.id()).unwrap());
+    cgroup::write_file(
+        &job.path().join("cgroup.procs"),
+        sleeper.id().to_string().as_bytes(),
+    )
+    .expect("moving the sleeper into the leftover job cgroup");
     assert!(job.populated());
     drop(job);
     // A live instance (this process's) is left alone.
@@ -219,4 +224,125 @@ async fn the_leftovers_of_a_dead_instance_are_killed_and_removed() {
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(status.signal(), Some(9), "{status:?}");
     assert!(!leftover.instance().exists());
+}
+
+/// Runs `inv` with `isolation` and returns how it ended and its output.
+async fn output_with(inv: Invocation, isolation: Isolation) -> (Exit, String) {
+    let log = Arc::new(OutputLog::new(64 * 1024));
+    let finished = run_isolated(inv, log.clone(), &CancellationToken::new(), isolation).await;
+    let text = String::from_utf8_lossy(&log.snapshot().combined).into_owned();
+    (finished.exit, text)
+}
+
+fn plain(program: &str, args: &[&str]) -> Invocation {
+    Invocation {
+        program: program.to_string(),
+        args: args.iter().map(|s| s.to_string()).collect(),
+        env: vec![
+            ("HOOKRUN_B".into(), "second".into()),
+            ("HOOKRUN_A".into(), "first".into()),
+            ("HOOKRUN_A".into(), "replaced".into()),
+            ("PATH".into(), "/usr/bin:/bin".into()),
+        ],
+        working_dir: Some(std::env::temp_dir()),
+        files: vec![("HOOKRUN_FILE".into(), b"data".to_vec())],
+        timeout: Duration::from_secs(10),
+        kill_grace: Duration::from_millis(300),
+    }
+}
+
+/// A command started in its cgroup sees what std would have given it: the same argv, the same
+/// environment in the same order, the same folder, fds 0-2 only, an empty signal mask and no
+/// ignored SIGPIPE (hookrun ignores it), and the same errors.
+#[tokio::test]
+async fn a_command_in_a_cgroup_starts_as_std_starts_one() {
+    let Some(cgroups) = cgroups() else { return };
+    let process_groups = || Isolation::ProcessGroups {
+        reason: "test".into(),
+    };
+    // What differs by design: the temporary files' random names; and glibc's own signals
+    // (32 and up), which its posix_spawn ignores in the command and this leaves as they are:
+    // only signals below 32 are compared.
+    let comparable = |text: &str| {
+        text.lines()
+            .filter(|l| !l.starts_with("HOOKRUN_RESULT=") && !l.starts_with("HOOKRUN_FILE="))
+            .map(|l| match l.strip_prefix("SigIgn:\t") {
+                Some(mask) => {
+                    let mask = u64::from_str_radix(mask, 16).expect("a hex mask");
+                    format!("SigIgn below 32: {:x}", mask & 0x7fff_ffff)
+                }
+                None => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+    };
+    let script = "env; pwd; ls /proc/self/fd; grep -E '^(SigBlk|SigIgn)' /proc/self/status; echo \"$0|$1|$2\"";
+    let inv = || plain("/bin/sh", &["-c", script, "a b", "*"]);
+    let (exit, std) = output_with(inv(), process_groups()).await;
+    assert_eq!(exit, Exit::Code(0), "{std}");
+    let (exit, cloned) = output_with(inv(), Isolation::Cgroups(cgroups.clone())).await;
+    assert_eq!(exit, Exit::Code(0), "{cloned}");
+    let cloned = comparable(&cloned);
+    assert_eq!(cloned, comparable(&std));
+    for line in [
+        "HOOKRUN_A=replaced",
+        "SigBlk:\t0000000000000000",
+        "SigIgn below 32: 0",
+        "a b|*|",
+    ] {
+        assert!(cloned.iter().any(|l| l == line), "{line} in {cloned:?}");
+    }
+
+    for (program, args, env) in [
+        ("/no/such/program", vec![], vec![]),
+        ("/bin/echo", vec!["a\0b".to_string()], vec![]),
+        (
+            "/bin/echo",
+            vec![],
+            vec![("HOOKRUN_NUL".to_string(), "a\0b".to_string())],
+        ),
+    ] {
+        let inv = || Invocation {
+            program: program.into(),
+            args: args.clone(),
+            env: env.clone(),
+            ..plain("/bin/true", &[])
+        };
+        let (std_exit, _) = output_with(inv(), process_groups()).await;
+        let (cloned_exit, _) = output_with(inv(), Isolation::Cgroups(cgroups.clone())).await;
+        assert!(matches!(std_exit, Exit::SpawnFailed(_)), "{std_exit:?}");
+        assert_eq!(cloned_exit, std_exit);
+    }
+}
+
+/// Many commands started at once in their cgroups, from several threads: each runs once, in
+/// its own cgroup, and ends with its cgroup removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn commands_started_together_in_cgroups_each_run_and_are_reaped() {
+    let Some(cgroups) = cgroups() else { return };
+    let runs = (0..200).map(|i| {
+        let isolation = Isolation::Cgroups(cgroups.clone());
+        tokio::spawn(async move {
+            let inv = plain(
+                "/bin/sh",
+                &["-c", "echo $0; cat /proc/self/cgroup", &i.to_string()],
+            );
+            output_with(inv, isolation).await
+        })
+    });
+    let mut seen = std::collections::BTreeSet::new();
+    for run in futures_util::future::join_all(runs).await {
+        let (exit, text) = run.expect("the run");
+        assert_eq!(exit, Exit::Code(0), "{text}");
+        let mut lines = text.lines();
+        seen.insert(lines.next().expect("its number").to_string());
+        let cgroup = lines.find(|l| l.starts_with("0::")).expect("its cgroup v2");
+        let instance = cgroups.instance().file_name().unwrap().to_string_lossy();
+        let (_, job) = cgroup
+            .split_once(&format!("{instance}/"))
+            .unwrap_or_else(|| panic!("{cgroup} is not a job cgroup"));
+        assert!(job.starts_with("job-"), "{cgroup}");
+        let job = cgroups.instance().join(job);
+        assert!(!job.exists(), "{} was not removed", job.display());
+    }
+    assert_eq!(seen.len(), 200);
 }

@@ -14,7 +14,8 @@
 //! Temporary files live in the [`Invocation`] and are deleted when the run ends.
 //!
 //! Where a writable cgroup v2 hierarchy exists, each command also runs in its own cgroup
-//! (`cgroup`), entered between fork and exec: the timeout and shutdown then reach every process
+//! (`cgroup`), entered between the child's clone and exec (`vfork`, which starts it as
+//! `posix_spawn` would, without copying hookrun): the timeout and shutdown then reach every process
 //! it started, also those that left its process group with `setsid`, and `cgroup.kill` ends
 //! them all at once. Elsewhere the process group is all there is ([`isolation`]).
 //!
@@ -27,8 +28,10 @@ mod cgroup_leftovers;
 mod output;
 pub mod result_file;
 mod tempfile;
+mod vfork;
 
-use std::os::fd::OwnedFd;
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
@@ -208,10 +211,39 @@ fn resolve(program: &str, working_dir: Option<&Path>) -> Result<PathBuf, SpawnEr
     })
 }
 
+/// A running command: started by std (process groups only) or, in its job cgroup, by `vfork`.
+enum Process {
+    Std(Child),
+    InCgroup(vfork::Child),
+}
+
+impl Process {
+    fn id(&self) -> Option<u32> {
+        match self {
+            Process::Std(child) => child.id(),
+            Process::InCgroup(child) => child.id(),
+        }
+    }
+
+    async fn wait(&mut self) -> std::io::Result<ExitStatus> {
+        match self {
+            Process::Std(child) => child.wait().await,
+            Process::InCgroup(child) => child.wait().await,
+        }
+    }
+
+    fn start_kill(&mut self) -> std::io::Result<()> {
+        match self {
+            Process::Std(child) => child.start_kill(),
+            Process::InCgroup(child) => child.start_kill(),
+        }
+    }
+}
+
 /// A started command, the read end of its output pipe and the files (and cgroup) that live as
 /// long as it runs.
 struct Started {
-    child: Child,
+    child: Process,
     output: OwnedFd,
     files: Vec<TempFile>,
     result: TempFile,
@@ -257,26 +289,7 @@ fn spawn(inv: &Invocation, isolation: &Isolation) -> Result<Started, SpawnError>
     // gets the write end as its fds 1 and 2 (dup2 clears the flag there).
     let (output, write) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| SpawnError::Pipe(e.into()))?;
-    let stderr = write.try_clone().map_err(SpawnError::Pipe)?;
-    let mut cmd = tokio::process::Command::new(&path);
-    cmd.arg0(&inv.program)
-        .args(&inv.args)
-        .envs(inv.env.iter().map(|(k, v)| (k, v)))
-        .envs(file_env.iter().map(|(k, v)| (k, v)))
-        .env(RESULT_ENV, result.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(write))
-        .stderr(Stdio::from(stderr))
-        .process_group(0)
-        .kill_on_drop(false);
-    if let Some(dir) = &inv.working_dir {
-        cmd.current_dir(dir);
-    }
-    let cgroup = job_cgroup(isolation);
-    if let Some(cgroup) = &cgroup {
-        cgroup.enter_before_exec(cmd.as_std_mut());
-    }
-    let child = cmd.spawn().map_err(|source| SpawnError::Spawn {
+    let spawn_error = |source| SpawnError::Spawn {
         program: inv.program.clone(),
         dir: inv
             .working_dir
@@ -284,10 +297,19 @@ fn spawn(inv: &Invocation, isolation: &Isolation) -> Result<Started, SpawnError>
             .or_else(|| std::env::current_dir().ok())
             .unwrap_or_default(),
         source,
-    })?;
-    // `cmd` holds this process's copies of the write end: dropping it (here) lets the reader
-    // see the end of the output once the command and its children have closed theirs.
-    drop(cmd);
+    };
+    let cgroup = job_cgroup(isolation);
+    let child = match &cgroup {
+        Some(cgroup) => Process::InCgroup(
+            cgroup_spawn(inv, &path, &file_env, &result, &write, cgroup).map_err(spawn_error)?,
+        ),
+        None => {
+            Process::Std(std_spawn(inv, &path, &file_env, &result, &write).map_err(spawn_error)?)
+        }
+    };
+    // Dropping this process's copy of the write end (here) lets the reader see the end of the
+    // output once the command and its children have closed theirs.
+    drop(write);
     Ok(Started {
         child,
         output,
@@ -297,9 +319,63 @@ fn spawn(inv: &Invocation, isolation: &Isolation) -> Result<Started, SpawnError>
     })
 }
 
+/// Starts a command in its job cgroup (`vfork`), with what `std_spawn` gives a command.
+fn cgroup_spawn(
+    inv: &Invocation,
+    path: &Path,
+    file_env: &[(String, String)],
+    result: &TempFile,
+    write: &OwnedFd,
+    cgroup: &JobCgroup,
+) -> std::io::Result<vfork::Child> {
+    let stdin = std::fs::File::open("/dev/null")?;
+    let mut env: Vec<(&OsStr, &OsStr)> = Vec::new();
+    env.extend(inv.env.iter().map(|(k, v)| (k.as_ref(), v.as_ref())));
+    env.extend(file_env.iter().map(|(k, v)| (k.as_ref(), v.as_ref())));
+    env.push((RESULT_ENV.as_ref(), result.path().as_os_str()));
+    vfork::spawn(&vfork::Spawn {
+        path,
+        arg0: inv.program.as_ref(),
+        args: &inv.args,
+        env,
+        dir: inv.working_dir.as_deref(),
+        stdin: stdin.as_fd(),
+        output: write.as_fd(),
+        cgroup_procs: cgroup.procs(),
+    })
+}
+
+/// Starts a command with std (`posix_spawn` where it can): where jobs have no cgroup.
+fn std_spawn(
+    inv: &Invocation,
+    path: &Path,
+    file_env: &[(String, String)],
+    result: &TempFile,
+    write: &OwnedFd,
+) -> std::io::Result<Child> {
+    let stdout = write.try_clone()?;
+    let stderr = write.try_clone()?;
+    let mut cmd = tokio::process::Command::new(path);
+    cmd.arg0(&inv.program)
+        .args(&inv.args)
+        .envs(inv.env.iter().map(|(k, v)| (k, v)))
+        .envs(file_env.iter().map(|(k, v)| (k, v)))
+        .env(RESULT_ENV, result.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(stdout))
+        .stderr(Stdio::from(stderr))
+        .process_group(0)
+        .kill_on_drop(false);
+    if let Some(dir) = &inv.working_dir {
+        cmd.current_dir(dir);
+    }
+    // `cmd` (dropped on return) holds this process's other copies of the write end.
+    cmd.spawn()
+}
+
 /// Waits for the child under its deadline, copying output, killing the group when needed.
 async fn supervise(
-    mut child: Child,
+    mut child: Process,
     output: OwnedFd,
     inv: &Invocation,
     log: &Arc<OutputLog>,
@@ -349,7 +425,7 @@ async fn supervise(
 /// SIGTERM to the group and to every process in the job's cgroup, SIGKILL to both after
 /// `grace` (`cgroup.kill`), then reap the child (always) and wait for the cgroup to empty.
 async fn kill_job(
-    child: &mut Child,
+    child: &mut Process,
     pgid: Option<Pid>,
     cgroup: Option<&JobCgroup>,
     grace: Duration,
@@ -400,11 +476,14 @@ fn status_to_exit(status: std::io::Result<ExitStatus>) -> Exit {
 
 /// Copies the pipe into the log until EOF, reading (and dropping) past the cap.
 async fn pump(mut pipe: impl AsyncRead + Unpin, log: Arc<OutputLog>) {
-    let mut buf = vec![0u8; 16 * 1024];
+    // Read into spare capacity: a zeroed buffer cost a 16 KiB memset per job, most of whose
+    // output is a line or none.
+    let mut buf = Vec::with_capacity(16 * 1024);
     loop {
-        match pipe.read(&mut buf).await {
+        buf.clear();
+        match pipe.read_buf(&mut buf).await {
             Ok(0) | Err(_) => return,
-            Ok(n) => log.append(&buf[..n]),
+            Ok(_) => log.append(&buf),
         }
     }
 }

@@ -297,9 +297,9 @@ impl JobManager {
     ) -> Result<Submission, SubmitError> {
         let (job, spec) = self.prepare(hook, request_id, inv, trigger);
         if let Some(cluster) = &self.cluster {
-            return cluster
-                .submit(self, hook, job, spec, delivery, on_filed)
-                .await;
+            // Boxed: the shared queue's state is large, and every request's future would
+            // carry it (and copy it on each move) whether or not replicas are configured.
+            return Box::pin(cluster.submit(self, hook, job, spec, delivery, on_filed)).await;
         }
         let store = self.store.clone();
         let _gate = delivery.map(|_| store.delivery_gate());
@@ -721,22 +721,27 @@ fn add_job_env(inv: &mut Invocation, hook: &str, request_id: &str, job_id: &str)
 struct RunFacts {
     started: std::time::Instant,
     timeout: std::time::Duration,
-    working_dir: String,
+    /// `command-working-directory`; `None` runs in hookrun's own.
+    working_dir: Option<std::path::PathBuf>,
 }
 
 impl RunFacts {
     fn of(inv: &Invocation) -> Self {
-        let working_dir = inv
-            .working_dir
-            .clone()
-            .or_else(|| std::env::current_dir().ok())
-            .map(|d| d.display().to_string())
-            .unwrap_or_default();
         RunFacts {
             started: std::time::Instant::now(),
             timeout: inv.timeout,
-            working_dir,
+            working_dir: inv.working_dir.clone(),
         }
+    }
+
+    /// The folder the command was started in, for the log of a command that could not start
+    /// (hookrun's own folder is looked up then, not for every job).
+    fn working_dir(&self) -> String {
+        self.working_dir
+            .clone()
+            .or_else(|| std::env::current_dir().ok())
+            .map(|d| d.display().to_string())
+            .unwrap_or_default()
     }
 
     /// How the run ended, at the level it deserves: a success is part of a request's
@@ -761,7 +766,7 @@ impl RunFacts {
             Exit::Canceled => {}
             Exit::SpawnFailed(error) => tracing::error!(
                 %error,
-                working_dir = %self.working_dir,
+                working_dir = %self.working_dir(),
                 "job failed: its command could not be started"
             ),
         }

@@ -42,7 +42,7 @@ pub async fn handle<B: RequestBody>(
     logging::with_context(context, async move {
         let started = std::time::Instant::now();
         let method = req.method().clone();
-        let remote = remote.map_or_else(|| "@".to_string(), |a| a.to_string());
+        let remote = remote_text(remote);
         tracing::debug!(%method, %remote, "request received");
         let found = match &state.settings.captainhook_dir {
             Some(dir) => find_run_book(&state, dir, &id, &method),
@@ -318,7 +318,8 @@ async fn answer(
     }
     let pushes = match &hook.registry_event {
         None => None,
-        Some(opts) => match image_pushes(state, opts, request).await? {
+        // Boxed: only registry hooks carry the state of reading a delivery.
+        Some(opts) => match Box::pin(image_pushes(state, opts, request)).await? {
             Delivery::Pushes(pushes) => Some(pushes),
             Delivery::Ignored { reason } => {
                 tracing::info!(reason, "registry delivery has no image push");
@@ -652,6 +653,41 @@ fn decode_base64(s: &str) -> Vec<u8> {
     }
 }
 
+/// The client's address as Go's `RemoteAddr` writes it (`ip:port`, `[ip]:port` for IPv6), `@`
+/// on a Unix socket. IPv4 is written by hand: the formatting machinery took as long as the
+/// rest of a rejected request's bookkeeping.
+fn remote_text(remote: Option<SocketAddr>) -> String {
+    fn push_decimal(out: &mut String, mut n: u16) {
+        let mut digits = [0u8; 5];
+        let mut start = digits.len();
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        out.extend(digits[start..].iter().map(|&d| char::from(d)));
+    }
+    match remote {
+        None => "@".to_string(),
+        Some(SocketAddr::V4(addr)) => {
+            let mut out = String::with_capacity(21);
+            for (i, octet) in addr.ip().octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                push_decimal(&mut out, u16::from(octet));
+            }
+            out.push(':');
+            push_decimal(&mut out, addr.port());
+            out
+        }
+        Some(addr) => addr.to_string(),
+    }
+}
+
 /// The request id: the client's `X-Request-Id` when `-x-request-id` allows it, else random.
 fn request_id(settings: &Settings, headers: &HeaderMap) -> String {
     if settings.use_x_request_id {
@@ -668,4 +704,26 @@ fn request_id(settings: &Settings, headers: &HeaderMap) -> String {
         }
     }
     hex::encode(rand::random::<[u8; 6]>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_addresses_are_written_as_go_writes_them() {
+        for addr in [
+            "0.0.0.0:0",
+            "127.0.0.1:8080",
+            "10.20.30.40:65535",
+            "255.255.255.255:1",
+            "9.99.199.1:10",
+            "[::1]:9000",
+            "[2001:db8::1%3]:443",
+        ] {
+            let parsed: SocketAddr = addr.parse().expect("an address");
+            assert_eq!(remote_text(Some(parsed)), parsed.to_string(), "{addr}");
+        }
+        assert_eq!(remote_text(None), "@");
+    }
 }

@@ -19,6 +19,10 @@ use super::health::{self, HealthPath};
 use super::{handler, jobs_api, reply, AppState, RequestBody};
 
 /// Answers one request. Generic over the body so that tests can call it without a socket.
+///
+/// The handlers' futures are boxed: hyper moves the future of every request a few times
+/// before it first polls it, and a future holds the largest state of any branch (several
+/// KiB for the admin pages and a hook's jobs), so unboxed each move copied all of it.
 pub async fn dispatch<B: RequestBody>(
     state: Arc<AppState>,
     remote: Option<SocketAddr>,
@@ -27,11 +31,11 @@ pub async fn dispatch<B: RequestBody>(
     match route(&state.settings, &req) {
         Ok(Route::Root) => reply::root(),
         Ok(Route::Health(path)) => health::answer(&state, path),
-        Ok(Route::Job { id, output }) => jobs_api::answer(&state, &id, output, &req)
+        Ok(Route::Job { id, output }) => Box::pin(jobs_api::answer(&state, &id, output, &req))
             .await
             .unwrap_or_else(IntoResponse::into_response),
-        Ok(Route::Admin(path)) => admin_api::answer(state, path, req).await,
-        Ok(Route::Hook(id)) => handler::handle(state, remote, id, req).await,
+        Ok(Route::Admin(path)) => Box::pin(admin_api::answer(state, path, req)).await,
+        Ok(Route::Hook(id)) => Box::pin(handler::handle(state, remote, id, req)).await,
         Err(e) => e.into_response(),
     }
 }
@@ -54,10 +58,9 @@ enum Route {
 fn route<B>(settings: &super::Settings, req: &Request<B>) -> Result<Route, HttpError> {
     let prefix = settings.url_prefix.as_str();
     let path = percent_decode(req.uri().path()).ok_or(HttpError::BadRequestLine)?;
-    let clean = clean_path(&path);
-    if clean != path {
+    if !is_clean(&path) {
         return Err(HttpError::UncleanPath {
-            location: redirect_target(&clean, req.uri().query()),
+            location: redirect_target(&clean_path(&path), req.uri().query()),
         });
     }
     // captainhook's router has no `/`.
@@ -145,6 +148,22 @@ fn percent_decode(s: &str) -> Option<String> {
     Some(String::from_utf8_lossy(&out).into_owned())
 }
 
+/// Whether `clean_path` leaves `p` as it is (without building its clean form): rooted, no
+/// empty segment but a trailing slash's, no `.` or `..` segment.
+fn is_clean(p: &str) -> bool {
+    let Some(rest) = p.strip_prefix('/') else {
+        return false;
+    };
+    let mut segments = rest.split('/').peekable();
+    while let Some(segment) = segments.next() {
+        let last = segments.peek().is_none();
+        if segment == "." || segment == ".." || (segment.is_empty() && !last) {
+            return false;
+        }
+    }
+    true
+}
+
 /// gorilla/mux `cleanPath`: Go's `path.Clean`, keeping a trailing slash.
 fn clean_path(p: &str) -> String {
     if p.is_empty() {
@@ -200,6 +219,36 @@ mod tests {
             ("/..", "/"),
         ] {
             assert_eq!(clean_path(input), want, "{input}");
+        }
+        for path in [
+            "",
+            "/",
+            "//",
+            "/a",
+            "/a/",
+            "/a//",
+            "//a",
+            "/a/b",
+            "a",
+            "a/b",
+            "/.",
+            "/..",
+            "/./",
+            "/a/.",
+            "/a/..",
+            "/a/./b",
+            "/a/../b",
+            "/.a",
+            "/..a",
+            "/a.",
+            "/a/...",
+            "/a/.b/",
+            "/hooks/deploy",
+            "/hooks//deploy",
+            "/hooks/deploy/.",
+            "/hooks/x%2Fy",
+        ] {
+            assert_eq!(is_clean(path), clean_path(path) == path, "{path:?}");
         }
     }
 

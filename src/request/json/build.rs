@@ -6,7 +6,7 @@
 use bytes::Bytes;
 
 use super::marshal::Style;
-use super::{text, Document, Located};
+use super::{scan, text, Document, Located};
 
 /// Writes one JSON object, member by member.
 #[derive(Debug)]
@@ -93,6 +93,7 @@ impl Document {
             raw_strings,
             nil_maps,
             values,
+            root_index: scan::RootIndex::default(),
         }
     }
 

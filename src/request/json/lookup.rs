@@ -85,7 +85,7 @@ impl Document {
                 b'{' => {
                     let mut exact = None;
                     let mut by_head = None;
-                    for m in scan::members(t, at) {
+                    for m in self.members(at) {
                         let key = &t[m.key_start..m.key_end];
                         if text::decodes_to(key, name) {
                             exact = Some(m.value);
@@ -171,6 +171,24 @@ impl Document {
                 _ => return None,
             }
         }
+    }
+
+    /// The members of the object at `at`: the top-level object's from the index validation
+    /// made, others read from the text.
+    fn members(&self, at: usize) -> impl Iterator<Item = scan::Member> + '_ {
+        let indexed = if at == self.root {
+            self.root_index.members()
+        } else {
+            None
+        };
+        let (indexed, scanned) = match indexed {
+            Some(members) => (Some(members), None),
+            None => (None, Some(scan::members(&self.text, at))),
+        };
+        indexed
+            .into_iter()
+            .flatten()
+            .chain(scanned.into_iter().flatten())
     }
 
     fn span(&self, start: usize) -> Located {

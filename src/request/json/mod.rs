@@ -38,6 +38,8 @@ pub struct Document {
     nil_maps: Vec<usize>,
     /// Values in the document, for pricing trees built from it.
     values: usize,
+    /// The members of a top-level object, when validation recorded them.
+    root_index: scan::RootIndex,
 }
 
 /// Why a body is not a JSON payload.
@@ -78,7 +80,8 @@ impl Document {
             return Err(JsonError::TooLarge);
         }
         let root = scan::skip_ws(&text, 0);
-        let (_, counts) = scan::validate(&text, root)?;
+        let mut root_index = scan::RootIndex::default();
+        let (_, counts) = scan::validate_indexed(&text, root, &mut root_index)?;
         let kind = match text[root] {
             b'{' => None,
             b'[' if wrap_arrays => None,
@@ -98,6 +101,7 @@ impl Document {
             raw_strings: false,
             nil_maps: Vec::new(),
             values: counts.values,
+            root_index,
         }))
     }
 

@@ -54,6 +54,15 @@ fn char_error(t: &[u8], i: usize, context: &'static str) -> SyntaxError {
 
 /// Validates the value starting at `start` (after whitespace); returns where it ends.
 pub fn validate(t: &[u8], start: usize) -> Result<(usize, Counts), SyntaxError> {
+    validate_indexed(t, start, &mut RootIndex::default())
+}
+
+/// [`validate`], recording the members of a top-level object in `index` on the way.
+pub fn validate_indexed(
+    t: &[u8],
+    start: usize,
+    index: &mut RootIndex,
+) -> Result<(usize, Counts), SyntaxError> {
     let mut stack: Vec<u8> = Vec::new();
     let mut counts = Counts::default();
     let mut i = start;
@@ -75,7 +84,11 @@ pub fn validate(t: &[u8], start: usize) -> Result<(usize, Counts), SyntaxError> 
                     stack.pop();
                     i += 1;
                 } else if c == b'{' {
-                    i = key(t, i)?;
+                    let (value, key) = key(t, i)?;
+                    if stack.len() == 1 {
+                        index.record(t, key, value);
+                    }
+                    i = value;
                     continue 'value;
                 } else {
                     continue 'value;
@@ -91,13 +104,18 @@ pub fn validate(t: &[u8], start: usize) -> Result<(usize, Counts), SyntaxError> 
         // After a value: close containers or move to the next member or element.
         loop {
             let Some(&top) = stack.last() else {
+                index.finish();
                 return Ok((i, counts));
             };
             i = skip_ws(t, i);
             match (top, t.get(i)) {
                 (_, None) => return Err(SyntaxError::Eof),
                 (b'{', Some(b',')) => {
-                    i = key(t, skip_ws(t, i + 1))?;
+                    let (value, key) = key(t, skip_ws(t, i + 1))?;
+                    if stack.len() == 1 {
+                        index.record(t, key, value);
+                    }
+                    i = value;
                     continue 'value;
                 }
                 (b'[', Some(b',')) => {
@@ -117,29 +135,29 @@ pub fn validate(t: &[u8], start: usize) -> Result<(usize, Counts), SyntaxError> 
     }
 }
 
-/// An object key and its colon; returns where the value may start.
-fn key(t: &[u8], i: usize) -> Result<usize, SyntaxError> {
-    if t.get(i) != Some(&b'"') {
+/// An object key and its colon; returns where the value may start and the key's content
+/// (between the quotes).
+fn key(t: &[u8], start: usize) -> Result<(usize, std::ops::Range<usize>), SyntaxError> {
+    if t.get(start) != Some(&b'"') {
         return Err(char_error(
             t,
-            i,
+            start,
             "looking for beginning of object key string",
         ));
     }
-    let i = skip_ws(t, string(t, i)?);
+    let end = string(t, start)?;
+    let i = skip_ws(t, end);
     if t.get(i) != Some(&b':') {
         return Err(char_error(t, i, "after object key"));
     }
-    Ok(i + 1)
+    Ok((i + 1, start + 1..end - 1))
 }
 
 /// A string starting at its opening quote; returns the index after the closing quote.
 fn string(t: &[u8], start: usize) -> Result<usize, SyntaxError> {
     let mut i = start + 1;
     loop {
-        while i < t.len() && t[i] >= 0x20 && t[i] != b'"' && t[i] != b'\\' {
-            i += 1;
-        }
+        i = plain_run_end(t, i, true);
         match t.get(i) {
             None => return Err(SyntaxError::Eof),
             Some(b'"') => return Ok(i + 1),
@@ -216,12 +234,42 @@ fn literal(t: &[u8], start: usize, word: &'static [u8]) -> Result<usize, SyntaxE
 pub fn skip_string(t: &[u8], start: usize) -> usize {
     let mut i = start + 1;
     loop {
-        match memchr::memchr2(b'"', b'\\', &t[i..]) {
-            Some(k) if t[i + k] == b'"' => return i + k + 1,
-            Some(k) => i += k + 2,
+        i = plain_run_end(t, i, false);
+        match t.get(i) {
+            Some(b'"') => return i + 1,
+            Some(_) => i += 2,
             None => return t.len(),
         }
     }
+}
+
+/// Where the run of plain string bytes starting at `i` ends: the first quote, backslash or
+/// (with `controls`) control character, or the end of `t`. Reads eight bytes at a time: most
+/// strings are short, which a search with a set-up cost (`memchr`) is slow on, and some are
+/// long, which a byte-at-a-time loop is slow on.
+fn plain_run_end(t: &[u8], mut i: usize, controls: bool) -> usize {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    // The high bit of each byte of `x` that is zero. A borrow can also mark a byte above a
+    // zero byte, never one below the first: the lowest mark is exact.
+    let zero_bytes = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    while let Some(chunk) = t.get(i..i + 8) {
+        let x = u64::from_le_bytes(chunk.try_into().expect("an 8-byte slice"));
+        let mut hits =
+            zero_bytes(x ^ (ONES * u64::from(b'"'))) | zero_bytes(x ^ (ONES * u64::from(b'\\')));
+        if controls {
+            // Bytes below 0x20, by the same borrow argument.
+            hits |= x.wrapping_sub(ONES * 0x20) & !x & HIGHS;
+        }
+        if hits != 0 {
+            return i + (hits.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < t.len() && t[i] != b'"' && t[i] != b'\\' && !(controls && t[i] < 0x20) {
+        i += 1;
+    }
+    i
 }
 
 /// The index after the value starting at `start`.
@@ -267,6 +315,60 @@ pub struct Member {
     pub key_start: usize,
     pub key_end: usize,
     pub value: usize,
+}
+
+/// The members of a document's top-level object, recorded while it is validated, so that a
+/// lookup finds a top-level key without skipping every value before it (a push event's
+/// `ref` comes after its commits). Only the first [`RootIndex::MAX_MEMBERS`] are kept: an
+/// object with more is not indexed, and lookups read it from the text.
+#[derive(Debug, Clone, Default)]
+pub struct RootIndex {
+    /// (key start, key end, value start), in document order; `u32` as documents are < 4 GiB.
+    members: Vec<[u32; 3]>,
+    complete: bool,
+    overflowed: bool,
+}
+
+impl RootIndex {
+    /// Members of a top-level object indexed at most; bounds the index to 768 bytes.
+    pub const MAX_MEMBERS: usize = 64;
+
+    /// Records a member whose key is `key` and whose value starts at `value` or after
+    /// whitespace; a document too large for `u32` offsets is not indexed.
+    fn record(&mut self, t: &[u8], key: std::ops::Range<usize>, value: usize) {
+        if self.overflowed {
+            return;
+        }
+        let value = skip_ws(t, value);
+        let offsets = [key.start, key.end, value].map(u32::try_from);
+        match offsets {
+            [Ok(key_start), Ok(key_end), Ok(value)] if self.members.len() < Self::MAX_MEMBERS => {
+                self.members.push([key_start, key_end, value]);
+            }
+            _ => {
+                self.overflowed = true;
+                self.members = Vec::new();
+            }
+        }
+    }
+
+    /// Marks the index as covering the whole object (validation reached its end).
+    pub fn finish(&mut self) {
+        self.complete = !self.overflowed;
+    }
+
+    /// The members, when the whole object is indexed.
+    pub fn members(&self) -> Option<impl Iterator<Item = Member> + '_> {
+        self.complete.then(|| {
+            self.members
+                .iter()
+                .map(|&[key_start, key_end, value]| Member {
+                    key_start: key_start as usize,
+                    key_end: key_end as usize,
+                    value: value as usize,
+                })
+        })
+    }
 }
 
 /// The members of the object at `start`, in document order (duplicates included).
@@ -395,6 +497,70 @@ mod tests {
         let deep = |n: usize| "[".repeat(n) + &"]".repeat(n);
         assert!(check(&deep(MAX_DEPTH)).is_ok());
         assert_eq!(check(&deep(MAX_DEPTH + 1)), Err(SyntaxError::Depth));
+    }
+
+    #[test]
+    fn plain_runs_end_at_the_first_byte_needing_care_wherever_it_is() {
+        // Every position in and around the 8-byte words, every kind of stop, and the bytes
+        // that must not stop a run (0x20, 0x7f, high bytes, a byte after a stop).
+        for len in 0..40 {
+            for stop in [b'"', b'\\', b'\n', 0x00, 0x1f] {
+                for at in 0..=len {
+                    let mut t: Vec<u8> = (0..len)
+                        .map(|k| [b'a', 0x20, 0x7f, 0xe9, 0xff][k % 5])
+                        .collect();
+                    if at < len {
+                        t[at] = stop;
+                        if at + 1 < len {
+                            t[at + 1] = 0x00;
+                        }
+                    }
+                    let controls_end = if at < len { at } else { len };
+                    assert_eq!(plain_run_end(&t, 0, true), controls_end, "{t:?}");
+                    let quote_end = if at < len && matches!(stop, b'"' | b'\\') {
+                        at
+                    } else {
+                        t.iter()
+                            .position(|&b| b == b'"' || b == b'\\')
+                            .unwrap_or(len)
+                    };
+                    assert_eq!(plain_run_end(&t, 0, false), quote_end, "{t:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn indexes_the_members_of_a_top_level_object() {
+        let t = br#" { "a" : [1,{"x":2}], "b\"" :"}", "a": {"y":3} } "#;
+        let mut index = RootIndex::default();
+        validate_indexed(t, 1, &mut index).unwrap();
+        let indexed: Vec<Member> = index.members().expect("indexed").collect();
+        assert_eq!(indexed, members(t, 1).collect::<Vec<_>>());
+        assert_eq!(indexed.len(), 3, "duplicates are kept, in document order");
+
+        let wide = |n: usize| {
+            let body: Vec<String> = (0..n).map(|k| format!("\"k{k}\":{k}")).collect();
+            format!("{{{}}}", body.join(","))
+        };
+        let fits = wide(RootIndex::MAX_MEMBERS);
+        let mut index = RootIndex::default();
+        validate_indexed(fits.as_bytes(), 0, &mut index).unwrap();
+        assert_eq!(
+            index.members().map(Iterator::count),
+            Some(RootIndex::MAX_MEMBERS)
+        );
+        let over = wide(RootIndex::MAX_MEMBERS + 1);
+        let mut index = RootIndex::default();
+        validate_indexed(over.as_bytes(), 0, &mut index).unwrap();
+        assert!(index.members().is_none(), "too many members: not indexed");
+
+        let mut index = RootIndex::default();
+        assert!(validate_indexed(br#"{"a":1,"b":"#, 0, &mut index).is_err());
+        assert!(
+            index.members().is_none(),
+            "an invalid document has no index"
+        );
     }
 
     #[test]
