@@ -175,13 +175,13 @@ async fn hotreload_reads_a_file_written_in_pauses_only_once_complete() {
     wait_status(&f, &format!("extra-{}", rewrites - 1), 200).await;
     stop.store(true, Ordering::Relaxed);
     let wrong = checker.await.expect("checker");
+    let log = f.log();
     assert!(
         wrong.is_empty(),
-        "{} wrong answers: {:?}",
+        "{} wrong answers: {:?}\n{log}",
         wrong.len(),
         &wrong[..wrong.len().min(10)]
     );
-    let log = f.log();
     assert!(
         !log.contains("reload rejected"),
         "a prefix or an empty file was read: {log}"
