@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use hookrun::cli::{self, LogFormat, ServeArgs, Stop, Subcommand, ValidateArgs};
 use hookrun::config::verdict::{self, Checked, StartOptions, Verdict};
@@ -146,6 +146,13 @@ async fn serve(args: ServeArgs, smtp_password: Option<String>) -> Result<()> {
         tracing::warn!("running as PID 1: orphaned processes of hook commands will not be reaped; run hookrun under an init (tini, docker run --init)");
     }
     let opts = args.load_options();
+    // Before the port listens: a client that sees it listening may ask for a reload at once,
+    // and the signal must then be neither lost nor (SIGHUP's default action) fatal. Deliveries
+    // wait in the streams until the reloader exists.
+    let reload_signals = install_signals(
+        [SignalKind::user_defined1(), SignalKind::hangup()],
+        "SIGUSR1/SIGHUP",
+    )?;
     let (hooks, loaded) = initial_hooks(&args)?;
     // Before dropping privileges: the password and CA files are usually root's.
     let env = |name: &str| (name == SMTP_PASSWORD_ENV).then(|| smtp_password.clone())?;
@@ -185,8 +192,14 @@ async fn serve(args: ServeArgs, smtp_password: Option<String>) -> Result<()> {
             }
         });
     }
-    spawn_reload_signals(reloader, systemd.clone())?;
-    spawn_shutdown_signals(shutdown.clone(), systemd.clone())?;
+    spawn_reload_signals(reload_signals, reloader, systemd.clone());
+    // Installed once start-up is done: until then SIGTERM ends a start-up that hangs (on a
+    // state database, say) as it ends any process.
+    let shutdown_signals = install_signals(
+        [SignalKind::terminate(), SignalKind::interrupt()],
+        "SIGTERM/SIGINT",
+    )?;
+    spawn_shutdown_signals(shutdown_signals, shutdown.clone(), systemd.clone());
     tracing::info!(
         target: LIFECYCLE,
         version = env!("CARGO_PKG_VERSION"),
@@ -499,15 +512,20 @@ fn drop_privileges(args: &ServeArgs) -> Result<()> {
     }
 }
 
-/// Runs `on_signal` for each delivery of either of two signals that mean the same thing
-/// (SIGUSR1/SIGHUP, SIGTERM/SIGINT), one delivery at a time.
-fn on_signals<F, Fut>(kinds: [SignalKind; 2], names: &str, mut on_signal: F) -> Result<()>
+/// Handles two signals that mean the same thing (SIGUSR1/SIGHUP, SIGTERM/SIGINT) from now on:
+/// deliveries are kept until [`on_signals`] reads them.
+fn install_signals(kinds: [SignalKind; 2], names: &str) -> Result<[Signal; 2]> {
+    let install = |kind| signal(kind).with_context(|| format!("installing {names} handlers"));
+    Ok([install(kinds[0])?, install(kinds[1])?])
+}
+
+/// Runs `on_signal` for each delivery of either of two signals, one delivery at a time.
+fn on_signals<F, Fut>(signals: [Signal; 2], mut on_signal: F)
 where
     F: FnMut() -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send,
 {
-    let install = |kind| signal(kind).with_context(|| format!("installing {names} handlers"));
-    let (mut a, mut b) = (install(kinds[0])?, install(kinds[1])?);
+    let [mut a, mut b] = signals;
     tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -517,12 +535,14 @@ where
             on_signal().await;
         }
     });
-    Ok(())
 }
 
-fn spawn_reload_signals(reloader: Arc<Reloader>, systemd: Arc<systemd::Notifier>) -> Result<()> {
-    let kinds = [SignalKind::user_defined1(), SignalKind::hangup()];
-    on_signals(kinds, "SIGUSR1/SIGHUP", move || {
+fn spawn_reload_signals(
+    signals: [Signal; 2],
+    reloader: Arc<Reloader>,
+    systemd: Arc<systemd::Notifier>,
+) {
+    on_signals(signals, move || {
         let (reloader, systemd) = (reloader.clone(), systemd.clone());
         async move {
             tracing::info!("reload requested by signal");
@@ -537,9 +557,12 @@ fn spawn_reload_signals(reloader: Arc<Reloader>, systemd: Arc<systemd::Notifier>
 }
 
 /// First SIGTERM/SIGINT: graceful shutdown. Second: stop waiting for jobs (still killing them).
-fn spawn_shutdown_signals(shutdown: Shutdown, systemd: Arc<systemd::Notifier>) -> Result<()> {
-    let kinds = [SignalKind::terminate(), SignalKind::interrupt()];
-    on_signals(kinds, "SIGTERM/SIGINT", move || {
+fn spawn_shutdown_signals(
+    signals: [Signal; 2],
+    shutdown: Shutdown,
+    systemd: Arc<systemd::Notifier>,
+) {
+    on_signals(signals, move || {
         // The server says when it stops accepting; only a second signal needs a word here.
         match shutdown.trigger() {
             ShutdownStage::Graceful => systemd.stopping(),

@@ -21,6 +21,8 @@
 //! the folders have been quiet for a moment and no hooks file is still open for writing, so a
 //! rewrite in progress is read once it is complete. A reload whose files did not change since
 //! the last decision is skipped quietly; the comparison uses the exact bytes each load read.
+//! Once the folders are watched, the files are compared once with what the served set was read
+//! from: a rewrite made while the server started, before any watch existed, is not missed.
 //!
 //! Files that `-template` renders read (`cat`, `credential`: mounted Secrets) count as hooks
 //! files for that comparison, and their folders are watched too, so a rotated secret reaches
@@ -255,10 +257,16 @@ impl Reloader {
         self.watch_new_dirs(&mut watcher, &mut watched)?;
         let mut settle = debounce::Settle::new(self.sources.clone());
         tokio::pin!(stop);
+        // A change made after the served set was read and before the folders were watched (a
+        // file rewritten while the server started) has no event: look once, as if one had
+        // settled.
+        let mut look_now = true;
         loop {
-            tokio::select! {
-                _ = &mut stop => return Ok(()),
-                going = settle.settled(&mut rx) => if !going { return Ok(()) },
+            if !std::mem::take(&mut look_now) {
+                tokio::select! {
+                    _ = &mut stop => return Ok(()),
+                    going = settle.settled(&mut rx) => if !going { return Ok(()) },
+                }
             }
             let settled = settle.changes();
             if seen.load(AtomicOrdering::SeqCst) != settled {

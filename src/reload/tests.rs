@@ -133,3 +133,25 @@ fn a_broken_file_is_rejected_once_and_then_skipped_until_it_changes() {
     assert_eq!(r.reload(true), Outcome::Rejected { errors: 1 });
     assert_eq!(served(&r), ["a"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rewrite_made_before_the_watch_began_is_served() {
+    // The server reads its hooks, then starts watching their folder: a rewrite in between has
+    // no event. The watcher compares the files once its watches are in place.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hooks.json");
+    std::fs::write(&file, hooks_json(&["a"])).unwrap();
+    let r = reloader(dir.path(), &["hooks.json"]);
+    std::fs::write(&file, hooks_json(&["a", "b"])).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let watching = tokio::spawn(r.clone().watch(async {
+        let _ = stopped.await;
+    }));
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while served(&r) != ["a", "b"] {
+        assert!(std::time::Instant::now() < end, "served {:?}", served(&r));
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let _ = stop.send(());
+    watching.await.unwrap().unwrap();
+}

@@ -7,13 +7,16 @@ use std::borrow::Cow;
 
 use jsonpath_rust::query::queryable::Queryable;
 
-use super::json::{scan, text, Document, Place};
+use super::json::scan::{self, Ends, Indexed};
+use super::json::{text, Document, Place};
 
 /// Trees deeper than this are not built (jsonpath-rust and dropping a tree recurse).
 const MAX_DEPTH: usize = 128;
 
-/// What a tree node costs in memory, for pricing a query before it runs.
-pub const NODE_COST: usize = std::mem::size_of::<Node>() + std::mem::size_of::<Cow<str>>();
+/// What a tree node costs in memory, for pricing a query before it runs (with where it ends, if
+/// it is an object or an array).
+pub const NODE_COST: usize =
+    std::mem::size_of::<Node>() + std::mem::size_of::<Cow<str>>() + Ends::SPAN_COST;
 
 /// One value of the tree, and where it starts in the document (`None` for values a query
 /// makes up, such as the literals it compares with).
@@ -50,7 +53,16 @@ pub fn select(
     query: &jsonpath_rust::parser::model::JpQuery,
     doc: &Document,
 ) -> Result<String, QueryError> {
-    let tree = build(doc, doc.top(), 0).ok_or(QueryError::TooDeep)?;
+    // Where every object and array ends, so that building reads each byte once.
+    let payload = match doc.top() {
+        Place::Wrapper => doc.lookup("root").ok(),
+        top => Some(top),
+    };
+    let ends = match payload {
+        Some(Place::At(at)) => Ends::of(doc.text(), at, Indexed::All),
+        _ => Ends::default(),
+    };
+    let tree = build(doc, &ends, doc.top(), 0).ok_or(QueryError::TooDeep)?;
     let found =
         jsonpath_rust::query::js_path_process(query, &tree).map_err(|_| QueryError::NoMatch)?;
     let places: Vec<Place> = found
@@ -74,7 +86,7 @@ pub fn select(
     }
 }
 
-fn build(doc: &Document, place: Place, depth: usize) -> Option<Node<'_>> {
+fn build<'a>(doc: &'a Document, ends: &Ends, place: Place, depth: usize) -> Option<Node<'a>> {
     if depth > MAX_DEPTH {
         return None;
     }
@@ -82,7 +94,7 @@ fn build(doc: &Document, place: Place, depth: usize) -> Option<Node<'_>> {
     let at = match place {
         Place::Wrapper => {
             let root = doc.lookup("root").ok()?;
-            let inner = build(doc, root, depth + 1)?;
+            let inner = build(doc, ends, root, depth + 1)?;
             return Some(Node {
                 value: Kind::Object(vec![(Cow::Borrowed("root"), inner)]),
                 at: None,
@@ -93,9 +105,9 @@ fn build(doc: &Document, place: Place, depth: usize) -> Option<Node<'_>> {
     let value = match t[at] {
         b'{' => {
             let mut members = Vec::new();
-            for m in scan::members(t, at) {
+            for m in scan::members_with(t, at, ends) {
                 let key = text::decode(&t[m.key_start..m.key_end]);
-                members.push((key, build(doc, Place::At(m.value), depth + 1)?));
+                members.push((key, build(doc, ends, Place::At(m.value), depth + 1)?));
             }
             members.sort_by(|a, b| a.0.cmp(&b.0));
             let mut kept: Vec<(Cow<str>, Node)> = Vec::with_capacity(members.len());
@@ -108,8 +120,8 @@ fn build(doc: &Document, place: Place, depth: usize) -> Option<Node<'_>> {
             Kind::Object(kept)
         }
         b'[' => Kind::Array(
-            scan::elements(t, at)
-                .map(|item| build(doc, Place::At(item), depth + 1))
+            scan::elements_with(t, at, ends)
+                .map(|item| build(doc, ends, Place::At(item), depth + 1))
                 .collect::<Option<_>>()?,
         ),
         b'"' => Kind::String(text::decode(&t[at + 1..scan::skip_string(t, at) - 1])),

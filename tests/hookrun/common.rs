@@ -8,9 +8,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The hookrun binary under test.
+/// The hookrun binary under test: `HOOKRUN_BIN` when set (scripts/test runs the memory test
+/// against the release binary this way), else the one this test crate was built with.
 pub fn hookrun_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_hookrun"))
+    std::env::var_os("HOOKRUN_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_hookrun")))
 }
 
 /// The reference implementation, when installed (`HOOKRUN_REFERENCE` or /usr/bin/webhook).

@@ -307,6 +307,20 @@ pub fn alive(pid: i32) -> bool {
     proc_stat(pid).is_some_and(|p| p.state != 'Z')
 }
 
+/// The CPU time `pid` has used (user and system, all threads).
+pub fn cpu_time(pid: u32) -> Duration {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("reading stat");
+    // After the command name: state is field 3, utime and stime are fields 14 and 15, in
+    // USER_HZ ticks (100 per second in every Linux ABI).
+    let rest = &text[text.rfind(')').expect("a command name") + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let ticks: u64 = fields[11..13]
+        .iter()
+        .map(|f| f.parse::<u64>().expect("a tick count"))
+        .sum();
+    Duration::from_millis(ticks * 10)
+}
+
 /// A field of `/proc/<pid>/status` in KiB (`VmRSS`, `VmHWM`).
 pub fn status_kib(pid: u32, field: &str) -> u64 {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("reading status");

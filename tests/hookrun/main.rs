@@ -6,6 +6,7 @@ mod body_memory;
 mod captainhook;
 mod cli;
 mod common;
+mod deep_payloads;
 mod differential;
 mod examples;
 mod exec_control;

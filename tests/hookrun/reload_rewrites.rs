@@ -175,13 +175,13 @@ async fn hotreload_reads_a_file_written_in_pauses_only_once_complete() {
     wait_status(&f, &format!("extra-{}", rewrites - 1), 200).await;
     stop.store(true, Ordering::Relaxed);
     let wrong = checker.await.expect("checker");
+    let log = f.log();
     assert!(
         wrong.is_empty(),
-        "{} wrong answers: {:?}",
+        "{} wrong answers: {:?}\n{log}",
         wrong.len(),
         &wrong[..wrong.len().min(10)]
     );
-    let log = f.log();
     assert!(
         !log.contains("reload rejected"),
         "a prefix or an empty file was read: {log}"
@@ -237,4 +237,29 @@ async fn racing_rewrites_never_leave_a_hook_missing() {
     );
     // A signal between truncation and the first write is refused, never applied.
     assert!(signals.load(Ordering::Relaxed) > 0);
+}
+
+#[tokio::test]
+async fn a_rewrite_right_after_start_is_served_by_signal_and_by_hotreload() {
+    // The port listens before start-up is over (state store, reload machinery): a rewrite
+    // and a SIGHUP sent the moment it listens must neither be lost nor, for SIGHUP, kill the
+    // server; a rewrite made before the watcher's watches exist must still be read.
+    for round in 0..10 {
+        for flags in [&[][..], &["-hotreload"][..]] {
+            let f = Fixture::start(&[sh_hook("stays", "true", &[])], flags);
+            write_json(&f.path("hooks.json"), &hooks(&["stays", "second"]));
+            if flags.is_empty() {
+                f.signal("HUP");
+            }
+            let end = Instant::now() + Duration::from_secs(10);
+            while status(&f, "second").await != 200 {
+                assert!(
+                    Instant::now() < end,
+                    "round {round} {flags:?}: second never served: {}",
+                    f.log()
+                );
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        }
+    }
 }
