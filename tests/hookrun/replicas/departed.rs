@@ -12,10 +12,19 @@ use bytes::Bytes;
 use hookrun::store::Location;
 use http_body_util::Full;
 
-use super::{lines, wait_lines, Replicas};
+use super::{hold_commits_on, lines, wait_lines, Replicas};
 use crate::fixture::{job_id, sh_hook, with};
 use crate::harness::TestServer;
 use crate::notify::Receiver;
+
+/// A hook `id` whose command appends its job's id to `runs`.
+fn recording_job_ids(id: &str, runs: &std::path::Path) -> serde_json::Value {
+    sh_hook(
+        id,
+        &format!("echo \"$HOOKRUN_JOB_ID\" >> {}", runs.display()),
+        &[],
+    )
+}
 
 /// A server in this process sharing the replicas' database, whose requests a test can drop
 /// where it likes (as when a request's task goes away): over HTTP/1 hookrun does not drop a
@@ -161,25 +170,14 @@ async fn a_parallel_delivery_dropped_at_its_claim_runs_once() {
     let mut server = in_process(
         &r,
         vec![with(
-            sh_hook(
-                "parallel",
-                &format!("echo \"$HOOKRUN_JOB_ID\" >> {}", runs.display()),
-                &[],
-            ),
+            recording_job_ids("parallel", &runs),
             json!({"delivery-id-header": "X-Delivery"}),
         )],
     )
     .await;
     let db = r.database().await;
     // The claim's COMMIT waits for a lock the test holds, while its request is dropped.
-    db.batch_execute(
-        "CREATE FUNCTION hold_commit() RETURNS trigger LANGUAGE plpgsql AS \
-         $$ BEGIN PERFORM pg_advisory_xact_lock(4243); RETURN NULL; END $$; \
-         CREATE CONSTRAINT TRIGGER hold_commit AFTER INSERT ON deliveries \
-         DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION hold_commit()",
-    )
-    .await
-    .expect("a trigger that holds commits");
+    hold_commits_on(&db, "deliveries", 4243).await;
     for round in 0..rounds {
         let delivery = format!("dropped-{round}");
         db.execute("SELECT pg_advisory_lock(4243)", &[])
@@ -222,11 +220,7 @@ async fn a_job_whose_request_was_dropped_while_it_was_queued_still_notifies() {
     let mut server = in_process(
         &r,
         vec![with(
-            sh_hook(
-                "deploy",
-                &format!("echo \"$HOOKRUN_JOB_ID\" >> {}", runs.display()),
-                &[],
-            ),
+            recording_job_ids("deploy", &runs),
             json!({
                 "concurrency": "serial",
                 "notify": [{"webhook": {"url": receiver.url("/done"), "secret": "notify-secret"}}],

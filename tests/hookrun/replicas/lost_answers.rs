@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::cut::{CommitCutter, Cut};
 use super::failover::sleeper;
-use super::{lines, start_replica, Replicas};
+use super::{hold_commits_on, lines, start_replica, Replicas};
 use crate::fixture::state;
 
 /// The statement of a claim (taking the hook for a waiting job).
@@ -89,14 +89,7 @@ async fn a_job_queued_after_its_503_does_not_hold_the_hook() {
     let db = r.database().await;
     // The queueing's COMMIT waits for a lock the test holds: its request is answered 503
     // (after 5 s), then the queueing commits.
-    db.batch_execute(
-        "CREATE FUNCTION hold_commit() RETURNS trigger LANGUAGE plpgsql AS \
-         $$ BEGIN PERFORM pg_advisory_xact_lock(4242); RETURN NULL; END $$; \
-         CREATE CONSTRAINT TRIGGER hold_commit AFTER INSERT ON job_queue \
-         DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION hold_commit()",
-    )
-    .await
-    .expect("a trigger that holds commits");
+    hold_commits_on(&db, "job_queue", 4242).await;
     let mut ran = Vec::new();
     for round in 0..rounds {
         db.execute("SELECT pg_advisory_lock(4242)", &[])

@@ -368,3 +368,17 @@ pub async fn post_retrying(http: &reqwest::Client, url: &str) -> (reqwest::Respo
         return (resp, retried);
     }
 }
+
+/// Makes the COMMIT of every transaction that inserts into `table` wait for the advisory lock
+/// `key`: a test that holds the lock holds those commits (a deferred constraint trigger runs
+/// at COMMIT), and releases them by unlocking.
+pub async fn hold_commits_on(db: &tokio_postgres::Client, table: &str, key: i64) {
+    db.batch_execute(&format!(
+        "CREATE FUNCTION hold_commit_{table}() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN PERFORM pg_advisory_xact_lock({key}); RETURN NULL; END $$; \
+         CREATE CONSTRAINT TRIGGER hold_commit AFTER INSERT ON {table} \
+         DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION hold_commit_{table}()"
+    ))
+    .await
+    .expect("a trigger that holds commits");
+}
