@@ -112,18 +112,31 @@ async fn a_job_queued_after_its_503_does_not_hold_the_hook() {
         ran.push(format!("run {next}"));
     }
     assert_eq!(lines(&r.path("runs")), ran, "jobs answered 503 never ran");
-    // Taking them back at the 503 found nothing (their queueing had not committed yet): the
-    // hold that nobody renewed freed the hook.
-    let freed: i64 = db
-        .query_one(
-            "SELECT COUNT(*) FROM jobs WHERE state = 'interrupted' AND summary LIKE '%did not run it%'",
+    // Each refused job ended without running: taken back at its 503 (`canceled`) when its
+    // queueing had committed by then, or else freed by the hold nobody renewed (`interrupted`).
+    // Which of the two happens is a race with the test's unlock; both keep the promise.
+    let ended: Vec<(String, i64)> = db
+        .query(
+            "SELECT state, COUNT(*) FROM jobs WHERE state <> 'succeeded' GROUP BY state ORDER BY state",
             &[],
         )
         .await
-        .expect("counting the jobs freed by their hold")
-        .get(0);
+        .expect("counting the refused jobs by how they ended")
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let refused: i64 = ended
+        .iter()
+        .filter(|(state, _)| state == "canceled" || state == "interrupted")
+        .map(|(_, n)| n)
+        .sum();
+    let others: i64 = ended.iter().map(|(_, n)| n).sum::<i64>() - refused;
     assert_eq!(
-        freed, rounds as i64,
-        "each refused job was freed by its hold"
+        (refused, others),
+        (rounds as i64, 0),
+        "each refused job ended canceled or interrupted, none otherwise: {ended:?}"
+    );
+    eprintln!(
+        "{rounds} jobs queued after their 503: never ran, hook freed in time; ended {ended:?}"
     );
 }
