@@ -19,8 +19,11 @@
 //! files by rename, and a Kubernetes ConfigMap update swaps the `..data` symlink, neither of
 //! which a watch on the file sees. Events are debounced ([`debounce`]): a reload waits until
 //! the folders have been quiet for a moment and no hooks file is still open for writing, so a
-//! rewrite in progress is read once it is complete. A reload whose files did not change since
-//! the last decision is skipped quietly; the comparison uses the exact bytes each load read.
+//! rewrite in progress is read once it is complete. A read that a change overlapped is dropped
+//! and made again once events settle; the watcher knows that every event from before the end
+//! of a read has arrived by passing a [`barrier`] in its own event stream. A reload whose files
+//! did not change since the last decision is skipped quietly; the comparison uses the exact
+//! bytes each load read.
 //! Once the folders are watched, the files are compared once with what the served set was read
 //! from: a rewrite made while the server started, before any watch existed, is not missed.
 //!
@@ -29,6 +32,7 @@
 //! the hooks without a signal. Their contents are hashed before the load that reads them: a
 //! secret rotated during a load makes the next event reload once more, never skips it.
 
+mod barrier;
 mod debounce;
 
 use std::collections::hash_map::DefaultHasher;
@@ -45,7 +49,7 @@ use crate::config::{self, template::SystemEnv, HookSet, LiveHooks, LoadOptions};
 use crate::metrics::Metrics;
 
 /// How long after a read of the hooks files the watcher waits for file events that may have
-/// happened before it, before serving what it read.
+/// happened before it, before serving what it read, where it has no [`barrier`].
 const EVENT_LAG: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// What reloads need to know: where the hooks come from, how to read them, and the live set
@@ -245,8 +249,13 @@ impl Reloader {
         let seen = Arc::new(AtomicU64::new(0));
         let counter = seen.clone();
         let files = debounce::HooksFiles::new(&self.sources);
+        let mut barrier = barrier::Barrier::new();
+        let marks = barrier.as_ref().map(barrier::Barrier::marks);
         let mut watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
             if let Ok(ev) = ev {
+                if marks.as_ref().is_some_and(|m| m.note(&ev)) {
+                    return;
+                }
                 if files.changed(&ev) {
                     counter.fetch_add(1, AtomicOrdering::SeqCst);
                 }
@@ -255,6 +264,10 @@ impl Reloader {
         })?;
         let mut watched: Vec<PathBuf> = Vec::new();
         self.watch_new_dirs(&mut watcher, &mut watched)?;
+        if barrier.as_ref().is_some_and(|b| !b.watch(&mut watcher)) {
+            barrier = None;
+        }
+        let barrier = barrier.map(Arc::new);
         let mut settle = debounce::Settle::new(self.sources.clone());
         tokio::pin!(stop);
         // A change made after the served set was read and before the folders were watched (a
@@ -273,12 +286,15 @@ impl Reloader {
                 // More changes are queued: a write began after the files went quiet.
                 continue;
             }
-            let (this, seen) = (self.clone(), seen.clone());
+            let (this, seen, barrier) = (self.clone(), seen.clone(), barrier.clone());
             // inotify hands an event to the watcher's thread some time after the change: a
             // rewrite that began just before the read may not be counted yet when the read
-            // ends. Waiting EVENT_LAG before the check lets such an event arrive.
+            // ends. Passing the barrier waits until every such event has arrived; without
+            // one, waiting EVENT_LAG lets most of them arrive.
             let superseded = move || {
-                std::thread::sleep(EVENT_LAG);
+                if !barrier.as_ref().is_some_and(|b| b.pass()) {
+                    std::thread::sleep(EVENT_LAG);
+                }
                 seen.load(AtomicOrdering::SeqCst) != settled
             };
             let _ = tokio::task::spawn_blocking(move || {
