@@ -25,6 +25,7 @@ use super::keys::UnknownKey;
 use super::problem::{Problems, Severity};
 use super::raw::{RawHook, RawRegistryEvent};
 use super::registry_event::{validate_registry_host, AliyunNetwork, EventOptions, Provider};
+use super::unknown_keys::Seen;
 use crate::notify::config::CompileContext;
 use crate::notify::template::GoTemplates;
 use crate::notify::{Target, TargetConfig};
@@ -121,6 +122,17 @@ impl<'a> Validator<'a> {
         }
     }
 
+    /// How many problems were found so far (for `drop_problems_from`).
+    pub(super) fn problem_count(&self) -> usize {
+        self.problems.list.len()
+    }
+
+    /// Forgets the problems found since `problem_count` said `count`: a reading that is being
+    /// done again.
+    pub(super) fn drop_problems_from(&mut self, count: usize) {
+        self.problems.list.truncate(count);
+    }
+
     /// `pattern` compiled with Go's syntax (`goregex`), once per file.
     pub(super) fn regex(&mut self, pattern: &str) -> Result<Arc<Regex>, regex::Error> {
         if let Some(compiled) = self.regexes.get(pattern) {
@@ -177,10 +189,31 @@ impl<'a> Validator<'a> {
             path: String::new(),
         };
         let raw = self.read(value, &at)?;
+        self.check(raw, &at)
+    }
+
+    /// Validates one element of the hooks array as read straight from the parser, with the
+    /// unknown keys and the kind of `id` that reading saw.
+    pub(super) fn read_hook(&mut self, index: usize, raw: RawHook, seen: Seen) -> Option<Hook> {
+        let label = if seen.id_is_text && !raw.id.is_empty() {
+            raw.id.clone()
+        } else {
+            format!("#{index}")
+        };
+        let at = At {
+            hook: &label,
+            path: String::new(),
+        };
+        self.unknown_keys(seen.unknown, &at);
+        self.check(raw, &at)
+    }
+
+    /// Builds the hook from its raw form, reporting every problem; `None` when it is refused.
+    fn check(&mut self, raw: RawHook, at: &At) -> Option<Hook> {
         let before = self.problems.list.len();
         self.tolerated = 0;
         let has_rule = raw.trigger_rule.is_some();
-        let hook = self.build(raw, &at);
+        let hook = self.build(raw, at);
         let errors = self.problems.list[before..]
             .iter()
             .filter(|p| p.severity == Severity::Error)
@@ -188,18 +221,12 @@ impl<'a> Validator<'a> {
         match errors {
             0 => Some(hook),
             _ if !self.lenient => None,
-            _ => Some(self.served_leniently(hook, errors, has_rule, &at)),
+            _ => Some(self.served_leniently(hook, errors, has_rule, at)),
         }
     }
 
-    /// The raw hook, with unknown keys reported; `None` when it cannot be read at all.
-    fn read(&mut self, value: &Value, at: &At) -> Option<RawHook> {
-        if !value.is_object() {
-            self.error(at, "a hook must be an object");
-            return None;
-        }
-        let mut unknown = Vec::new();
-        let raw = deserialize_raw(value, &mut unknown);
+    /// Unknown keys: errors, or warnings with `-lenient`.
+    fn unknown_keys(&mut self, unknown: Vec<UnknownKey>, at: &At) {
         for key in unknown {
             let at = At {
                 hook: at.hook,
@@ -211,6 +238,17 @@ impl<'a> Validator<'a> {
                 self.error(&at, key.message());
             }
         }
+    }
+
+    /// The raw hook, with unknown keys reported; `None` when it cannot be read at all.
+    fn read(&mut self, value: &Value, at: &At) -> Option<RawHook> {
+        if !value.is_object() {
+            self.error(at, "a hook must be an object");
+            return None;
+        }
+        let mut unknown = Vec::new();
+        let raw = deserialize_raw(value, &mut unknown);
+        self.unknown_keys(unknown, at);
         match raw {
             Ok(raw) => Some(raw),
             Err(e) => {
