@@ -117,15 +117,19 @@ impl Validator<'_> {
     /// (`Parameter::Unreadable`).
     pub(super) fn parameter(&mut self, arg: &RawArgument, at: &At) -> Option<Parameter> {
         let name = arg.name.clone();
+        // The message is written only for a pair without a name: every hook has parameters.
         let named = |v: &mut Self, p: Parameter| {
-            let message = format!("source {:?} needs a name", arg.source);
-            (!name.is_empty() || v.tolerate(&at.field("name"), message)).then_some(p)
+            let ok = !arg.name.is_empty() || {
+                let message = format!("source {:?} needs a name", arg.source);
+                v.tolerate(&at.field("name"), message)
+            };
+            ok.then_some(p)
         };
         match arg.source.as_str() {
             "header" => named(self, Parameter::Header(canonical_header_key(&name))),
-            "url" | "query" => named(self, Parameter::Query(name.clone())),
+            "url" | "query" => named(self, Parameter::Query(name)),
             "payload" if name.starts_with('$') => self.json_path(&name, at),
-            "payload" => named(self, Parameter::Payload(name.clone())),
+            "payload" => named(self, Parameter::Payload(name)),
             "request" => match name.to_ascii_lowercase().as_str() {
                 "method" => Some(Parameter::Request(RequestKey::Method)),
                 "remote-addr" => Some(Parameter::Request(RequestKey::RemoteAddr)),

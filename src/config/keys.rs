@@ -1,7 +1,8 @@
 //! The keys a hooks file may use, read from the serde structs in `raw` rather than listed by
-//! hand. Unknown keys are the ones serde ignores while deserializing (`serde_ignored` reports
-//! each with its path); the "did you mean" hint compares one with the keys of the struct that
-//! ignored it, which a probe learns once from the structs' own `Deserialize` impls.
+//! hand. Unknown keys are the ones serde ignores while deserializing (`unknown_keys` reports
+//! each with its path as a hook is read from the parser, `serde_ignored` as it is read from a
+//! tree); the "did you mean" hint compares one with the keys of the struct that ignored it,
+//! which a probe learns once from the structs' own `Deserialize` impls.
 
 use std::collections::HashMap;
 use std::fmt;

@@ -16,6 +16,7 @@ mod scalar;
 mod source;
 mod stream;
 pub mod template;
+mod unknown_keys;
 pub mod validate;
 pub mod verdict;
 
@@ -327,7 +328,9 @@ fn load_run_book(
 }
 
 /// The hooks of `text` when it is one JSON list, each validated as soon as it is parsed;
-/// `None` otherwise (problems pushed meanwhile are then to be dropped).
+/// `None` otherwise (problems pushed meanwhile are then to be dropped). Each hook is read
+/// straight into its raw form; a file that cannot be read so is read again with a tree per
+/// hook, the exact reading that places every error.
 fn load_json_list(
     file: &Path,
     text: &str,
@@ -339,7 +342,18 @@ fn load_json_list(
         warn_unrendered(file, problems);
     }
     let mut validator = Validator::new(file, opts.lenient, opts.mail_server, problems);
+    let before = validator.problem_count();
     let mut hooks = Vec::new();
+    let read = stream::each_hook(text, |i, raw, seen| {
+        hooks.extend(validator.read_hook(i, raw, seen).map(Arc::new));
+    });
+    if read.is_some() {
+        return Some(hooks);
+    }
+    // Something only a tree reads exactly (an error, a key written twice): start again with one
+    // tree per hook, which reports it with its place.
+    validator.drop_problems_from(before);
+    hooks.clear();
     stream::each_element(text, |i, item| {
         hooks.extend(validator.hook(i, item).map(Arc::new));
     })?;

@@ -25,6 +25,7 @@ use super::keys::UnknownKey;
 use super::problem::{Problems, Severity};
 use super::raw::{RawHook, RawRegistryEvent};
 use super::registry_event::{validate_registry_host, AliyunNetwork, EventOptions, Provider};
+use super::unknown_keys::Seen;
 use crate::notify::config::CompileContext;
 use crate::notify::template::GoTemplates;
 use crate::notify::{Target, TargetConfig};
@@ -68,37 +69,70 @@ fn deserialize_raw(
     serde_path_to_error::deserialize(serde_ignored::Deserializer::new(value, &mut note))
 }
 
-/// Where in a hook a problem is: the hook's id and a field path.
-#[derive(Clone)]
+/// Where in a hook a problem is: the hook's id and a field path. Every field of every hook has
+/// a place, and few have a problem: the path is kept as a chain of borrowed steps, and written
+/// out only for a problem (building each field's path as a `String` cost a 5,000-hook file
+/// about a tenth of its load).
+#[derive(Clone, Copy)]
 pub(super) struct At<'a> {
     pub hook: &'a str,
-    pub path: String,
+    place: Place<'a>,
 }
 
-// Every field a hook has gets its path built, problem or not: with `push_str` instead of
-// `format!`, a 5,000-hook file loads about a tenth faster.
-impl At<'_> {
-    pub fn field(&self, name: &str) -> Self {
-        let mut path = String::with_capacity(self.path.len() + 1 + name.len());
-        path.push_str(&self.path);
-        if !path.is_empty() {
-            path.push('.');
-        }
-        path.push_str(name);
+#[derive(Clone, Copy)]
+enum Place<'a> {
+    /// A path written out (`""`: the hook itself).
+    Path(&'a str),
+    Field(&'a At<'a>, &'a str),
+    Index(&'a At<'a>, usize),
+}
+
+impl<'a> At<'a> {
+    pub fn new(hook: &'a str, path: &'a str) -> Self {
         At {
-            hook: self.hook,
-            path,
+            hook,
+            place: Place::Path(path),
         }
     }
 
-    pub fn index(&self, i: usize) -> Self {
-        use std::fmt::Write as _;
-        let mut path = String::with_capacity(self.path.len() + 4);
-        path.push_str(&self.path);
-        let _ = write!(path, "[{i}]");
+    /// The field `name` of this place.
+    pub fn field<'b>(&'b self, name: &'b str) -> At<'b> {
         At {
             hook: self.hook,
-            path,
+            place: Place::Field(self, name),
+        }
+    }
+
+    /// The item `i` of the list at this place.
+    pub fn index(&self, i: usize) -> At<'_> {
+        At {
+            hook: self.hook,
+            place: Place::Index(self, i),
+        }
+    }
+
+    /// The field path, e.g. `trigger-rule.and[1].match.regex`.
+    pub fn path(&self) -> String {
+        let mut out = String::new();
+        self.write_path(&mut out);
+        out
+    }
+
+    fn write_path(&self, out: &mut String) {
+        match self.place {
+            Place::Path(path) => out.push_str(path),
+            Place::Field(parent, name) => {
+                parent.write_path(out);
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(name);
+            }
+            Place::Index(parent, i) => {
+                use std::fmt::Write as _;
+                parent.write_path(out);
+                let _ = write!(out, "[{i}]");
+            }
         }
     }
 }
@@ -121,6 +155,17 @@ impl<'a> Validator<'a> {
         }
     }
 
+    /// How many problems were found so far (for `drop_problems_from`).
+    pub(super) fn problem_count(&self) -> usize {
+        self.problems.list.len()
+    }
+
+    /// Forgets the problems found since `problem_count` said `count`: a reading that is being
+    /// done again.
+    pub(super) fn drop_problems_from(&mut self, count: usize) {
+        self.problems.list.truncate(count);
+    }
+
     /// `pattern` compiled with Go's syntax (`goregex`), once per file.
     pub(super) fn regex(&mut self, pattern: &str) -> Result<Arc<Regex>, regex::Error> {
         if let Some(compiled) = self.regexes.get(pattern) {
@@ -138,7 +183,7 @@ impl<'a> Validator<'a> {
             Severity::Error,
             self.file,
             Some(at.hook),
-            at.path.clone(),
+            at.path(),
             message,
         );
     }
@@ -159,7 +204,7 @@ impl<'a> Validator<'a> {
             Severity::Warning,
             self.file,
             Some(at.hook),
-            at.path.clone(),
+            at.path(),
             message,
         );
     }
@@ -172,15 +217,30 @@ impl<'a> Validator<'a> {
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
             .unwrap_or_else(|| format!("#{index}"));
-        let at = At {
-            hook: &label,
-            path: String::new(),
-        };
+        let at = At::new(&label, "");
         let raw = self.read(value, &at)?;
+        self.check(raw, &at)
+    }
+
+    /// Validates one element of the hooks array as read straight from the parser, with the
+    /// unknown keys and the kind of `id` that reading saw.
+    pub(super) fn read_hook(&mut self, index: usize, raw: RawHook, seen: Seen) -> Option<Hook> {
+        let label = if seen.id_is_text && !raw.id.is_empty() {
+            raw.id.clone()
+        } else {
+            format!("#{index}")
+        };
+        let at = At::new(&label, "");
+        self.unknown_keys(seen.unknown, &at);
+        self.check(raw, &at)
+    }
+
+    /// Builds the hook from its raw form, reporting every problem; `None` when it is refused.
+    fn check(&mut self, raw: RawHook, at: &At) -> Option<Hook> {
         let before = self.problems.list.len();
         self.tolerated = 0;
         let has_rule = raw.trigger_rule.is_some();
-        let hook = self.build(raw, &at);
+        let hook = self.build(raw, at);
         let errors = self.problems.list[before..]
             .iter()
             .filter(|p| p.severity == Severity::Error)
@@ -188,7 +248,20 @@ impl<'a> Validator<'a> {
         match errors {
             0 => Some(hook),
             _ if !self.lenient => None,
-            _ => Some(self.served_leniently(hook, errors, has_rule, &at)),
+            _ => Some(self.served_leniently(hook, errors, has_rule, at)),
+        }
+    }
+
+    /// Unknown keys: errors, or warnings with `-lenient`.
+    fn unknown_keys(&mut self, unknown: Vec<UnknownKey>, at: &At) {
+        for key in unknown {
+            let path = key.object_path();
+            let at = At::new(at.hook, &path);
+            if self.lenient {
+                self.warn(&at, key.message());
+            } else {
+                self.error(&at, key.message());
+            }
         }
     }
 
@@ -200,17 +273,7 @@ impl<'a> Validator<'a> {
         }
         let mut unknown = Vec::new();
         let raw = deserialize_raw(value, &mut unknown);
-        for key in unknown {
-            let at = At {
-                hook: at.hook,
-                path: key.object_path(),
-            };
-            if self.lenient {
-                self.warn(&at, key.message());
-            } else {
-                self.error(&at, key.message());
-            }
-        }
+        self.unknown_keys(unknown, at);
         match raw {
             Ok(raw) => Some(raw),
             Err(e) => {
@@ -328,15 +391,11 @@ impl<'a> Validator<'a> {
                 }
             }
         }
-        match crate::notify::config::compile(raw, &base.path, &ctx) {
+        match crate::notify::config::compile(raw, &base.path(), &ctx) {
             Ok(targets) => targets,
             Err(problems) => {
                 for p in problems {
-                    let at = At {
-                        hook: at.hook,
-                        path: p.path,
-                    };
-                    self.error(&at, p.message);
+                    self.error(&At::new(at.hook, &p.path), p.message);
                 }
                 Vec::new()
             }
