@@ -94,7 +94,7 @@ impl HttpError {
 
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
-        let text = |status: StatusCode, body: &str| go_text(status, HeaderMap::new(), body);
+        let text = |status: StatusCode, body: &'static str| go_text(status, HeaderMap::new(), body);
         match self {
             HttpError::UncleanPath { location } => {
                 let mut h = HeaderMap::new();
@@ -138,9 +138,10 @@ impl IntoResponse for HttpError {
                 go_text(StatusCode::INTERNAL_SERVER_ERROR, h, text)
             }
             HttpError::MethodNotAllowed => text(StatusCode::METHOD_NOT_ALLOWED, ""),
-            HttpError::BodyTooLarge { limit } => text(
+            HttpError::BodyTooLarge { limit } => go_text(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                &format!("Request body too large (limit {limit} bytes).\n"),
+                HeaderMap::new(),
+                format!("Request body too large (limit {limit} bytes).\n"),
             ),
             HttpError::BodyTimeout => text(
                 StatusCode::REQUEST_TIMEOUT,
@@ -160,9 +161,10 @@ impl IntoResponse for HttpError {
                 "Server is busy with other request bodies; retry later.\n",
             ),
             HttpError::Multipart => text(StatusCode::INTERNAL_SERVER_ERROR, MULTIPART_ERROR),
-            HttpError::BadEvent(reason) => text(
+            HttpError::BadEvent(reason) => go_text(
                 StatusCode::BAD_REQUEST,
-                &format!("Invalid registry event: {reason}\n"),
+                HeaderMap::new(),
+                format!("Invalid registry event: {reason}\n"),
             ),
             HttpError::Rules => text(StatusCode::INTERNAL_SERVER_ERROR, RULES_ERROR),
             HttpError::QueueFull { retry_after_secs } => retry_later(
@@ -186,11 +188,7 @@ impl IntoResponse for HttpError {
             ),
             HttpError::CommandFailed {
                 output: Some(output),
-            } => go_text(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                HeaderMap::new(),
-                output.to_vec(),
-            ),
+            } => go_text(StatusCode::INTERNAL_SERVER_ERROR, HeaderMap::new(), output),
             // The reference sets text/plain after WriteHeader, which Go ignores: a hook's own
             // Content-Type stays, otherwise the text sniffs as text/plain.
             HttpError::CommandFailed { output: None } => {
@@ -214,7 +212,7 @@ fn plain_text() -> HeaderMap {
     h
 }
 
-fn retry_later(status: StatusCode, after_secs: u64, body: &str) -> Response {
+fn retry_later(status: StatusCode, after_secs: u64, body: &'static str) -> Response {
     let mut h = HeaderMap::new();
     h.insert(header::RETRY_AFTER, HeaderValue::from(after_secs));
     go_text(status, h, body)

@@ -4,11 +4,12 @@
 
 use axum::body::Body;
 use axum::response::Response;
+use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 
 /// A complete response: `status`, `headers`, then `body` with a sniffed Content-Type unless
-/// `headers` has one.
-pub fn go_text(status: StatusCode, headers: HeaderMap, body: impl Into<Vec<u8>>) -> Response {
+/// `headers` has one. A `&'static str` body (the fixed answers) is sent without a copy.
+pub fn go_text(status: StatusCode, headers: HeaderMap, body: impl Into<Bytes>) -> Response {
     let body = body.into();
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = status;
@@ -53,6 +54,8 @@ pub fn sniff(data: &[u8]) -> &'static str {
         .position(|b| !matches!(b, b'\t' | b'\n' | 0x0c | b'\r' | b' '))
         .unwrap_or(data.len());
     let ws = &data[first..];
+    // Every HTML and XML signature starts with `<`; most answers do not.
+    let markup = ws.first() == Some(&b'<');
     const HTML: &[&str] = &[
         "<!DOCTYPE HTML",
         "<HTML",
@@ -72,7 +75,7 @@ pub fn sniff(data: &[u8]) -> &'static str {
         "<P",
         "<!--",
     ];
-    for tag in HTML {
+    for tag in HTML.iter().filter(|_| markup) {
         let t = tag.as_bytes();
         if ws.len() > t.len()
             && ws[..t.len()].eq_ignore_ascii_case(t)
@@ -81,7 +84,7 @@ pub fn sniff(data: &[u8]) -> &'static str {
             return "text/html; charset=utf-8";
         }
     }
-    if ws.starts_with(b"<?xml") {
+    if markup && ws.starts_with(b"<?xml") {
         return "text/xml; charset=utf-8";
     }
     const MAGIC: &[(&[u8], &str)] = &[

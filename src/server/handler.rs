@@ -408,7 +408,7 @@ fn hook_request(
         .unwrap_or_else(|| headers.text("Content-Type").unwrap_or_default().to_string());
     let mut request = HookRequest {
         id: request_id,
-        method: parts.method.to_string(),
+        method: parts.method.as_str().to_owned(),
         remote_addr: remote.to_string(),
         headers,
         content_type,

@@ -94,6 +94,7 @@ impl Document {
             nil_maps,
             values,
             root_index: scan::RootIndex::default(),
+            found: super::lookup::Memo::default(),
         }
     }
 

@@ -3,6 +3,8 @@
 //! anything else that has no such value "not found"), and the slot `parse-parameters-as-json`
 //! replaces. A lookup reads only the objects and arrays on its path.
 
+use std::sync::Mutex;
+
 use super::{scan, text, Document};
 use crate::request::params::{ParamError, ParamErrorKind};
 
@@ -20,6 +22,47 @@ pub enum Place {
 pub struct Located {
     pub start: usize,
     pub end: usize,
+}
+
+/// The names a document's lookups found, and where: every value a request reads is looked up
+/// twice, once to reserve the memory it takes and once to use it, and a lookup walks the
+/// members of each object on the path (a few thousand instructions for a push event's
+/// `repository.full_name`). A document never changes once built, so a place found stays right.
+/// Holds at most [`Memo::MAX`] names (hooks read a handful); a clone starts empty. Never
+/// waits: a memo another thread holds at that moment is skipped.
+#[derive(Default)]
+pub(super) struct Memo(Mutex<Vec<(Box<str>, Place)>>);
+
+impl Memo {
+    const MAX: usize = 16;
+
+    fn get(&self, name: &str) -> Option<Place> {
+        let found = self.0.try_lock().ok()?;
+        found
+            .iter()
+            .find(|(n, _)| &**n == name)
+            .map(|&(_, place)| place)
+    }
+
+    fn put(&self, name: &str, place: Place) {
+        if let Ok(mut found) = self.0.try_lock() {
+            if found.len() < Self::MAX {
+                found.push((name.into(), place));
+            }
+        }
+    }
+}
+
+impl Clone for Memo {
+    fn clone(&self) -> Self {
+        Memo::default()
+    }
+}
+
+impl std::fmt::Debug for Memo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Memo")
+    }
 }
 
 fn error(kind: ParamErrorKind, name: &str) -> ParamError {
@@ -54,9 +97,15 @@ impl Document {
         }
     }
 
-    /// The value `name` names below the payload, by the reference's rules.
+    /// The value `name` names below the payload, by the reference's rules. A name found once
+    /// is not searched for again (see [`Memo`]).
     pub fn lookup(&self, name: &str) -> Result<Place, ParamError> {
-        self.lookup_from(self.top(), name)
+        if let Some(place) = self.found.get(name) {
+            return Ok(place);
+        }
+        let place = self.lookup_from(self.top(), name)?;
+        self.found.put(name, place);
+        Ok(place)
     }
 
     /// The value `name` names below `place`.
@@ -196,5 +245,72 @@ impl Document {
             start,
             end: scan::skip(&self.text, start),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::super::{Decoded, Document};
+    use super::{Memo, Place};
+
+    fn doc(text: &str) -> Document {
+        match Document::decode_body(Bytes::from(text.to_string())) {
+            Ok(Decoded::Payload(doc)) => doc,
+            other => panic!("not a payload: {text}: {other:?}"),
+        }
+    }
+
+    fn remembered(doc: &Document) -> usize {
+        doc.found.0.lock().unwrap().len()
+    }
+
+    #[test]
+    fn a_name_looked_up_again_finds_the_same_place() {
+        let doc = doc(r#"{"a":{"b":1,"c":[2,{"d":3}]},"a.b":4,"e\u0066":5,"x":null,"a":{"b":6}}"#);
+        let names = [
+            "a", "a.b", "a.c", "a.c.1.d", "a.c.0", "ef", "x", "x.y", "nope", "a.zz", "a.b.c",
+        ];
+        let first: Vec<_> = names.iter().map(|n| doc.lookup(n)).collect();
+        for _ in 0..3 {
+            for (name, want) in names.iter().zip(&first) {
+                assert_eq!(&doc.lookup(name), want, "{name}");
+                assert_eq!(
+                    &doc.lookup_from(doc.top(), name),
+                    want,
+                    "{name}: not what a walk finds"
+                );
+            }
+        }
+        // Only names that were found are remembered: "a" (its last duplicate, which has no
+        // "c"), "a.b" (the exact key, not the last "a"'s 6), "ef" and "x".
+        assert_eq!(remembered(&doc), 4);
+        let exact = doc.lookup("a.b").unwrap();
+        let Place::At(at) = exact else {
+            panic!("a.b is in the object")
+        };
+        assert_eq!(doc.text()[at], b'4');
+    }
+
+    #[test]
+    fn the_memo_is_bounded_and_a_clone_starts_empty() {
+        let members: Vec<String> = (0..40).map(|i| format!("\"k{i}\":{i}")).collect();
+        let doc = doc(&format!("{{{}}}", members.join(",")));
+        for round in 0..2 {
+            for i in 0..40 {
+                let Place::At(at) = doc.lookup(&format!("k{i}")).unwrap() else {
+                    panic!("k{i} is in the object")
+                };
+                let end = at + i.to_string().len();
+                assert_eq!(
+                    &doc.text()[at..end],
+                    i.to_string().as_bytes(),
+                    "round {round}"
+                );
+            }
+        }
+        assert_eq!(remembered(&doc), Memo::MAX);
+        assert_eq!(remembered(&doc.clone()), 0);
     }
 }

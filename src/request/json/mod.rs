@@ -40,6 +40,8 @@ pub struct Document {
     values: usize,
     /// The members of a top-level object, when validation recorded them.
     root_index: scan::RootIndex,
+    /// Names found before: a request reads a value at least twice (to price it, then to use it).
+    found: lookup::Memo,
 }
 
 /// Why a body is not a JSON payload.
@@ -102,6 +104,7 @@ impl Document {
             nil_maps: Vec::new(),
             values: counts.values,
             root_index,
+            found: lookup::Memo::default(),
         }))
     }
 

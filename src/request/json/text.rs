@@ -111,7 +111,8 @@ pub fn decode(raw: &[u8]) -> Cow<'_, str> {
 
 /// Whether the content decodes to exactly `name`, without allocating for plain contents.
 pub fn decodes_to(raw: &[u8], name: &str) -> bool {
-    if !raw.contains(&b'\\') && raw.is_ascii() {
+    // Plain content (ASCII, no escape) decodes to itself: one pass tells.
+    if raw.iter().all(|&b| b != b'\\' && b.is_ascii()) {
         return raw == name.as_bytes();
     }
     decode(raw) == name
