@@ -7,8 +7,9 @@
 //! (`/sys/fs/cgroup`, or `/sys/fs/cgroup/unified` on hybrid hosts; systemd's `Delegate=yes`,
 //! container runtimes with a writable cgroup namespace) and creates an *instance* cgroup under
 //! it, named `hookrun-<pid namespace>-<pid>-<start time>`: the name proves whose it is. Each job
-//! gets `<instance>/job-<n>`; the child writes itself into its `cgroup.procs` between its clone
-//! and exec (`vfork`), so not even the command's first fork happens outside it. On a timeout or at
+//! gets `<instance>/job-<n>`; the child is born in it (`clone3` with `CLONE_INTO_CGROUP`), or,
+//! where the kernel cannot do that, writes itself into its `cgroup.procs` between its clone and
+//! exec (`vfork`), so not even the command's first fork happens outside it. On a timeout or at
 //! shutdown every process in the cgroup gets SIGTERM, then after the grace period `cgroup.kill`
 //! (SIGKILL to all, atomically, forks included). A command that exits by itself may leave a
 //! daemon it started on purpose, as with process groups: what is left is moved to hookrun's own
@@ -24,6 +25,7 @@
 
 use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -158,9 +160,9 @@ impl JobCgroups {
         Ok(cgroups)
     }
 
-    /// Proves a child can move itself into a job cgroup: a child that moves and then fails to
-    /// exec a path that does not exist reports "not found"; a refused move reports its own
-    /// error (the cgroup's owner, delegation, a threaded subtree...).
+    /// Proves a child can be started in a job cgroup: a child started there that fails to
+    /// exec a path that does not exist reports "not found"; a refused start or move reports its
+    /// own error (the cgroup's owner, delegation, a threaded subtree...).
     fn probe(&self) -> Result<(), String> {
         let job = self
             .job()
@@ -176,7 +178,7 @@ impl JobCgroups {
             dir: None,
             stdin: null.as_fd(),
             output: null.as_fd(),
-            cgroup_procs: job.procs(),
+            cgroup: job.dir(),
         });
         let moved = match spawned {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -198,14 +200,15 @@ impl JobCgroups {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let path = self.instance.join(format!("job-{n}"));
         std::fs::create_dir(&path)?;
-        let procs = std::fs::OpenOptions::new()
-            .write(true)
-            .open(path.join("cgroup.procs"));
-        match procs {
-            Ok(procs) => Ok(JobCgroup {
+        let dir = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::fcntl::OFlag::O_DIRECTORY.bits())
+            .open(&path);
+        match dir {
+            Ok(dir) => Ok(JobCgroup {
                 path,
                 own: self.own.clone(),
-                procs,
+                dir,
             }),
             Err(e) => {
                 let _ = std::fs::remove_dir(&path);
@@ -235,8 +238,8 @@ impl JobCgroups {
 pub struct JobCgroup {
     path: PathBuf,
     own: PathBuf,
-    /// Its `cgroup.procs`, opened before the child is started (close-on-exec), written by it.
-    procs: std::fs::File,
+    /// Its directory, open (close-on-exec): the child is started in it (`vfork`).
+    dir: std::fs::File,
 }
 
 impl JobCgroup {
@@ -244,9 +247,9 @@ impl JobCgroup {
         &self.path
     }
 
-    /// Its `cgroup.procs`, open for writing: a child that writes "0" to it enters the cgroup.
-    pub(super) fn procs(&self) -> BorrowedFd<'_> {
-        self.procs.as_fd()
+    /// Its directory, open: a child started with it is born in the cgroup (`vfork`).
+    pub(super) fn dir(&self) -> BorrowedFd<'_> {
+        self.dir.as_fd()
     }
 
     /// The pids in the cgroup now.

@@ -346,3 +346,45 @@ async fn commands_started_together_in_cgroups_each_run_and_are_reaped() {
     }
     assert_eq!(seen.len(), 200);
 }
+
+/// A child the kernel starts in its cgroup (`clone3`, where it can) and one that moves itself
+/// there (where it cannot) both run the command in the job cgroup, and both report a failed
+/// start.
+#[tokio::test]
+async fn children_born_in_the_cgroup_and_children_that_move_there_both_run_in_it() {
+    let Some(cgroups) = cgroups() else { return };
+    for spawn in [vfork::spawn, vfork::spawn_moving] {
+        let job = cgroups.job().expect("a job cgroup");
+        let (output, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        let null = std::fs::File::open("/dev/null").unwrap();
+        let start = |path: &Path| {
+            spawn(&vfork::Spawn {
+                path,
+                arg0: path.as_os_str(),
+                args: &["-c".to_string(), "cat /proc/self/cgroup".to_string()],
+                env: Vec::new(),
+                dir: None,
+                stdin: null.as_fd(),
+                output: write.as_fd(),
+                cgroup: job.dir(),
+            })
+        };
+        let missing = start(Path::new("/no/such/program")).expect_err("a missing program");
+        assert_eq!(missing.kind(), std::io::ErrorKind::NotFound, "{missing}");
+        let mut child = start(Path::new("/bin/sh")).expect("started");
+        drop(write);
+        let status = child.wait().await.expect("reaped");
+        assert!(status.success(), "{status:?}");
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::fs::File::from(output), &mut text).unwrap();
+        let instance = cgroups.instance().file_name().unwrap().to_string_lossy();
+        let name = job.path().file_name().unwrap().to_string_lossy();
+        let want = format!("/{instance}/{name}");
+        let cgroup = text
+            .lines()
+            .find(|l| l.starts_with("0::"))
+            .expect("its cgroup v2");
+        assert!(cgroup.ends_with(&want), "{cgroup} is not {want}");
+        assert!(!job.populated());
+    }
+}

@@ -31,7 +31,7 @@ mod tempfile;
 mod vfork;
 
 use std::ffi::OsStr;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
@@ -328,7 +328,6 @@ fn cgroup_spawn(
     write: &OwnedFd,
     cgroup: &JobCgroup,
 ) -> std::io::Result<vfork::Child> {
-    let stdin = std::fs::File::open("/dev/null")?;
     let mut env: Vec<(&OsStr, &OsStr)> = Vec::new();
     env.extend(inv.env.iter().map(|(k, v)| (k.as_ref(), v.as_ref())));
     env.extend(file_env.iter().map(|(k, v)| (k.as_ref(), v.as_ref())));
@@ -339,10 +338,20 @@ fn cgroup_spawn(
         args: &inv.args,
         env,
         dir: inv.working_dir.as_deref(),
-        stdin: stdin.as_fd(),
+        stdin: dev_null()?,
         output: write.as_fd(),
-        cgroup_procs: cgroup.procs(),
+        cgroup: cgroup.dir(),
     })
+}
+
+/// /dev/null, opened once (close-on-exec): every command's stdin.
+fn dev_null() -> std::io::Result<BorrowedFd<'static>> {
+    static NULL: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
+    if let Some(null) = NULL.get() {
+        return Ok(null.as_fd());
+    }
+    let null = std::fs::File::open("/dev/null")?;
+    Ok(NULL.get_or_init(|| null).as_fd())
 }
 
 /// Starts a command with std (`posix_spawn` where it can): where jobs have no cgroup.

@@ -9,19 +9,32 @@
 //! # Theory of operation
 //! Everything the child reads is built first, in ordinary code ([`Plan`]): the program's path,
 //! argv and envp as C strings (the environment as std builds it: hookrun's, then the job's
-//! variables, sorted by name), the folder, the descriptors. The calling thread blocks every
-//! signal, so that none of hookrun's handlers can run in the child while it shares hookrun's
-//! memory, and `clone` starts the child on a stack of its own while the thread sleeps until the
-//! child has exec'd or exited. The child makes system calls only: "0" written to the job
-//! cgroup's `cgroup.procs` (it enters the cgroup before the command can fork), `setpgid(0, 0)`,
-//! `dup2` of /dev/null to stdin and of the output pipe to stdout and stderr, `chdir`, each
-//! caught signal and SIGPIPE back to its default and an empty signal mask (what std gives a
-//! command), then `execve`. A step that fails writes its errno to a close-on-exec pipe that
-//! hookrun reads (an exec closes it unwritten: as std reports a failed exec) and the child
-//! exits with 127. hookrun's thread then restores its signal mask and, on success, opens a
-//! pidfd for the child (where none can be opened, as under valgrind: SIGCHLD): waiting polls
-//! it, killing is `pidfd_send_signal`, and the child is
-//! reaped once, so no other process can ever be signalled under a reused pid.
+//! variables, sorted by name; hookrun's own is read once, at the first command, since it does
+//! not change once the server runs), the folder, the descriptors. The calling thread blocks
+//! every signal, so that none of hookrun's handlers can run in the child while it shares
+//! hookrun's memory, and the child starts on a stack of its own while the thread sleeps until
+//! the child has exec'd or exited.
+//!
+//! The child is born in the job cgroup: `clone3` with `CLONE_INTO_CGROUP` (Linux 5.7) and the
+//! cgroup's directory, which also returns its pidfd (`CLONE_PIDFD`). Moving a running process
+//! into a cgroup instead (writing to `cgroup.procs`) makes the kernel wait for an RCU grace
+//! period while it holds a lock every fork takes: about a millisecond on this 2-core machine,
+//! during which the starting thread sleeps, which capped the commands a second hookrun could
+//! start well below the machine's limit. glibc has no `clone3` a program may call, so the call
+//! is a few instructions of assembly (x86-64). Where `clone3` or `CLONE_INTO_CGROUP` is missing
+//! (older kernels, valgrind, other architectures), the child is started with glibc's `clone`
+//! and its first step is to write "0" to the cgroup's `cgroup.procs` (it enters the cgroup
+//! before the command can fork).
+//!
+//! The child then makes system calls only: `setpgid(0, 0)`, `dup2` of /dev/null to stdin and
+//! of the output pipe to stdout and stderr, `chdir`, each caught signal and SIGPIPE back to its
+//! default and an empty signal mask (what std gives a command), then `execve`. A step that
+//! fails writes its errno to a close-on-exec pipe that hookrun reads (an exec closes it
+//! unwritten: as std reports a failed exec) and the child exits with 127. hookrun's thread
+//! then restores its signal mask and, on success, watches the child's pidfd (opened with
+//! `pidfd_open` after a plain `clone`; where none can be opened, as under valgrind: SIGCHLD):
+//! waiting polls it, killing is `pidfd_send_signal`, and the child is reaped once, so no other
+//! process can ever be signalled under a reused pid.
 
 use std::collections::BTreeMap;
 use std::ffi::{CString, OsStr, OsString};
@@ -31,6 +44,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::ExitStatus;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
 use nix::libc;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -49,8 +64,8 @@ pub struct Spawn<'a> {
     pub stdin: BorrowedFd<'a>,
     /// Becomes both stdout and stderr.
     pub output: BorrowedFd<'a>,
-    /// The job cgroup's `cgroup.procs`, open for writing.
-    pub cgroup_procs: BorrowedFd<'a>,
+    /// The job cgroup's directory, open (the child is started in it).
+    pub cgroup: BorrowedFd<'a>,
 }
 
 /// A child started here; reaped by [`Child::wait`] only.
@@ -80,7 +95,9 @@ struct Plan {
     dir: Option<CString>,
     stdin: RawFd,
     output: RawFd,
-    procs: RawFd,
+    /// The job cgroup's `cgroup.procs`, open for writing, when the child must move itself
+    /// into the cgroup (it was not born there: no `clone3`).
+    procs: Option<RawFd>,
     /// The highest signal number, whose default the child may have to restore.
     last_signal: libc::c_int,
     /// The write end of a close-on-exec pipe: the child writes the errno of a step that
@@ -98,30 +115,74 @@ fn c_string(bytes: &[u8]) -> std::io::Result<CString> {
     })
 }
 
+/// hookrun's environment as every command inherits it: each variable's name and its
+/// `NAME=value` entry, sorted by name. Read at the first command's start: hookrun takes out of
+/// its environment what commands must not see (its own secrets, systemd's variables) at start,
+/// before any command runs, and does not change it afterwards.
+fn inherited_env() -> &'static [(OsString, CString)] {
+    static ENV: OnceLock<Vec<(OsString, CString)>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let vars: BTreeMap<OsString, OsString> = std::env::vars_os().collect();
+        vars.into_iter()
+            .filter_map(|(name, value)| {
+                // An environment has no nul byte in it: nothing is dropped here.
+                let entry = CString::new([name.as_bytes(), b"=", value.as_bytes()].concat());
+                Some((name, entry.ok()?))
+            })
+            .collect()
+    })
+}
+
+/// The child's `envp`: `inherited` and `job` (both sorted by name) merged in name order, a
+/// job variable replacing an inherited one of the same name; null-terminated.
+fn merged_env(
+    inherited: &'static [(OsString, CString)],
+    job: &[(&OsStr, CString)],
+) -> Vec<*const libc::c_char> {
+    let mut envp = Vec::with_capacity(inherited.len() + job.len() + 1);
+    let mut job = job.iter().peekable();
+    for (name, entry) in inherited {
+        while let Some((_, own)) = job.next_if(|(own, _)| *own < name.as_os_str()) {
+            envp.push(own.as_ptr());
+        }
+        // Replaced: the job's own entry comes next.
+        if job.peek().is_none_or(|(own, _)| *own != name.as_os_str()) {
+            envp.push(entry.as_ptr());
+        }
+    }
+    envp.extend(job.map(|(_, own)| own.as_ptr()));
+    envp.push(std::ptr::null());
+    envp
+}
+
 impl Plan {
     fn new(spawn: &Spawn, report: BorrowedFd) -> std::io::Result<Plan> {
         let mut args = vec![c_string(spawn.arg0.as_bytes())?];
         for arg in spawn.args {
             args.push(c_string(arg.as_bytes())?);
         }
-        let mut vars: BTreeMap<OsString, OsString> = std::env::vars_os().collect();
+        // The job's variables, a later value of a name winning; then merged, in name order,
+        // with hookrun's, which they override.
+        let mut vars: BTreeMap<&OsStr, &OsStr> = BTreeMap::new();
         for (name, value) in &spawn.env {
-            vars.insert(name.to_os_string(), value.to_os_string());
+            vars.insert(name, value);
         }
         let env = vars
             .iter()
-            .map(|(name, value)| c_string(&[name.as_bytes(), b"=", value.as_bytes()].concat()))
-            .collect::<std::io::Result<Vec<CString>>>()?;
-        let pointers = |strings: &[CString]| {
-            let mut list: Vec<*const libc::c_char> = strings.iter().map(|s| s.as_ptr()).collect();
-            list.push(std::ptr::null());
-            list
-        };
+            .map(|(name, value)| {
+                let entry = c_string(&[name.as_bytes(), b"=", value.as_bytes()].concat())?;
+                Ok((*name, entry))
+            })
+            .collect::<std::io::Result<Vec<(&OsStr, CString)>>>()?;
+        let envp = merged_env(inherited_env(), &env);
+        let env = env.into_iter().map(|(_, entry)| entry).collect();
+        let mut argv: Vec<*const libc::c_char> = args.iter().map(|s| s.as_ptr()).collect();
+        argv.push(std::ptr::null());
         Ok(Plan {
             path: c_string(spawn.path.as_os_str().as_bytes())?,
-            argv: pointers(&args),
+            argv,
             _args: args,
-            envp: pointers(&env),
+            envp,
             _env: env,
             dir: spawn
                 .dir
@@ -129,7 +190,7 @@ impl Plan {
                 .transpose()?,
             stdin: spawn.stdin.as_raw_fd(),
             output: spawn.output.as_raw_fd(),
-            procs: spawn.cgroup_procs.as_raw_fd(),
+            procs: None,
             last_signal: libc::SIGRTMAX(),
             report: report.as_raw_fd(),
         })
@@ -165,13 +226,43 @@ const CHILD_STACK: usize = 64 * 1024;
 /// Starts the command (see the module's theory of operation). Blocks the calling thread until
 /// the command has exec'd: call it off the runtime's threads.
 pub fn spawn(spawn: &Spawn) -> std::io::Result<Child> {
+    start(spawn, true)
+}
+
+/// [`spawn`] with a child that moves itself into the cgroup, as where `clone3` is missing.
+#[cfg(test)]
+pub fn spawn_moving(spawn: &Spawn) -> std::io::Result<Child> {
+    start(spawn, false)
+}
+
+/// [`spawn`]; `born_in_cgroup`: with `clone3` where the kernel has it.
+fn start(spawn: &Spawn, born_in_cgroup: bool) -> std::io::Result<Child> {
     // The child reports a failure through a pipe, as std's does, not through the memory it
     // shares: under valgrind (which runs a vfork as a fork) it shares none.
     let (report_read, report_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-    let plan = Plan::new(spawn, report_write.as_fd())?;
+    let mut plan = Plan::new(spawn, report_write.as_fd())?;
     // Not zeroed: the child writes before it reads, as any stack.
     let mut stack = Box::<[u8]>::new_uninit_slice(CHILD_STACK);
-    let pid = clone_and_exec(&plan, &mut stack)?;
+    let cloned = born_in_cgroup
+        .then(|| clone_into_cgroup(&plan, &mut stack, spawn.cgroup))
+        .flatten();
+    let (pid, pidfd) = match cloned {
+        Some(started) => {
+            let (pid, pidfd) = started?;
+            (pid, Some(pidfd))
+        }
+        None => {
+            // Open until the child has exec'd: it writes to it.
+            let procs = nix::fcntl::openat(
+                spawn.cgroup,
+                "cgroup.procs",
+                nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )?;
+            plan.procs = Some(procs.as_raw_fd());
+            (clone_and_exec(&plan, &mut stack)?, None)
+        }
+    };
     let pid = Pid::from_raw(pid);
     drop(report_write);
     if let Some(error) = read_report(report_read) {
@@ -188,10 +279,13 @@ pub fn spawn(spawn: &Spawn) -> std::io::Result<Child> {
             "no runtime to wait for the command in",
         ));
     }
-    let pidfd = rustix::process::pidfd_open(
-        rustix::process::Pid::from_raw(pid.as_raw()).expect("a child's pid is positive"),
-        rustix::process::PidfdFlags::empty(),
-    );
+    let pidfd = match pidfd {
+        Some(pidfd) => Ok(pidfd),
+        None => rustix::process::pidfd_open(
+            rustix::process::Pid::from_raw(pid.as_raw()).expect("a child's pid is positive"),
+            rustix::process::PidfdFlags::empty(),
+        ),
+    };
     let exits = match pidfd {
         Ok(pidfd) => watch(pidfd).map(Exits::Pidfd),
         Err(_) => tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child())
@@ -316,6 +410,69 @@ fn watch(pidfd: OwnedFd) -> std::io::Result<AsyncFd<OwnedFd>> {
         .map_err(|e| e.into_parts().1)
 }
 
+/// The child, between its clone and exec: system calls only (see [`clone_and_exec`]).
+#[allow(unsafe_code)]
+extern "C" fn child_main(plan: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `plan` is the `&Plan` passed to the clone, alive while the parent waits.
+    let plan = unsafe { &*(plan as *const Plan) };
+    let fail = || {
+        // SAFETY: errno is readable in any thread; it is this call's failure. The report
+        // is a write of 4 bytes to a pipe, which is atomic.
+        unsafe {
+            let errno = (*libc::__errno_location()).max(1).to_ne_bytes();
+            libc::write(plan.report, errno.as_ptr().cast(), errno.len());
+        }
+        127
+    };
+    // SAFETY (for each call): plain system calls on descriptors and C strings built by
+    // `Plan::new`, which outlive the child.
+    unsafe {
+        if let Some(procs) = plan.procs {
+            if libc::write(procs, b"0".as_ptr().cast(), 1) != 1 {
+                return fail();
+            }
+        }
+        if libc::setpgid(0, 0) != 0 {
+            return fail();
+        }
+        // hookrun's fds 0-2 are always open (Rust's runtime opens /dev/null on a closed
+        // one at start), so the descriptors here are all above 2 and dup2 clears their
+        // close-on-exec flag.
+        for (from, to) in [(plan.stdin, 0), (plan.output, 1), (plan.output, 2)] {
+            if libc::dup2(from, to) != to {
+                return fail();
+            }
+        }
+        if let Some(dir) = &plan.dir {
+            if libc::chdir(dir.as_ptr()) != 0 {
+                return fail();
+            }
+        }
+        for signal in 1..=plan.last_signal {
+            if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+                continue;
+            }
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(signal, std::ptr::null(), &mut old) != 0 {
+                continue; // a signal glibc reserves for itself
+            }
+            let caught = old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN;
+            if caught || signal == libc::SIGPIPE {
+                let mut default: libc::sigaction = std::mem::zeroed();
+                default.sa_sigaction = libc::SIG_DFL;
+                libc::sigaction(signal, &default, std::ptr::null_mut());
+            }
+        }
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        if libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) != 0 {
+            return fail();
+        }
+        libc::execve(plan.path.as_ptr(), plan.argv.as_ptr(), plan.envp.as_ptr());
+    }
+    fail()
+}
+
 /// The other exception to `unsafe_code` in this module: the clone, and the child that runs
 /// between it and exec.
 ///
@@ -334,65 +491,6 @@ fn clone_and_exec(
     plan: &Plan,
     stack: &mut [std::mem::MaybeUninit<u8>],
 ) -> std::io::Result<libc::pid_t> {
-    extern "C" fn child_main(plan: *mut libc::c_void) -> libc::c_int {
-        // SAFETY: `plan` is the `&Plan` passed to clone below, alive while the parent waits.
-        let plan = unsafe { &*(plan as *const Plan) };
-        let fail = || {
-            // SAFETY: errno is readable in any thread; it is this call's failure. The report
-            // is a write of 4 bytes to a pipe, which is atomic.
-            unsafe {
-                let errno = (*libc::__errno_location()).max(1).to_ne_bytes();
-                libc::write(plan.report, errno.as_ptr().cast(), errno.len());
-            }
-            127
-        };
-        // SAFETY (for each call): plain system calls on descriptors and C strings built by
-        // `Plan::new`, which outlive the child.
-        unsafe {
-            if libc::write(plan.procs, b"0".as_ptr().cast(), 1) != 1 {
-                return fail();
-            }
-            if libc::setpgid(0, 0) != 0 {
-                return fail();
-            }
-            // hookrun's fds 0-2 are always open (Rust's runtime opens /dev/null on a closed
-            // one at start), so the descriptors here are all above 2 and dup2 clears their
-            // close-on-exec flag.
-            for (from, to) in [(plan.stdin, 0), (plan.output, 1), (plan.output, 2)] {
-                if libc::dup2(from, to) != to {
-                    return fail();
-                }
-            }
-            if let Some(dir) = &plan.dir {
-                if libc::chdir(dir.as_ptr()) != 0 {
-                    return fail();
-                }
-            }
-            for signal in 1..=plan.last_signal {
-                if signal == libc::SIGKILL || signal == libc::SIGSTOP {
-                    continue;
-                }
-                let mut old: libc::sigaction = std::mem::zeroed();
-                if libc::sigaction(signal, std::ptr::null(), &mut old) != 0 {
-                    continue; // a signal glibc reserves for itself
-                }
-                let caught = old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN;
-                if caught || signal == libc::SIGPIPE {
-                    let mut default: libc::sigaction = std::mem::zeroed();
-                    default.sa_sigaction = libc::SIG_DFL;
-                    libc::sigaction(signal, &default, std::ptr::null_mut());
-                }
-            }
-            let mut empty: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut empty);
-            if libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) != 0 {
-                return fail();
-            }
-            libc::execve(plan.path.as_ptr(), plan.argv.as_ptr(), plan.envp.as_ptr());
-        }
-        fail()
-    }
-
     // SAFETY: sigset_t is plain data; the calls only read and write these two sets.
     let (all, mut old) = unsafe {
         let mut all: libc::sigset_t = std::mem::zeroed();
@@ -419,4 +517,173 @@ fn clone_and_exec(
         pid
     };
     Ok(pid)
+}
+
+/// Set once `clone3` with `CLONE_INTO_CGROUP` turned out missing (a kernel older than 5.7,
+/// valgrind): every later child is started by [`clone_and_exec`] and moves itself.
+static NO_CLONE_INTO_CGROUP: AtomicBool = AtomicBool::new(false);
+
+/// `struct clone_args` of `clone3` (Linux 5.3, `cgroup` since 5.7).
+#[repr(C)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// `CLONE_INTO_CGROUP`, which the libc crate does not define for every target.
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// Starts the child as [`clone_and_exec`] does, but born in the cgroup `cgroup` (a directory),
+/// with `clone3`; returns its pid and pidfd. `None` when this kernel (or valgrind) has no
+/// `clone3` with `CLONE_INTO_CGROUP`: the caller then uses [`clone_and_exec`].
+///
+/// SAFETY: as [`clone_and_exec`]'s. `clone3` has no glibc wrapper, and a child that shares the
+/// caller's memory must not return from the system call into code that uses the caller's
+/// stack: the few instructions below run in the child on `stack` (whose top the kernel makes
+/// its stack pointer, 16-byte aligned as the ABI requires before a call), call `child_main`
+/// with the plan and end the child with the raw `exit` system call. In this thread the call
+/// returns as any system call (only rax, rcx and r11 change).
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+fn clone_into_cgroup(
+    plan: &Plan,
+    stack: &mut [std::mem::MaybeUninit<u8>],
+    cgroup: BorrowedFd,
+) -> Option<std::io::Result<(libc::pid_t, OwnedFd)>> {
+    if NO_CLONE_INTO_CGROUP.load(Ordering::Relaxed) {
+        return None;
+    }
+    let mut pidfd: libc::c_int = -1;
+    let base = stack.as_mut_ptr() as usize;
+    let top = (base + stack.len()) & !15;
+    let args = CloneArgs {
+        flags: (libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD) as u64 | CLONE_INTO_CGROUP,
+        pidfd: std::ptr::addr_of_mut!(pidfd) as u64,
+        child_tid: 0,
+        parent_tid: 0,
+        exit_signal: libc::SIGCHLD as u64,
+        stack: base as u64,
+        stack_size: (top - base) as u64,
+        tls: 0,
+        set_tid: 0,
+        set_tid_size: 0,
+        cgroup: cgroup.as_raw_fd() as u64,
+    };
+    // SAFETY: sigset_t is plain data; the calls only read and write these two sets.
+    let (all, mut old) = unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        (all, std::mem::zeroed::<libc::sigset_t>())
+    };
+    let ret: libc::c_long;
+    // SAFETY: see the function's comment; `args`, `pidfd` and `plan` outlive the call, and
+    // this thread sleeps until the child has exec'd or exited.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
+        std::arch::asm!(
+            "syscall",
+            "test rax, rax",
+            "jnz 2f",
+            // The child, on its own stack.
+            "xor ebp, ebp",
+            "mov rdi, r12",
+            "call r13",
+            "mov edi, eax",
+            "mov eax, {exit}",
+            "syscall",
+            "ud2",
+            "2:",
+            exit = const libc::SYS_exit,
+            inlateout("rax") libc::SYS_clone3 => ret,
+            in("rdi") std::ptr::addr_of!(args),
+            in("rsi") std::mem::size_of::<CloneArgs>(),
+            in("r12") plan as *const Plan,
+            in("r13") child_main as extern "C" fn(*mut libc::c_void) -> libc::c_int,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+    }
+    if ret < 0 {
+        let errno = i32::try_from(-ret).unwrap_or(libc::EINVAL);
+        // No clone3 (ENOSYS), no CLONE_INTO_CGROUP (EINVAL), a shorter clone_args (E2BIG).
+        if matches!(errno, libc::ENOSYS | libc::EINVAL | libc::E2BIG) {
+            NO_CLONE_INTO_CGROUP.store(true, Ordering::Relaxed);
+            return None;
+        }
+        return Some(Err(std::io::Error::from_raw_os_error(errno)));
+    }
+    let pid = libc::pid_t::try_from(ret).expect("a pid fits a pid_t");
+    // SAFETY: the kernel opened this descriptor for this call (CLONE_PIDFD): nothing else
+    // owns it.
+    let pidfd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(pidfd) };
+    Some(Ok((pid, pidfd)))
+}
+
+/// Elsewhere than on x86-64 children are started by [`clone_and_exec`] and move themselves.
+#[cfg(not(target_arch = "x86_64"))]
+fn clone_into_cgroup(
+    _plan: &Plan,
+    _stack: &mut [std::mem::MaybeUninit<u8>],
+    _cgroup: BorrowedFd,
+) -> Option<std::io::Result<(libc::pid_t, OwnedFd)>> {
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(envp: &[*const libc::c_char]) -> Vec<String> {
+        let (end, entries) = envp.split_last().expect("a terminated list");
+        assert!(end.is_null());
+        entries
+            .iter()
+            // SAFETY: each pointer points into a CString that outlives this call.
+            .map(|&p| {
+                #[allow(unsafe_code)]
+                let entry = unsafe { std::ffi::CStr::from_ptr(p) };
+                entry.to_string_lossy().into_owned()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_job_environment_is_merged_in_name_order_replacing_inherited_names() {
+        let inherited: &'static [(OsString, CString)] = Box::leak(
+            ["B=1", "D=2", "F=3"]
+                .iter()
+                .map(|e| (OsString::from(&e[..1]), CString::new(*e).unwrap()))
+                .collect::<Vec<_>>()
+                .into_boxed_slice(),
+        );
+        let job = |vars: &[&'static str]| -> Vec<(&'static OsStr, CString)> {
+            vars.iter()
+                .map(|e| (OsStr::new(&e[..1]), CString::new(*e).unwrap()))
+                .collect()
+        };
+        for (own, want) in [
+            (vec![], vec!["B=1", "D=2", "F=3"]),
+            (
+                vec!["A=x", "D=y", "G=z"],
+                vec!["A=x", "B=1", "D=y", "F=3", "G=z"],
+            ),
+            (vec!["B=x", "C=y", "F=z"], vec!["B=x", "C=y", "D=2", "F=z"]),
+            (vec!["E=x"], vec!["B=1", "D=2", "E=x", "F=3"]),
+        ] {
+            let own = job(&own);
+            assert_eq!(entries(&merged_env(inherited, &own)), want);
+        }
+        assert_eq!(entries(&merged_env(&[], &job(&["A=x"]))), ["A=x"]);
+    }
 }
