@@ -250,17 +250,8 @@ impl Document {
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
-
-    use super::super::{Decoded, Document};
+    use super::super::{test_doc as doc, Document};
     use super::{Memo, Place};
-
-    fn doc(text: &str) -> Document {
-        match Document::decode_body(Bytes::from(text.to_string())) {
-            Ok(Decoded::Payload(doc)) => doc,
-            other => panic!("not a payload: {text}: {other:?}"),
-        }
-    }
 
     fn remembered(doc: &Document) -> usize {
         doc.found.0.lock().unwrap().len()

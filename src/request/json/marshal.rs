@@ -306,16 +306,7 @@ fn into_string(out: Vec<u8>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
-
-    use super::super::{Decoded, Document};
-
-    fn doc(text: &str) -> Document {
-        match Document::decode_body(Bytes::from(text.to_string())) {
-            Ok(Decoded::Payload(doc)) => doc,
-            other => panic!("not a payload: {text}: {other:?}"),
-        }
-    }
+    use super::super::test_doc as doc;
 
     #[test]
     fn marshals_nested_values_like_go() {

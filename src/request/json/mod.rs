@@ -122,3 +122,12 @@ impl Document {
         self.nil_maps.binary_search(&at).is_ok()
     }
 }
+
+/// The document of a JSON payload `text`, for tests.
+#[cfg(test)]
+fn test_doc(text: &str) -> Document {
+    match Document::decode_body(Bytes::from(text.to_string())) {
+        Ok(Decoded::Payload(doc)) => doc,
+        other => panic!("not a payload: {text}: {other:?}"),
+    }
+}
