@@ -117,6 +117,7 @@ def main():
     if OUT.exists():
         shutil.rmtree(OUT)
     bodies, events, hooks = Corpus("body_rules"), Corpus("registry_events"), Corpus("hooks_file")
+    readings = Corpus("hooks_read")
 
     request_sources = rust_sources(
         "src/request/**/*.rs", "src/rules/*.rs", "tests/hookrun/*.rs",
@@ -174,7 +175,13 @@ def main():
     hooks.add(bytes([TEMPLATE]) + b"[" + b",".join(
         b'{"id":"t%d","execute-command":"{{ getenv \\"HOST\\" }}"}' % i for i in range(3_000)) + b"]")
 
-    for corpus in (bodies, events, hooks):
+    # hooks_read: the JSON files among them, without the option byte.
+    for path in sorted(hooks.dir.iterdir()):
+        seed = path.read_bytes()
+        if seed and not seed[0] & YAML:
+            readings.add(seed[1:])
+
+    for corpus in (bodies, events, hooks, readings):
         print(f"{corpus.dir.relative_to(ROOT)}: {corpus.count} seeds")
 
 

@@ -11,6 +11,9 @@ pub mod hook;
 mod keys;
 pub mod problem;
 pub mod raw;
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
+pub mod reading_check;
 pub mod registry_event;
 mod scalar;
 mod source;

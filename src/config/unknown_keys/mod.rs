@@ -358,46 +358,7 @@ impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for TrackedSeq<'_, A> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
-    use super::super::problem::Problems;
-    use super::super::stream::{each_element, each_hook};
-    use super::super::validate::Validator;
-
-    /// What a reading of `text` gives: the hooks and every problem, as text.
-    type Reading = (String, Vec<String>);
-
-    fn read(text: &str, lenient: bool, straight: bool) -> Option<Reading> {
-        let mut problems = Problems::default();
-        let mut validator = Validator::new(Path::new("hooks.json"), lenient, false, &mut problems);
-        let mut hooks = Vec::new();
-        if straight {
-            each_hook(text, |i, raw, seen| {
-                hooks.extend(validator.read_hook(i, raw, seen))
-            })?;
-        } else {
-            each_element(text, |i, item| hooks.extend(validator.hook(i, item)))?;
-        }
-        let shown = problems.list.iter().map(ToString::to_string).collect();
-        Some((format!("{hooks:#?}"), shown))
-    }
-
-    /// Reads `text` both ways: a file the straight reading takes must give exactly what the
-    /// tree gives. Returns whether the straight reading took it.
-    fn same_as_tree(text: &str) -> bool {
-        let mut taken = None;
-        for lenient in [false, true] {
-            let straight = read(text, lenient, true);
-            if let Some(straight) = &straight {
-                let tree = read(text, lenient, false).expect("the tree reads what reads straight");
-                assert_eq!(straight.1, tree.1, "problems of {text}");
-                assert_eq!(straight.0, tree.0, "hooks of {text}");
-            }
-            assert!(taken.is_none_or(|t| t == straight.is_some()), "{text}");
-            taken = Some(straight.is_some());
-        }
-        taken == Some(true)
-    }
+    use super::super::reading_check::same_both_ways as same_as_tree;
 
     #[test]
     fn the_straight_reading_gives_what_the_tree_gives() {
