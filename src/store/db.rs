@@ -51,7 +51,7 @@ impl Target {
                 replica,
             } => {
                 let client = bounded(handle, async {
-                    let mut client = postgres::connect(target).await?;
+                    let mut client = super::pg_pool::connect(target).await?;
                     postgres::migrate(&mut client).await?;
                     Ok(client)
                 })?;

@@ -32,6 +32,7 @@ mod health;
 pub mod location;
 mod open;
 mod pg_listen;
+mod pg_pool;
 mod pg_tls;
 mod postgres;
 mod reads;
@@ -141,7 +142,7 @@ enum Backend {
     },
     Postgres {
         /// Connections for reads and the shared queue.
-        pool: Arc<postgres::Pool>,
+        pool: Arc<pg_pool::Pool>,
         queue: Arc<SharedQueue>,
         /// The queue's notifications, until the job manager takes them.
         notices: Mutex<Option<UnboundedReceiver<Notice>>>,

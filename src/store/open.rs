@@ -90,7 +90,7 @@ impl Store {
         );
         let replica = replica_id();
         tracing::info!(database = %target, replica = %replica, "job store opened (PostgreSQL, shared by the replicas)");
-        let pool = Arc::new(postgres::Pool::new(target.clone(), POOL_SIZE));
+        let pool = Arc::new(super::pg_pool::Pool::new(target.clone(), POOL_SIZE));
         let queue = Arc::new(SharedQueue::new(
             pool.clone(),
             replica.clone(),
@@ -198,7 +198,7 @@ async fn connect_patiently(target: &PgTarget) -> Result<tokio_postgres::Client, 
     let deadline = tokio::time::Instant::now() + START_PATIENCE;
     let mut wait = Duration::from_millis(250);
     loop {
-        match postgres::connect(target).await {
+        match super::pg_pool::connect(target).await {
             Ok(client) => return Ok(client),
             Err(e) if e.is_refusal() || tokio::time::Instant::now() >= deadline => {
                 return Err(StoreError::Database(format!("{target}: {e}")))

@@ -56,7 +56,7 @@ async fn listen(
     store: &Weak<Store>,
     notices: &UnboundedSender<Notice>,
 ) -> Result<(), StoreError> {
-    let (client, mut messages) = postgres::connect_raw(target).await?;
+    let (client, mut messages) = super::pg_pool::connect_raw(target).await?;
     // The connection's messages must be driven for the LISTEN to complete: forward them.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {

@@ -17,7 +17,7 @@ impl Store {
     async fn read<T, F>(
         self: &Arc<Self>,
         sqlite: impl FnOnce(&Sqlite) -> Result<T, StoreError> + Send + 'static,
-        pg: impl FnOnce(Arc<postgres::Pool>) -> F,
+        pg: impl FnOnce(Arc<super::pg_pool::Pool>) -> F,
     ) -> Option<T>
     where
         T: Send + 'static,

@@ -20,7 +20,8 @@ use std::time::Duration;
 
 use tokio_postgres::Transaction;
 
-use super::postgres::{self, pg_error, text, Pool, CHANNEL, NOW_MS};
+use super::pg_pool::Pool;
+use super::postgres::{self, pg_error, text, CHANNEL, NOW_MS};
 use super::records::{RunSpec, StoredJob};
 use super::StoreError;
 use crate::jobs::{JobState, JobView};
