@@ -29,6 +29,7 @@
 //! lets retries run while its deadline allows (one due later is made at once, as the last) and
 //! gives up on what is still being sent at the deadline.
 
+mod attempts;
 pub mod cli;
 pub mod compose;
 pub mod config;
