@@ -1,0 +1,100 @@
+//! Links the release binary so that an idle server keeps little of it in memory. Owns only
+//! linker arguments of the `hookrun` binary; it generates no code.
+//!
+//! The kernel maps a program's code on demand, but each page fault maps the neighbouring cached
+//! pages too (fault-around, 64 KiB or more), so the binary's resident size follows how many such
+//! windows of code start-up touches. The ~1 MB of functions start-up and an idle server run are
+//! spread by the linker over the whole 14 MB of `.text`, touching nearly every window: 8.8 MiB of
+//! code stayed resident at idle. `perf/symbol-order.txt` (written by `scripts/symbol-order`)
+//! lists those functions; LLD's `--symbol-ordering-file` puts them first, next to each other.
+//! A name the binary no longer has (code changed since the list was written) is skipped: the
+//! list only ever moves functions, so a stale one costs memory, never correctness.
+//!
+//! `-z pack-relative-relocs` stores the ~35,000 relocations of a position-independent binary
+//! as a bitmap (DT_RELR) instead of 24 bytes each: 0.8 MB less file that the dynamic loader
+//! reads, and keeps resident, at every start. The loader must know the format (glibc 2.36 or
+//! newer), so it is used only when the C library the binary is built against has it.
+//!
+//! Both are used only where they are known to work: release builds for x86_64 Linux with glibc,
+//! linked by the LLD that Rust 1.90 and newer use by default there. With another linker (a
+//! configured `linker`, or `-C linker-features`/`-fuse-ld` in RUSTFLAGS) the binary links
+//! as before, in the linker's own order.
+
+use std::env;
+use std::path::Path;
+use std::process::Command;
+
+/// The functions to place first, one mangled name a line.
+const ORDER_FILE: &str = "perf/symbol-order.txt";
+
+fn main() {
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed={ORDER_FILE}");
+    println!("cargo:rerun-if-env-changed=RUSTC_LINKER");
+    if env::var("PROFILE").as_deref() != Ok("release") || !links_with_default_lld() {
+        return;
+    }
+    let dir = env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let order = Path::new(&dir).join(ORDER_FILE);
+    // Absent when only the sources are copied (a container build that copies src/ alone).
+    if order.is_file() {
+        link_arg(&format!("--symbol-ordering-file={}", order.display()));
+        link_arg("--no-warn-symbol-ordering");
+    }
+    if glibc_has_relr() {
+        link_arg("-z,pack-relative-relocs");
+    }
+}
+
+fn link_arg(arg: &str) {
+    println!("cargo:rustc-link-arg-bin=hookrun=-Wl,{arg}");
+}
+
+/// Whether the binary is linked by the LLD rustc brings, through the C compiler: the default
+/// for x86_64-unknown-linux-gnu from Rust 1.90 on, unless the build chose another linker.
+fn links_with_default_lld() -> bool {
+    if env::var("TARGET").as_deref() != Ok("x86_64-unknown-linux-gnu")
+        || env::var_os("RUSTC_LINKER").is_some()
+    {
+        return false;
+    }
+    let flags = env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
+    if ["linker", "fuse-ld", "link-self-contained"]
+        .iter()
+        .any(|word| flags.contains(word))
+    {
+        return false;
+    }
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let Ok(out) = Command::new(rustc).arg("-vV").output() else {
+        return false;
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|line| line.strip_prefix("release: "))
+        .and_then(|release| release.split('.').nth(1)?.parse::<u32>().ok())
+        .is_some_and(|minor| minor >= 90)
+}
+
+/// Whether the glibc the binary links against (this machine's: the build is native) loads
+/// DT_RELR relocations, which glibc 2.36 introduced.
+fn glibc_has_relr() -> bool {
+    if env::var("HOST") != env::var("TARGET") {
+        return false;
+    }
+    let Ok(out) = Command::new("getconf").arg("GNU_LIBC_VERSION").output() else {
+        return false;
+    };
+    // "glibc 2.36"
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut numbers = text
+        .trim()
+        .strip_prefix("glibc ")
+        .unwrap_or_default()
+        .split('.')
+        .map(|n| n.parse::<u32>().ok());
+    matches!(
+        (numbers.next().flatten(), numbers.next().flatten()),
+        (Some(major), Some(minor)) if (major, minor) >= (2, 36)
+    )
+}
