@@ -309,7 +309,7 @@ async fn answer(
         rule => (rule.as_ref(), None),
     };
     if let Some(rule) = request_rule {
-        let cost = values_cost(rule.parameters(), request, 1);
+        let cost = rule_values_cost(rule, request, 1);
         let _memory = body::wait(state.memory.reserve_work(cost)).await?;
         if !rules_hold(hook, rule, &Input::request(request))? {
             tracing::info!("trigger rules were not satisfied");
@@ -335,9 +335,9 @@ async fn answer(
         .args
         .iter()
         .chain(hook.env.iter().map(|e| &e.value))
-        .chain(hook.files.iter().map(|f| &f.value))
-        .chain(push_rule.iter().flat_map(|r| r.parameters()));
-    let cost = values_cost(command_values, request, inputs.len());
+        .chain(hook.files.iter().map(|f| &f.value));
+    let cost = values_cost(command_values, request, inputs.len())
+        .saturating_add(push_rule.map_or(0, |rule| rule_values_cost(rule, request, inputs.len())));
     let _memory = body::wait(state.memory.reserve_work(cost)).await?;
     let admitted = match push_rule {
         Some(rule) => admitted(hook, rule, inputs)?,
@@ -382,6 +382,13 @@ fn values_cost<'p>(
     inputs: usize,
 ) -> u64 {
     let per_input: usize = params.into_iter().map(|p| params::cost(p, request)).sum();
+    (per_input.saturating_mul(inputs.max(1))) as u64
+}
+
+/// [`values_cost`] of what `rule` reads.
+fn rule_values_cost(rule: &crate::config::Rule, request: &HookRequest, inputs: usize) -> u64 {
+    let mut per_input = 0usize;
+    rule.each_parameter(&mut |p| per_input = per_input.saturating_add(params::cost(p, request)));
     (per_input.saturating_mul(inputs.max(1))) as u64
 }
 
