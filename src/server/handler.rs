@@ -23,7 +23,7 @@ use crate::metrics::RequestOutcome;
 use crate::registry::{self, Delivery};
 use crate::request::budget::BodyUse;
 use crate::request::json::scan;
-use crate::request::{body_use, params, BodyError, Fields, HookRequest, Reservation};
+use crate::request::{body_use, params, BodyError, Headers, HookRequest, Reservation};
 use crate::rules::{self, Input};
 
 /// Answers a request for the hook `id`.
@@ -173,12 +173,12 @@ async fn read_request<B: RequestBody>(
     req: Request<B>,
 ) -> Result<ReadRequest, HttpError> {
     let (parts, body) = req.into_parts();
-    let mut request = hook_request(hook, &parts, remote, request_id);
     let declared = parts
         .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let mut request = hook_request(hook, parts, remote, request_id);
     // Multipart errors are visible (500), so multipart is always parsed; other bodies only
     // when something reads the payload.
     let parse = hook.reads_payload || request.parse_required();
@@ -395,33 +395,27 @@ fn rule_values_cost(rule: &crate::config::Rule, request: &HookRequest, inputs: u
 /// The request as hooks see it, without its body yet.
 fn hook_request(
     hook: &Hook,
-    parts: &http::request::Parts,
+    parts: http::request::Parts,
     remote: &str,
     request_id: String,
 ) -> HookRequest {
-    let mut headers = Fields::default();
-    for (name, value) in &parts.headers {
-        if name == header::HOST || name == header::TRANSFER_ENCODING {
-            continue; // Go moves Host and Transfer-Encoding out of the header map.
-        }
-        headers.insert_first(
-            canonical_header_key(name.as_str()),
-            String::from_utf8_lossy(value.as_bytes()).into_owned(),
-        );
-    }
-    let content_type = hook
-        .content_type
-        .clone()
-        .unwrap_or_else(|| headers.text("Content-Type").unwrap_or_default().to_string());
+    // The first value, as the canonical header map has it (hyper's names are lower-case).
+    let content_type = hook.content_type.clone().unwrap_or_else(|| {
+        parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default()
+    });
     let mut request = HookRequest {
         id: request_id,
         method: parts.method.as_str().to_owned(),
         remote_addr: remote.to_string(),
-        headers,
         content_type,
         ..Default::default()
     };
     request.set_query(parts.uri.query().unwrap_or_default());
+    request.headers = Headers::new(parts.headers);
     request
 }
 
