@@ -189,10 +189,7 @@ impl Validator<'_> {
 /// Go's `textproto.CanonicalMIMEHeaderKey`: `x-hub-signature` → `X-Hub-Signature`. Keys with
 /// characters outside the token set are returned unchanged, as Go does.
 pub fn canonical_header_key(key: &str) -> String {
-    let valid = key
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-    if !valid {
+    if !key.bytes().all(is_token_byte) {
         return key.to_string();
     }
     // Every byte is an ASCII token character: change them in place, in one allocation.
@@ -208,6 +205,14 @@ pub fn canonical_header_key(key: &str) -> String {
         upper = c == b'-';
     }
     String::from_utf8(out).expect("ASCII stays UTF-8")
+}
+
+/// Whether `b` may appear in a header name (an RFC 7230 token character), as Go's
+/// `validHeaderFieldByte` tells: a match the compiler turns into a table, where searching a
+/// list of the punctuation took most of the time of every request's header names.
+fn is_token_byte(b: u8) -> bool {
+    matches!(b, b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z' | b'!' | b'#' | b'$' | b'%' | b'&'
+        | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~')
 }
 
 #[cfg(test)]

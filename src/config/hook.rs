@@ -59,25 +59,35 @@ impl Parameter {
 impl Rule {
     /// Every parameter the rule tree reads.
     pub fn parameters(&self) -> Vec<&Parameter> {
+        let mut all = Vec::new();
+        self.each_parameter(&mut |p| all.push(p));
+        all
+    }
+
+    /// Calls `f` with every parameter the rule tree reads, in order, without building a list:
+    /// requests ask this of their hook's rule every time.
+    pub fn each_parameter<'a>(&'a self, f: &mut impl FnMut(&'a Parameter)) {
         match self {
             Rule::And(children) | Rule::Or(children) => {
-                children.iter().flat_map(Rule::parameters).collect()
+                for child in children {
+                    child.each_parameter(f);
+                }
             }
-            Rule::Not(inner) => inner.parameters(),
+            Rule::Not(inner) => inner.each_parameter(f),
             Rule::Value { parameter, .. }
             | Rule::Regex { parameter, .. }
-            | Rule::Hmac { parameter, .. } => vec![parameter],
-            Rule::Unusable { reads, .. } => reads.iter().collect(),
-            Rule::IpWhitelist(_) | Rule::ScalrSignature { .. } => Vec::new(),
+            | Rule::Hmac { parameter, .. } => f(parameter),
+            Rule::Unusable { reads, .. } => reads.iter().for_each(f),
+            Rule::IpWhitelist(_) | Rule::ScalrSignature { .. } => {}
         }
     }
 
     /// Whether the tree reads a registry-event value: then it holds or fails push by push,
     /// otherwise once for a whole delivery.
     pub fn reads_event(&self) -> bool {
-        self.parameters()
-            .iter()
-            .any(|p| matches!(p, Parameter::Event(_)))
+        let mut reads = false;
+        self.each_parameter(&mut |p| reads |= matches!(p, Parameter::Event(_)));
+        reads
     }
 }
 

@@ -1,7 +1,8 @@
 //! An incoming request as hooks see it: canonical headers, query values, the body and the
 //! payload parsed from it by content type (JSON, urlencoded form, multipart, XML), the way the
-//! reference parses them, within the memory budget. No HTTP framework types cross this
-//! boundary.
+//! reference parses them, within the memory budget. No HTTP framework types (hyper, axum)
+//! cross this boundary: only the `http` crate's header map, kept as it came until something
+//! reads a header ([`Headers`]).
 //!
 //! Every payload is a [`json::Document`]: a JSON body is validated and read in place; the
 //! other kinds are converted into a compact document; all are read by the same lookups.
@@ -22,7 +23,7 @@ use crate::config::Parameter;
 use crate::registry::ImagePush;
 
 pub use budget::{BodyUse, MemoryBudget, OverBudget, Reservation};
-pub use fields::{Field, Fields};
+pub use fields::{Field, Fields, Headers};
 pub use json::Document;
 pub use params::{ParamError, ParamErrorKind};
 
@@ -33,8 +34,8 @@ pub struct HookRequest {
     pub method: String,
     /// `ip:port`, with brackets for IPv6, as Go's `RemoteAddr`.
     pub remote_addr: String,
-    /// Canonical header name → first value.
-    pub headers: Fields,
+    /// Canonical header name → first value (built when first read).
+    pub headers: Headers,
     /// Query parameter → first value.
     pub query: Fields,
     /// Whether the query string had a malformed pair: Go's `ParseMultipartForm` then fails.

@@ -102,11 +102,12 @@ pub fn cost(param: &Parameter, req: &HookRequest) -> usize {
         | Parameter::EntireQuery
         | Parameter::Header(_)
         | Parameter::Query(_) => {
-            let fields = if matches!(param, Parameter::EntireQuery | Parameter::Query(_)) {
-                &req.query
-            } else {
-                &req.headers
-            };
+            let fields: &super::Fields =
+                if matches!(param, Parameter::EntireQuery | Parameter::Query(_)) {
+                    &req.query
+                } else {
+                    &req.headers
+                };
             fields
                 .iter()
                 .map(|(k, v)| 6 * k.len() + field_cost(v))

@@ -23,7 +23,7 @@ fn req(body: &str, headers: &[(&str, &str)], remote: &str) -> HookRequest {
     HookRequest {
         body: Bytes::from(body.to_string()),
         payload,
-        headers: h,
+        headers: h.into(),
         remote_addr: remote.to_string(),
         ..Default::default()
     }

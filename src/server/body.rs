@@ -11,7 +11,9 @@
 //! never waits for more, so no set of requests can wait on each other, and a client that
 //! trickles a body holds only what it has sent. A need larger than the whole pool is 413.
 
+use std::future::Future;
 use std::pin::Pin;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -184,9 +186,17 @@ impl<B: RequestBody> Reader<'_, B> {
     /// The next data frame, which must not take the body (`read` bytes so far) over the limit.
     async fn next(&mut self, read: usize) -> Result<Option<Bytes>, HttpError> {
         loop {
-            let started = Instant::now();
-            let frame = tokio::time::timeout(self.left, self.body.frame()).await;
-            self.left = self.left.saturating_sub(started.elapsed());
+            // A frame that is already there (a small body arrives with its headers) is taken
+            // without setting a timer or reading the clock.
+            let frame = match poll_once(self.body.frame()).await {
+                Some(frame) => Ok(frame),
+                None => {
+                    let started = Instant::now();
+                    let frame = tokio::time::timeout(self.left, self.body.frame()).await;
+                    self.left = self.left.saturating_sub(started.elapsed());
+                    frame
+                }
+            };
             let frame = match frame {
                 Err(_) => {
                     tracing::info!(timeout = %humantime::format_duration(self.timeout), "the body did not arrive in time");
@@ -209,4 +219,16 @@ impl<B: RequestBody> Reader<'_, B> {
             return Ok(Some(data));
         }
     }
+}
+
+/// `future`'s output if it is ready at its first poll, else `None` (the future is dropped).
+async fn poll_once<F: Future>(future: F) -> Option<F::Output> {
+    let mut future = std::pin::pin!(future);
+    std::future::poll_fn(|cx| {
+        Poll::Ready(match future.as_mut().poll(cx) {
+            Poll::Ready(output) => Some(output),
+            Poll::Pending => None,
+        })
+    })
+    .await
 }

@@ -23,7 +23,7 @@ use crate::metrics::RequestOutcome;
 use crate::registry::{self, Delivery};
 use crate::request::budget::BodyUse;
 use crate::request::json::scan;
-use crate::request::{body_use, params, BodyError, Fields, HookRequest, Reservation};
+use crate::request::{body_use, params, BodyError, Headers, HookRequest, Reservation};
 use crate::rules::{self, Input};
 
 /// Answers a request for the hook `id`.
@@ -173,12 +173,12 @@ async fn read_request<B: RequestBody>(
     req: Request<B>,
 ) -> Result<ReadRequest, HttpError> {
     let (parts, body) = req.into_parts();
-    let mut request = hook_request(hook, &parts, remote, request_id);
     let declared = parts
         .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let mut request = hook_request(hook, parts, remote, request_id);
     // Multipart errors are visible (500), so multipart is always parsed; other bodies only
     // when something reads the payload.
     let parse = hook.reads_payload || request.parse_required();
@@ -309,7 +309,7 @@ async fn answer(
         rule => (rule.as_ref(), None),
     };
     if let Some(rule) = request_rule {
-        let cost = values_cost(rule.parameters(), request, 1);
+        let cost = rule_values_cost(rule, request, 1);
         let _memory = body::wait(state.memory.reserve_work(cost)).await?;
         if !rules_hold(hook, rule, &Input::request(request))? {
             tracing::info!("trigger rules were not satisfied");
@@ -335,9 +335,9 @@ async fn answer(
         .args
         .iter()
         .chain(hook.env.iter().map(|e| &e.value))
-        .chain(hook.files.iter().map(|f| &f.value))
-        .chain(push_rule.iter().flat_map(|r| r.parameters()));
-    let cost = values_cost(command_values, request, inputs.len());
+        .chain(hook.files.iter().map(|f| &f.value));
+    let cost = values_cost(command_values, request, inputs.len())
+        .saturating_add(push_rule.map_or(0, |rule| rule_values_cost(rule, request, inputs.len())));
     let _memory = body::wait(state.memory.reserve_work(cost)).await?;
     let admitted = match push_rule {
         Some(rule) => admitted(hook, rule, inputs)?,
@@ -385,36 +385,37 @@ fn values_cost<'p>(
     (per_input.saturating_mul(inputs.max(1))) as u64
 }
 
+/// [`values_cost`] of what `rule` reads.
+fn rule_values_cost(rule: &crate::config::Rule, request: &HookRequest, inputs: usize) -> u64 {
+    let mut per_input = 0usize;
+    rule.each_parameter(&mut |p| per_input = per_input.saturating_add(params::cost(p, request)));
+    (per_input.saturating_mul(inputs.max(1))) as u64
+}
+
 /// The request as hooks see it, without its body yet.
 fn hook_request(
     hook: &Hook,
-    parts: &http::request::Parts,
+    parts: http::request::Parts,
     remote: &str,
     request_id: String,
 ) -> HookRequest {
-    let mut headers = Fields::default();
-    for (name, value) in &parts.headers {
-        if name == header::HOST || name == header::TRANSFER_ENCODING {
-            continue; // Go moves Host and Transfer-Encoding out of the header map.
-        }
-        headers.insert_first(
-            canonical_header_key(name.as_str()),
-            String::from_utf8_lossy(value.as_bytes()).into_owned(),
-        );
-    }
-    let content_type = hook
-        .content_type
-        .clone()
-        .unwrap_or_else(|| headers.text("Content-Type").unwrap_or_default().to_string());
+    // The first value, as the canonical header map has it (hyper's names are lower-case).
+    let content_type = hook.content_type.clone().unwrap_or_else(|| {
+        parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default()
+    });
     let mut request = HookRequest {
         id: request_id,
         method: parts.method.as_str().to_owned(),
         remote_addr: remote.to_string(),
-        headers,
         content_type,
         ..Default::default()
     };
     request.set_query(parts.uri.query().unwrap_or_default());
+    request.headers = Headers::new(parts.headers);
     request
 }
 

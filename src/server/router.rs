@@ -7,6 +7,7 @@
 //! hooks: with the default prefix they shadow nothing; with an empty `-urlprefix` they take
 //! those ids.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -124,9 +125,9 @@ fn escape_path(path: &str) -> String {
 
 /// Decodes `%XX` escapes as Go's URL parser does for `URL.Path`. An invalid escape is `None`:
 /// Go's server refuses such a request line with 400 before any handler sees it.
-fn percent_decode(s: &str) -> Option<String> {
+fn percent_decode(s: &str) -> Option<Cow<'_, str>> {
     if !s.contains('%') {
-        return Some(s.to_string());
+        return Some(Cow::Borrowed(s));
     }
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -145,7 +146,7 @@ fn percent_decode(s: &str) -> Option<String> {
         out.push(b[i]);
         i += 1;
     }
-    Some(String::from_utf8_lossy(&out).into_owned())
+    Some(Cow::Owned(String::from_utf8_lossy(&out).into_owned()))
 }
 
 /// Whether `clean_path` leaves `p` as it is (without building its clean form): rooted, no

@@ -424,6 +424,11 @@ impl RootIndex {
         let offsets = [key.start, key.end, value].map(u32::try_from);
         match offsets {
             [Ok(key_start), Ok(key_end), Ok(value)] if self.members.len() < Self::MAX_MEMBERS => {
+                if self.members.is_empty() {
+                    // Most events have a few to a few dozen members: room for 16 at once, not
+                    // a vector grown from 4 and copied on the way.
+                    self.members.reserve(16);
+                }
                 self.members.push([key_start, key_end, value]);
             }
             _ => {
@@ -606,6 +611,36 @@ mod tests {
         let deep = |n: usize| "[".repeat(n) + &"]".repeat(n);
         assert!(check(&deep(MAX_DEPTH)).is_ok());
         assert_eq!(check(&deep(MAX_DEPTH + 1)), Err(SyntaxError::Depth));
+    }
+
+    #[test]
+    fn objects_and_arrays_close_in_order_at_every_depth() {
+        // Levels alternate between objects and arrays in an irregular pattern.
+        let is_object = |level: usize| (level * 7 + level / 3) % 5 < 2;
+        for depth in [1, 2, 63, 64, 65, 127, 128, 129, 300, MAX_DEPTH] {
+            let mut open = String::new();
+            let mut close = String::new();
+            for level in 0..depth {
+                if is_object(level) {
+                    open.push_str("{\"k\":");
+                    close.insert(0, '}');
+                } else {
+                    open.push('[');
+                    close.insert(0, ']');
+                }
+            }
+            let text = format!("{open}1{close}");
+            assert_eq!(check(&text), Ok(text.len()), "depth {depth}");
+            // The same document with one closing bracket of the other kind, at every depth:
+            // an error, wherever it is.
+            for wrong in (0..depth).step_by((depth / 40).max(1)) {
+                let mut bytes = text.clone().into_bytes();
+                let at = text.len() - depth + wrong;
+                bytes[at] = if bytes[at] == b'}' { b']' } else { b'}' };
+                let text = String::from_utf8(bytes).expect("ASCII");
+                assert!(check(&text).is_err(), "depth {depth}, wrong close {wrong}");
+            }
+        }
     }
 
     #[test]
