@@ -39,40 +39,46 @@ pub async fn handle<B: RequestBody>(
         hook: id.clone(),
         job_id: None,
     };
-    logging::with_context(context, async move {
-        let started = std::time::Instant::now();
-        let method = req.method().clone();
-        let remote = remote_text(remote);
-        tracing::debug!(%method, %remote, "request received");
-        let found = match &state.settings.captainhook_dir {
-            Some(dir) => find_run_book(&state, dir, &id, &method),
-            None => find_hook(&state, &id, &method),
-        };
-        let response = match found {
-            Ok(hook) => {
-                let answer = match read_request(&state, &hook, &remote, request_id, req).await {
-                    Ok(read) => respond(&state, &hook, read).await,
-                    Err(e) => Err(e),
-                };
-                state.metrics.request(Some(&hook.id), outcome(&answer));
-                reply::hook_response(&state.settings, &hook, answer)
-            }
-            Err(e) => {
-                // Only an id that names a configured hook becomes a label.
-                let known = state.hooks.snapshot().get(&id).map(|h| h.id.clone());
-                state.metrics.request(known.as_deref(), error_outcome(&e));
-                e.into_response()
-            }
-        };
-        tracing::info!(
-            %method,
-            %remote,
-            status = response.status().as_u16(),
-            duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            "request answered"
-        );
-        response
-    })
+    // Boxed once, here: the request's whole state (body, payload, rules, jobs) lives in this
+    // future, and unboxed each move on its way into the task-local scope and hyper's
+    // connection copied all of it; boxed, those moves copy a pointer.
+    logging::with_context(
+        context,
+        Box::pin(async move {
+            let started = std::time::Instant::now();
+            let method = req.method().clone();
+            let remote = remote_text(remote);
+            tracing::debug!(%method, %remote, "request received");
+            let found = match &state.settings.captainhook_dir {
+                Some(dir) => find_run_book(&state, dir, &id, &method),
+                None => find_hook(&state, &id, &method),
+            };
+            let response = match found {
+                Ok(hook) => {
+                    let answer = match read_request(&state, &hook, &remote, request_id, req).await {
+                        Ok(read) => respond(&state, &hook, read).await,
+                        Err(e) => Err(e),
+                    };
+                    state.metrics.request(Some(&hook.id), outcome(&answer));
+                    reply::hook_response(&state.settings, &hook, answer)
+                }
+                Err(e) => {
+                    // Only an id that names a configured hook becomes a label.
+                    let known = state.hooks.snapshot().get(&id).map(|h| h.id.clone());
+                    state.metrics.request(known.as_deref(), error_outcome(&e));
+                    e.into_response()
+                }
+            };
+            tracing::info!(
+                %method,
+                %remote,
+                status = response.status().as_u16(),
+                duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                "request answered"
+            );
+            response
+        }),
+    )
     .await
 }
 

@@ -2,7 +2,7 @@
 //! command's output, or the output streamed as it is produced) with the headers that go with
 //! them, `/`'s `OK`, and the jobs endpoints' JSON and live output. Failures are `HttpError`s.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
@@ -10,12 +10,16 @@ use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 
 use super::error::HttpError;
-use super::gohttp::{go_text, with_context_headers};
+use super::gohttp::{go_text, sniff, with_context_headers};
 use super::Settings;
 use crate::config::Hook;
 use crate::jobs::{Ending, Job, JobState};
 
 pub const RULES_NOT_SATISFIED: &str = "Hook rules were not satisfied.";
+/// The Content-Type Go sniffs from [`RULES_NOT_SATISFIED`], the most frequent answer: sniffed
+/// once rather than per request.
+static RULES_NOT_SATISFIED_TYPE: LazyLock<HeaderValue> =
+    LazyLock::new(|| HeaderValue::from_static(sniff(RULES_NOT_SATISFIED.as_bytes())));
 pub const JOB_ID_HEADER: &str = "hookrun-job-id";
 
 /// The jobs a triggered request submitted, one per input its rules let through: the first
@@ -99,11 +103,15 @@ pub(super) fn hook_response(
 fn answer_response(hook: &Hook, answer: Answer) -> Response {
     let none = HeaderMap::new();
     match answer {
-        Answer::RulesNotSatisfied => go_text(
-            configured_status(hook.mismatch_status),
-            none,
-            RULES_NOT_SATISFIED,
-        ),
+        Answer::RulesNotSatisfied => {
+            let mut h = none;
+            h.insert(header::CONTENT_TYPE, RULES_NOT_SATISFIED_TYPE.clone());
+            go_text(
+                configured_status(hook.mismatch_status),
+                h,
+                RULES_NOT_SATISFIED,
+            )
+        }
         Answer::NothingToDeploy { reason } => go_text(StatusCode::OK, none, format!("{reason}\n")),
         Answer::Accepted { .. } | Answer::Duplicate { .. } => go_text(
             configured_status(hook.success_status),

@@ -23,7 +23,8 @@ use super::{handler, jobs_api, reply, AppState, RequestBody};
 ///
 /// The handlers' futures are boxed: hyper moves the future of every request a few times
 /// before it first polls it, and a future holds the largest state of any branch (several
-/// KiB for the admin pages and a hook's jobs), so unboxed each move copied all of it.
+/// KiB for the admin pages and a hook's jobs), so unboxed each move copied all of it. A
+/// hook's handler boxes its state itself (`handler::handle`), under its log context.
 pub async fn dispatch<B: RequestBody>(
     state: Arc<AppState>,
     remote: Option<SocketAddr>,
@@ -36,7 +37,7 @@ pub async fn dispatch<B: RequestBody>(
             .await
             .unwrap_or_else(IntoResponse::into_response),
         Ok(Route::Admin(path)) => Box::pin(admin_api::answer(state, path, req)).await,
-        Ok(Route::Hook(id)) => Box::pin(handler::handle(state, remote, id, req)).await,
+        Ok(Route::Hook(id)) => handler::handle(state, remote, id, req).await,
         Err(e) => e.into_response(),
     }
 }

@@ -111,6 +111,13 @@ pub fn decode(raw: &[u8]) -> Cow<'_, str> {
 
 /// Whether the content decodes to exactly `name`, without allocating for plain contents.
 pub fn decodes_to(raw: &[u8], name: &str) -> bool {
+    // An ASCII first byte other than a backslash decodes to itself: the keys a lookup passes
+    // over mostly differ from the name there, which tells without reading them.
+    if let Some(&first) = raw.first() {
+        if first != b'\\' && first.is_ascii() && name.as_bytes().first() != Some(&first) {
+            return false;
+        }
+    }
     // Plain content (ASCII, no escape) decodes to itself: one pass tells.
     if raw.iter().all(|&b| b != b'\\' && b.is_ascii()) {
         return raw == name.as_bytes();
@@ -233,6 +240,48 @@ mod tests {
         }
         assert!(decodes_to(b"a\\u002eb", "a.b"));
         assert!(!decodes_to(b"a\\\\b", "a\\\\b"));
+    }
+
+    #[test]
+    fn decodes_to_agrees_with_decode() {
+        let raws: &[&[u8]] = &[
+            b"",
+            b"a",
+            b"ab",
+            b"ba",
+            b"\\u0061b",
+            b"\\u0062a",
+            br"\\a",
+            b"\xffb",
+            b"\xe2\x82b",
+            "\u{e9}t\u{e9}".as_bytes(),
+            br"\n",
+            b"a\\u002eb",
+        ];
+        let names = [
+            "",
+            "a",
+            "ab",
+            "ba",
+            "b",
+            "\u{fffd}b",
+            "\u{fffd}\u{fffd}b",
+            "\\a",
+            "\u{e9}t\u{e9}",
+            "\n",
+            "a.b",
+            "\u{e9}",
+        ];
+        for raw in raws {
+            for name in names {
+                assert_eq!(
+                    decodes_to(raw, name),
+                    decode(raw) == name,
+                    "{} against {name:?}",
+                    String::from_utf8_lossy(raw)
+                );
+            }
+        }
     }
 
     #[test]
