@@ -126,7 +126,11 @@ async fn timeout_kills_a_grandchild_that_left_the_process_group() {
         wait_dead(grandchild, Duration::from_secs(1)).await,
         "the setsid grandchild survived"
     );
-    assert!(!job_cgroup.exists(), "{job_cgroup:?} was not removed");
+    // Emptied: removed, or kept for a later job.
+    assert!(
+        !cgroup::populated(&job_cgroup),
+        "{job_cgroup:?} still holds processes"
+    );
 }
 
 #[tokio::test]
@@ -315,7 +319,7 @@ async fn a_command_in_a_cgroup_starts_as_std_starts_one() {
 }
 
 /// Many commands started at once in their cgroups, from several threads: each runs once, in
-/// its own cgroup, and ends with its cgroup removed.
+/// a job cgroup.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn commands_started_together_in_cgroups_each_run_and_are_reaped() {
     let Some(cgroups) = cgroups() else { return };
@@ -341,10 +345,125 @@ async fn commands_started_together_in_cgroups_each_run_and_are_reaped() {
             .split_once(&format!("{instance}/"))
             .unwrap_or_else(|| panic!("{cgroup} is not a job cgroup"));
         assert!(job.starts_with("job-"), "{cgroup}");
-        let job = cgroups.instance().join(job);
-        assert!(!job.exists(), "{} was not removed", job.display());
     }
     assert_eq!(seen.len(), 200);
+}
+
+/// Commands that run at the same time never share a cgroup, also when emptied cgroups are used
+/// again: each of these says it started, waits until all have, then says which cgroup it is in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn commands_running_at_once_never_share_a_cgroup() {
+    let Some(cgroups) = cgroups() else { return };
+    const AT_ONCE: usize = 16;
+    for round in 0..3 {
+        let dir = ::tempfile::tempdir().unwrap();
+        let started = dir.path().join("started");
+        std::fs::create_dir(&started).unwrap();
+        let go = dir.path().join("go");
+        let script = "touch \"$1/started/$0\"; n=0; while [ ! -e \"$1/go\" ]; do \
+                      n=$((n + 1)); [ $n -lt 200 ] || exit 3; sleep 0.05; done; cat /proc/self/cgroup";
+        let runs = (0..AT_ONCE).map(|i| {
+            let isolation = Isolation::Cgroups(cgroups.clone());
+            let inv = plain(
+                "/bin/sh",
+                &["-c", script, &i.to_string(), &dir.path().to_string_lossy()],
+            );
+            tokio::spawn(async move { output_with(inv, isolation).await })
+        });
+        let runs = tokio::spawn(futures_util::future::join_all(runs));
+        let end = Instant::now() + Duration::from_secs(10);
+        while std::fs::read_dir(&started).unwrap().count() < AT_ONCE {
+            assert!(
+                Instant::now() < end,
+                "round {round}: not all started within 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        std::fs::write(&go, b"").unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        for run in runs.await.unwrap() {
+            let (exit, text) = run.expect("the run");
+            assert_eq!(exit, Exit::Code(0), "round {round}: {text}");
+            let cgroup = text
+                .lines()
+                .find(|l| l.starts_with("0::"))
+                .expect("its cgroup v2");
+            assert!(
+                seen.insert(cgroup.to_string()),
+                "round {round}: {cgroup} shared"
+            );
+        }
+    }
+}
+
+/// An emptied job cgroup is kept for a later job; one that was killed, or that a command froze
+/// or made cgroups in, is not; a process left in one is moved out first.
+#[tokio::test]
+async fn only_an_empty_unchanged_job_cgroup_is_used_again() {
+    let Some(shared) = cgroups() else { return };
+    let cgroups = shared.separate(&format!("test-reuse-{}", std::process::id()));
+    let kept = cgroups.job().expect("a job cgroup");
+    let kept_path = kept.path().to_path_buf();
+    cgroups.finish(kept);
+    assert!(
+        cgroups.is_idle(&kept_path),
+        "an emptied cgroup was not kept"
+    );
+    let again = cgroups.job().expect("a job cgroup");
+    assert_eq!(again.path(), kept_path);
+
+    again.kill();
+    cgroups.finish(again);
+    assert!(!kept_path.exists(), "a killed cgroup was kept");
+
+    let again = cgroups.job().expect("a job cgroup");
+    let kept_path = again.path().to_path_buf();
+    cgroup::write_file(&again.path().join("cgroup.freeze"), b"1").expect("freezing it");
+    cgroups.finish(again);
+    assert!(!kept_path.exists(), "a frozen cgroup was kept");
+
+    let parent = cgroups.job().expect("a job cgroup");
+    let parent_path = parent.path().to_path_buf();
+    std::fs::create_dir(parent_path.join("sub")).expect("a cgroup below the job's");
+    cgroups.finish(parent);
+    assert!(
+        !cgroups.is_idle(&parent_path),
+        "a cgroup with a child was kept"
+    );
+    std::fs::remove_dir(parent_path.join("sub")).unwrap();
+    std::fs::remove_dir(&parent_path).unwrap();
+
+    let left = cgroups.job().expect("a job cgroup");
+    let left_path = left.path().to_path_buf();
+    let mut sleeper = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let sleeper_pid = i32::try_from(sleeper.id()).unwrap();
+    let _reap = Reap(sleeper_pid);
+    cgroup::write_file(
+        &left_path.join("cgroup.procs"),
+        sleeper.id().to_string().as_bytes(),
+    )
+    .expect("moving the sleeper into the job cgroup");
+    cgroups.finish(left);
+    assert!(
+        cgroups.is_idle(&left_path),
+        "an emptied cgroup was not kept"
+    );
+    assert_eq!(
+        cgroup_of(sleeper_pid).as_deref(),
+        Some(cgroups.own_dir()),
+        "the leftover was not moved out"
+    );
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+
+    cgroups.remove();
+    assert!(
+        !cgroups.instance().exists(),
+        "the idle cgroups were not removed at exit"
+    );
 }
 
 /// A child the kernel starts in its cgroup (`clone3`, where it can) and one that moves itself
