@@ -20,11 +20,14 @@
 //! a command's 1 ms here (kernfs nodes for each of its files, an RCU-delayed release in a
 //! kworker), more than anything else hookrun adds to a command. A cgroup is only kept when
 //! `cgroup.events` shows it holds no process (in it or in a cgroup below it) and is not frozen,
-//! it has no cgroup below it (`cgroup.stat`), and it was not killed (a timeout, shutdown): what a command could have changed in it
-//! otherwise (its limits: `cgroup.max.*`) has no effect on the processes born in it. Job
-//! cgroups have no controllers (the instance's `cgroup.subtree_control` is never written), so
-//! nothing else carries over. A cgroup that cannot be kept is removed, as is every idle one
-//! at exit ([`JobCgroups::remove`]).
+//! it has no cgroup below it (`cgroup.stat`), and it was not killed: not by hookrun (a timeout,
+//! shutdown), and its command exited by itself (one killed by a signal may have written
+//! `cgroup.kill` itself; on Linux 6.18 a command started in a cgroup once killed was found
+//! killed at birth). What a command could have changed in it otherwise (its limits:
+//! `cgroup.max.*`) has no effect on the processes born in it. Job cgroups have no controllers
+//! (the instance's `cgroup.subtree_control` is never written), so nothing else carries over.
+//! A cgroup that cannot be kept is removed, as is every idle one at exit
+//! ([`JobCgroups::remove`]).
 //!
 //! A hookrun killed with SIGKILL cannot clean up. The next one to start in the same cgroup
 //! finds instance cgroups whose owner (same pid namespace, that pid with that start time) no
@@ -227,16 +230,20 @@ impl JobCgroups {
         self.create_job()
     }
 
-    /// Ends the use of `job`, whose command has ended: moves out what the command left running
-    /// on purpose, then keeps the cgroup for a later job when it is empty and unchanged (see
-    /// the module's theory of operation), else removes it (on drop).
-    pub fn finish(&self, job: JobCgroup) {
+    /// Ends the use of `job`, whose command has ended (`exited`: by itself, with an exit code,
+    /// not by a signal): moves out what the command left running on purpose, then keeps the
+    /// cgroup for a later job when it is empty and unchanged (see the module's theory of
+    /// operation), else removes it (on drop).
+    pub fn finish(&self, job: JobCgroup, exited: bool) {
         let mut events = job.events();
         if events.populated {
             job.release_leftovers();
             events = job.events();
         }
-        if job.killed.load(Ordering::Relaxed)
+        // A command killed by a signal may have been killed by `cgroup.kill` written by itself
+        // or one of its processes, which hookrun cannot see afterwards.
+        if !exited
+            || job.killed.load(Ordering::Relaxed)
             || events.populated
             || events.frozen
             || !job.childless()

@@ -165,7 +165,7 @@ pub async fn run_isolated(
             drop(started.files);
             if let (Some(cgroups), Some(cgroup)) = (cgroups, started.cgroup) {
                 // Killed jobs' cgroups are empty; what a command left on purpose moves out.
-                cgroups.finish(cgroup);
+                cgroups.finish(cgroup, matches!(exit, Exit::Code(_)));
             }
             Finished { exit, result }
         }
