@@ -20,7 +20,7 @@
 //! a command's 1 ms here (kernfs nodes for each of its files, an RCU-delayed release in a
 //! kworker), more than anything else hookrun adds to a command. A cgroup is only kept when
 //! `cgroup.events` shows it holds no process (in it or in a cgroup below it) and is not frozen,
-//! it has no cgroup below it (`cgroup.stat`), and it was not killed: not by hookrun (a timeout,
+//! it has no cgroup below it (its link count), and it was not killed: not by hookrun (a timeout,
 //! shutdown), and its command exited by itself (one killed by a signal may have written
 //! `cgroup.kill` itself; on Linux 6.18 a command started in a cgroup once killed was found
 //! killed at birth). What a command could have changed in it otherwise (its limits:
@@ -396,20 +396,32 @@ impl JobCgroup {
     }
 
     /// `cgroup.events`; one that cannot be read counts as populated and frozen (the cgroup is
-    /// then not used again).
+    /// then not used again). Read with one `read` through the open directory, as a job ends:
+    /// the file is two short lines.
     fn events(&self) -> Events {
-        let text = std::fs::read_to_string(self.path.join("cgroup.events")).unwrap_or_default();
-        let has = |line: &str| text.lines().any(|l| l == line);
+        let mut buf = [0u8; 128];
+        let len = rustix::fs::openat(
+            &self.dir,
+            "cgroup.events",
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .and_then(|fd| rustix::io::read(&fd, &mut buf))
+        .unwrap_or(0);
+        // A file that fills the buffer is not the one this reads: counts as unreadable.
+        let text = if len < buf.len() { &buf[..len] } else { &[] };
+        let has = |line: &[u8]| text.split(|&b| b == b'\n').any(|l| l == line);
         Events {
-            populated: !has("populated 0"),
-            frozen: has("frozen 1") || text.is_empty(),
+            populated: !has(b"populated 0"),
+            frozen: has(b"frozen 1") || text.is_empty(),
         }
     }
 
-    /// Whether no cgroup was made below it (`cgroup.stat`).
+    /// Whether no cgroup was made below it: a cgroup2 directory's link count is 2 plus its
+    /// subdirectories, the cgroups below it (one `fstat` of the open directory, where
+    /// `cgroup.stat`'s `nr_descendants` took an open and five reads).
     fn childless(&self) -> bool {
-        std::fs::read_to_string(self.path.join("cgroup.stat"))
-            .is_ok_and(|stat| stat.lines().any(|l| l == "nr_descendants 0"))
+        rustix::fs::fstat(&self.dir).is_ok_and(|stat| stat.st_nlink == 2)
     }
 }
 
