@@ -143,19 +143,34 @@ pub async fn run_isolated(
     cancel: &CancellationToken,
     isolation: Isolation,
 ) -> Finished {
-    // Writing `pass-file-to-command` files, probing PATH and forking are blocking work: keep
-    // them off the runtime's threads. At most one fork per core at a time: a burst of hundreds
-    // of jobs must not crowd out the threads that accept and answer requests.
+    // At most one fork per core at a time: a burst of hundreds of jobs must not crowd out the
+    // threads that accept and answer requests.
     let fork_slot = fork_slots().acquire().await;
     let cgroups = match &isolation {
         Isolation::Cgroups(cgroups) => Some(cgroups.clone()),
         Isolation::ProcessGroups { .. } => None,
     };
-    let spawned = tokio::task::spawn_blocking(move || {
+    let here = inv
+        .files
+        .is_empty()
+        .then(|| starts_here().try_acquire().ok())
+        .flatten();
+    let spawned = if let Some(_here) = here {
+        // Without files to write, a start is a few metadata calls (PATH probed in the dentry
+        // cache, an empty result file made, usually on a tmpfs: see [`tempfile::result_dir`])
+        // and a `vfork`, which holds this thread only until the child has exec'd: done here.
+        // The hop to a blocking thread and back cost more (a thread wake-up each way).
         let result = spawn(&inv, &isolation);
-        (inv, result)
-    })
-    .await;
+        Ok((inv, result))
+    } else {
+        // `pass-file-to-command` files are written to the working directory, on any disk and
+        // of any size: blocking work, kept off the runtime's threads.
+        tokio::task::spawn_blocking(move || {
+            let result = spawn(&inv, &isolation);
+            (inv, result)
+        })
+        .await
+    };
     drop(fork_slot);
     let finished = match spawned {
         Ok((inv, Ok(started))) => {
@@ -206,6 +221,17 @@ fn fork_slots() -> &'static tokio::sync::Semaphore {
     SLOTS.get_or_init(|| {
         let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
         tokio::sync::Semaphore::new(cores)
+    })
+}
+
+/// Starts made on a runtime thread at once ([`run_isolated`]): one fewer than there are cores
+/// (the runtime's worker threads), so that a worker held by a start never leaves requests
+/// without one; the others hop to the blocking pool.
+fn starts_here() -> &'static tokio::sync::Semaphore {
+    static HERE: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    HERE.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        tokio::sync::Semaphore::new(cores - 1)
     })
 }
 
