@@ -13,7 +13,21 @@
 //! shutdown every process in the cgroup gets SIGTERM, then after the grace period `cgroup.kill`
 //! (SIGKILL to all, atomically, forks included). A command that exits by itself may leave a
 //! daemon it started on purpose, as with process groups: what is left is moved to hookrun's own
-//! cgroup. Then the job cgroup is removed.
+//! cgroup.
+//!
+//! An emptied job cgroup is kept for a later job instead of being removed (up to
+//! [`IDLE_CGROUPS`] of them): creating a cgroup and removing it cost the kernel about 55 µs of
+//! a command's 1 ms here (kernfs nodes for each of its files, an RCU-delayed release in a
+//! kworker), more than anything else hookrun adds to a command. A cgroup is only kept when
+//! `cgroup.events` shows it holds no process (in it or in a cgroup below it) and is not frozen,
+//! it has no cgroup below it (its link count), and it was not killed: not by hookrun (a timeout,
+//! shutdown), and its command exited by itself (one killed by a signal may have written
+//! `cgroup.kill` itself; on Linux 6.18 a command started in a cgroup once killed was found
+//! killed at birth). What a command could have changed in it otherwise (its limits:
+//! `cgroup.max.*`) has no effect on the processes born in it. Job cgroups have no controllers
+//! (the instance's `cgroup.subtree_control` is never written), so nothing else carries over.
+//! A cgroup that cannot be kept is removed, as is every idle one at exit
+//! ([`JobCgroups::remove`]).
 //!
 //! A hookrun killed with SIGKILL cannot clean up. The next one to start in the same cgroup
 //! finds instance cgroups whose owner (same pid namespace, that pid with that start time) no
@@ -27,8 +41,8 @@ use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
@@ -70,13 +84,20 @@ impl Isolation {
     }
 }
 
+/// Emptied job cgroups kept for later jobs: enough for the jobs a busy server runs at once in
+/// steady state; a burst beyond them creates (and then removes) the rest. An idle cgroup costs
+/// the kernel a few KiB.
+pub const IDLE_CGROUPS: usize = 64;
+
 /// This process's instance cgroup, under which job cgroups are made.
 #[derive(Debug)]
 pub struct JobCgroups {
     /// hookrun's own cgroup: where a finished job's daemons are moved.
-    own: PathBuf,
+    own: Arc<PathBuf>,
     instance: PathBuf,
     next: AtomicU64,
+    /// Emptied job cgroups, the most recently used last.
+    idle: Mutex<Vec<JobCgroup>>,
 }
 
 /// Identifies this process for the instance cgroup's name.
@@ -148,9 +169,10 @@ impl JobCgroups {
             Err(e) => return Err(format!("cannot create {}: {e}", instance.display())),
         }
         let cgroups = JobCgroups {
-            own,
+            own: Arc::new(own),
             instance,
             next: AtomicU64::new(1),
+            idle: Mutex::new(Vec::new()),
         };
         if !cgroups.instance.join("cgroup.kill").exists() {
             let _ = std::fs::remove_dir(&cgroups.instance);
@@ -195,8 +217,67 @@ impl JobCgroups {
         moved
     }
 
-    /// A new, empty cgroup for one job.
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<JobCgroup>> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// An empty cgroup for one job: one an earlier job emptied ([`JobCgroups::reuse`]), or a
+    /// new one.
     pub fn job(&self) -> std::io::Result<JobCgroup> {
+        if let Some(idle) = self.idle().pop() {
+            return Ok(idle);
+        }
+        self.create_job()
+    }
+
+    /// Ends the use of `job`, whose command has ended (`exited`: by itself, with an exit code,
+    /// not by a signal): moves out what the command left running on purpose, then keeps the
+    /// cgroup for a later job when it is empty and unchanged (see the module's theory of
+    /// operation), else removes it (on drop).
+    pub fn finish(&self, job: JobCgroup, exited: bool) {
+        let mut events = job.events();
+        if events.populated {
+            job.release_leftovers();
+            events = job.events();
+        }
+        // A command killed by a signal may have been killed by `cgroup.kill` written by itself
+        // or one of its processes, which hookrun cannot see afterwards.
+        if !exited
+            || job.killed.load(Ordering::Relaxed)
+            || events.populated
+            || events.frozen
+            || !job.childless()
+        {
+            return;
+        }
+        let mut idle = self.idle();
+        if idle.len() < IDLE_CGROUPS {
+            idle.push(job);
+        }
+    }
+
+    /// Another instance cgroup next to this one, named `name` (which no hookrun's is, so the
+    /// clean-up of dead instances leaves it alone), with its own idle cgroups.
+    #[cfg(test)]
+    pub(super) fn separate(&self, name: &str) -> JobCgroups {
+        let instance = self.own.join(name);
+        std::fs::create_dir(&instance).expect("a separate instance cgroup");
+        JobCgroups {
+            own: self.own.clone(),
+            instance,
+            next: AtomicU64::new(1),
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Whether the job cgroup at `path` is kept for a later job.
+    #[cfg(test)]
+    pub(super) fn is_idle(&self, path: &Path) -> bool {
+        self.idle().iter().any(|job| job.path == path)
+    }
+
+    /// A new cgroup for one job.
+    fn create_job(&self) -> std::io::Result<JobCgroup> {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let path = self.instance.join(format!("job-{n}"));
         std::fs::create_dir(&path)?;
@@ -208,6 +289,7 @@ impl JobCgroups {
             Ok(dir) => Ok(JobCgroup {
                 path,
                 own: self.own.clone(),
+                killed: AtomicBool::new(false),
                 dir,
             }),
             Err(e) => {
@@ -217,8 +299,10 @@ impl JobCgroups {
         }
     }
 
-    /// Removes the instance cgroup (at exit, once every job has ended).
+    /// Removes the idle job cgroups and the instance cgroup (at exit, once every job has
+    /// ended).
     pub fn remove(&self) {
+        self.idle().clear();
         let _ = std::fs::remove_dir(&self.instance);
     }
 
@@ -237,7 +321,10 @@ impl JobCgroups {
 #[derive(Debug)]
 pub struct JobCgroup {
     path: PathBuf,
-    own: PathBuf,
+    own: Arc<PathBuf>,
+    /// `cgroup.kill` was written: the cgroup is not used again (commands started in a cgroup
+    /// that had been killed were found killed as well on Linux 6.18).
+    killed: AtomicBool,
     /// Its directory, open (close-on-exec): the child is started in it (`vfork`).
     dir: std::fs::File,
 }
@@ -273,6 +360,7 @@ impl JobCgroup {
 
     /// SIGKILL to every process in it, atomically (`cgroup.kill`).
     pub fn kill(&self) {
+        self.killed.store(true, Ordering::Relaxed);
         if let Err(e) = write_file(&self.path.join("cgroup.kill"), b"1") {
             tracing::warn!(cgroup = %self.path.display(), error = %e, "cgroup.kill failed; killing its processes one by one");
             self.signal(Signal::SIGKILL);
@@ -293,7 +381,7 @@ impl JobCgroup {
 
     /// Moves what a command left running on purpose (it exited by itself) to hookrun's own
     /// cgroup, where it would be without job cgroups.
-    pub fn release_leftovers(&self) {
+    fn release_leftovers(&self) {
         // A leftover may fork while it is moved: go round until nothing is left.
         for _ in 0..100 {
             let pids = self.pids();
@@ -306,6 +394,42 @@ impl JobCgroup {
         }
         tracing::warn!(cgroup = %self.path.display(), "processes a job left behind could not all be moved out of its cgroup");
     }
+
+    /// `cgroup.events`; one that cannot be read counts as populated and frozen (the cgroup is
+    /// then not used again). Read with one `read` through the open directory, as a job ends:
+    /// the file is two short lines.
+    fn events(&self) -> Events {
+        let mut buf = [0u8; 128];
+        let len = rustix::fs::openat(
+            &self.dir,
+            "cgroup.events",
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .and_then(|fd| rustix::io::read(&fd, &mut buf))
+        .unwrap_or(0);
+        // A file that fills the buffer is not the one this reads: counts as unreadable.
+        let text = if len < buf.len() { &buf[..len] } else { &[] };
+        let has = |line: &[u8]| text.split(|&b| b == b'\n').any(|l| l == line);
+        Events {
+            populated: !has(b"populated 0"),
+            frozen: has(b"frozen 1") || text.is_empty(),
+        }
+    }
+
+    /// Whether no cgroup was made below it: a cgroup2 directory's link count is 2 plus its
+    /// subdirectories, the cgroups below it (one `fstat` of the open directory, where
+    /// `cgroup.stat`'s `nr_descendants` took an open and five reads).
+    fn childless(&self) -> bool {
+        rustix::fs::fstat(&self.dir).is_ok_and(|stat| stat.st_nlink == 2)
+    }
+}
+
+/// What `cgroup.events` says of a cgroup.
+struct Events {
+    /// A process is in it or in a cgroup below it.
+    populated: bool,
+    frozen: bool,
 }
 
 impl Drop for JobCgroup {

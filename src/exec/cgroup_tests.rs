@@ -126,7 +126,11 @@ async fn timeout_kills_a_grandchild_that_left_the_process_group() {
         wait_dead(grandchild, Duration::from_secs(1)).await,
         "the setsid grandchild survived"
     );
-    assert!(!job_cgroup.exists(), "{job_cgroup:?} was not removed");
+    // Emptied: removed, or kept for a later job.
+    assert!(
+        !cgroup::populated(&job_cgroup),
+        "{job_cgroup:?} still holds processes"
+    );
 }
 
 #[tokio::test]
@@ -193,16 +197,41 @@ async fn process_groups_alone_keep_working_but_cannot_hold_setsid() {
     assert!(!wait_dead(grandchild, Duration::from_millis(300)).await);
 }
 
+/// A cgroup of this test's own, named as no hookrun's instance is, removed on drop: the dead
+/// instance the test makes lives under it. Made next to the instances (in the machine's shared
+/// cgroup) it would be a real leftover to every hookrun that starts on this machine meanwhile
+/// (another test process, a server of the integration tests), whose start-up clean-up would
+/// kill and remove it while the test uses it: moving the sleeper in then failed with ENOENT.
+struct PrivateParent(PathBuf);
+
+impl Drop for PrivateParent {
+    fn drop(&mut self) {
+        if let Ok(entries) = std::fs::read_dir(&self.0) {
+            for entry in entries.filter_map(Result::ok).filter(|e| e.path().is_dir()) {
+                let _ = std::fs::remove_dir(entry.path());
+            }
+        }
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
 #[tokio::test]
 async fn the_leftovers_of_a_dead_instance_are_killed_and_removed() {
     let Some(cgroups) = cgroups() else { return };
+    let parent = PrivateParent(
+        cgroups
+            .own_dir()
+            .join(format!("test-leftovers-{}", std::process::id())),
+    );
+    std::fs::create_dir(&parent.0).expect("a private parent cgroup");
+    let own = parent.0.clone();
     // An instance whose owner is gone: a pid that has exited.
     let mut gone = std::process::Command::new("true").spawn().unwrap();
     gone.wait().unwrap();
     let me = cgroup::Owner::of_pid(std::process::id()).unwrap();
     let dead = me.with_pid(gone.id(), 1);
-    let own = cgroups.own_dir().to_path_buf();
     let leftover = JobCgroups::create_in(own.clone(), &dead).expect("a dead instance");
+    let live = JobCgroups::create_in(own.clone(), &me).expect("this process's instance");
     let job = leftover.job().unwrap();
     let mut sleeper = std::process::Command::new("sleep")
         .arg("30")
@@ -216,14 +245,17 @@ async fn the_leftovers_of_a_dead_instance_are_killed_and_removed() {
     .expect("moving the sleeper into the leftover job cgroup");
     assert!(job.populated());
     drop(job);
-    // A live instance (this process's) is left alone.
+    // A live instance (this process's) is left alone, by the dead one's clean-up too.
     cgroup_leftovers::clean(&own, &dead);
-    assert!(cgroups.instance().exists());
+    assert!(live.instance().exists());
+    assert!(leftover.instance().exists());
     cgroup_leftovers::clean(&own, &me);
     let status = sleeper.wait().unwrap();
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(status.signal(), Some(9), "{status:?}");
     assert!(!leftover.instance().exists());
+    assert!(live.instance().exists());
+    live.remove();
 }
 
 /// Runs `inv` with `isolation` and returns how it ended and its output.
@@ -315,7 +347,7 @@ async fn a_command_in_a_cgroup_starts_as_std_starts_one() {
 }
 
 /// Many commands started at once in their cgroups, from several threads: each runs once, in
-/// its own cgroup, and ends with its cgroup removed.
+/// a job cgroup.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn commands_started_together_in_cgroups_each_run_and_are_reaped() {
     let Some(cgroups) = cgroups() else { return };
@@ -341,10 +373,159 @@ async fn commands_started_together_in_cgroups_each_run_and_are_reaped() {
             .split_once(&format!("{instance}/"))
             .unwrap_or_else(|| panic!("{cgroup} is not a job cgroup"));
         assert!(job.starts_with("job-"), "{cgroup}");
-        let job = cgroups.instance().join(job);
-        assert!(!job.exists(), "{} was not removed", job.display());
     }
     assert_eq!(seen.len(), 200);
+}
+
+/// Commands that run at the same time never share a cgroup, also when emptied cgroups are used
+/// again: each of these says it started, waits until all have, then says which cgroup it is in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn commands_running_at_once_never_share_a_cgroup() {
+    let Some(cgroups) = cgroups() else { return };
+    const AT_ONCE: usize = 16;
+    for round in 0..3 {
+        let dir = ::tempfile::tempdir().unwrap();
+        let started = dir.path().join("started");
+        std::fs::create_dir(&started).unwrap();
+        let go = dir.path().join("go");
+        let script = "touch \"$1/started/$0\"; n=0; while [ ! -e \"$1/go\" ]; do \
+                      n=$((n + 1)); [ $n -lt 200 ] || exit 3; sleep 0.05; done; cat /proc/self/cgroup";
+        let runs = (0..AT_ONCE).map(|i| {
+            let isolation = Isolation::Cgroups(cgroups.clone());
+            let inv = plain(
+                "/bin/sh",
+                &["-c", script, &i.to_string(), &dir.path().to_string_lossy()],
+            );
+            tokio::spawn(async move { output_with(inv, isolation).await })
+        });
+        let runs = tokio::spawn(futures_util::future::join_all(runs));
+        let end = Instant::now() + Duration::from_secs(10);
+        while std::fs::read_dir(&started).unwrap().count() < AT_ONCE {
+            assert!(
+                Instant::now() < end,
+                "round {round}: not all started within 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        std::fs::write(&go, b"").unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        for run in runs.await.unwrap() {
+            let (exit, text) = run.expect("the run");
+            assert_eq!(exit, Exit::Code(0), "round {round}: {text}");
+            let cgroup = text
+                .lines()
+                .find(|l| l.starts_with("0::"))
+                .expect("its cgroup v2");
+            assert!(
+                seen.insert(cgroup.to_string()),
+                "round {round}: {cgroup} shared"
+            );
+        }
+    }
+}
+
+/// An emptied job cgroup is kept for a later job; one that was killed, or that a command froze
+/// or made cgroups in, is not; a process left in one is moved out first.
+#[tokio::test]
+async fn only_an_empty_unchanged_job_cgroup_is_used_again() {
+    let Some(shared) = cgroups() else { return };
+    let cgroups = shared.separate(&format!("test-reuse-{}", std::process::id()));
+    let kept = cgroups.job().expect("a job cgroup");
+    let kept_path = kept.path().to_path_buf();
+    cgroups.finish(kept, true);
+    assert!(
+        cgroups.is_idle(&kept_path),
+        "an emptied cgroup was not kept"
+    );
+    let again = cgroups.job().expect("a job cgroup");
+    assert_eq!(again.path(), kept_path);
+
+    again.kill();
+    cgroups.finish(again, true);
+    assert!(!kept_path.exists(), "a killed cgroup was kept");
+
+    let again = cgroups.job().expect("a job cgroup");
+    let kept_path = again.path().to_path_buf();
+    cgroup::write_file(&again.path().join("cgroup.freeze"), b"1").expect("freezing it");
+    cgroups.finish(again, true);
+    assert!(!kept_path.exists(), "a frozen cgroup was kept");
+
+    let parent = cgroups.job().expect("a job cgroup");
+    let parent_path = parent.path().to_path_buf();
+    std::fs::create_dir(parent_path.join("sub")).expect("a cgroup below the job's");
+    cgroups.finish(parent, true);
+    assert!(
+        !cgroups.is_idle(&parent_path),
+        "a cgroup with a child was kept"
+    );
+    std::fs::remove_dir(parent_path.join("sub")).unwrap();
+    std::fs::remove_dir(&parent_path).unwrap();
+
+    let left = cgroups.job().expect("a job cgroup");
+    let left_path = left.path().to_path_buf();
+    let mut sleeper = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let sleeper_pid = i32::try_from(sleeper.id()).unwrap();
+    let _reap = Reap(sleeper_pid);
+    cgroup::write_file(
+        &left_path.join("cgroup.procs"),
+        sleeper.id().to_string().as_bytes(),
+    )
+    .expect("moving the sleeper into the job cgroup");
+    cgroups.finish(left, true);
+    assert!(
+        cgroups.is_idle(&left_path),
+        "an emptied cgroup was not kept"
+    );
+    assert_eq!(
+        cgroup_of(sleeper_pid).as_deref(),
+        Some(cgroups.own_dir()),
+        "the leftover was not moved out"
+    );
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+
+    cgroups.remove();
+    assert!(
+        !cgroups.instance().exists(),
+        "the idle cgroups were not removed at exit"
+    );
+}
+
+/// A command that kills its own cgroup (`cgroup.kill`, which hookrun does not see) leaves a
+/// cgroup that is not used again: the next command runs, in another cgroup.
+#[tokio::test]
+async fn a_cgroup_its_command_killed_is_not_used_again() {
+    let Some(shared) = cgroups() else { return };
+    let cgroups = Arc::new(shared.separate(&format!("test-self-kill-{}", std::process::id())));
+    let instance = cgroups.instance().to_string_lossy().into_owned();
+    let self_kill = plain(
+        "/bin/sh",
+        &[
+            "-c",
+            "cat /proc/self/cgroup; for f in \"$0\"/job-*/cgroup.kill; do echo 1 > \"$f\"; done; sleep 5",
+            &instance,
+        ],
+    );
+    let (exit, text) = output_with(self_kill, Isolation::Cgroups(cgroups.clone())).await;
+    assert_eq!(exit, Exit::Signal(9), "{text}");
+    let job = |text: &str| {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("0::"))
+            .expect("its cgroup v2");
+        let name = line.rsplit('/').next().expect("a job cgroup").to_string();
+        cgroups.instance().join(name)
+    };
+    let killed = job(&text);
+    assert!(!cgroups.is_idle(&killed), "{} was kept", killed.display());
+    let next = plain("/bin/sh", &["-c", "cat /proc/self/cgroup"]);
+    let (exit, text) = output_with(next, Isolation::Cgroups(cgroups.clone())).await;
+    assert_eq!(exit, Exit::Code(0), "{text}");
+    assert_ne!(job(&text), killed);
+    cgroups.remove();
 }
 
 /// A child the kernel starts in its cgroup (`clone3`, where it can) and one that moves itself

@@ -143,26 +143,45 @@ pub async fn run_isolated(
     cancel: &CancellationToken,
     isolation: Isolation,
 ) -> Finished {
-    // Writing `pass-file-to-command` files, probing PATH and forking are blocking work: keep
-    // them off the runtime's threads. At most one fork per core at a time: a burst of hundreds
-    // of jobs must not crowd out the threads that accept and answer requests.
+    // At most one fork per core at a time: a burst of hundreds of jobs must not crowd out the
+    // threads that accept and answer requests.
     let fork_slot = fork_slots().acquire().await;
-    let spawned = tokio::task::spawn_blocking(move || {
+    let cgroups = match &isolation {
+        Isolation::Cgroups(cgroups) => Some(cgroups.clone()),
+        Isolation::ProcessGroups { .. } => None,
+    };
+    let here = inv
+        .files
+        .is_empty()
+        .then(|| starts_here().try_acquire().ok())
+        .flatten();
+    let spawned = if let Some(_here) = here {
+        // Without files to write, a start is a few metadata calls (PATH probed in the dentry
+        // cache, an empty result file made, usually on a tmpfs: see [`tempfile::result_dir`])
+        // and a `vfork`, which holds this thread only until the child has exec'd: done here.
+        // The hop to a blocking thread and back cost more (a thread wake-up each way).
         let result = spawn(&inv, &isolation);
-        (inv, result)
-    })
-    .await;
+        Ok((inv, result))
+    } else {
+        // `pass-file-to-command` files are written to the working directory, on any disk and
+        // of any size: blocking work, kept off the runtime's threads.
+        tokio::task::spawn_blocking(move || {
+            let result = spawn(&inv, &isolation);
+            (inv, result)
+        })
+        .await
+    };
     drop(fork_slot);
     let finished = match spawned {
         Ok((inv, Ok(started))) => {
             let cgroup = started.cgroup.as_ref();
             let exit = supervise(started.child, started.output, &inv, &log, cancel, cgroup).await;
-            if let Some(cgroup) = cgroup {
-                // Killed jobs' cgroups are empty; what a command left on purpose moves out.
-                cgroup.release_leftovers();
-            }
-            let result = read_result(started.result.path().to_path_buf()).await;
+            let result = read_result(started.result.path());
             drop(started.files);
+            if let (Some(cgroups), Some(cgroup)) = (cgroups, started.cgroup) {
+                // Killed jobs' cgroups are empty; what a command left on purpose moves out.
+                cgroups.finish(cgroup, matches!(exit, Exit::Code(_)));
+            }
             Finished { exit, result }
         }
         Ok((_, Err(e))) => Finished {
@@ -180,16 +199,19 @@ pub async fn run_isolated(
 
 /// Reads the result file of an ended command; a file that cannot be read is a warning in the
 /// result, never a failed job.
-async fn read_result(path: PathBuf) -> ResultFile {
-    let read = tokio::task::spawn_blocking(move || result_file::read(&path)).await;
-    let problem = match read {
-        Ok(Ok(result)) => return result,
-        Ok(Err(e)) => e.to_string(),
-        Err(e) => format!("reading the result file: {e}"),
-    };
-    ResultFile {
-        warnings: vec![problem],
-        ..ResultFile::default()
+///
+/// Read on the calling (runtime) thread, not in the blocking pool: the file was just written
+/// (in the page cache, usually on a tmpfs: see [`tempfile::result_dir`]), it is opened without
+/// blocking (a FIFO planted there cannot make the read wait) and at most 64 KiB are read. The
+/// hop to a blocking thread and back cost more than the read (a thread wake-up each way, for a
+/// file that is empty for most commands).
+fn read_result(path: &Path) -> ResultFile {
+    match result_file::read(path) {
+        Ok(result) => result,
+        Err(e) => ResultFile {
+            warnings: vec![e.to_string()],
+            ..ResultFile::default()
+        },
     }
 }
 
@@ -199,6 +221,17 @@ fn fork_slots() -> &'static tokio::sync::Semaphore {
     SLOTS.get_or_init(|| {
         let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
         tokio::sync::Semaphore::new(cores)
+    })
+}
+
+/// Starts made on a runtime thread at once ([`run_isolated`]): one fewer than there are cores
+/// (the runtime's worker threads), so that a worker held by a start never leaves requests
+/// without one; the others hop to the blocking pool.
+fn starts_here() -> &'static tokio::sync::Semaphore {
+    static HERE: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    HERE.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        tokio::sync::Semaphore::new(cores - 1)
     })
 }
 
@@ -269,7 +302,7 @@ fn spawn(inv: &Invocation, isolation: &Isolation) -> Result<Started, SpawnError>
     let path = resolve(&inv.program, inv.working_dir.as_deref())?;
     let dir = inv.working_dir.clone().unwrap_or_else(std::env::temp_dir);
     let result =
-        TempFile::create(&std::env::temp_dir(), "hookrun-result-", b"").map_err(|source| {
+        TempFile::create(tempfile::result_dir(), "hookrun-result-", b"").map_err(|source| {
             SpawnError::TempFile {
                 env: RESULT_ENV.to_string(),
                 source,
