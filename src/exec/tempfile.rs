@@ -65,8 +65,8 @@ pub(super) fn result_dir() -> &'static Path {
 
 /// [`result_dir`]'s choice, given `TMPDIR` and the shared-memory folder.
 fn pick_result_dir(tmpdir: Option<OsString>, shm: &Path) -> PathBuf {
-    if tmpdir.is_some_and(|t| !t.is_empty()) {
-        return std::env::temp_dir();
+    if let Some(tmpdir) = tmpdir.filter(|t| !t.is_empty()) {
+        return PathBuf::from(tmpdir);
     }
     let writable_tmpfs = nix::sys::statfs::statfs(shm)
         .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC)
@@ -97,7 +97,10 @@ mod tests {
                 .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC)
         };
         let tmpdir = Some(OsString::from("/somewhere"));
-        assert_eq!(pick_result_dir(tmpdir, disk.path()), std::env::temp_dir());
+        assert_eq!(
+            pick_result_dir(tmpdir, disk.path()),
+            Path::new("/somewhere")
+        );
         let picked = pick_result_dir(None, disk.path());
         if on_tmpfs(disk.path()) {
             assert_eq!(picked, disk.path());
