@@ -157,7 +157,7 @@ async fn shutdown_kills_every_process_in_the_jobs_cgroup() {
 }
 
 #[tokio::test]
-async fn a_daemon_left_on_purpose_moves_out_and_the_job_cgroup_is_removed() {
+async fn a_daemon_left_on_purpose_moves_out_of_the_job_cgroup() {
     let Some(cgroups) = cgroups() else { return };
     let dir = ::tempfile::tempdir().unwrap();
     let pid_file = dir.path().join("daemon.pid");
