@@ -215,6 +215,24 @@ fn nopanic_serves_without_hooks_like_the_reference() {
     ]);
 }
 
+/// The pid file's text once it is written: the reference (2.8.0) opens its listener before it
+/// writes the pid file, so a server that listens may not have written it yet.
+fn pid_file_text(pidfile: &Path, who: &str) -> String {
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        match std::fs::read_to_string(pidfile) {
+            Ok(text) if !text.is_empty() => return text,
+            result if Instant::now() >= end => {
+                panic!(
+                    "{who}: no pid file {} after 10 s: {result:?}",
+                    pidfile.display()
+                )
+            }
+            _ => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+}
+
 #[test]
 fn pid_file_in_a_missing_folder_like_the_reference() {
     use std::os::unix::fs::PermissionsExt;
@@ -229,8 +247,7 @@ fn pid_file_in_a_missing_folder_like_the_reference() {
         let pidfile_arg = pidfile.display().to_string();
         let args = ["-verbose", "-hooks", "good.json", "-pidfile", &pidfile_arg];
         let server = crate::common::start(&bin, &args, d, &[]);
-        let text = std::fs::read_to_string(&pidfile)
-            .unwrap_or_else(|e| panic!("{who}: no pid file {pidfile_arg}: {e}"));
+        let text = pid_file_text(&pidfile, who);
         assert_eq!(
             text,
             server.child.id().to_string(),
