@@ -198,12 +198,22 @@ mod tests {
     #[test]
     fn dot_paths_like_the_reference() {
         let members = r#""a":{"b":true},"l":[1,{"k":2}],"t":null,"n":1e3,"x.y":"dotted","s":"str","e":[],"d":1,"d":2"#;
-        // The top-level object is read from the index validation makes, or from the text
-        // when it has too many members to index: both the same way.
-        let padding: String = (0..crate::request::json::scan::RootIndex::MAX_MEMBERS)
+        // Objects are read from the index validation makes, or from the text when they have
+        // too many members to index (the top-level object; nested objects together): all
+        // the same way.
+        use crate::request::json::scan::MemberIndex;
+        let padding: String = (0..MemberIndex::MAX_MEMBERS)
             .map(|k| format!("\"pad{k}\":{k},"))
             .collect();
-        for body in [format!("{{{members}}}"), format!(" {{{padding}{members}}}")] {
+        let nested: Vec<String> = (0..=MemberIndex::MAX_NESTED)
+            .map(|k| format!("\"p{k}\":{k}"))
+            .collect();
+        let nested = format!("\"pad\":{{{}}},", nested.join(","));
+        for body in [
+            format!("{{{members}}}"),
+            format!(" {{{padding}{members}}}"),
+            format!("{{{nested}{members}}}"),
+        ] {
             dot_paths_in(&payload(&body));
         }
     }

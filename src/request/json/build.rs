@@ -93,7 +93,7 @@ impl Document {
             raw_strings,
             nil_maps,
             values,
-            root_index: scan::RootIndex::default(),
+            member_index: scan::MemberIndex::default(),
             found: super::lookup::Memo::default(),
         }
     }

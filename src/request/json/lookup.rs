@@ -222,14 +222,10 @@ impl Document {
         }
     }
 
-    /// The members of the object at `at`: the top-level object's from the index validation
-    /// made, others read from the text.
+    /// The members of the object at `at`: from the index validation made when it holds them,
+    /// read from the text otherwise.
     fn members(&self, at: usize) -> impl Iterator<Item = scan::Member> + '_ {
-        let indexed = if at == self.root {
-            self.root_index.members()
-        } else {
-            None
-        };
+        let indexed = self.member_index.members_of(at, at == self.root);
         let (indexed, scanned) = match indexed {
             Some(members) => (Some(members), None),
             None => (None, Some(scan::members(&self.text, at))),

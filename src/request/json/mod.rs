@@ -38,8 +38,8 @@ pub struct Document {
     nil_maps: Vec<usize>,
     /// Values in the document, for pricing trees built from it.
     values: usize,
-    /// The members of a top-level object, when validation recorded them.
-    root_index: scan::RootIndex,
+    /// The members of objects, as far as validation recorded them.
+    member_index: scan::MemberIndex,
     /// Names found before: a request reads a value at least twice (to price it, then to use it).
     found: lookup::Memo,
 }
@@ -82,8 +82,8 @@ impl Document {
             return Err(JsonError::TooLarge);
         }
         let root = scan::skip_ws(&text, 0);
-        let mut root_index = scan::RootIndex::default();
-        let (_, counts) = scan::validate_indexed(&text, root, &mut root_index)?;
+        let mut member_index = scan::MemberIndex::default();
+        let (_, counts) = scan::validate_indexed(&text, root, &mut member_index)?;
         let kind = match text[root] {
             b'{' => None,
             b'[' if wrap_arrays => None,
@@ -103,7 +103,7 @@ impl Document {
             raw_strings: false,
             nil_maps: Vec::new(),
             values: counts.values,
-            root_index,
+            member_index,
             found: lookup::Memo::default(),
         }))
     }

@@ -54,16 +54,20 @@ fn char_error(t: &[u8], i: usize, context: &'static str) -> SyntaxError {
 
 /// Validates the value starting at `start` (after whitespace); returns where it ends.
 pub fn validate(t: &[u8], start: usize) -> Result<(usize, Counts), SyntaxError> {
-    validate_indexed(t, start, &mut RootIndex::default())
+    validate_indexed(t, start, &mut MemberIndex::default())
 }
 
-/// [`validate`], recording the members of a top-level object in `index` on the way.
+/// [`validate`], recording the members of objects in `index` on the way.
 pub fn validate_indexed(
     t: &[u8],
     start: usize,
-    index: &mut RootIndex,
+    index: &mut MemberIndex,
 ) -> Result<(usize, Counts), SyntaxError> {
-    let mut stack: Vec<u8> = Vec::new();
+    let mut stack = Nesting::default();
+    // Where the objects open around the validator start, by depth, as deep as objects are
+    // indexed.
+    let mut objects = [0usize; MemberIndex::DEPTH];
+    index.start(t);
     let mut counts = Counts::default();
     let mut i = start;
     'value: loop {
@@ -74,9 +78,12 @@ pub fn validate_indexed(
         counts.values += 1;
         match c {
             b'{' | b'[' => {
-                stack.push(c);
-                if stack.len() > MAX_DEPTH {
+                stack.push(c == b'{');
+                if stack.depth() > MAX_DEPTH {
                     return Err(SyntaxError::Depth);
+                }
+                if let (b'{', Some(slot)) = (c, objects.get_mut(stack.depth() - 1)) {
+                    *slot = i;
                 }
                 i = skip_ws(t, i + 1);
                 let close = if c == b'{' { b'}' } else { b']' };
@@ -85,9 +92,8 @@ pub fn validate_indexed(
                     i += 1;
                 } else if c == b'{' {
                     let (value, key) = key(t, i)?;
-                    if stack.len() == 1 {
-                        index.record(t, key, value);
-                    }
+                    let depth = stack.depth();
+                    index.record(depth, objects.get(depth - 1).copied(), key, value);
                     i = value;
                     continue 'value;
                 } else {
@@ -103,40 +109,88 @@ pub fn validate_indexed(
         }
         // After a value: close containers or move to the next member or element.
         loop {
-            let Some(&top) = stack.last() else {
+            let Some(in_object) = stack.top() else {
                 index.finish();
                 return Ok((i, counts));
             };
             i = skip_ws(t, i);
-            match (top, t.get(i)) {
+            match (in_object, t.get(i)) {
                 (_, None) => return Err(SyntaxError::Eof),
-                (b'{', Some(b',')) => {
+                (true, Some(b',')) => {
                     let (value, key) = key(t, skip_ws(t, i + 1))?;
-                    if stack.len() == 1 {
-                        index.record(t, key, value);
-                    }
+                    let depth = stack.depth();
+                    index.record(depth, objects.get(depth - 1).copied(), key, value);
                     i = value;
                     continue 'value;
                 }
-                (b'[', Some(b',')) => {
+                (false, Some(b',')) => {
                     i += 1;
                     continue 'value;
                 }
-                (b'{', Some(b'}')) | (b'[', Some(b']')) => {
+                (true, Some(b'}')) | (false, Some(b']')) => {
                     stack.pop();
                     i += 1;
                 }
-                (b'{', Some(_)) => {
+                (true, Some(_)) => {
                     return Err(char_error(t, i, "after object key:value pair"));
                 }
-                (_, Some(_)) => return Err(char_error(t, i, "after array element")),
+                (false, Some(_)) => return Err(char_error(t, i, "after array element")),
             }
         }
     }
 }
 
-/// An object key and its colon; returns where the value may start and the key's content
-/// (between the quotes).
+/// The containers open around the validator, innermost last: whether each is an object. The
+/// first 64 levels are bits of one word, so most documents allocate nothing; deeper levels
+/// (up to [`MAX_DEPTH`]) go to a vector.
+#[derive(Default)]
+struct Nesting {
+    depth: usize,
+    /// Bit `k`: level `k + 1` is an object.
+    shallow: u64,
+    /// Levels 65 and deeper.
+    deep: Vec<bool>,
+}
+
+impl Nesting {
+    fn depth(&self) -> usize {
+        self.depth
+    }
+
+    fn push(&mut self, object: bool) {
+        if self.depth < 64 {
+            let bit = 1u64 << self.depth;
+            self.shallow = if object {
+                self.shallow | bit
+            } else {
+                self.shallow & !bit
+            };
+        } else {
+            self.deep.push(object);
+        }
+        self.depth += 1;
+    }
+
+    fn pop(&mut self) {
+        if self.depth > 64 {
+            self.deep.pop();
+        }
+        self.depth -= 1;
+    }
+
+    /// Whether the innermost open container is an object; `None` when none is open.
+    fn top(&self) -> Option<bool> {
+        match self.depth {
+            0 => None,
+            1..=64 => Some(self.shallow >> (self.depth - 1) & 1 == 1),
+            _ => self.deep.last().copied(),
+        }
+    }
+}
+
+/// An object key and its colon; returns where the value starts (after whitespace) and the
+/// key's content (between the quotes).
+#[inline(always)]
 fn key(t: &[u8], start: usize) -> Result<(usize, std::ops::Range<usize>), SyntaxError> {
     if t.get(start) != Some(&b'"') {
         return Err(char_error(
@@ -150,12 +204,36 @@ fn key(t: &[u8], start: usize) -> Result<(usize, std::ops::Range<usize>), Syntax
     if t.get(i) != Some(&b':') {
         return Err(char_error(t, i, "after object key"));
     }
-    Ok((i + 1, start + 1..end - 1))
+    Ok((skip_ws(t, i + 1), start + 1..end - 1))
 }
 
-/// A string starting at its opening quote; returns the index after the closing quote.
+/// A string starting at its opening quote; returns the index after the closing quote. Most
+/// strings (keys above all) end within their first eight bytes: that case is read in place,
+/// without a call.
+#[inline(always)]
 fn string(t: &[u8], start: usize) -> Result<usize, SyntaxError> {
-    let mut i = start + 1;
+    let i = start + 1;
+    match word_run_end(t, i, true) {
+        Some(end) if t[end] == b'"' => Ok(end + 1),
+        // At a backslash or a control byte.
+        Some(end) => string_rest(t, end),
+        None => string_rest(t, past_plain_word(t, i)),
+    }
+}
+
+/// Where a string goes on after the eight bytes at `i`, all plain (or fewer than eight left,
+/// none of them read yet).
+fn past_plain_word(t: &[u8], i: usize) -> usize {
+    if t.len() >= i + 8 {
+        i + 8
+    } else {
+        i
+    }
+}
+
+/// The rest of a [`string`] from `i`, inside it: longer strings and escapes.
+#[inline(never)]
+fn string_rest(t: &[u8], mut i: usize) -> Result<usize, SyntaxError> {
     loop {
         i = plain_run_end(t, i, true);
         match t.get(i) {
@@ -230,9 +308,21 @@ fn literal(t: &[u8], start: usize, word: &'static [u8]) -> Result<usize, SyntaxE
 
 // ---- Walking text that is known to be valid ------------------------------------------------
 
-/// The index after the closing quote of the string whose opening quote is at `start`.
+/// The index after the closing quote of the string whose opening quote is at `start`. A
+/// string that ends within its first eight bytes is read in place, as in [`string`].
+#[inline(always)]
 pub fn skip_string(t: &[u8], start: usize) -> usize {
-    let mut i = start + 1;
+    let i = start + 1;
+    match word_run_end(t, i, false) {
+        Some(end) if t[end] == b'"' => end + 1,
+        Some(end) => skip_string_rest(t, end),
+        None => skip_string_rest(t, past_plain_word(t, i)),
+    }
+}
+
+/// The rest of a [`skip_string`] from `i`, inside it.
+#[inline(never)]
+fn skip_string_rest(t: &[u8], mut i: usize) -> usize {
     loop {
         i = plain_run_end(t, i, false);
         match t.get(i) {
@@ -244,32 +334,58 @@ pub fn skip_string(t: &[u8], start: usize) -> usize {
 }
 
 /// Where the run of plain string bytes starting at `i` ends: the first quote, backslash or
-/// (with `controls`) control character, or the end of `t`. Reads eight bytes at a time: most
-/// strings are short, which a search with a set-up cost (`memchr`) is slow on, and some are
-/// long, which a byte-at-a-time loop is slow on.
+/// (with `controls`) control character, or the end of `t`. Most strings are short, which a
+/// search with a set-up cost (`memchr`) is slow on, and some are long, which a byte-at-a-time
+/// loop is slow on: the first eight bytes are read as one word, then sixteen at a time (a loop
+/// over a fixed block, which the compiler turns into vector compares), and the block that
+/// holds the end as words again, which tell where in it the end is.
+#[inline(always)]
 fn plain_run_end(t: &[u8], mut i: usize, controls: bool) -> usize {
+    let needs_care = |b: u8| (b == b'"') | (b == b'\\') | (controls & (b < 0x20));
+    if let Some(end) = word_run_end(t, i, controls) {
+        return end;
+    }
+    if t.len() >= i + 8 {
+        i += 8;
+        while let Some(block) = t.get(i..i + 16) {
+            let block: &[u8; 16] = block.try_into().expect("a 16-byte slice");
+            // `|`, not `any`: every byte is tested, without a branch per byte.
+            if block.iter().fold(false, |stop, &b| stop | needs_care(b)) {
+                break;
+            }
+            i += 16;
+        }
+        while t.len() >= i + 8 {
+            if let Some(end) = word_run_end(t, i, controls) {
+                return end;
+            }
+            i += 8;
+        }
+    }
+    while i < t.len() && !needs_care(t[i]) {
+        i += 1;
+    }
+    i
+}
+
+/// [`plain_run_end`] within the eight bytes at `i`: `None` when all of them are plain or
+/// fewer than eight are left.
+#[inline(always)]
+fn word_run_end(t: &[u8], i: usize, controls: bool) -> Option<usize> {
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
     // The high bit of each byte of `x` that is zero. A borrow can also mark a byte above a
     // zero byte, never one below the first: the lowest mark is exact.
     let zero_bytes = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
-    while let Some(chunk) = t.get(i..i + 8) {
-        let x = u64::from_le_bytes(chunk.try_into().expect("an 8-byte slice"));
-        let mut hits =
-            zero_bytes(x ^ (ONES * u64::from(b'"'))) | zero_bytes(x ^ (ONES * u64::from(b'\\')));
-        if controls {
-            // Bytes below 0x20, by the same borrow argument.
-            hits |= x.wrapping_sub(ONES * 0x20) & !x & HIGHS;
-        }
-        if hits != 0 {
-            return i + (hits.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
+    let word = t.get(i..i + 8)?;
+    let x = u64::from_le_bytes(word.try_into().expect("an 8-byte slice"));
+    let mut hits =
+        zero_bytes(x ^ (ONES * u64::from(b'"'))) | zero_bytes(x ^ (ONES * u64::from(b'\\')));
+    if controls {
+        // Bytes below 0x20, by the same borrow argument.
+        hits |= x.wrapping_sub(ONES * 0x20) & !x & HIGHS;
     }
-    while i < t.len() && t[i] != b'"' && t[i] != b'\\' && !(controls && t[i] < 0x20) {
-        i += 1;
-    }
-    i
+    (hits != 0).then(|| i + (hits.trailing_zeros() / 8) as usize)
 }
 
 /// The index after the value starting at `start`.
@@ -398,62 +514,110 @@ pub struct Member {
     pub value: usize,
 }
 
-/// The members of a document's top-level object, recorded while it is validated, so that a
-/// lookup finds a top-level key without skipping every value before it (a push event's
-/// `ref` comes after its commits). Only the first [`RootIndex::MAX_MEMBERS`] are kept: an
-/// object with more is not indexed, and lookups read it from the text.
+/// The members of a document's objects, recorded while it is validated, so that a lookup
+/// finds a key without skipping every value before it (a push event's `ref` comes after its
+/// commits) and walks no object on its path. Bounded: the first [`MemberIndex::MAX_MEMBERS`]
+/// members of the top-level object, and the first [`MemberIndex::MAX_NESTED`] members of
+/// nested objects (as deep as [`MemberIndex::DEPTH`]) together. When the top-level object
+/// has more, it is not indexed; when nested objects have more, none of them is: lookups read
+/// what is not indexed from the text.
 #[derive(Debug, Clone, Default)]
-pub struct RootIndex {
-    /// (key start, key end, value start), in document order; `u32` as documents are < 4 GiB.
-    members: Vec<[u32; 3]>,
+pub struct MemberIndex {
+    /// (object start, key start, key end, value start), in document order.
+    members: Vec<[u32; 4]>,
+    /// Members seen, of the top-level object and of nested objects: more than their maximum
+    /// when some were left out.
+    top_seen: usize,
+    nested_seen: usize,
+    /// Validation reached the end of the document.
     complete: bool,
-    overflowed: bool,
 }
 
-impl RootIndex {
-    /// Members of a top-level object indexed at most; bounds the index to 768 bytes.
+impl MemberIndex {
+    /// Members of the top-level object indexed at most.
     pub const MAX_MEMBERS: usize = 64;
+    /// Members of nested objects indexed at most, together. With the top-level ones, this
+    /// bounds the index to 2 KiB.
+    pub const MAX_NESTED: usize = 64;
+    /// Objects nested deeper than this (the top-level object is at depth 1) are not indexed.
+    pub const DEPTH: usize = 16;
 
-    /// Records a member whose key is `key` and whose value starts at `value` or after
-    /// whitespace; a document too large for `u32` offsets is not indexed.
-    fn record(&mut self, t: &[u8], key: std::ops::Range<usize>, value: usize) {
-        if self.overflowed {
+    /// Prepares to index `t`: a text too long for `u32` offsets is not indexed (documents
+    /// are shorter).
+    fn start(&mut self, t: &[u8]) {
+        if u32::try_from(t.len()).is_err() {
+            self.top_seen = Self::MAX_MEMBERS + 1;
+            self.nested_seen = Self::MAX_NESTED + 1;
+        }
+    }
+
+    /// Records a member at `depth` of the object starting at `object` (`None`: too deep to
+    /// index), whose key is `key` and whose value starts at `value`.
+    #[inline]
+    fn record(
+        &mut self,
+        depth: usize,
+        object: Option<usize>,
+        key: std::ops::Range<usize>,
+        value: usize,
+    ) {
+        let (seen, max) = if depth == 1 {
+            (&mut self.top_seen, Self::MAX_MEMBERS)
+        } else {
+            (&mut self.nested_seen, Self::MAX_NESTED)
+        };
+        let Some(object) = object else {
+            *seen = max + 1;
+            return;
+        };
+        if *seen > max {
             return;
         }
-        let value = skip_ws(t, value);
-        let offsets = [key.start, key.end, value].map(u32::try_from);
-        match offsets {
-            [Ok(key_start), Ok(key_end), Ok(value)] if self.members.len() < Self::MAX_MEMBERS => {
-                if self.members.is_empty() {
-                    // Most events have a few to a few dozen members: room for 16 at once, not
-                    // a vector grown from 4 and copied on the way.
-                    self.members.reserve(16);
-                }
-                self.members.push([key_start, key_end, value]);
-            }
-            _ => {
-                self.overflowed = true;
-                self.members = Vec::new();
-            }
+        *seen += 1;
+        if *seen > max {
+            return;
+        }
+        if self.members.capacity() == 0 {
+            // Most events have a few dozen members: room for 32 at once, not a vector grown
+            // from 4 and copied on the way.
+            self.members.reserve(32);
+        }
+        // Offsets fit: see `start`.
+        self.members
+            .push([object, key.start, key.end, value].map(|at| at as u32));
+    }
+
+    fn overflowed(&self, top: bool) -> bool {
+        if top {
+            self.top_seen > Self::MAX_MEMBERS
+        } else {
+            self.nested_seen > Self::MAX_NESTED
         }
     }
 
-    /// Marks the index as covering the whole object (validation reached its end).
+    /// Marks the index as covering the whole document (validation reached its end).
     pub fn finish(&mut self) {
-        self.complete = !self.overflowed;
+        self.complete = true;
     }
 
-    /// The members, when the whole object is indexed.
-    pub fn members(&self) -> Option<impl Iterator<Item = Member> + '_> {
-        self.complete.then(|| {
-            self.members
-                .iter()
-                .map(|&[key_start, key_end, value]| Member {
-                    key_start: key_start as usize,
-                    key_end: key_end as usize,
-                    value: value as usize,
-                })
-        })
+    /// The members of the object starting at `object` (the top-level object when `top`), in
+    /// document order, when they are indexed.
+    pub fn members_of(
+        &self,
+        object: usize,
+        top: bool,
+    ) -> Option<impl Iterator<Item = Member> + '_> {
+        if !self.complete || self.overflowed(top) {
+            return None;
+        }
+        let object = u32::try_from(object).ok()?;
+        Some(self.members.iter().filter(move |m| m[0] == object).map(
+            |&[_, key_start, key_end, value]| Member {
+                key_start: key_start as usize,
+                key_end: key_end as usize,
+                value: value as usize,
+            },
+        ))
     }
 }
 
@@ -614,6 +778,41 @@ mod tests {
     }
 
     #[test]
+    fn accepts_what_a_strict_parser_accepts_after_any_one_byte_edit() {
+        // Every deletion, replacement and insertion of a byte from a set that matters to the
+        // grammar, in a document with every kind of value, strings long and short (across
+        // the 8- and 16-byte reads) and escapes: the validator and serde_json agree on
+        // whether the first value is JSON. (ASCII only: Go and this validator accept invalid
+        // UTF-8, serde_json does not; no `\u`: serde_json checks surrogate pairs, Go does
+        // not.)
+        let doc = br#"{"ref":"refs/heads/main","n":-1.5e+3,"ok":true,"no":false,"z":null,"a":[0,{"k\"\\":"0123456789abcdefghijklmnopqrstuvwxyz\n"}],"e":{},"l":[]}"#;
+        let bytes = b"{}[]:,\" \\/nt0159-+.eE\t\n\x01\x1fa";
+        let agree = |t: &[u8]| {
+            if t.windows(2).any(|w| w == b"\\u") {
+                return;
+            }
+            let ours = validate(t, skip_ws(t, 0)).is_ok();
+            let strict = serde_json::Deserializer::from_slice(t)
+                .into_iter::<serde::de::IgnoredAny>()
+                .next()
+                .is_some_and(|r| r.is_ok());
+            assert_eq!(ours, strict, "{:?}", String::from_utf8_lossy(t));
+        };
+        agree(doc);
+        for at in 0..=doc.len() {
+            if at < doc.len() {
+                agree(&[&doc[..at], &doc[at + 1..]].concat());
+            }
+            for &b in bytes {
+                if at < doc.len() {
+                    agree(&[&doc[..at], &[b], &doc[at + 1..]].concat());
+                }
+                agree(&[&doc[..at], &[b], &doc[at..]].concat());
+            }
+        }
+    }
+
+    #[test]
     fn objects_and_arrays_close_in_order_at_every_depth() {
         // Levels alternate between objects and arrays in an irregular pattern.
         let is_object = |level: usize| (level * 7 + level / 3) % 5 < 2;
@@ -674,35 +873,104 @@ mod tests {
         }
     }
 
+    /// Every object of `t` (valid JSON), by where it starts.
+    fn objects(t: &[u8]) -> Vec<usize> {
+        let mut found = Vec::new();
+        let mut i = 0;
+        while i < t.len() {
+            match t[i] {
+                b'"' => {
+                    i = skip_string(t, i);
+                    continue;
+                }
+                b'{' => found.push(i),
+                _ => {}
+            }
+            i += 1;
+        }
+        found
+    }
+
+    fn indexed(t: &[u8]) -> MemberIndex {
+        let mut index = MemberIndex::default();
+        validate_indexed(t, skip_ws(t, 0), &mut index).expect("valid");
+        index
+    }
+
+    /// What the index holds for each object of `t`: `None` where it holds nothing, or where
+    /// it agrees with the text (the members, in document order, duplicates included).
+    fn indexed_objects(t: &[u8]) -> Vec<Option<usize>> {
+        let index = indexed(t);
+        let top = skip_ws(t, 0);
+        objects(t)
+            .into_iter()
+            .map(|at| {
+                let from_index: Vec<Member> = index.members_of(at, at == top)?.collect();
+                assert_eq!(
+                    from_index,
+                    members(t, at).collect::<Vec<_>>(),
+                    "object at {at} of {}",
+                    String::from_utf8_lossy(t)
+                );
+                Some(from_index.len())
+            })
+            .collect()
+    }
+
     #[test]
-    fn indexes_the_members_of_a_top_level_object() {
-        let t = br#" { "a" : [1,{"x":2}], "b\"" :"}", "a": {"y":3} } "#;
-        let mut index = RootIndex::default();
-        validate_indexed(t, 1, &mut index).unwrap();
-        let indexed: Vec<Member> = index.members().expect("indexed").collect();
-        assert_eq!(indexed, members(t, 1).collect::<Vec<_>>());
-        assert_eq!(indexed.len(), 3, "duplicates are kept, in document order");
-
-        let wide = |n: usize| {
-            let body: Vec<String> = (0..n).map(|k| format!("\"k{k}\":{k}")).collect();
-            format!("{{{}}}", body.join(","))
-        };
-        let fits = wide(RootIndex::MAX_MEMBERS);
-        let mut index = RootIndex::default();
-        validate_indexed(fits.as_bytes(), 0, &mut index).unwrap();
+    fn indexes_the_members_of_objects() {
+        let t = br#" { "a" : [1,{"x":2, "x" : {}}], "b\"" :"}", "a": {"y":3,"z":{"w":[{}]}} } "#;
         assert_eq!(
-            index.members().map(Iterator::count),
-            Some(RootIndex::MAX_MEMBERS)
+            indexed_objects(t),
+            [Some(3), Some(2), Some(0), Some(2), Some(1), Some(0)],
+            "every object, duplicates kept, in document order"
         );
-        let over = wide(RootIndex::MAX_MEMBERS + 1);
-        let mut index = RootIndex::default();
-        validate_indexed(over.as_bytes(), 0, &mut index).unwrap();
-        assert!(index.members().is_none(), "too many members: not indexed");
-
-        let mut index = RootIndex::default();
-        assert!(validate_indexed(br#"{"a":1,"b":"#, 0, &mut index).is_err());
+        let doc = |top: usize, nested: usize| {
+            let inner: Vec<String> = (0..nested).map(|k| format!("\"n{k}\":{k}")).collect();
+            let mut members: Vec<String> = (0..top).map(|k| format!("\"k{k}\":{k}")).collect();
+            members.push(format!("\"o\":{{{}}}", inner.join(",")));
+            format!("{{{}}}", members.join(","))
+        };
+        let (top, nested) = (MemberIndex::MAX_MEMBERS - 1, MemberIndex::MAX_NESTED);
+        assert_eq!(
+            indexed_objects(doc(top, nested).as_bytes()),
+            [Some(top + 1), Some(nested)]
+        );
+        assert_eq!(
+            indexed_objects(doc(top + 1, nested).as_bytes()),
+            [None, Some(nested)],
+            "too many top-level members: the top-level object is not indexed"
+        );
+        assert_eq!(
+            indexed_objects(doc(top, nested + 1).as_bytes()),
+            [Some(top + 1), None],
+            "too many nested members: no nested object is indexed"
+        );
+        // Objects as deep as indexed, and one level deeper (with and without members).
+        let deep = |levels: usize, inner: &str| {
+            let mut text = inner.to_string();
+            for _ in 1..levels {
+                text = format!("{{\"k\":[{text}]}}");
+            }
+            text
+        };
+        let depth = MemberIndex::DEPTH;
+        let levels = depth.div_ceil(2); // each level is an object in an array
+        assert!(indexed_objects(deep(levels, r#"{"z":1}"#).as_bytes())
+            .iter()
+            .all(Option::is_some));
+        assert!(indexed_objects(deep(levels + 1, "{}").as_bytes())
+            .iter()
+            .all(Option::is_some));
+        assert_eq!(
+            indexed_objects(deep(levels + 1, r#"{"z":1}"#).as_bytes())[1],
+            None,
+            "a member too deep to index: no nested object is indexed"
+        );
+        let mut index = MemberIndex::default();
+        assert!(validate_indexed(br#"{"a":{"b":1},"b":"#, 0, &mut index).is_err());
         assert!(
-            index.members().is_none(),
+            index.members_of(0, true).is_none() && index.members_of(5, false).is_none(),
             "an invalid document has no index"
         );
     }
