@@ -223,6 +223,53 @@ fn read_report(report: OwnedFd) -> Option<std::io::Error> {
 /// Bytes of the child's stack: it runs the few calls of `child_main` and nothing else.
 const CHILD_STACK: usize = 64 * 1024;
 
+/// Child stacks kept for later starts: as many as starts usually run at once (one per core:
+/// `fork_slots`); more are made when needed and freed after use.
+const KEPT_STACKS: usize = 8;
+
+/// A child's stack, taken from those earlier starts gave back. Allocating 64 KiB and freeing
+/// it for every command cost glibc's allocator a consolidation of its free chunks each time
+/// (a free of 64 KiB or more triggers one).
+struct ChildStack(Box<[std::mem::MaybeUninit<u8>]>);
+
+fn kept_stacks() -> std::sync::MutexGuard<'static, Vec<Box<[std::mem::MaybeUninit<u8>]>>> {
+    static KEPT: std::sync::Mutex<Vec<Box<[std::mem::MaybeUninit<u8>]>>> =
+        std::sync::Mutex::new(Vec::new());
+    KEPT.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl ChildStack {
+    fn take() -> ChildStack {
+        // Not zeroed: the child writes before it reads, as any stack.
+        let kept = kept_stacks().pop();
+        ChildStack(kept.unwrap_or_else(|| Box::new_uninit_slice(CHILD_STACK)))
+    }
+}
+
+impl std::ops::Deref for ChildStack {
+    type Target = [std::mem::MaybeUninit<u8>];
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ChildStack {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for ChildStack {
+    /// Given back once the child has exec'd or exited (the clone returns only then): no
+    /// process runs on it any more.
+    fn drop(&mut self) {
+        let mut kept = kept_stacks();
+        if kept.len() < KEPT_STACKS {
+            kept.push(std::mem::take(&mut self.0));
+        }
+    }
+}
+
 /// Starts the command (see the module's theory of operation). Blocks the calling thread until
 /// the command has exec'd: call it off the runtime's threads.
 pub fn spawn(spawn: &Spawn) -> std::io::Result<Child> {
@@ -241,8 +288,7 @@ fn start(spawn: &Spawn, born_in_cgroup: bool) -> std::io::Result<Child> {
     // shares: under valgrind (which runs a vfork as a fork) it shares none.
     let (report_read, report_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     let mut plan = Plan::new(spawn, report_write.as_fd())?;
-    // Not zeroed: the child writes before it reads, as any stack.
-    let mut stack = Box::<[u8]>::new_uninit_slice(CHILD_STACK);
+    let mut stack = ChildStack::take();
     let cloned = born_in_cgroup
         .then(|| clone_into_cgroup(&plan, &mut stack, spawn.cgroup))
         .flatten();
