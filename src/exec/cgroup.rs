@@ -285,12 +285,22 @@ impl JobCgroups {
             .read(true)
             .custom_flags(nix::fcntl::OFlag::O_DIRECTORY.bits())
             .open(&path);
-        match dir {
-            Ok(dir) => Ok(JobCgroup {
+        let opened = dir.and_then(|dir| {
+            let events = rustix::fs::openat(
+                &dir,
+                "cgroup.events",
+                rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )?;
+            Ok((dir, events))
+        });
+        match opened {
+            Ok((dir, events)) => Ok(JobCgroup {
                 path,
                 own: self.own.clone(),
                 killed: AtomicBool::new(false),
                 dir,
+                events,
             }),
             Err(e) => {
                 let _ = std::fs::remove_dir(&path);
@@ -327,6 +337,9 @@ pub struct JobCgroup {
     killed: AtomicBool,
     /// Its directory, open (close-on-exec): the child is started in it (`vfork`).
     dir: std::fs::File,
+    /// Its `cgroup.events`, open (close-on-exec) for as long as the cgroup is used: read again
+    /// from its start at the end of every job run in it ([`JobCgroup::events`]).
+    events: std::os::fd::OwnedFd,
 }
 
 impl JobCgroup {
@@ -396,18 +409,12 @@ impl JobCgroup {
     }
 
     /// `cgroup.events`; one that cannot be read counts as populated and frozen (the cgroup is
-    /// then not used again). Read with one `read` through the open directory, as a job ends:
-    /// the file is two short lines.
+    /// then not used again). Read with one `pread` from the start of the file opened with the
+    /// cgroup, as a job ends (a kernfs file read from offset 0 shows the state now; opening it
+    /// each time cost a path lookup, an open and a close): the file is two short lines.
     fn events(&self) -> Events {
         let mut buf = [0u8; 128];
-        let len = rustix::fs::openat(
-            &self.dir,
-            "cgroup.events",
-            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
-            rustix::fs::Mode::empty(),
-        )
-        .and_then(|fd| rustix::io::read(&fd, &mut buf))
-        .unwrap_or(0);
+        let len = rustix::io::pread(&self.events, &mut buf, 0).unwrap_or(0);
         // A file that fills the buffer is not the one this reads: counts as unreadable.
         let text = if len < buf.len() { &buf[..len] } else { &[] };
         let has = |line: &[u8]| text.split(|&b| b == b'\n').any(|l| l == line);

@@ -416,11 +416,15 @@ fn std_spawn(
 }
 
 /// Waits for the child under its deadline, copying output, killing the group when needed.
+///
+/// The output is copied in this task, next to the wait, not in a task of its own: spawning
+/// one cost every command a task allocation and, often, a wake-up of another worker thread
+/// that then had nothing to do but read an empty pipe.
 async fn supervise(
     mut child: Process,
     output: OwnedFd,
     inv: &Invocation,
-    log: &Arc<OutputLog>,
+    log: &OutputLog,
     cancel: &CancellationToken,
     cgroup: Option<&JobCgroup>,
 ) -> Exit {
@@ -428,8 +432,8 @@ async fn supervise(
         .id()
         .and_then(|id| i32::try_from(id).ok())
         .map(Pid::from_raw);
-    let reader = match tokio::net::unix::pipe::Receiver::from_owned_fd(output) {
-        Ok(pipe) => Some(tokio::spawn(pump(pipe, log.clone()))),
+    let pipe = match tokio::net::unix::pipe::Receiver::from_owned_fd(output) {
+        Ok(pipe) => Some(pipe),
         Err(e) => {
             // Cannot happen for a pipe this module made; the command still runs, unread
             // output aside (the pipe is closed, so the command's writes fail).
@@ -437,11 +441,23 @@ async fn supervise(
             None
         }
     };
+    let mut pumped = pipe.is_none();
+    let pump = async {
+        if let Some(pipe) = pipe {
+            pump(pipe, log).await;
+        }
+    };
+    tokio::pin!(pump);
     let deadline = Instant::now() + inv.timeout;
-    let ended = tokio::select! {
-        status = child.wait() => Ok(status),
-        _ = tokio::time::sleep_until(deadline) => Err(Exit::TimedOut),
-        _ = cancel.cancelled() => Err(Exit::Canceled),
+    let timer = tokio::time::sleep_until(deadline);
+    tokio::pin!(timer);
+    let ended = loop {
+        tokio::select! {
+            status = child.wait() => break Ok(status),
+            () = &mut pump, if !pumped => pumped = true,
+            () = &mut timer => break Err(Exit::TimedOut),
+            () = cancel.cancelled() => break Err(Exit::Canceled),
+        }
     };
     let (exit, linger_until) = match ended {
         Ok(status) => {
@@ -451,15 +467,22 @@ async fn supervise(
             (status_to_exit(status), linger.min(deadline))
         }
         Err(reason) => {
-            kill_job(&mut child, pgid, cgroup, inv.kill_grace).await;
+            // The output is still read while the job is stopped: a command that writes as it
+            // handles SIGTERM must not block on a full pipe until SIGKILL.
+            let kill = kill_job(&mut child, pgid, cgroup, inv.kill_grace);
+            tokio::pin!(kill);
+            loop {
+                tokio::select! {
+                    () = &mut kill => break,
+                    () = &mut pump, if !pumped => pumped = true,
+                }
+            }
             (reason, Instant::now() + Duration::from_millis(200))
         }
     };
-    if let Some(reader) = reader {
-        let abort = reader.abort_handle();
-        if tokio::time::timeout_at(linger_until, reader).await.is_err() {
-            abort.abort();
-        }
+    if !pumped {
+        // Past the linger the reader is dropped with its end of the pipe.
+        let _ = tokio::time::timeout_at(linger_until, pump).await;
     }
     exit
 }
@@ -517,7 +540,7 @@ fn status_to_exit(status: std::io::Result<ExitStatus>) -> Exit {
 }
 
 /// Copies the pipe into the log until EOF, reading (and dropping) past the cap.
-async fn pump(mut pipe: impl AsyncRead + Unpin, log: Arc<OutputLog>) {
+async fn pump(mut pipe: impl AsyncRead + Unpin, log: &OutputLog) {
     // Read into spare capacity: a zeroed buffer cost a 16 KiB memset per job, most of whose
     // output is a line or none.
     let mut buf = Vec::with_capacity(16 * 1024);

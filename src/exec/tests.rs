@@ -164,6 +164,27 @@ async fn timeout_kills_term_ignoring_script_and_its_grandchild() {
 }
 
 #[tokio::test]
+async fn output_written_while_a_timed_out_command_stops_is_read_during_the_grace() {
+    // More than a pipe holds (64 KiB), written as the command handles SIGTERM: unread, the
+    // command would block on the full pipe until SIGKILL and the output would stop short.
+    // The command gets SIGTERM twice (its process group, then each process of its cgroup):
+    // the handler ignores the second.
+    let script = "trap 'trap \"\" TERM; head -c 200000 /dev/zero | tr \"\\0\" \"\\001\"; exit 0' TERM; echo started; sleep 30 & wait";
+    // A grace long enough for a loaded machine: the command exits as soon as it has written.
+    let inv = Invocation {
+        kill_grace: Duration::from_secs(5),
+        ..inv("/bin/bash", &["-c", script], 300)
+    };
+    let (exit, out) = run_it(inv, 1 << 20).await;
+    assert_eq!(exit, Exit::TimedOut);
+    assert!(out.combined.starts_with(b"started\n"));
+    // bash may also report its background `sleep`, stopped by the same SIGTERM, in the
+    // output: the bytes written are a control character that no such message holds.
+    let written = out.combined.iter().filter(|&&b| b == 1).count();
+    assert_eq!(written, 200_000);
+}
+
+#[tokio::test]
 async fn grandchild_holding_the_pipe_does_not_hang_the_runner() {
     let started = std::time::Instant::now();
     let (exit, out) = run_it(inv("/bin/sh", &["-c", "echo hi; sleep 30 &"], 20_000), 1024).await;

@@ -29,8 +29,12 @@
 //! The child then makes system calls only: `setpgid(0, 0)`, `dup2` of /dev/null to stdin and
 //! of the output pipe to stdout and stderr, `chdir`, each caught signal and SIGPIPE back to its
 //! default and an empty signal mask (what std gives a command), then `execve`. A step that
-//! fails writes its errno to a close-on-exec pipe that hookrun reads (an exec closes it
-//! unwritten: as std reports a failed exec) and the child exits with 127. hookrun's thread
+//! fails reports its errno and the child exits with 127: born by `clone3`, it stores the errno
+//! in the plan, in the memory it shares with hookrun (as glibc's `posix_spawn` does; the
+//! thread reads it once the clone has returned, which is when the child has exec'd or
+//! exited); born by the fallback `clone`, it writes the errno to a close-on-exec pipe that
+//! hookrun reads (an exec closes it unwritten: as std reports a failed exec), since under
+//! valgrind, which runs a vfork as a fork, it shares no memory. hookrun's thread
 //! then restores its signal mask and, on success, watches the child's pidfd (opened with
 //! `pidfd_open` after a plain `clone`; where none can be opened, as under valgrind: SIGCHLD):
 //! waiting polls it, killing is `pidfd_send_signal`, and the child is reaped once, so no other
@@ -39,12 +43,12 @@
 use std::collections::BTreeMap;
 use std::ffi::{CString, OsStr, OsString};
 use std::io::Read;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::ExitStatus;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::OnceLock;
 
 use nix::libc;
@@ -100,9 +104,13 @@ struct Plan {
     procs: Option<RawFd>,
     /// The highest signal number, whose default the child may have to restore.
     last_signal: libc::c_int,
-    /// The write end of a close-on-exec pipe: the child writes the errno of a step that
-    /// failed to it; an exec closes it unwritten.
-    report: RawFd,
+    /// The write end of a close-on-exec pipe the child writes the errno of a step that failed
+    /// to (an exec closes it unwritten), when it may not share hookrun's memory (no `clone3`);
+    /// else it stores the errno in `failed`.
+    report: Option<RawFd>,
+    /// The errno of the step that failed, stored by a child that shares hookrun's memory; 0
+    /// while none did.
+    failed: AtomicI32,
 }
 
 fn c_string(bytes: &[u8]) -> std::io::Result<CString> {
@@ -156,7 +164,7 @@ fn merged_env(
 }
 
 impl Plan {
-    fn new(spawn: &Spawn, report: BorrowedFd) -> std::io::Result<Plan> {
+    fn new(spawn: &Spawn) -> std::io::Result<Plan> {
         let mut args = vec![c_string(spawn.arg0.as_bytes())?];
         for arg in spawn.args {
             args.push(c_string(arg.as_bytes())?);
@@ -192,7 +200,8 @@ impl Plan {
             output: spawn.output.as_raw_fd(),
             procs: None,
             last_signal: libc::SIGRTMAX(),
-            report: report.as_raw_fd(),
+            report: None,
+            failed: AtomicI32::new(0),
         })
     }
 }
@@ -223,6 +232,53 @@ fn read_report(report: OwnedFd) -> Option<std::io::Error> {
 /// Bytes of the child's stack: it runs the few calls of `child_main` and nothing else.
 const CHILD_STACK: usize = 64 * 1024;
 
+/// Child stacks kept for later starts: as many as starts usually run at once (one per core:
+/// `fork_slots`); more are made when needed and freed after use.
+const KEPT_STACKS: usize = 8;
+
+/// A child's stack, taken from those earlier starts gave back. Allocating 64 KiB and freeing
+/// it for every command cost glibc's allocator a consolidation of its free chunks each time
+/// (a free of 64 KiB or more triggers one).
+struct ChildStack(Box<[std::mem::MaybeUninit<u8>]>);
+
+fn kept_stacks() -> std::sync::MutexGuard<'static, Vec<Box<[std::mem::MaybeUninit<u8>]>>> {
+    static KEPT: std::sync::Mutex<Vec<Box<[std::mem::MaybeUninit<u8>]>>> =
+        std::sync::Mutex::new(Vec::new());
+    KEPT.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl ChildStack {
+    fn take() -> ChildStack {
+        // Not zeroed: the child writes before it reads, as any stack.
+        let kept = kept_stacks().pop();
+        ChildStack(kept.unwrap_or_else(|| Box::new_uninit_slice(CHILD_STACK)))
+    }
+}
+
+impl std::ops::Deref for ChildStack {
+    type Target = [std::mem::MaybeUninit<u8>];
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ChildStack {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for ChildStack {
+    /// Given back once the child has exec'd or exited (the clone returns only then): no
+    /// process runs on it any more.
+    fn drop(&mut self) {
+        let mut kept = kept_stacks();
+        if kept.len() < KEPT_STACKS {
+            kept.push(std::mem::take(&mut self.0));
+        }
+    }
+}
+
 /// Starts the command (see the module's theory of operation). Blocks the calling thread until
 /// the command has exec'd: call it off the runtime's threads.
 pub fn spawn(spawn: &Spawn) -> std::io::Result<Child> {
@@ -237,21 +293,24 @@ pub fn spawn_moving(spawn: &Spawn) -> std::io::Result<Child> {
 
 /// [`spawn`]; `born_in_cgroup`: with `clone3` where the kernel has it.
 fn start(spawn: &Spawn, born_in_cgroup: bool) -> std::io::Result<Child> {
-    // The child reports a failure through a pipe, as std's does, not through the memory it
-    // shares: under valgrind (which runs a vfork as a fork) it shares none.
-    let (report_read, report_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-    let mut plan = Plan::new(spawn, report_write.as_fd())?;
-    // Not zeroed: the child writes before it reads, as any stack.
-    let mut stack = Box::<[u8]>::new_uninit_slice(CHILD_STACK);
+    let mut plan = Plan::new(spawn)?;
+    let mut stack = ChildStack::take();
     let cloned = born_in_cgroup
         .then(|| clone_into_cgroup(&plan, &mut stack, spawn.cgroup))
         .flatten();
-    let (pid, pidfd) = match cloned {
+    let (pid, pidfd, failure) = match cloned {
         Some(started) => {
+            // The child shared this process's memory: a failure is in the plan.
             let (pid, pidfd) = started?;
-            (pid, Some(pidfd))
+            let errno = plan.failed.load(Ordering::Acquire);
+            let failure = (errno != 0).then(|| std::io::Error::from_raw_os_error(errno));
+            (pid, Some(pidfd), failure)
         }
         None => {
+            // The child may not share this process's memory (valgrind): it reports a failure
+            // through a pipe, as std's does.
+            let (report_read, report_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+            plan.report = Some(report_write.as_raw_fd());
             // Open until the child has exec'd: it writes to it.
             let procs = nix::fcntl::openat(
                 spawn.cgroup,
@@ -260,12 +319,13 @@ fn start(spawn: &Spawn, born_in_cgroup: bool) -> std::io::Result<Child> {
                 nix::sys::stat::Mode::empty(),
             )?;
             plan.procs = Some(procs.as_raw_fd());
-            (clone_and_exec(&plan, &mut stack)?, None)
+            let pid = clone_and_exec(&plan, &mut stack)?;
+            drop(report_write);
+            (pid, None, read_report(report_read))
         }
     };
     let pid = Pid::from_raw(pid);
-    drop(report_write);
-    if let Some(error) = read_report(report_read) {
+    if let Some(error) = failure {
         // The child exited without exec'ing: reap it and say why.
         let _ = waitpid(pid, None);
         return Err(error);
@@ -417,10 +477,17 @@ extern "C" fn child_main(plan: *mut libc::c_void) -> libc::c_int {
     let plan = unsafe { &*(plan as *const Plan) };
     let fail = || {
         // SAFETY: errno is readable in any thread; it is this call's failure. The report
-        // is a write of 4 bytes to a pipe, which is atomic.
+        // is a store to an atomic in the shared plan, or a write of 4 bytes to a pipe, which
+        // is atomic.
         unsafe {
-            let errno = (*libc::__errno_location()).max(1).to_ne_bytes();
-            libc::write(plan.report, errno.as_ptr().cast(), errno.len());
+            let errno = (*libc::__errno_location()).max(1);
+            match plan.report {
+                Some(report) => {
+                    let errno = errno.to_ne_bytes();
+                    libc::write(report, errno.as_ptr().cast(), errno.len());
+                }
+                None => plan.failed.store(errno, Ordering::Release),
+            }
         }
         127
     };
@@ -478,8 +545,9 @@ extern "C" fn child_main(plan: *mut libc::c_void) -> libc::c_int {
 ///
 /// SAFETY: the child shares this process's memory until it execs or exits, and this thread is
 /// suspended until then (`CLONE_VFORK`): nothing the child reads can change under it, and
-/// the only memory it writes is its stack and errno in the suspended thread's TLS, which
-/// nobody reads before it is set again. The child runs on
+/// the only memory it writes is its stack, errno in the suspended thread's TLS, which
+/// nobody reads before it is set again, and, born by `clone3`, the plan's `failed` (an
+/// atomic, read by this thread once the clone has returned). The child runs on
 /// `stack`, which outlives it. It makes raw system calls only: no allocation, no lock, no
 /// unwinding (nothing in `child_main` can panic). Every signal is blocked in this thread
 /// before the clone, so the child starts with all of them blocked, and it sets every caught

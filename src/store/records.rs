@@ -186,10 +186,15 @@ pub struct DeployRecord {
 }
 
 impl DeployRecord {
+    /// The target a job's result names, if it names one: its job describes a deploy.
+    pub fn target(result: &BTreeMap<String, String>) -> Option<&String> {
+        result.get("target").filter(|t| !t.trim().is_empty())
+    }
+
     /// The deploy a finished job describes, if its result names a target.
     pub fn of(view: &JobView, rollback_of: Option<String>) -> Option<DeployRecord> {
         let result = &view.result;
-        let target = result.get("target").filter(|t| !t.trim().is_empty())?;
+        let target = DeployRecord::target(result)?;
         let value = |key: &str| result.get(key).filter(|v| !v.is_empty()).cloned();
         Some(DeployRecord {
             job_id: view.id.clone(),
