@@ -564,12 +564,15 @@ impl JobManager {
     /// Commits the job's final record (and its deploy record, if its result names a target)
     /// to the store, then records the end on the job, which reports it finished.
     ///
-    /// The final record is only built where something keeps it: a durable store, or a deploy
-    /// record. In memory the job manager holds the job itself, and a record made only to be
-    /// dropped cost every job a copy of its output and three formatted times.
+    /// The final record is only built where something keeps it (the store says whether it
+    /// keeps job records), or for a deploy record. In memory the job manager holds the job
+    /// itself, and a record made only to be dropped cost every job a copy of its output and
+    /// three formatted times.
     async fn commit_finished(&self, job: &Job, finished: exec::Finished) {
         let at = SystemTime::now();
-        if !self.store.is_durable() && DeployRecord::target(&finished.result.values).is_none() {
+        if !self.store.keeps_job_records()
+            && DeployRecord::target(&finished.result.values).is_none()
+        {
             job.finish_at(finished, at);
             return;
         }

@@ -236,6 +236,13 @@ impl Store {
         self.writer.is_some()
     }
 
+    /// Whether a job's final record (a [`Write::Job`] without a run spec) is kept: only by a
+    /// durable store; memory keeps specs, deploys, deliveries and pauses (`remember`), so a
+    /// caller need not build a record nobody keeps.
+    pub fn keeps_job_records(&self) -> bool {
+        self.is_durable()
+    }
+
     /// The queue `serial` and `latest` hooks share with other replicas (PostgreSQL only).
     pub fn shared_queue(&self) -> Option<&Arc<SharedQueue>> {
         match &self.backend {
@@ -307,6 +314,7 @@ impl Store {
                     }
                 }
             }
+            // Not kept in memory: `keeps_job_records` says so to callers.
             Write::Job(_, None) => {}
             Write::Deploy(d) => {
                 m.deploys.retain(|old| old.job_id != d.job_id);
