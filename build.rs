@@ -8,7 +8,10 @@
 //! code stayed resident at idle. `perf/symbol-order.txt` (written by `scripts/symbol-order`)
 //! lists those functions; LLD's `--symbol-ordering-file` puts them first, next to each other.
 //! A name the binary no longer has (code changed since the list was written) is skipped: the
-//! list only ever moves functions, so a stale one costs memory, never correctness.
+//! list only ever moves functions, so a stale one costs memory, never correctness, and so that
+//! a stale list cannot go unnoticed the link also writes a map of the binary,
+//! `target/release/hookrun.map`, in which `scripts/symbol-order --check` (run by `scripts/test`)
+//! looks the listed names up.
 //!
 //! `-z pack-relative-relocs` stores the ~35,000 relocations of a position-independent binary
 //! as a bitmap (DT_RELR) instead of 24 bytes each: 0.8 MB less file that the dynamic loader
@@ -27,6 +30,9 @@ use std::process::Command;
 /// The functions to place first, one mangled name a line.
 const ORDER_FILE: &str = "perf/symbol-order.txt";
 
+/// The link map, beside the binary: which listed functions the binary has.
+const MAP_FILE: &str = "hookrun.map";
+
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed={ORDER_FILE}");
@@ -40,6 +46,12 @@ fn main() {
     if order.is_file() {
         link_arg(&format!("--symbol-ordering-file={}", order.display()));
         link_arg("--no-warn-symbol-ordering");
+        // Names as the list spells them, mangled. OUT_DIR is target/release/build/<pkg>/out.
+        let out = env::var("OUT_DIR").expect("cargo sets OUT_DIR");
+        if let Some(release) = Path::new(&out).ancestors().nth(3) {
+            link_arg(&format!("-Map={}", release.join(MAP_FILE).display()));
+            link_arg("--no-demangle");
+        }
     }
     if glibc_has_relr() {
         link_arg("-z,pack-relative-relocs");
