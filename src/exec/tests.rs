@@ -231,3 +231,64 @@ async fn argv0_is_the_command_as_written() {
     assert!(exit.success());
     assert_eq!(out.combined, b"sh\n");
 }
+
+#[tokio::test]
+async fn temporary_files_are_removed_however_the_command_ends() {
+    // Each ending, with a `pass-file-to-command` file in a folder of its own: the command
+    // prints where its files are, then fails, outlives its deadline or is canceled; or it
+    // cannot start at all (an executable file the kernel cannot run: exec fails once the
+    // files exist; its result file, never named to anyone, is made and dropped in the same
+    // place as the `pass-file-to-command` file checked here).
+    let script = r#"echo "$HOOKRUN_RESULT"; echo "$HOOK_F"; "#;
+    let endings = [
+        ("exit 3", 5000, None),
+        ("sleep 30", 300, None),
+        ("sleep 30", 20_000, Some(Duration::from_millis(300))),
+    ];
+    for (rest, timeout_ms, cancel_after) in endings {
+        let dir = ::tempfile::tempdir().unwrap();
+        let mut i = inv("/bin/sh", &["-c", &format!("{script}{rest}")], timeout_ms);
+        i.working_dir = Some(dir.path().to_path_buf());
+        i.files = vec![("HOOK_F".into(), b"data".to_vec())];
+        let log = Arc::new(OutputLog::new(4096));
+        let cancel = CancellationToken::new();
+        if let Some(after) = cancel_after {
+            let cancel = cancel.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                cancel.cancel();
+            });
+        }
+        let finished = run(i, log.clone(), &cancel).await;
+        let want = match cancel_after {
+            Some(_) => Exit::Canceled,
+            None if timeout_ms < 1000 => Exit::TimedOut,
+            None => Exit::Code(3),
+        };
+        assert_eq!(finished.exit, want);
+        let out = String::from_utf8(log.snapshot().combined).unwrap();
+        let paths: Vec<&str> = out.lines().take(2).collect();
+        assert_eq!(paths.len(), 2, "{out:?}");
+        for path in paths {
+            assert!(!Path::new(path).exists(), "{rest}: {path} left behind");
+        }
+    }
+    let dir = ::tempfile::tempdir().unwrap();
+    let program = dir.path().join("not-a-program");
+    std::fs::write(&program, b"\x7fELF but not really").unwrap();
+    std::fs::set_permissions(
+        &program,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let mut i = inv(program.to_str().unwrap(), &[], 5000);
+    i.working_dir = Some(dir.path().to_path_buf());
+    i.files = vec![("HOOK_F".into(), b"data".to_vec())];
+    let (exit, _) = run_it(i, 1024).await;
+    assert!(matches!(exit, Exit::SpawnFailed(_)), "{exit:?}");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, [std::ffi::OsString::from("not-a-program")]);
+}
