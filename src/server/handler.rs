@@ -5,6 +5,7 @@
 //! `reply` turns into the response. Pauses and delivery ids are looked at only once the rules
 //! hold, so nothing about them is learnt through a hook URL without its secret.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -495,7 +496,7 @@ fn invocation(settings: &Settings, hook: &Hook, input: &Input) -> Invocation {
         .args
         .iter()
         .map(|p| {
-            input.value(p).unwrap_or_else(|e| {
+            input.value(p).map(Cow::into_owned).unwrap_or_else(|e| {
                 tracing::debug!(error = %e, "argument not found, passing an empty string");
                 String::new()
             })
@@ -504,7 +505,7 @@ fn invocation(settings: &Settings, hook: &Hook, input: &Input) -> Invocation {
     let mut env: Vec<(String, String)> = Vec::new();
     for e in &hook.env {
         match input.value(&e.value) {
-            Ok(v) => env.push((e.name.clone(), v)),
+            Ok(v) => env.push((e.name.clone(), v.into_owned())),
             Err(err) => tracing::debug!(error = %err, env = %e.name, "environment value not found"),
         }
     }
@@ -515,7 +516,7 @@ fn invocation(settings: &Settings, hook: &Hook, input: &Input) -> Invocation {
     for f in &hook.files {
         match input.value(&f.value) {
             Ok(v) if f.base64_decode => files.push((f.env_name.clone(), decode_base64(&v))),
-            Ok(v) => files.push((f.env_name.clone(), v.into_bytes())),
+            Ok(v) => files.push((f.env_name.clone(), v.into_owned().into_bytes())),
             Err(err) => tracing::debug!(error = %err, env = %f.env_name, "file value not found"),
         }
     }
