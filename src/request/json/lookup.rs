@@ -44,6 +44,8 @@ struct Found {
 
 impl Memo {
     const MAX: usize = 16;
+    /// Bytes of names the first one makes room for.
+    const NAMES: usize = 64;
 
     fn get(&self, name: &str) -> Option<Place> {
         let found = self.0.try_lock().ok()?;
@@ -60,6 +62,10 @@ impl Memo {
     fn put(&self, name: &str, place: Place) {
         if let Ok(mut found) = self.0.try_lock() {
             if found.places.len() < Self::MAX {
+                if found.names.capacity() == 0 {
+                    // Room for the names a hook usually reads, so that they are not moved.
+                    found.names.reserve(name.len().max(Self::NAMES));
+                }
                 found.names.push_str(name);
                 let end = found.names.len();
                 found.places.push((end, place));
