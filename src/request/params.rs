@@ -54,12 +54,14 @@ pub fn get<'r>(param: &'r Parameter, req: &'r HookRequest) -> Result<Cow<'r, str
         },
         Parameter::PayloadJsonPath(q) => {
             let doc = req.payload.as_ref().ok_or_else(|| not_found(&q.text))?;
-            jsonpath::select(&q.query, doc).map(Cow::Owned).map_err(|e| {
-                if e == jsonpath::QueryError::TooDeep {
-                    tracing::debug!(error = %e, "JSONPath payload value");
-                }
-                not_found(&q.text)
-            })
+            jsonpath::select(&q.query, doc)
+                .map(Cow::Owned)
+                .map_err(|e| {
+                    if e == jsonpath::QueryError::TooDeep {
+                        tracing::debug!(error = %e, "JSONPath payload value");
+                    }
+                    not_found(&q.text)
+                })
         }
         Parameter::Request(RequestKey::Method) => Ok(Cow::Borrowed(&req.method)),
         Parameter::Request(RequestKey::RemoteAddr) => Ok(Cow::Borrowed(&req.remote_addr)),
