@@ -2,6 +2,8 @@
 //! `source`/`name` semantics (dot paths with array indexes, first header value, JSON rendering
 //! of objects, numbers as the client wrote them), plus JSONPath and registry-event values.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 
 use super::json::{Decoded, Document};
@@ -39,39 +41,44 @@ fn not_found(name: &str) -> ParamError {
     }
 }
 
-/// The value of `param` in `req`, as the string a rule compares or a command receives.
-pub fn get(param: &Parameter, req: &HookRequest) -> Result<String, ParamError> {
+/// The value of `param` in `req`, as the string a rule compares or a command receives:
+/// borrowed from the request where it is there as it is (a plain payload string or number,
+/// the method, a literal), so that a rule compares it without a copy.
+pub fn get<'r>(param: &'r Parameter, req: &'r HookRequest) -> Result<Cow<'r, str>, ParamError> {
     match param {
-        Parameter::Header(name) => req.headers.get(name),
-        Parameter::Query(name) => req.query.get(name),
+        Parameter::Header(name) => req.headers.get(name).map(Cow::Owned),
+        Parameter::Query(name) => req.query.get(name).map(Cow::Owned),
         Parameter::Payload(name) => match &req.payload {
-            Some(doc) => doc.lookup(name).map(|place| doc.render(place)),
+            Some(doc) => doc.lookup(name).map(|place| doc.render_text(place)),
             None => Err(not_found(name)),
         },
         Parameter::PayloadJsonPath(q) => {
             let doc = req.payload.as_ref().ok_or_else(|| not_found(&q.text))?;
-            jsonpath::select(&q.query, doc).map_err(|e| {
-                if e == jsonpath::QueryError::TooDeep {
-                    tracing::debug!(error = %e, "JSONPath payload value");
-                }
-                not_found(&q.text)
-            })
+            jsonpath::select(&q.query, doc)
+                .map(Cow::Owned)
+                .map_err(|e| {
+                    if e == jsonpath::QueryError::TooDeep {
+                        tracing::debug!(error = %e, "JSONPath payload value");
+                    }
+                    not_found(&q.text)
+                })
         }
-        Parameter::Request(RequestKey::Method) => Ok(req.method.clone()),
-        Parameter::Request(RequestKey::RemoteAddr) => Ok(req.remote_addr.clone()),
-        Parameter::Literal(s) => Ok(s.clone()),
-        Parameter::EntirePayload => Ok(req
-            .payload
-            .as_ref()
-            .map_or_else(|| "null".to_string(), Document::marshal)),
-        Parameter::EntireHeaders => Ok(req.headers.marshal()),
-        Parameter::EntireQuery => Ok(req.query.marshal()),
-        Parameter::RawBody => Ok(String::from_utf8_lossy(&req.body).into_owned()),
+        Parameter::Request(RequestKey::Method) => Ok(Cow::Borrowed(&req.method)),
+        Parameter::Request(RequestKey::RemoteAddr) => Ok(Cow::Borrowed(&req.remote_addr)),
+        Parameter::Literal(s) => Ok(Cow::Borrowed(s)),
+        Parameter::EntirePayload => Ok(Cow::Owned(
+            req.payload
+                .as_ref()
+                .map_or_else(|| "null".to_string(), Document::marshal),
+        )),
+        Parameter::EntireHeaders => Ok(Cow::Owned(req.headers.marshal())),
+        Parameter::EntireQuery => Ok(Cow::Owned(req.query.marshal())),
+        Parameter::RawBody => Ok(String::from_utf8_lossy(&req.body)),
         Parameter::Event(name) => req
             .event
             .as_ref()
             .and_then(|e| e.get(name))
-            .map(str::to_owned)
+            .map(Cow::Borrowed)
             .ok_or_else(|| not_found(name)),
         Parameter::Unreadable(reason) => Err(ParamError {
             kind: ParamErrorKind::Unreadable,
@@ -138,7 +145,7 @@ pub fn apply_json_parameters(params: &[Parameter], req: &mut HookRequest) -> Vec
     let mut problems = Vec::new();
     for param in params {
         let text = match get(param, req) {
-            Ok(t) => t,
+            Ok(t) => t.into_owned(),
             Err(e) => {
                 problems.push(format!("couldn't retrieve argument: {e}"));
                 continue;
@@ -192,7 +199,9 @@ mod tests {
     }
 
     fn value(req: &HookRequest, name: &str) -> Result<String, ParamErrorKind> {
-        get(&Parameter::Payload(name.to_string()), req).map_err(|e| e.kind)
+        get(&Parameter::Payload(name.to_string()), req)
+            .map(Cow::into_owned)
+            .map_err(|e| e.kind)
     }
 
     #[test]

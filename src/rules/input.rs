@@ -2,6 +2,8 @@
 //! `registry-event`, the one image push a job is about. A delivery with several pushes is
 //! read push by push through one `Input` each, without copying or changing the request.
 
+use std::borrow::Cow;
+
 use crate::config::Parameter;
 use crate::registry::ImagePush;
 use crate::request::{params, HookRequest, ParamError, ParamErrorKind};
@@ -30,14 +32,18 @@ impl<'a> Input<'a> {
         }
     }
 
-    /// The value of `param`, as the string a rule compares or a command receives. Event
-    /// values come from the push; everything else from the request.
-    pub fn value(&self, param: &Parameter) -> Result<String, ParamError> {
+    /// The value of `param`, as the string a rule compares or a command receives (borrowed
+    /// where the request holds it as it is: see `params::get`). Event values come from the
+    /// push; everything else from the request.
+    pub fn value<'p>(&self, param: &'p Parameter) -> Result<Cow<'p, str>, ParamError>
+    where
+        'a: 'p,
+    {
         match param {
             Parameter::Event(name) => self
                 .push
                 .and_then(|push| push.get(name))
-                .map(str::to_owned)
+                .map(Cow::Borrowed)
                 .ok_or_else(|| ParamError {
                     kind: ParamErrorKind::NotFound,
                     name: name.clone(),

@@ -3,8 +3,10 @@
 //! # Theory of operation
 //! What a body costs is its bytes plus what its hook's parse makes of them ([`Price`]). A body
 //! with a `Content-Length` waits its turn (fairly, holding nothing) for the whole cost before
-//! a byte of it is read, and is then read into one buffer of exactly that length. A body of
-//! unknown length (chunked) waits the same way for the cost of its first frame, at least
+//! a byte of it is read, and is then read into one buffer of exactly that length, or kept as
+//! the one frame it arrived in (a view of the connection's read buffer, which exists anyway and
+//! is let go with the request, before the answer is written). A body of unknown length
+//! (chunked) waits the same way for the cost of its first frame, at least
 //! [`FIRST_GRANT`], so a small body is never refused for not saying its length; beyond that it
 //! grows its reservation as its bytes arrive, taking only memory that is free at that moment.
 //! When none is, the request is answered 503 with `Retry-After`: a request that holds memory
@@ -89,11 +91,24 @@ pub async fn read<B: RequestBody>(
     if let Some(len) = declared {
         let memory = wait(state.memory.reserve_body(price.of(len))).await?;
         tracing::debug!(bytes = memory.bytes(), "memory for the body reserved");
-        let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-        while let Some(data) = reader.next(buf.len()).await? {
+        // A body that arrives in one frame (a small body comes with its headers) is kept as
+        // hyper read it, without a copy; frames of a larger body are copied into one buffer.
+        let mut whole = None;
+        let mut buf = Vec::new();
+        let mut read = 0;
+        while let Some(data) = reader.next(read).await? {
+            read += data.len();
+            if read as u64 == len && whole.is_none() && buf.capacity() == 0 {
+                whole = Some(data);
+                continue;
+            }
+            if buf.capacity() == 0 {
+                buf.reserve_exact(usize::try_from(len).unwrap_or(0).max(read));
+                buf.extend_from_slice(&whole.take().unwrap_or_default());
+            }
             buf.extend_from_slice(&data);
         }
-        return Ok((Bytes::from(buf), memory));
+        return Ok((whole.unwrap_or_else(|| Bytes::from(buf)), memory));
     }
     let Some(first) = reader.next(0).await? else {
         return Ok((Bytes::new(), state.memory.empty_body()));

@@ -5,6 +5,7 @@
 //! `reply` turns into the response. Pauses and delivery ids are looked at only once the rules
 //! hold, so nothing about them is learnt through a hook URL without its secret.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -34,9 +35,20 @@ pub async fn handle<B: RequestBody>(
     req: Request<B>,
 ) -> Response {
     let request_id = request_id(&state.settings, req.headers());
+    // The hook is looked up before the log context takes the id (its refusal is logged in
+    // the context, below); an id that names no hook it may run is labelled only if it names
+    // a configured hook.
+    let found = match &state.settings.captainhook_dir {
+        Some(dir) => find_run_book(&state, dir, &id, req.method()),
+        None => find_hook(&state, &id, req.method()),
+    };
+    let known = match &found {
+        Ok(_) => None,
+        Err(_) => state.hooks.snapshot().get(&id).map(|h| h.id.clone()),
+    };
     let context = LogContext {
         request_id: request_id.clone(),
-        hook: id.clone(),
+        hook: id,
         job_id: None,
     };
     // Boxed once, here: the request's whole state (body, payload, rules, jobs) lives in this
@@ -47,15 +59,12 @@ pub async fn handle<B: RequestBody>(
         Box::pin(async move {
             let started = std::time::Instant::now();
             let method = req.method().clone();
-            let remote = remote_text(remote);
-            tracing::debug!(%method, %remote, "request received");
-            let found = match &state.settings.captainhook_dir {
-                Some(dir) => find_run_book(&state, dir, &id, &method),
-                None => find_hook(&state, &id, &method),
-            };
+            let peer = Peer(remote);
+            tracing::debug!(%method, remote = %peer, "request received");
             let response = match found {
                 Ok(hook) => {
-                    let answer = match read_request(&state, &hook, &remote, request_id, req).await {
+                    let remote = remote_text(remote);
+                    let answer = match read_request(&state, &hook, remote, request_id, req).await {
                         Ok(read) => respond(&state, &hook, read).await,
                         Err(e) => Err(e),
                     };
@@ -63,15 +72,14 @@ pub async fn handle<B: RequestBody>(
                     reply::hook_response(&state.settings, &hook, answer)
                 }
                 Err(e) => {
-                    // Only an id that names a configured hook becomes a label.
-                    let known = state.hooks.snapshot().get(&id).map(|h| h.id.clone());
+                    log_refusal(&e, &method);
                     state.metrics.request(known.as_deref(), error_outcome(&e));
                     e.into_response()
                 }
             };
             tracing::info!(
                 %method,
-                %remote,
+                remote = %peer,
                 status = response.status().as_u16(),
                 duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
                 "request answered"
@@ -80,6 +88,25 @@ pub async fn handle<B: RequestBody>(
         }),
     )
     .await
+}
+
+/// The client's address in the log, written only when a line is.
+struct Peer(Option<SocketAddr>);
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&remote_text(self.0))
+    }
+}
+
+/// Logs why a request names no hook it may run.
+fn log_refusal(e: &HttpError, method: &Method) {
+    match e {
+        HttpError::HookNotFound => tracing::info!("hook not found"),
+        HttpError::MethodNotAllowed => tracing::info!(method = %method, "method not allowed"),
+        HttpError::NoRunBook { .. } => tracing::info!("no run book for this hook id"),
+        _ => {}
+    }
 }
 
 /// How a request for a hook ended, for `/metrics`: `matched` whenever the rules held and jobs
@@ -122,7 +149,8 @@ fn error_outcome(e: &HttpError) -> RequestOutcome {
 }
 
 /// `-captainhook`: the hook of the run book `id`, with captainhook's answers otherwise (its
-/// router serves `POST /{id}` only, one path segment; a missing run book is a 500).
+/// router serves `POST /{id}` only, one path segment; a missing run book is a 500). Logs
+/// nothing: the caller logs the refusal in the request's log context.
 fn find_run_book(
     state: &AppState,
     dir: &str,
@@ -135,18 +163,20 @@ fn find_run_book(
     if method != Method::POST {
         return Err(HttpError::MethodNotAllowed);
     }
-    state.hooks.snapshot().get(id).cloned().ok_or_else(|| {
-        tracing::info!("no run book for this hook id");
-        HttpError::NoRunBook {
+    state
+        .hooks
+        .snapshot()
+        .get(id)
+        .cloned()
+        .ok_or_else(|| HttpError::NoRunBook {
             path: format!("{dir}/{id}.json"),
-        }
-    })
+        })
 }
 
-/// The hook of the current set, if it exists and accepts `method`.
+/// The hook of the current set, if it exists and accepts `method` (logs nothing, as
+/// [`find_run_book`]).
 fn find_hook(state: &AppState, id: &str, method: &Method) -> Result<Arc<Hook>, HttpError> {
     let Some(hook) = state.hooks.snapshot().get(id).cloned() else {
-        tracing::info!("hook not found");
         return Err(HttpError::HookNotFound);
     };
     let allowed = hook
@@ -154,10 +184,7 @@ fn find_hook(state: &AppState, id: &str, method: &Method) -> Result<Arc<Hook>, H
         .as_ref()
         .or(state.settings.default_methods.as_ref());
     match allowed {
-        Some(list) if !list.contains(method) => {
-            tracing::info!(method = %method, "method not allowed");
-            Err(HttpError::MethodNotAllowed)
-        }
+        Some(list) if !list.contains(method) => Err(HttpError::MethodNotAllowed),
         _ => Ok(hook),
     }
 }
@@ -174,7 +201,7 @@ struct ReadRequest {
 async fn read_request<B: RequestBody>(
     state: &AppState,
     hook: &Hook,
-    remote: &str,
+    remote: String,
     request_id: String,
     req: Request<B>,
 ) -> Result<ReadRequest, HttpError> {
@@ -367,7 +394,9 @@ async fn answer(
             callback_url: input.push.and_then(|p| p.callback_url.clone()),
         })
         .collect();
-    let jobs = match submit(state, hook, &request.id, runs).await? {
+    // Boxed: submitting holds the largest state of a request (the store, replicas), and only
+    // a request whose rules held gets here; unboxed, every request's future carried it.
+    let jobs = match Box::pin(submit(state, hook, &request.id, runs)).await? {
         Submitted::Jobs(jobs) => jobs,
         Submitted::Earlier(job_ids) => return Ok(Next::Done(Answer::Duplicate { job_ids })),
     };
@@ -402,7 +431,7 @@ fn rule_values_cost(rule: &crate::config::Rule, request: &HookRequest, inputs: u
 fn hook_request(
     hook: &Hook,
     parts: http::request::Parts,
-    remote: &str,
+    remote: String,
     request_id: String,
 ) -> HookRequest {
     // The first value, as the canonical header map has it (hyper's names are lower-case).
@@ -416,7 +445,7 @@ fn hook_request(
     let mut request = HookRequest {
         id: request_id,
         method: parts.method.as_str().to_owned(),
-        remote_addr: remote.to_string(),
+        remote_addr: remote,
         content_type,
         ..Default::default()
     };
@@ -495,7 +524,7 @@ fn invocation(settings: &Settings, hook: &Hook, input: &Input) -> Invocation {
         .args
         .iter()
         .map(|p| {
-            input.value(p).unwrap_or_else(|e| {
+            input.value(p).map(Cow::into_owned).unwrap_or_else(|e| {
                 tracing::debug!(error = %e, "argument not found, passing an empty string");
                 String::new()
             })
@@ -504,7 +533,7 @@ fn invocation(settings: &Settings, hook: &Hook, input: &Input) -> Invocation {
     let mut env: Vec<(String, String)> = Vec::new();
     for e in &hook.env {
         match input.value(&e.value) {
-            Ok(v) => env.push((e.name.clone(), v)),
+            Ok(v) => env.push((e.name.clone(), v.into_owned())),
             Err(err) => tracing::debug!(error = %err, env = %e.name, "environment value not found"),
         }
     }
@@ -515,7 +544,7 @@ fn invocation(settings: &Settings, hook: &Hook, input: &Input) -> Invocation {
     for f in &hook.files {
         match input.value(&f.value) {
             Ok(v) if f.base64_decode => files.push((f.env_name.clone(), decode_base64(&v))),
-            Ok(v) => files.push((f.env_name.clone(), v.into_bytes())),
+            Ok(v) => files.push((f.env_name.clone(), v.into_owned().into_bytes())),
             Err(err) => tracing::debug!(error = %err, env = %f.env_name, "file value not found"),
         }
     }

@@ -28,26 +28,47 @@ pub struct Located {
 /// twice, once to reserve the memory it takes and once to use it, and a lookup walks the
 /// members of each object on the path (a few thousand instructions for a push event's
 /// `repository.full_name`). A document never changes once built, so a place found stays right.
-/// Holds at most [`Memo::MAX`] names (hooks read a handful); a clone starts empty. Never
-/// waits: a memo another thread holds at that moment is skipped.
+/// Holds at most [`Memo::MAX`] names (hooks read a handful), written one after the other in
+/// one string (two allocations however many names); a clone starts empty. Never waits: a memo
+/// another thread holds at that moment is skipped.
 #[derive(Default)]
-pub(super) struct Memo(Mutex<Vec<(Box<str>, Place)>>);
+pub(super) struct Memo(Mutex<Found>);
+
+#[derive(Default)]
+struct Found {
+    /// The names, one after the other.
+    names: String,
+    /// Where each name ends in `names`, and its place.
+    places: Vec<(usize, Place)>,
+}
 
 impl Memo {
     const MAX: usize = 16;
+    /// Bytes of names the first one makes room for.
+    const NAMES: usize = 64;
 
     fn get(&self, name: &str) -> Option<Place> {
         let found = self.0.try_lock().ok()?;
-        found
-            .iter()
-            .find(|(n, _)| &**n == name)
-            .map(|&(_, place)| place)
+        let mut start = 0;
+        for &(end, place) in &found.places {
+            if &found.names[start..end] == name {
+                return Some(place);
+            }
+            start = end;
+        }
+        None
     }
 
     fn put(&self, name: &str, place: Place) {
         if let Ok(mut found) = self.0.try_lock() {
-            if found.len() < Self::MAX {
-                found.push((name.into(), place));
+            if found.places.len() < Self::MAX {
+                if found.names.capacity() == 0 {
+                    // Room for the names a hook usually reads, so that they are not moved.
+                    found.names.reserve(name.len().max(Self::NAMES));
+                }
+                found.names.push_str(name);
+                let end = found.names.len();
+                found.places.push((end, place));
             }
         }
     }
@@ -250,7 +271,7 @@ mod tests {
     use super::{Memo, Place};
 
     fn remembered(doc: &Document) -> usize {
-        doc.found.0.lock().unwrap().len()
+        doc.found.0.lock().unwrap().places.len()
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! Rendering is iterative, and linear in the value's bytes however deep it is: a document
 //! 10,000 levels deep neither deepens the stack nor is read 10,000 times (see `write`).
 
+use std::borrow::Cow;
+
 use super::scan::{self, Ends, Indexed};
 use super::{text, Document, Place};
 
@@ -42,23 +44,29 @@ impl Document {
     /// The value as the string a rule compares or a command receives (Go's `%v` for
     /// scalars, `json.Marshal` for objects and arrays, `null` for a nil map).
     pub fn render(&self, place: Place) -> String {
+        self.render_text(place).into_owned()
+    }
+
+    /// [`Document::render`], borrowing the text where the value is written as it is (a string
+    /// without escapes, a number, a boolean): a rule compares it without a copy.
+    pub fn render_text(&self, place: Place) -> Cow<'_, str> {
         let t: &[u8] = &self.text;
         let at = match place {
             Place::At(at) if !matches!(t[at], b'{' | b'[') => at,
             _ => {
                 let mut out = Vec::new();
                 self.write(place, &mut out, Style::Marshal);
-                return into_string(out);
+                return Cow::Owned(into_string(out));
             }
         };
         match t[at] {
             b'"' => {
                 let end = scan::skip_string(t, at);
-                text::decode(&t[at + 1..end - 1]).into_owned()
+                text::decode(&t[at + 1..end - 1])
             }
-            b'n' if self.is_nil_map(at) => "null".to_string(),
-            b'n' => "<nil>".to_string(),
-            _ => String::from_utf8_lossy(&t[at..scan::skip(t, at)]).into_owned(),
+            b'n' if self.is_nil_map(at) => Cow::Borrowed("null"),
+            b'n' => Cow::Borrowed("<nil>"),
+            _ => String::from_utf8_lossy(&t[at..scan::skip(t, at)]),
         }
     }
 
