@@ -124,15 +124,18 @@ fn expect_cut_off(s: &mut TcpStream, t0: Instant, min: Duration, max: Duration) 
 fn slow_headers_are_cut_off_after_header_timeout() {
     let f = Fixture::start(&[sh_hook("h", "true", &[])], &["-header-timeout", "500ms"]);
     let (min, max) = (Duration::from_millis(400), Duration::from_millis(2_500));
+    // Each clock starts before the connection is made: the server's starts after it, so a
+    // test thread descheduled in between (a loaded machine) cannot make the cut-off look early.
     // Half a request head, then nothing.
+    let t0 = Instant::now();
     let mut s = connect(&f);
     s.write_all(b"POST /hooks/h HTTP/1.1\r\nHost: x\r\n")
         .expect("write");
-    let got = expect_cut_off(&mut s, Instant::now(), min, max);
+    let got = expect_cut_off(&mut s, t0, min, max);
     assert!(got.is_empty() || got.starts_with("HTTP/1.1 408"), "{got:?}");
     // A byte every 100 ms: progress alone does not extend the deadline.
-    let mut s = connect(&f);
     let t0 = Instant::now();
+    let mut s = connect(&f);
     let mut w = s.try_clone().expect("clone");
     let dribble = std::thread::spawn(move || {
         for b in b"POST /hooks/h HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaa".iter() {
@@ -145,19 +148,22 @@ fn slow_headers_are_cut_off_after_header_timeout() {
     expect_cut_off(&mut s, t0, min, max);
     dribble.join().expect("dribbler");
     // A connection that never sends a byte.
+    let t0 = Instant::now();
     let mut s = connect(&f);
-    expect_cut_off(&mut s, Instant::now(), min, max);
+    expect_cut_off(&mut s, t0, min, max);
 }
 
 #[test]
 fn slow_body_gets_408_after_body_timeout() {
     let f = Fixture::start(&[sh_hook("h", "true", &[])], &["-body-timeout", "500ms"]);
+    // The clock starts before the request is sent, as the server's can only start after it.
+    let t0 = Instant::now();
     let mut s = connect(&f);
     s.write_all(b"POST /hooks/h HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789")
         .expect("write");
     let got = expect_cut_off(
         &mut s,
-        Instant::now(),
+        t0,
         Duration::from_millis(400),
         Duration::from_millis(2_500),
     );
