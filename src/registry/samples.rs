@@ -206,7 +206,9 @@ pub(crate) const ECR_CLOUDEVENT: &str = r##"{
   "data": { "repositoryName": "web", "imageDigest": "sha256:…", "imageTag": "1.4.2", "registryId": "123456789012" }
 }"##;
 
-/// Values that no field may accept (a 300-character name is added by `hostile_values`).
+/// Values that no field's grammar accepts (a 300-character name is added by `hostile_values`;
+/// the empty value, refused by the grammar too, is not here: a provider may read an empty
+/// field as a test delivery, so `image_ref`'s test adds it).
 pub(crate) const HOSTILE: &[&str] = &[
     "x;touch /tmp/p",
     "--help",
@@ -214,10 +216,12 @@ pub(crate) const HOSTILE: &[&str] = &[
     "..",
     "../etc",
     "a/../b",
+    "a b",
     "a\nb",
     "latest\n",
     " latest",
     "`id`",
+    "a|b",
 ];
 
 /// `HOSTILE` plus a 300-character value.
@@ -225,6 +229,26 @@ pub(crate) fn hostile_values() -> Vec<String> {
     let mut values: Vec<String> = HOSTILE.iter().map(|v| (*v).to_owned()).collect();
     values.push("a".repeat(300));
     values
+}
+
+/// Puts each hostile value, as a JSON string, in place of each `(from, path)` field's text in
+/// `sample`, and checks that `provider` refuses the delivery as invalid at that path.
+pub(crate) fn assert_hostile_fields_refused(
+    provider: Provider,
+    sample: &str,
+    fields: &[(&str, &str)],
+) {
+    for value in hostile_values() {
+        let quoted = serde_json::to_string(&value).expect("string");
+        for (from, path) in fields {
+            let body = with(sample, from, &quoted);
+            let err = run(&opts(provider), &body).expect_err(&value);
+            assert!(
+                matches!(&err, EventError::Invalid { path: p, .. } if p == path),
+                "{value:?} in {path}: {err}"
+            );
+        }
+    }
 }
 
 /// Request headers as name/value pairs.

@@ -28,7 +28,10 @@ pub fn connector(tls: &PgTls) -> Result<Option<MakeRustlsConnect>, StoreError> {
         _ => Check::Nothing,
     };
     let verifier: Arc<dyn ServerCertVerifier> = match verify {
-        Check::Nothing => Arc::new(AnyCertificate(provider.clone())),
+        Check::Nothing => Arc::new(Lenient {
+            chain: None,
+            provider: provider.clone(),
+        }),
         Check::Chain | Check::Full => {
             let roots = Arc::new(roots(tls.root_cert.as_deref())?);
             let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
@@ -37,7 +40,10 @@ pub fn connector(tls: &PgTls) -> Result<Option<MakeRustlsConnect>, StoreError> {
             if verify == Check::Full {
                 webpki
             } else {
-                Arc::new(ChainOnly(webpki))
+                Arc::new(Lenient {
+                    chain: Some(webpki),
+                    provider: provider.clone(),
+                })
             }
         }
     };
@@ -109,11 +115,21 @@ fn roots(root_cert: Option<&Path>) -> Result<RootCertStore, StoreError> {
     Ok(store)
 }
 
-/// `verify-ca`: the chain must lead to a trusted root; the name is not checked.
+/// The server's certificate checked less than `verify-full` does:
+/// - `verify-ca` (`chain` set): the chain must lead to a trusted root; the name is not checked;
+/// - `prefer`/`require` without a root certificate (`chain` unset): encrypted, not
+///   authenticated (libpq's meaning; `verify-full` is the mode to use across networks you do
+///   not control).
+///
+/// Handshake signatures are checked either way (with the provider's algorithms, as the chain
+/// verifier does), so the session key belongs to whoever holds the certificate.
 #[derive(Debug)]
-struct ChainOnly(Arc<WebPkiServerVerifier>);
+struct Lenient {
+    chain: Option<Arc<WebPkiServerVerifier>>,
+    provider: Arc<CryptoProvider>,
+}
 
-impl ServerCertVerifier for ChainOnly {
+impl ServerCertVerifier for Lenient {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -122,10 +138,10 @@ impl ServerCertVerifier for ChainOnly {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
-        {
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) => Ok(ServerCertVerified::assertion()),
@@ -139,52 +155,11 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
-    }
-}
-
-/// `prefer`/`require` without a root certificate: encrypted, not authenticated (libpq's
-/// meaning; `verify-full` is the mode to use across networks you do not control). Handshake
-/// signatures are still checked, so the session key belongs to whoever holds the certificate.
-#[derive(Debug)]
-struct AnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls12_signature(
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
@@ -198,11 +173,13 @@ impl ServerCertVerifier for AnyCertificate {
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }

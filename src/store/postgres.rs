@@ -67,33 +67,15 @@ pub async fn migrate(client: &mut Client) -> Result<(), StoreError> {
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await
         .map_err(pg_error)?;
-    tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (
-            version BIGINT PRIMARY KEY,
-            name TEXT NOT NULL,
-            applied_at BIGINT NOT NULL
-        )",
-    )
-    .await
-    .map_err(pg_error)?;
-    let current: i64 = tx
-        .query_one(
-            "SELECT COALESCE(MAX(version), 0)::bigint FROM schema_migrations",
-            &[],
-        )
+    tx.batch_execute(schema::CREATE_LEDGER)
+        .await
+        .map_err(pg_error)?;
+    let recorded: i64 = tx
+        .query_one(schema::RECORDED_VERSION, &[])
         .await
         .map_err(pg_error)?
         .get(0);
-    if current > schema::latest() {
-        return Err(StoreError::TooNew {
-            found: current,
-            known: schema::latest(),
-        });
-    }
-    for (version, name, statements) in schema::MIGRATIONS {
-        if *version <= current {
-            continue;
-        }
+    for (version, name, statements) in schema::pending(recorded)? {
         for sql in *statements {
             tx.batch_execute(sql).await.map_err(pg_error)?;
         }
@@ -105,7 +87,7 @@ pub async fn migrate(client: &mut Client) -> Result<(), StoreError> {
         )
         .await
         .map_err(pg_error)?;
-        tracing::info!(version, name, "store migrated");
+        schema::applied(*version, name);
     }
     tx.commit().await.map_err(pg_error)
 }

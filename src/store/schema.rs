@@ -3,9 +3,30 @@
 //! advisory lock). The SQL keeps to what SQLite and PostgreSQL both accept (TEXT, BIGINT,
 //! plain indexes, ADD COLUMN; no AUTOINCREMENT, no pragmas), so both backends run the same
 //! list. A migration is never edited once released: a change is a new entry.
+//!
+//! How a backend migrates, the same for both: create the ledger ([`CREATE_LEDGER`]), read the
+//! version it records ([`RECORDED_VERSION`]), take what [`pending`] returns (it refuses a
+//! database written by a newer hookrun), and for each migration run its statements, record
+//! its version and name in the ledger, and report it with [`applied`]. Each backend keeps only
+//! what differs: its transaction API, its placeholders and clock in the ledger's `INSERT`.
 
-/// (version, name, SQL statements).
-pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[
+use super::StoreError;
+
+/// A migration: (version, name, SQL statements).
+pub type Migration = (i64, &'static str, &'static [&'static str]);
+
+/// The ledger of applied migrations.
+pub const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
+    version BIGINT PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at BIGINT NOT NULL
+)";
+
+/// The newest version the ledger records (0 for a new database).
+pub const RECORDED_VERSION: &str = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations";
+
+/// Every migration, oldest first.
+pub const MIGRATIONS: &[Migration] = &[
     (
         1,
         "jobs, runs, deploys, deliveries, pauses",
@@ -103,6 +124,23 @@ pub fn latest() -> i64 {
     MIGRATIONS.last().map_or(0, |m| m.0)
 }
 
+/// The migrations a database at `recorded` lacks, oldest first; an error for a database
+/// newer than this build.
+pub fn pending(recorded: i64) -> Result<impl Iterator<Item = &'static Migration>, StoreError> {
+    if recorded > latest() {
+        return Err(StoreError::TooNew {
+            found: recorded,
+            known: latest(),
+        });
+    }
+    Ok(MIGRATIONS.iter().filter(move |m| m.0 > recorded))
+}
+
+/// Reports a migration the backend has applied.
+pub fn applied(version: i64, name: &str) {
+    tracing::info!(version, name, "store migrated");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +150,22 @@ mod tests {
         for (i, (version, _, _)) in MIGRATIONS.iter().enumerate() {
             assert_eq!(*version, i as i64 + 1);
         }
+    }
+
+    #[test]
+    fn pending_is_what_the_database_lacks() {
+        let versions = |recorded| {
+            pending(recorded)
+                .expect("known")
+                .map(|m| m.0)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(versions(0), (1..=latest()).collect::<Vec<_>>());
+        assert_eq!(versions(1), (2..=latest()).collect::<Vec<_>>());
+        assert!(versions(latest()).is_empty());
+        let Err(StoreError::TooNew { found, known }) = pending(latest() + 1) else {
+            panic!("a newer database must be refused");
+        };
+        assert_eq!((found, known), (latest() + 1, latest()));
     }
 }

@@ -97,32 +97,14 @@ impl Sqlite {
     /// Applies the migrations this database lacks; refuses one written by a newer hookrun.
     fn migrate(&mut self) -> Result<(), StoreError> {
         self.conn
-            .execute_batch(
-                "CREATE TABLE IF NOT EXISTS schema_migrations (
-                    version BIGINT PRIMARY KEY,
-                    name TEXT NOT NULL,
-                    applied_at BIGINT NOT NULL
-                )",
-            )
+            .execute_batch(schema::CREATE_LEDGER)
             .map_err(db_error)?;
-        let current: i64 = self
+        let recorded: i64 = self
             .conn
-            .query_row(
-                "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-                [],
-                |r| r.get(0),
-            )
+            .query_row(schema::RECORDED_VERSION, [], |r| r.get(0))
             .map_err(db_error)?;
-        if current > schema::latest() {
-            return Err(StoreError::TooNew {
-                found: current,
-                known: schema::latest(),
-            });
-        }
-        for (version, name, statements) in schema::MIGRATIONS {
-            if *version <= current {
-                continue;
-            }
+        // Each migration in its own transaction.
+        for (version, name, statements) in schema::pending(recorded)? {
             let tx = self.conn.transaction().map_err(db_error)?;
             for sql in *statements {
                 tx.execute_batch(sql).map_err(db_error)?;
@@ -133,7 +115,7 @@ impl Sqlite {
             )
             .map_err(db_error)?;
             tx.commit().map_err(db_error)?;
-            tracing::info!(version, name, "store migrated");
+            schema::applied(*version, name);
         }
         Ok(())
     }

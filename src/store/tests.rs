@@ -27,6 +27,18 @@ fn job(id: &str, hook: &str) -> Job {
     Job::new(id.into(), hook.into(), "req".into(), invocation(), 1024)
 }
 
+/// Pauses `hook` (no reason given).
+fn pause(hook: &str) -> Write {
+    Write::Pause(
+        hook.into(),
+        Some(PauseRecord {
+            hook: hook.into(),
+            paused_at: "2026-01-01T00:00:00Z".into(),
+            reason: None,
+        }),
+    )
+}
+
 fn record(view: JobView) -> Write {
     Write::job(view, None)
 }
@@ -57,14 +69,7 @@ async fn jobs_survive_a_reopen_and_unfinished_ones_become_interrupted() {
     store.write(Write::job(view, Some(RunSpec::of(&invocation()))));
     store.write(record(running.view(true)));
     store.write(record(queued.view(true)));
-    store.write(Write::Pause(
-        "h".into(),
-        Some(PauseRecord {
-            hook: "h".into(),
-            paused_at: "2026-01-01T00:00:00Z".into(),
-            reason: None,
-        }),
-    ));
+    store.write(pause("h"));
     store.record_delivery("h", "delivery-1", vec!["a".repeat(32)]);
     store.flush().await;
     store.close();
@@ -129,14 +134,7 @@ async fn an_unusable_folder_degrades_to_memory_without_failing() {
     std::fs::write(&not_a_folder, "x").unwrap();
     let store = Store::open(settings(&not_a_folder)).await.unwrap();
     assert!(store.health().degraded());
-    store.write(Write::Pause(
-        "h".into(),
-        Some(PauseRecord {
-            hook: "h".into(),
-            paused_at: "2026-01-01T00:00:00Z".into(),
-            reason: None,
-        }),
-    ));
+    store.write(pause("h"));
     let started = std::time::Instant::now();
     store.flush().await;
     assert!(
