@@ -92,23 +92,20 @@ pub async fn read<B: RequestBody>(
         let memory = wait(state.memory.reserve_body(price.of(len))).await?;
         tracing::debug!(bytes = memory.bytes(), "memory for the body reserved");
         // A body that arrives in one frame (a small body comes with its headers) is kept as
-        // hyper read it, without a copy; frames of a larger body are copied into one buffer.
-        let mut whole = None;
-        let mut buf = Vec::new();
-        let mut read = 0;
-        while let Some(data) = reader.next(read).await? {
-            read += data.len();
-            if read as u64 == len && whole.is_none() && buf.capacity() == 0 {
-                whole = Some(data);
-                continue;
-            }
-            if buf.capacity() == 0 {
-                buf.reserve_exact(usize::try_from(len).unwrap_or(0).max(read));
-                buf.extend_from_slice(&whole.take().unwrap_or_default());
-            }
+        // hyper read it, without a copy; the frames of a larger body are copied into one buffer.
+        let Some(first) = reader.next(0).await? else {
+            return Ok((Bytes::new(), memory));
+        };
+        let Some(second) = reader.next(first.len()).await? else {
+            return Ok((first, memory));
+        };
+        let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        buf.extend_from_slice(&first);
+        buf.extend_from_slice(&second);
+        while let Some(data) = reader.next(buf.len()).await? {
             buf.extend_from_slice(&data);
         }
-        return Ok((whole.unwrap_or_else(|| Bytes::from(buf)), memory));
+        return Ok((Bytes::from(buf), memory));
     }
     let Some(first) = reader.next(0).await? else {
         return Ok((Bytes::new(), state.memory.empty_body()));
