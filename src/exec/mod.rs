@@ -432,7 +432,7 @@ async fn supervise(
         .id()
         .and_then(|id| i32::try_from(id).ok())
         .map(Pid::from_raw);
-    let pipe = match tokio::net::unix::pipe::Receiver::from_owned_fd(output) {
+    let pipe = match pipe_receiver(output) {
         Ok(pipe) => Some(pipe),
         Err(e) => {
             // Cannot happen for a pipe this module made; the command still runs, unread
@@ -485,6 +485,14 @@ async fn supervise(
         let _ = tokio::time::timeout_at(linger_until, pump).await;
     }
     exit
+}
+
+/// The read end of the output pipe, non-blocking, for the runtime. `Receiver::from_owned_fd`
+/// would first check what `spawn` knows (an `fstat` that it is a FIFO, an `F_GETFL` that it is
+/// open for reading) and then set the flag: three system calls per command where one does.
+fn pipe_receiver(output: OwnedFd) -> std::io::Result<tokio::net::unix::pipe::Receiver> {
+    rustix::io::ioctl_fionbio(&output, true)?;
+    tokio::net::unix::pipe::Receiver::from_owned_fd_unchecked(output)
 }
 
 /// SIGTERM to the group and to every process in the job's cgroup, SIGKILL to both after

@@ -67,6 +67,14 @@ pub enum ResultFileError {
 /// wrote no results: an empty [`ResultFile`].
 pub fn read(path: &Path) -> Result<ResultFile, ResultFileError> {
     let shown = path.display().to_string();
+    // Most commands leave their file empty: `lstat` tells so without the open, `fstat`, read
+    // and close (four system calls per command). Anything else (a symlink, a FIFO, a file with
+    // data) is opened and checked below.
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_file() && meta.len() == 0 => return Ok(ResultFile::default()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ResultFile::default()),
+        _ => {}
+    }
     let open_error = |source| ResultFileError::Open {
         path: shown.clone(),
         source,
@@ -308,6 +316,17 @@ mod tests {
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&secret, &link).unwrap();
         assert!(matches!(read(&link), Err(ResultFileError::Open { .. })));
+
+        // An empty file reads as no results; a link to one is still refused, not followed.
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "").unwrap();
+        assert_eq!(read(&empty).unwrap(), ResultFile::default());
+        let empty_link = dir.path().join("empty-link");
+        std::os::unix::fs::symlink(&empty, &empty_link).unwrap();
+        assert!(matches!(
+            read(&empty_link),
+            Err(ResultFileError::Open { .. })
+        ));
 
         let fifo = dir.path().join("fifo");
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();

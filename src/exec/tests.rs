@@ -60,6 +60,19 @@ async fn a_symlinked_result_file_is_refused_not_followed() {
 }
 
 #[tokio::test]
+async fn the_output_pipe_is_read_without_blocking() {
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let receiver = pipe_receiver(read).unwrap();
+    let flags = nix::fcntl::fcntl(&receiver, nix::fcntl::FcntlArg::F_GETFL).unwrap();
+    assert!(nix::fcntl::OFlag::from_bits_truncate(flags).contains(nix::fcntl::OFlag::O_NONBLOCK));
+    nix::unistd::write(&write, b"x").unwrap();
+    drop(write);
+    let log = OutputLog::new(16);
+    pump(receiver, &log).await;
+    assert_eq!(log.snapshot().combined, b"x");
+}
+
+#[tokio::test]
 async fn captures_stdout_and_stderr_in_write_order_and_the_exit_code() {
     let (exit, out) = run_it(
         inv(
