@@ -7,8 +7,8 @@
 //! windows of code start-up touches. The ~1 MB of functions start-up and an idle server run are
 //! spread by the linker over the whole 14 MB of `.text`, touching nearly every window: 8.8 MiB of
 //! code stayed resident at idle. `perf/symbol-order.txt` (written by `scripts/symbol-order`)
-//! lists those functions; a linker script made from it puts them first, next to each other, in
-//! an output section of their own, `.text.idle`, before `.text`.
+//! lists those functions; a linker script made from it puts them first in `.text`, next to each
+//! other.
 //!
 //! The script matches input sections, not symbols, and ignores the suffix thin LTO adds: each
 //! function sits in a section of its own, `.text.NAME` (`.text.unlikely.NAME` when LLVM thinks
@@ -70,14 +70,17 @@ fn main() {
     }
 }
 
-/// A linker script that gathers the sections of the listed functions, whatever suffix thin LTO
-/// gave them, into `.text.idle`, and leaves the rest of the layout to the linker (`INSERT`).
-/// One input section description for all: within it the sections keep the linker's input
-/// order, which is as good as any, since an idle server runs all of them.
+/// A linker script that puts the sections of the listed functions, whatever suffix thin LTO
+/// gave them, first in `.text`, and leaves the rest of the layout to the linker (`INSERT`): the
+/// other functions' sections go to `.text` after them, as sections the script does not name.
+/// Not an output section of their own: valgrind reads the symbols of `.text` only, and would
+/// see no hookrun function in it. One input section description for all: within it the
+/// sections keep the linker's input order, which is as good as any, since an idle server runs
+/// all of them.
 fn linker_script(list: &str) -> String {
     let mut script = String::from(concat!(
         "/* Written by build.rs from perf/symbol-order.txt. */\n",
-        "SECTIONS {\n  .text.idle : {\n    *(\n",
+        "SECTIONS {\n  .text : {\n    *(\n",
     ));
     // A mangled name is letters, digits, `_`, `$` and `.`; anything else (a glob character,
     // a space) would change what the pattern means, so such a line is left out.
@@ -93,7 +96,7 @@ fn linker_script(list: &str) -> String {
                 .expect("writing to a String cannot fail");
         }
     }
-    script.push_str("    )\n  }\n}\nINSERT BEFORE .text;\n");
+    script.push_str("    )\n  }\n}\nINSERT BEFORE .init;\n");
     script
 }
 
