@@ -25,9 +25,10 @@ source "$here/checks.sh"
 
 work="$(mktemp -d)"
 CHECK_DIR="$work"
-rport=$((20000 + RANDOM % 5000))
-hport=$((25000 + RANDOM % 5000))
-sport=$((30000 + RANDOM % 5000))
+# Ports below the kernel's ephemeral range (as hookrun-e2e.sh), apart from notify-e2e.sh's.
+rport="$(free_port $((20000 + RANDOM % 2000)))"
+hport="$(free_port $((22000 + RANDOM % 2000)))"
+sport="$(free_port $((24000 + RANDOM % 2000)))"
 reg="127.0.0.1:$rport"
 repo_name="hookrun-e2e/hist"
 service="e2e-hist"

@@ -26,11 +26,14 @@ source "$here/checks.sh"
 
 work="$(mktemp -d)"
 CHECK_DIR="$work"
-rport=$((20000 + RANDOM % 5000))
-hport=$((25000 + RANDOM % 5000))
-sport=$((30000 + RANDOM % 5000))
-cport=$((35000 + RANDOM % 5000))
-kport=$((40000 + RANDOM % 5000))
+# Ports below the kernel's ephemeral range (32768 and up here), where an outgoing connection of
+# any process can hold a port a server then cannot bind; a random start keeps the suites that
+# run side by side apart, free_port skips one in use.
+rport="$(free_port $((20000 + RANDOM % 2000)))"
+hport="$(free_port $((22000 + RANDOM % 2000)))"
+sport="$(free_port $((24000 + RANDOM % 2000)))"
+cport="$(free_port $((29000 + RANDOM % 1500)))"
+kport="$(free_port $((30500 + RANDOM % 1500)))"
 reg="127.0.0.1:$rport"
 repo_name="hookrun-e2e/app"
 token="e2e-token"

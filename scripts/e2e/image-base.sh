@@ -31,13 +31,19 @@ _base_mirror() {
 # The bookworm minbase root file system as a tarball in the cache (built when missing or old).
 _base_rootfs_tar() {
   local tar="$E2E_IMAGE_CACHE/debian-bookworm-minbase.tar" tmp mirror
-  if [[ -s "$tar" ]] && [[ -n "$(find "$tar" -mtime -30 2>/dev/null)" ]]; then
+  # A cached tarball is reused while recent, unless its root directory is not 0755 (one made
+  # before the chmod below: the image's / was then 0700, and its non-root user found no `sh`).
+  if [[ -s "$tar" ]] && [[ -n "$(find "$tar" -mtime -30 2>/dev/null)" ]] &&
+    [[ "$(tar --numeric-owner -tvf "$tar" 2>/dev/null | head -n 1 | cut -c1-10)" == "drwxr-xr-x" ]]; then
     printf '%s\n' "$tar"
     return 0
   fi
   command -v debootstrap >/dev/null || { _base_log "debootstrap is not installed"; return 1; }
   mkdir -p -- "$E2E_IMAGE_CACHE"
   tmp="$(mktemp -d "$E2E_IMAGE_CACHE/rootfs.XXXXXX")"
+  # mktemp makes the directory 0700, and it becomes the image's `/`: a container running as
+  # another user than root could then reach nothing (`exec: "sh": executable file not found`).
+  chmod 0755 -- "$tmp"
   mirror="$(_base_mirror)"
   _base_log "debootstrap --variant=minbase bookworm (a few minutes, once; log: $tmp.log)"
   if ! debootstrap --variant=minbase bookworm "$tmp" "$mirror" >"$tmp.log" 2>&1; then
@@ -57,6 +63,7 @@ _base_rootfs_tar() {
 _base_import_file() {
   local ref="$1" src="$2" dest="$3" tmp
   tmp="$(mktemp -d)"
+  chmod 0755 -- "$tmp" # the image's `/` (see _base_rootfs_tar)
   install -D -m 0755 -- "$src" "$tmp/$dest"
   tar --numeric-owner -C "$tmp" -c . | docker import - "$ref" >/dev/null
   rm -rf -- "$tmp"
@@ -65,6 +72,13 @@ _base_import_file() {
 # e2e_base_images: make sure the three stand-ins exist
 e2e_base_images() {
   local tar
+  # An image left by an earlier version of this script may have a `/` that only root can
+  # enter: it is imported again (checked by running its shell as the image's user).
+  if docker image inspect "$E2E_DEBIAN_IMAGE" >/dev/null 2>&1 &&
+    ! docker run --rm --user 10001 --entrypoint sh "$E2E_DEBIAN_IMAGE" -c true >/dev/null 2>&1; then
+    _base_log "$E2E_DEBIAN_IMAGE: its shell does not run as uid 10001: importing it again"
+    docker rmi -f "$E2E_DEBIAN_IMAGE" >/dev/null
+  fi
   if ! docker image inspect "$E2E_DEBIAN_IMAGE" >/dev/null 2>&1; then
     tar="$(_base_rootfs_tar)"
     _base_log "docker import $tar $E2E_DEBIAN_IMAGE"

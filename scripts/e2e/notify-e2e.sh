@@ -27,9 +27,11 @@ source "$here/checks.sh"
 
 work="$(mktemp -d)"
 CHECK_DIR="$work"
-rport=$((20000 + RANDOM % 5000))
-hport=$((25000 + RANDOM % 5000))
-sport=$((30000 + RANDOM % 5000))
+# Ports below the kernel's ephemeral range (as hookrun-e2e.sh), apart from history-e2e.sh's,
+# which runs beside this suite.
+rport="$(free_port $((26000 + RANDOM % 1000)))"
+hport="$(free_port $((28000 + RANDOM % 500)))"
+sport="$(free_port $((28500 + RANDOM % 500)))"
 reg="127.0.0.1:$rport"
 repo_name="hookrun-e2e/notify"
 service="e2e-notify"
