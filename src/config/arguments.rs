@@ -25,7 +25,7 @@ const SOURCES: &[&str] = &[
 ];
 
 impl Validator<'_> {
-    pub(super) fn env_arguments(&mut self, raw: &[RawArgument], at: &At) -> Vec<EnvArgument> {
+    pub(super) fn env_arguments(&mut self, raw: Vec<RawArgument>, at: &At) -> Vec<EnvArgument> {
         // The reference: `envname`, else `HOOK_` + name (not upper-cased).
         let named = self.named_values(raw, &at.field("pass-environment-to-command"), |name| {
             format!("HOOK_{name}")
@@ -36,40 +36,40 @@ impl Validator<'_> {
             .collect()
     }
 
-    pub(super) fn file_arguments(&mut self, raw: &[RawArgument], at: &At) -> Vec<FileArgument> {
+    pub(super) fn file_arguments(&mut self, raw: Vec<RawArgument>, at: &At) -> Vec<FileArgument> {
         // The reference: `envname`, else `HOOK_` + upper-cased name.
         let named = self.named_values(raw, &at.field("pass-file-to-command"), |name| {
             format!("HOOK_{}", name.to_uppercase())
         });
         named
             .into_iter()
-            .map(|(arg, env_name, value)| FileArgument {
+            .map(|(base64_decode, env_name, value)| FileArgument {
                 env_name,
                 value,
-                base64_decode: arg.base64decode,
+                base64_decode,
             })
             .collect()
     }
 
     /// Entries that pass a value under an environment variable: each value compiled, each
-    /// variable named by `envname` or else `default_name(name)`, and checked.
-    fn named_values<'r>(
+    /// variable named by `envname` or else `default_name(name)`, and checked; each with its
+    /// `base64decode`.
+    fn named_values(
         &mut self,
-        raw: &'r [RawArgument],
+        raw: Vec<RawArgument>,
         at: &At,
         default_name: impl Fn(&str) -> String,
-    ) -> Vec<(&'r RawArgument, String, Parameter)> {
+    ) -> Vec<(bool, String, Parameter)> {
         let mut out = Vec::new();
-        for (i, arg) in raw.iter().enumerate() {
+        for (i, mut arg) in raw.into_iter().enumerate() {
             let at = at.index(i);
+            let envname = std::mem::take(&mut arg.envname);
+            let default = envname.is_empty().then(|| default_name(&arg.name));
+            let base64_decode = arg.base64decode;
             let Some(value) = self.parameter(arg, &at) else {
                 continue;
             };
-            let name = if arg.envname.is_empty() {
-                default_name(&arg.name)
-            } else {
-                arg.envname.clone()
-            };
+            let name = default.unwrap_or(envname);
             if name.contains('=') || name.contains('\0') {
                 self.error(
                     &at.field("envname"),
@@ -77,12 +77,12 @@ impl Validator<'_> {
                 );
                 continue;
             }
-            out.push((arg, name, value));
+            out.push((base64_decode, name, value));
         }
         out
     }
 
-    pub(super) fn json_parameters(&mut self, raw: &[RawArgument], at: &At) -> Vec<Parameter> {
+    pub(super) fn json_parameters(&mut self, raw: Vec<RawArgument>, at: &At) -> Vec<Parameter> {
         let at = at.field("parse-parameters-as-json");
         let params = self.parameters(raw, &at);
         for (i, p) in params.iter().enumerate() {
@@ -104,28 +104,32 @@ impl Validator<'_> {
         params
     }
 
-    pub(super) fn parameters(&mut self, raw: &[RawArgument], at: &At) -> Vec<Parameter> {
-        raw.iter()
-            .enumerate()
-            .filter_map(|(i, a)| self.parameter(a, &at.index(i)))
-            .collect()
+    pub(super) fn parameters(&mut self, raw: Vec<RawArgument>, at: &At) -> Vec<Parameter> {
+        // Pushed, not collected: collecting would reuse the raw list's larger buffer (and run
+        // that machinery for the empty lists most hooks have).
+        let mut out = Vec::with_capacity(raw.len());
+        for (i, arg) in raw.into_iter().enumerate() {
+            out.extend(self.parameter(arg, &at.index(i)));
+        }
+        out
     }
 
     /// Compiles one `{source, name}` pair. With `-lenient`, a pair the reference accepts but
     /// cannot read compiles to what it reads there: a missing name looks up `""` (never found),
     /// an invalid JSONPath the literal key, an unknown source or request key nothing at all
-    /// (`Parameter::Unreadable`).
-    pub(super) fn parameter(&mut self, arg: &RawArgument, at: &At) -> Option<Parameter> {
-        let name = arg.name.clone();
+    /// (`Parameter::Unreadable`). The name moves into the parameter: the raw hook is not kept.
+    pub(super) fn parameter(&mut self, arg: RawArgument, at: &At) -> Option<Parameter> {
+        let RawArgument { source, name, .. } = arg;
+        let has_name = !name.is_empty();
         // The message is written only for a pair without a name: every hook has parameters.
         let named = |v: &mut Self, p: Parameter| {
-            let ok = !arg.name.is_empty() || {
-                let message = format!("source {:?} needs a name", arg.source);
+            let ok = has_name || {
+                let message = format!("source {source:?} needs a name");
                 v.tolerate(&at.field("name"), message)
             };
             ok.then_some(p)
         };
-        match arg.source.as_str() {
+        match source.as_str() {
             "header" => named(self, Parameter::Header(canonical_header_key(&name))),
             "url" | "query" => named(self, Parameter::Query(name)),
             "payload" if name.starts_with('$') => self.json_path(&name, at),

@@ -11,23 +11,25 @@ use super::problem::did_you_mean;
 use super::raw::{RawMatch, RawRule};
 use super::validate::{At, Validator};
 
-pub(super) fn compile_rule(v: &mut Validator, raw: &RawRule, at: &At) -> Option<Rule> {
-    let mut ops = Vec::new();
-    if raw.and.is_some() {
-        ops.push("and");
-    }
-    if raw.or.is_some() {
-        ops.push("or");
-    }
-    if raw.not.is_some() {
-        ops.push("not");
-    }
-    if raw.match_.is_some() {
-        ops.push("match");
-    }
+/// Takes the raw rule: its texts move into the rule, the raw hook is not kept.
+pub(super) fn compile_rule(v: &mut Validator, raw: RawRule, at: &At) -> Option<Rule> {
+    let RawRule {
+        and,
+        or,
+        not,
+        match_,
+    } = raw;
+    // The operators written, without a list per node: its name is needed only for an error.
+    let written = [
+        (and.is_some(), "and"),
+        (or.is_some(), "or"),
+        (not.is_some(), "not"),
+        (match_.is_some(), "match"),
+    ];
+    let count = written.iter().filter(|(is, _)| *is).count();
     // The reference silently evaluates an empty rule to false and ignores all but the first
     // operator; both are almost always mistakes, so they are errors here.
-    if ops.is_empty() {
+    if count == 0 {
         if !v.tolerate(at, "a rule needs one of and, or, not, match") {
             return None;
         }
@@ -36,7 +38,11 @@ pub(super) fn compile_rule(v: &mut Validator, raw: &RawRule, at: &At) -> Option<
             error: None,
         });
     }
-    if ops.len() > 1 {
+    if count > 1 {
+        let ops: Vec<&str> = written
+            .iter()
+            .filter_map(|&(is, name)| is.then_some(name))
+            .collect();
         let message = format!(
             "a rule has exactly one of and, or, not, match; found {}",
             ops.join(", ")
@@ -51,24 +57,22 @@ pub(super) fn compile_rule(v: &mut Validator, raw: &RawRule, at: &At) -> Option<
             error: Some(format!("several operators ({})", ops.join(", "))),
         });
     }
-    if let Some(children) = &raw.and {
+    if let Some(children) = and {
         return compile_list(v, children, &at.field("and")).map(Rule::And);
     }
-    if let Some(children) = &raw.or {
+    if let Some(children) = or {
         return compile_list(v, children, &at.field("or")).map(Rule::Or);
     }
-    if let Some(inner) = &raw.not {
-        return compile_rule(v, inner, &at.field("not")).map(|r| Rule::Not(Box::new(r)));
+    if let Some(inner) = not {
+        return compile_rule(v, *inner, &at.field("not")).map(|r| Rule::Not(Box::new(r)));
     }
-    raw.match_
-        .as_ref()
-        .and_then(|m| compile_match(v, m, &at.field("match")))
+    match_.and_then(|m| compile_match(v, m, &at.field("match")))
 }
 
-fn compile_list(v: &mut Validator, raw: &[RawRule], at: &At) -> Option<Vec<Rule>> {
+fn compile_list(v: &mut Validator, raw: Vec<RawRule>, at: &At) -> Option<Vec<Rule>> {
     let mut out = Vec::with_capacity(raw.len());
     let mut ok = true;
-    for (i, r) in raw.iter().enumerate() {
+    for (i, r) in raw.into_iter().enumerate() {
         match compile_rule(v, r, &at.index(i)) {
             Some(rule) => out.push(rule),
             None => ok = false,
@@ -88,7 +92,7 @@ const MATCH_TYPES: &[&str] = &[
     "scalr-signature",
 ];
 
-fn compile_match(v: &mut Validator, m: &RawMatch, at: &At) -> Option<Rule> {
+fn compile_match(v: &mut Validator, m: RawMatch, at: &At) -> Option<Rule> {
     match m.kind.as_str() {
         "value" => compile_value(v, m, at),
         "regex" => compile_regex(v, m, at),
@@ -101,13 +105,11 @@ fn compile_match(v: &mut Validator, m: &RawMatch, at: &At) -> Option<Rule> {
             {
                 return None;
             }
-            Some(Rule::ScalrSignature {
-                secret: m.secret.clone(),
-            })
+            Some(Rule::ScalrSignature { secret: m.secret })
         }
         kind => match hmac_algorithm(v, kind, at) {
             Some(algorithm) => {
-                let parameter = v.parameter(&m.parameter, &at.field("parameter"))?;
+                let parameter = v.parameter(m.parameter, &at.field("parameter"))?;
                 if m.secret.is_empty() {
                     let message = "signature secret must not be empty";
                     if !v.tolerate(&at.field("secret"), message) {
@@ -118,7 +120,7 @@ fn compile_match(v: &mut Validator, m: &RawMatch, at: &At) -> Option<Rule> {
                 Some(Rule::Hmac {
                     algorithm,
                     parameter,
-                    secret: m.secret.clone(),
+                    secret: m.secret,
                 })
             }
             None => {
@@ -130,7 +132,7 @@ fn compile_match(v: &mut Validator, m: &RawMatch, at: &At) -> Option<Rule> {
                 };
                 // The reference reads the parameter of a rule it does not know, then the rule
                 // does not hold.
-                let parameter = v.parameter(&m.parameter, &at.field("parameter"));
+                let parameter = v.parameter(m.parameter, &at.field("parameter"));
                 if !v.tolerate(&at.field("type"), message) {
                     return None;
                 }
@@ -173,8 +175,8 @@ fn hmac_algorithm(v: &mut Validator, kind: &str, at: &At) -> Option<HmacAlgorith
     Some(algorithm)
 }
 
-fn compile_value(v: &mut Validator, m: &RawMatch, at: &At) -> Option<Rule> {
-    let parameter = v.parameter(&m.parameter, &at.field("parameter"));
+fn compile_value(v: &mut Validator, m: RawMatch, at: &At) -> Option<Rule> {
+    let parameter = v.parameter(m.parameter, &at.field("parameter"));
     if m.value.is_empty() {
         // Usually an unset template variable (`{{ getenv "TOKEN" }}`): the rule would let
         // every request with an empty parameter through (`?token=`). Deliberately not the
@@ -187,13 +189,13 @@ fn compile_value(v: &mut Validator, m: &RawMatch, at: &At) -> Option<Rule> {
     }
     Some(Rule::Value {
         parameter: parameter?,
-        value: m.value.clone(),
+        value: m.value,
     })
 }
 
 /// Both the parameter and the regex are checked, so both problems are reported at once.
-fn compile_regex(v: &mut Validator, m: &RawMatch, at: &At) -> Option<Rule> {
-    let parameter = v.parameter(&m.parameter, &at.field("parameter"));
+fn compile_regex(v: &mut Validator, m: RawMatch, at: &At) -> Option<Rule> {
+    let parameter = v.parameter(m.parameter, &at.field("parameter"));
     match v.regex(&m.regex) {
         Ok(regex) => Some(Rule::Regex {
             parameter: parameter?,

@@ -3,7 +3,7 @@
 //! upper-cased, header names legal).
 
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,8 +16,9 @@ use super::registry_event::EventOptions;
 #[derive(Debug)]
 pub struct Hook {
     pub id: String,
-    /// Where it was defined, for log lines and `validate` output.
-    pub file: PathBuf,
+    /// Where it was defined, for log lines and `validate` output: one path shared by the hooks
+    /// of a file.
+    pub file: Arc<Path>,
     pub command: HookCommand,
     pub response_message: String,
     pub response_headers: Vec<(HeaderName, HeaderValue)>,

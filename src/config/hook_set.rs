@@ -1,7 +1,8 @@
 //! The set of hooks served: a `HookSet` is one complete, validated load, looked up by id;
 //! `LiveHooks` holds the one being served and swaps in a new one atomically on reload.
 
-use std::collections::HashMap;
+use std::borrow::Borrow;
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -12,7 +13,10 @@ use super::Hook;
 /// A complete, validated set of hooks: what one request sees.
 #[derive(Debug, Default)]
 pub struct HookSet {
-    pub(super) hooks: HashMap<String, Arc<Hook>>,
+    /// Looked up by id without a copy of each id as a key. foldhash, not SipHash: the ids come
+    /// from the hooks file, not from requests, so no request can make them collide; a request's
+    /// id is only looked up.
+    pub(super) hooks: foldhash::HashSet<ById>,
     /// Files that were read, in order.
     pub files: Vec<PathBuf>,
     /// Hash of the files' names and contents as they were read for this set (see
@@ -26,7 +30,7 @@ pub struct HookSet {
 
 impl HookSet {
     pub fn get(&self, id: &str) -> Option<&Arc<Hook>> {
-        self.hooks.get(id)
+        self.hooks.get(id).map(|h| &h.0)
     }
 
     pub fn len(&self) -> usize {
@@ -38,12 +42,37 @@ impl HookSet {
     }
 
     pub fn ids(&self) -> impl Iterator<Item = &str> {
-        self.hooks.keys().map(String::as_str)
+        self.hooks.iter().map(|h| h.0.id.as_str())
     }
 
     /// How many hooks `file` defines in this set.
     pub fn count_from(&self, file: &Path) -> usize {
-        self.hooks.values().filter(|h| h.file == file).count()
+        self.hooks.iter().filter(|h| *h.0.file == *file).count()
+    }
+}
+
+/// A hook in a set, equal to and hashed as its id: the set looks hooks up by the id they hold.
+#[derive(Debug)]
+pub(super) struct ById(pub Arc<Hook>);
+
+impl Borrow<str> for ById {
+    fn borrow(&self) -> &str {
+        &self.0.id
+    }
+}
+
+impl PartialEq for ById {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.id == other.0.id
+    }
+}
+
+impl Eq for ById {}
+
+impl Hash for ById {
+    /// As `str` hashes, which `Borrow<str>` requires.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.id.as_str().hash(state);
     }
 }
 

@@ -3,6 +3,7 @@
 //! reference refuses it, and every problem collected; `-lenient` decides what still loads.
 
 use super::fingerprint;
+use super::hook_set::ById;
 use super::hooks_file::load_bytes;
 use super::problem::Problems;
 use super::template::TemplateEnv;
@@ -81,9 +82,11 @@ pub fn load(sources: &[String], opts: &LoadOptions, env: &dyn TemplateEnv) -> Lo
         // Read once: the fingerprint must describe exactly the bytes these hooks come from.
         let bytes = std::fs::read(file);
         fingerprint.add(file, bytes.as_deref().ok());
-        for hook in load_bytes(file, bytes, opts, env, &mut problems, &mut set.files_read) {
-            if let Some(first) = set.hooks.get(&hook.id).map(|h| &h.file) {
-                let message = if first == file {
+        let hooks = load_bytes(file, bytes, opts, env, &mut problems, &mut set.files_read);
+        set.hooks.reserve(hooks.len());
+        for hook in hooks {
+            if let Some(first) = set.get(&hook.id).map(|h| &h.file) {
+                let message = if **first == **file {
                     "duplicate hook id in the same file".to_string()
                 } else {
                     defined_twice = true;
@@ -92,7 +95,7 @@ pub fn load(sources: &[String], opts: &LoadOptions, env: &dyn TemplateEnv) -> Lo
                 problems.push(Severity::Error, file, Some(&hook.id), "id", message);
                 continue;
             }
-            set.hooks.insert(hook.id.clone(), hook);
+            set.hooks.insert(ById(hook));
         }
     }
     set.files = files;

@@ -200,3 +200,60 @@ fn an_unreadable_hook_names_the_field_and_its_unknown_keys_once() {
         "{errors:?}"
     );
 }
+
+/// The validator moves the texts of a raw hook into the hook instead of copying them: each
+/// must still arrive where it belongs, from the straight reading of a JSON list and from the
+/// tree a YAML file is read into alike.
+#[test]
+fn every_text_of_a_hook_reaches_the_served_hook() {
+    let hook = json!({
+        "id": "deploy", "execute-command": "/bin/echo",
+        "pass-arguments-to-command": [{"source": "string", "name": "literal"},
+                                      {"source": "header", "name": "x-event"}],
+        "pass-environment-to-command": [{"source": "url", "name": "tag"},
+                                        {"source": "payload", "name": "a.b", "envname": "AB"}],
+        "pass-file-to-command": [{"source": "payload", "name": "blob", "base64decode": true},
+                                 {"source": "entire-payload", "envname": "ALL"}],
+        "parse-parameters-as-json": [{"source": "query", "name": "doc"}],
+        "trigger-rule": {"and": [
+            {"match": {"type": "value", "value": "s3cret",
+                       "parameter": {"source": "url", "name": "token"}}},
+            {"not": {"match": {"type": "payload-hmac-sha256", "secret": "key",
+                               "parameter": {"source": "header", "name": "x-sig"}}}},
+            {"or": [{"match": {"type": "scalr-signature", "secret": "scalr"}},
+                    {"match": {"type": "regex", "regex": "^v[0-9]+$",
+                               "parameter": {"source": "payload", "name": "version"}}}]}]}
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = dir.path().join("hooks.yaml");
+    std::fs::write(&yaml, serde_yaml_ng::to_string(&json!([hook])).unwrap()).unwrap();
+    let from_json = load_list(&json!([hook]), false);
+    let from_yaml = load_with(&[yaml.display().to_string()], false);
+    let shown = |loaded: Loaded| {
+        let set = loaded.set.expect("loads");
+        let hook = set.get("deploy").expect("served by its id").clone();
+        assert_eq!(set.ids().collect::<Vec<_>>(), ["deploy"]);
+        assert_eq!(set.count_from(&hook.file), 1);
+        // The two files' names aside, the hooks are the same.
+        format!("{hook:?}").replace(&format!("{:?}", hook.file), "FILE")
+    };
+    let json_hook = shown(from_json);
+    assert_eq!(json_hook, shown(from_yaml));
+    for text in [
+        r#"id: "deploy""#,
+        r#"program: "/bin/echo""#,
+        r#"args: [Literal("literal"), Header("X-Event")]"#,
+        r#"EnvArgument { name: "HOOK_tag", value: Query("tag") }"#,
+        r#"EnvArgument { name: "AB", value: Payload("a.b") }"#,
+        r#"FileArgument { env_name: "HOOK_BLOB", value: Payload("blob"), base64_decode: true }"#,
+        r#"FileArgument { env_name: "ALL", value: EntirePayload, base64_decode: false }"#,
+        r#"json_parameters: [Query("doc")]"#,
+        r#"Value { parameter: Query("token"), value: "s3cret" }"#,
+        r#"Not(Hmac { algorithm: Sha256, parameter: Header("X-Sig"), secret: "key" })"#,
+        r#"ScalrSignature { secret: "scalr" }"#,
+        r#"parameter: Payload("version")"#,
+        "reads_payload: true",
+    ] {
+        assert!(json_hook.contains(text), "{text} not in {json_hook}");
+    }
+}

@@ -9,7 +9,7 @@ use crate::exec::Invocation;
 fn hook(id: &str, mode: Concurrency, max_queue: Option<usize>) -> Hook {
     Hook {
         id: id.into(),
-        file: "test.json".into(),
+        file: std::path::Path::new("test.json").into(),
         command: HookCommand {
             program: "/bin/sh".into(),
             working_dir: None,

@@ -25,6 +25,10 @@ impl Validator<'_> {
             engine: &GoTemplates,
             read_file: &read_file,
         };
+        if raw.is_empty() {
+            // Most hooks: no target, and no field path to write out for one.
+            return Vec::new();
+        }
         let base = at.field("notify");
         if !self.mail_server {
             for (i, target) in raw.iter().enumerate() {
@@ -49,9 +53,10 @@ impl Validator<'_> {
 
     /// The command, with a warning when it cannot run as configured (the server still starts:
     /// the script may be deployed after it, and the hook's answer does not need it).
-    pub(super) fn command(&mut self, raw: &RawHook, hook_at: &At) -> HookCommand {
+    /// Takes `execute-command` out of `raw`: it moves into the hook.
+    pub(super) fn command(&mut self, raw: &mut RawHook, hook_at: &At) -> HookCommand {
         let at = hook_at.field("execute-command");
-        let program = &raw.execute_command;
+        let program = std::mem::take(&mut raw.execute_command);
         let working_dir = Some(PathBuf::from(&raw.command_working_directory))
             .filter(|p| !p.as_os_str().is_empty());
         let missing_dir = working_dir.as_ref().filter(|dir| !dir.is_dir());
@@ -67,9 +72,9 @@ impl Validator<'_> {
         if program.is_empty() {
             self.warn(&at, "no command: the hook only answers, it runs nothing");
         } else if program.contains(' ')
-            && !Path::new(program).exists()
+            && !Path::new(&program).exists()
             && !Path::new(&raw.command_working_directory)
-                .join(program)
+                .join(&program)
                 .exists()
         {
             self.warn(
@@ -77,12 +82,12 @@ impl Validator<'_> {
                 "contains a space: arguments belong in pass-arguments-to-command",
             );
         } else if missing_dir.is_none() {
-            if let Some(problem) = self.command_problem(program, working_dir.as_deref()) {
+            if let Some(problem) = self.command_problem(&program, working_dir.as_deref()) {
                 self.warn(&at, format!("cannot run {program}: {problem}"));
             }
         }
         HookCommand {
-            program: program.clone(),
+            program,
             working_dir,
         }
     }

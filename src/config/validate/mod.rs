@@ -9,7 +9,6 @@
 //! A hook with any other error is served with a rule that always fails (500), so its command
 //! never runs, and never runs without its rules.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -29,6 +28,8 @@ mod fields;
 /// Context for validating the hooks of one file.
 pub struct Validator<'a> {
     file: &'a Path,
+    /// `file`, as every hook of the file holds it.
+    shared_file: Arc<Path>,
     /// `-lenient`: unknown keys are warnings, and hooks with errors are served (see the module
     /// doc).
     lenient: bool,
@@ -39,11 +40,11 @@ pub struct Validator<'a> {
     mail_server: bool,
     /// Commands already looked up, by program and working folder (with why they cannot run):
     /// the hooks of a big file mostly run the same few programs.
-    commands: HashMap<String, LookedUp>,
+    commands: foldhash::HashMap<String, LookedUp>,
     /// Regexes already compiled, by pattern: hooks generated from one template repeat the same
     /// pattern, and share one compiled regex (a `Regex` clone would cost each hook 1.5 KB for a
     /// cache pool of its own: 7 MB for 5,000 hooks).
-    regexes: HashMap<String, Result<Arc<Regex>, regex::Error>>,
+    regexes: foldhash::HashMap<String, Result<Arc<Regex>, regex::Error>>,
 }
 
 /// The working folders a program was looked up from, each with why it cannot run there.
@@ -142,12 +143,13 @@ impl<'a> Validator<'a> {
     ) -> Self {
         Validator {
             file,
+            shared_file: Arc::from(file),
             lenient,
             problems,
             tolerated: 0,
             mail_server,
-            commands: HashMap::new(),
-            regexes: HashMap::new(),
+            commands: foldhash::HashMap::default(),
+            regexes: foldhash::HashMap::default(),
         }
     }
 
@@ -214,29 +216,40 @@ impl<'a> Validator<'a> {
             .map(str::to_owned)
             .unwrap_or_else(|| format!("#{index}"));
         let at = At::new(&label, "");
-        let raw = self.read(value, &at)?;
-        self.check(raw, &at)
+        let mut raw = self.read(value, &at)?;
+        let id = std::mem::take(&mut raw.id);
+        let mut hook = self.check(&mut raw, &id, &at)?;
+        hook.id = id;
+        Some(hook)
     }
 
     /// Validates one element of the hooks array as read straight from the parser, with the
     /// unknown keys and the kind of `id` that reading saw.
-    pub(super) fn read_hook(&mut self, index: usize, raw: RawHook, seen: Seen) -> Option<Hook> {
-        let label = if seen.id_is_text && !raw.id.is_empty() {
-            raw.id.clone()
+    pub(super) fn read_hook(&mut self, index: usize, mut raw: RawHook, seen: Seen) -> Option<Hook> {
+        // The id names the hook in its problems, then moves into it: no copy per hook.
+        let id = std::mem::take(&mut raw.id);
+        let numbered;
+        let label = if seen.id_is_text && !id.is_empty() {
+            id.as_str()
         } else {
-            format!("#{index}")
+            numbered = format!("#{index}");
+            numbered.as_str()
         };
-        let at = At::new(&label, "");
+        let at = At::new(label, "");
         self.unknown_keys(seen.unknown, &at);
-        self.check(raw, &at)
+        let mut hook = self.check(&mut raw, &id, &at)?;
+        hook.id = id;
+        Some(hook)
     }
 
-    /// Builds the hook from its raw form, reporting every problem; `None` when it is refused.
-    fn check(&mut self, raw: RawHook, at: &At) -> Option<Hook> {
+    /// Builds the hook from its raw form (its `id` taken out: the caller moves it into the
+    /// hook), reporting every problem; `None` when it is refused. The texts the hook keeps are
+    /// taken out of `raw`, which is borrowed rather than moved (it is most of a kilobyte).
+    fn check(&mut self, raw: &mut RawHook, id: &str, at: &At) -> Option<Hook> {
         let before = self.problems.list.len();
         self.tolerated = 0;
         let has_rule = raw.trigger_rule.is_some();
-        let hook = self.build(raw, at);
+        let hook = self.build(raw, id, at);
         let errors = self.problems.list[before..]
             .iter()
             .filter(|p| p.severity == Severity::Error)
@@ -303,45 +316,51 @@ impl<'a> Validator<'a> {
         hook
     }
 
-    fn build(&mut self, raw: RawHook, at: &At) -> Hook {
-        if raw.id.is_empty() {
+    /// The hook, with an empty `id` for the caller to fill in: `id` is the one it had.
+    fn build(&mut self, raw: &mut RawHook, id: &str, at: &At) -> Hook {
+        if id.is_empty() {
             self.warn(
                 &at.field("id"),
                 "no id: the hook is served at the URL prefix itself (/hooks/ by default), as by the reference",
             );
         }
-        let command = self.command(&raw, at);
-        let response_headers = self.response_headers(&raw, &at.field("response-headers"));
-        let env = self.env_arguments(&raw.pass_environment_to_command, at);
+        let command = self.command(raw, at);
+        let response_headers = self.response_headers(raw, &at.field("response-headers"));
+        // The lists and the rule move out of the raw hook: their texts move into the hook.
+        let env = self.env_arguments(std::mem::take(&mut raw.pass_environment_to_command), at);
         let args = self.parameters(
-            &raw.pass_arguments_to_command,
+            std::mem::take(&mut raw.pass_arguments_to_command),
             &at.field("pass-arguments-to-command"),
         );
-        let files = self.file_arguments(&raw.pass_file_to_command, at);
-        let json_parameters = self.json_parameters(&raw.parse_parameters_as_json, at);
+        let files = self.file_arguments(std::mem::take(&mut raw.pass_file_to_command), at);
+        let json_parameters =
+            self.json_parameters(std::mem::take(&mut raw.parse_parameters_as_json), at);
         let rule = raw
             .trigger_rule
-            .as_ref()
+            .take()
             .and_then(|r| compile_rule(self, r, &at.field("trigger-rule")));
         let methods = self.methods(&raw.http_methods, &at.field("http-methods"));
-        let execution = self.execution(&raw, at);
+        let execution = self.execution(raw, at);
         let registry_event = raw
             .registry_event
             .as_ref()
             .and_then(|v| self.registry_event(v, &at.field("registry-event")));
         let notify = self.notify(&raw.notify, at);
-        let reads_payload = args
+        let mut reads_payload = args
             .iter()
             .chain(env.iter().map(|e| &e.value))
             .chain(files.iter().map(|f| &f.value))
             .chain(json_parameters.iter())
-            .chain(rule.iter().flat_map(|r| r.parameters()))
             .any(Parameter::reads_payload);
+        if let Some(rule) = &rule {
+            // Without collecting the rule's parameters into a list for each hook.
+            rule.each_parameter(&mut |p| reads_payload |= p.reads_payload());
+        }
         Hook {
-            id: raw.id,
-            file: PathBuf::from(self.file),
+            id: String::new(),
+            file: self.shared_file.clone(),
             command,
-            response_message: raw.response_message,
+            response_message: std::mem::take(&mut raw.response_message),
             response_headers,
             capture_output: raw.capture_output,
             capture_output_on_error: raw.capture_output_on_error,
@@ -359,7 +378,8 @@ impl<'a> Validator<'a> {
                 &at.field("success-http-response-code"),
             ),
             soft_signature_failures: raw.trigger_signature_soft_failures,
-            content_type: Some(raw.incoming_payload_content_type).filter(|s| !s.is_empty()),
+            content_type: Some(std::mem::take(&mut raw.incoming_payload_content_type))
+                .filter(|s| !s.is_empty()),
             methods,
             execution,
             registry_event,
