@@ -160,6 +160,8 @@ pub async fn run_isolated(
         // cache, an empty result file made, usually on a tmpfs: see [`tempfile::result_dir`])
         // and a `vfork`, which holds this thread only until the child has exec'd: done here.
         // The hop to a blocking thread and back cost more (a thread wake-up each way).
+        #[cfg(test)]
+        let _counted = tests::StartHere::enter();
         let result = spawn(&inv, &isolation);
         Ok((inv, result))
     } else {
