@@ -1,6 +1,28 @@
 //! Real child processes: output capture, caps, timeouts that kill whole groups, spawn errors.
 
 use super::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Counts the starts made on runtime threads at once (all the tests' runtimes together, as
+/// the bound is the process's), and the most seen.
+pub(super) struct StartHere;
+
+static STARTS_HERE: AtomicUsize = AtomicUsize::new(0);
+static MOST_STARTS_HERE: AtomicUsize = AtomicUsize::new(0);
+
+impl StartHere {
+    pub(super) fn enter() -> StartHere {
+        let now = STARTS_HERE.fetch_add(1, Ordering::SeqCst) + 1;
+        MOST_STARTS_HERE.fetch_max(now, Ordering::SeqCst);
+        StartHere
+    }
+}
+
+impl Drop for StartHere {
+    fn drop(&mut self) {
+        STARTS_HERE.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 fn inv(program: &str, args: &[&str], timeout_ms: u64) -> Invocation {
     Invocation {
@@ -114,6 +136,29 @@ async fn output_order_is_the_write_order_every_time() {
         }
     }
     assert_eq!(swapped, 0, "{swapped} of 500 runs were out of order");
+}
+
+/// Starts wait for each other rather than take every worker: at most one fewer than there are
+/// cores run on the runtime's threads at once, so one worker is always free to answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starts_leave_one_runtime_worker_free() {
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    let mut runs = tokio::task::JoinSet::new();
+    for _ in 0..200 {
+        runs.spawn(run_it(inv("/bin/true", &[], 10_000), 64));
+    }
+    while let Some(done) = runs.join_next().await {
+        let (exit, _) = done.unwrap();
+        assert!(exit.success(), "{exit:?}");
+    }
+    let most = MOST_STARTS_HERE.load(Ordering::SeqCst);
+    if cores > 1 {
+        assert!(most >= 1, "no start was made on a runtime thread");
+    }
+    assert!(
+        most < cores.max(2),
+        "{most} starts ran on runtime threads at once with {cores} cores"
+    );
 }
 
 #[tokio::test]
