@@ -34,16 +34,17 @@ pub(super) async fn accept_loop(
     let limit = Arc::new(Semaphore::new(state.settings.max_connections.max(1)));
     // HTTP/1 only, as the reference serves plain connections (no h2c), with hyper's HTTP/1
     // connection itself: hyper_util's `auto` builder, even limited to HTTP/1, wraps every
-    // read in a rewind buffer and the connection in its own state machine. Serving HTTP/1
-    // directly also makes hyper's header timeout run from the moment of accept (protocol
-    // sniffing read with no timeout, so a client that sent nothing held a `-max-connections`
-    // slot forever).
-    let mut builder = http1::Builder::new();
+    // read in a rewind buffer and the connection in its own state machine. No protocol
+    // sniffing also means the header timeout runs from the moment of accept (sniffing read
+    // with no timeout, so a client that sent nothing held a `-max-connections` slot forever).
+    //
+    // The header timeout is the connection's own (`head_deadline`), not hyper's, which makes
+    // and drops a timer for every request (and hyper, given no timer, keeps none of its own).
+    //
     // Half-close: a client may send its request and shut its write side (`nc -N`, scripted
     // clients) while it waits; hyper would otherwise take the EOF for a vanished client and
     // drop the request. The reference answers such clients.
-    // The header timeout is the connection's own (`head_deadline`): hyper's would make and
-    // drop a timer for every request. Without a timer hyper has none of its own.
+    let mut builder = http1::Builder::new();
     builder
         .header_read_timeout(None)
         .half_close(true)
