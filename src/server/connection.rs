@@ -1,20 +1,21 @@
 //! Connections: accepting them under `-max-connections`, the TLS handshake within the header
 //! timeout, and serving each with hyper (HTTP/1, Go's header case, half-closed connections
-//! answered) on its own task, watched by the graceful shutdown. Every request's Host is checked
-//! (`host`) before it is routed.
+//! answered, each head within the header timeout: `head_deadline`) on its own task, watched by
+//! the graceful shutdown. Every request's Host is checked (`host`) before it is routed.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use axum::response::IntoResponse;
 
+use super::head_deadline::{self, HeadClock};
 use super::{host, router, AppState, HttpError};
 
 /// A listener: plain TCP, TCP with TLS, or a Unix socket.
@@ -31,18 +32,21 @@ pub(super) async fn accept_loop(
     connections: &GracefulShutdown,
 ) -> std::io::Result<()> {
     let limit = Arc::new(Semaphore::new(state.settings.max_connections.max(1)));
-    // HTTP/1 only, as the reference serves plain connections (no h2c). It also makes hyper's
-    // header timeout run from the moment of accept: protocol sniffing reads until it can tell
-    // the bytes from the h2 preface, with no timeout, so a client that connected and sent
-    // nothing held a `-max-connections` slot forever.
-    let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
+    // HTTP/1 only, as the reference serves plain connections (no h2c), with hyper's HTTP/1
+    // connection itself: hyper_util's `auto` builder, even limited to HTTP/1, wraps every
+    // read in a rewind buffer and the connection in its own state machine. No protocol
+    // sniffing also means the header timeout runs from the moment of accept (sniffing read
+    // with no timeout, so a client that sent nothing held a `-max-connections` slot forever).
+    //
+    // The header timeout is the connection's own (`head_deadline`), not hyper's, which makes
+    // and drops a timer for every request (and hyper, given no timer, keeps none of its own).
+    //
     // Half-close: a client may send its request and shut its write side (`nc -N`, scripted
     // clients) while it waits; hyper would otherwise take the EOF for a vanished client and
     // drop the request. The reference answers such clients.
+    let mut builder = http1::Builder::new();
     builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(state.settings.header_timeout)
+        .header_read_timeout(None)
         .half_close(true)
         .title_case_headers(true);
     let tls = match listener {
@@ -73,22 +77,39 @@ pub(super) async fn accept_loop(
             let Some(io) = handshake(stream, tls, state.settings.header_timeout).await else {
                 return;
             };
-            let service = hyper::service::service_fn(move |req| {
-                let state = state.clone();
-                async move {
-                    let resp = match host::check(&req) {
-                        Ok(()) => router::dispatch(state, remote, req).await,
-                        Err(problem) => {
-                            tracing::debug!(?problem, "request refused: invalid Host header");
-                            HttpError::BadHost(problem).into_response()
-                        }
-                    };
-                    Ok::<_, std::convert::Infallible>(resp)
+            let limit = state.settings.header_timeout;
+            let clock = HeadClock::start();
+            let service = hyper::service::service_fn({
+                let clock = clock.clone();
+                move |req| {
+                    clock.head_received();
+                    let state = state.clone();
+                    let clock = clock.clone();
+                    async move {
+                        let resp = match host::check(&req) {
+                            Ok(()) => router::dispatch(state, remote, req).await,
+                            Err(problem) => {
+                                tracing::debug!(?problem, "request refused: invalid Host header");
+                                HttpError::BadHost(problem).into_response()
+                            }
+                        };
+                        Ok::<_, std::convert::Infallible>(resp.map(|body| clock.track(body)))
+                    }
                 }
             });
-            let conn = builder.serve_connection(TokioIo::new(io), service);
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
-                tracing::debug!(error = %e, "connection ended with an error");
+            let conn = watcher.watch(builder.serve_connection(TokioIo::new(io), service));
+            tokio::select! {
+                // The connection first: a head that has arrived is served, as hyper's own
+                // timeout serves a head it can parse.
+                biased;
+                ended = conn => {
+                    if let Err(e) = ended {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                }
+                () = head_deadline::expire(&clock, limit) => {
+                    tracing::debug!("no request head within the header timeout: connection closed");
+                }
             }
         });
     }

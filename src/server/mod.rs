@@ -32,6 +32,7 @@ mod dashboard;
 mod error;
 mod gohttp;
 mod handler;
+mod head_deadline;
 mod health;
 mod host;
 mod jobs_api;

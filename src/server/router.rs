@@ -156,10 +156,11 @@ fn is_clean(p: &str) -> bool {
     let Some(rest) = p.strip_prefix('/') else {
         return false;
     };
-    let mut segments = rest.split('/').peekable();
+    // Split as bytes: `str::split` on a char costs a searcher per call.
+    let mut segments = rest.as_bytes().split(|&b| b == b'/').peekable();
     while let Some(segment) = segments.next() {
         let last = segments.peek().is_none();
-        if segment == "." || segment == ".." || (segment.is_empty() && !last) {
+        if segment == b"." || segment == b".." || (segment.is_empty() && !last) {
             return false;
         }
     }

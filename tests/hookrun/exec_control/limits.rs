@@ -1,11 +1,14 @@
 //! Request limits over raw TCP: a 1 GiB body is refused with 413 without being buffered, slow
-//! headers and slow bodies are cut off, `-max-connections` bounds open connections.
+//! headers (also an idle keep-alive connection's next head) and slow bodies are cut off,
+//! `-max-connections` bounds open connections.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::fixture::{sh_hook, status_kib, Fixture};
+use serde_json::json;
+
+use crate::fixture::{sh_hook, status_kib, with, Fixture};
 
 const GIB: u64 = 1 << 30;
 
@@ -204,4 +207,33 @@ fn max_connections_bounds_concurrent_connections() {
         .expect("timeout");
     let head = read_head(&mut third).expect("read");
     assert!(head.starts_with("HTTP/1.1 200"), "{head:?}");
+}
+
+#[test]
+fn keep_alive_connection_is_cut_off_after_header_timeout_between_requests() {
+    let slow = with(
+        sh_hook("slow", "sleep 1; echo done", &[]),
+        json!({"include-command-output-in-response": true}),
+    );
+    let f = Fixture::start(&[slow], &["-header-timeout", "500ms"]);
+    let mut s = connect(&f);
+    // A request answered in 1 s, twice the header timeout: the time a request is being
+    // answered does not count.
+    s.write_all(b"GET /hooks/slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("write");
+    let head = read_head(&mut s).expect("read");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head:?}");
+    // The same connection serves the next request at once.
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("write");
+    let head = read_head(&mut s).expect("read");
+    assert!(head.contains("HTTP/1.1 200"), "{head:?}");
+    // Then it waits for a head for the header timeout from the end of that response.
+    let t0 = Instant::now();
+    expect_cut_off(
+        &mut s,
+        t0,
+        Duration::from_millis(400),
+        Duration::from_millis(2_500),
+    );
 }
