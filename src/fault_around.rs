@@ -59,8 +59,8 @@ struct UffdioRegister {
 /// it did so for. Call it first in `main`: pages already mapped stay mapped.
 #[cfg(target_os = "linux")]
 pub fn map_touched_pages_only() -> io::Result<usize> {
-    let maps = std::fs::read_to_string("/proc/self/maps")?;
     let uffd = open_userfaultfd()?;
+    let maps = std::fs::read_to_string("/proc/self/maps")?;
     let mut registered = 0;
     for range in file_mappings(&maps) {
         // A mapping that cannot be registered (one unmapped since the file was read) keeps
