@@ -32,6 +32,8 @@
 //! - `logging`: log lines (text or JSON, every value escaped and capped) and the levels.
 //! - `systemd`: socket activation (the inherited listener) and the notify protocol.
 //! - `allocator`: sets glibc's malloc up so that large blocks go back to the kernel when freed.
+//! - `fault_around`: has the kernel map the process's code and constants a page per fault,
+//!   not 64 KiB around each.
 //! - `notify`: notifications of finished jobs: e-mail, chat and JSON webhooks, Docker Hub
 //!   callbacks; delivery with retries and rate limits; the `notify` subcommand.
 
@@ -39,6 +41,7 @@ pub mod allocator;
 pub mod cli;
 pub mod config;
 pub mod exec;
+pub mod fault_around;
 pub mod jobs;
 pub mod logging;
 pub mod metrics;

@@ -10,6 +10,7 @@ mod deep_payloads;
 mod differential;
 mod examples;
 mod exec_control;
+mod fault_around;
 mod fixture;
 mod harness;
 mod health;
