@@ -27,7 +27,8 @@
 //! `cgroup.max.*`) has no effect on the processes born in it. Job cgroups have no controllers
 //! (the instance's `cgroup.subtree_control` is never written), so nothing else carries over.
 //! A cgroup that cannot be kept is removed, as is every idle one at exit
-//! ([`JobCgroups::remove`]).
+//! ([`JobCgroups::remove`]). A kept cgroup also keeps its job's `HOOKRUN_RESULT` file when the
+//! command left it empty, for the next job run in it (`result_folder`).
 //!
 //! A hookrun killed with SIGKILL cannot clean up. The next one to start in the same cgroup
 //! finds instance cgroups whose owner (same pid namespace, that pid with that start time) no
@@ -47,6 +48,8 @@ use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+
+use super::result_folder::{KeptResult, ResultFolder};
 
 /// How jobs are kept apart from each other and from hookrun.
 #[derive(Debug, Clone)]
@@ -98,6 +101,9 @@ pub struct JobCgroups {
     next: AtomicU64,
     /// Emptied job cgroups, the most recently used last.
     idle: Mutex<Vec<JobCgroup>>,
+    /// Where jobs' result files are made and kept; none where it could not be made (each job
+    /// then gets a file of its own, made and removed around it).
+    results: Option<ResultFolder>,
 }
 
 /// Identifies this process for the instance cgroup's name.
@@ -127,7 +133,7 @@ impl Owner {
         }
     }
 
-    fn name(&self) -> String {
+    pub(super) fn name(&self) -> String {
         format!(
             "hookrun-{}-{}-{}",
             self.pid_namespace, self.pid, self.start_time
@@ -157,7 +163,18 @@ impl JobCgroups {
         let owner = Owner::of_pid(std::process::id())
             .ok_or("cannot read this process's pid namespace or start time")?;
         super::cgroup_leftovers::clean(&own, &owner);
-        JobCgroups::create_in(own, &owner)
+        let results = super::tempfile::result_dir();
+        super::result_folder::clean(results, &owner);
+        let mut cgroups = JobCgroups::create_in(own, &owner)?;
+        match ResultFolder::create(results, &owner) {
+            Ok(folder) => cgroups.results = Some(folder),
+            Err(e) => tracing::warn!(
+                folder = %results.join(owner.name()).display(),
+                error = %e,
+                "cannot make this instance's result folder: every command's result file is made and removed around it"
+            ),
+        }
+        Ok(cgroups)
     }
 
     /// The instance cgroup of `owner` under `own`, checked to hold processes.
@@ -173,6 +190,7 @@ impl JobCgroups {
             instance,
             next: AtomicU64::new(1),
             idle: Mutex::new(Vec::new()),
+            results: None,
         };
         if !cgroups.instance.join("cgroup.kill").exists() {
             let _ = std::fs::remove_dir(&cgroups.instance);
@@ -230,12 +248,34 @@ impl JobCgroups {
         self.create_job()
     }
 
+    /// The result file for a job run in `job`: the one an earlier job left empty in it, if it
+    /// is still unchanged ([`ResultFolder::reusable`]), else a new one in the result folder;
+    /// none where there is no folder or a file cannot be made there.
+    pub(super) fn result_file(&self, job: &mut JobCgroup) -> Option<KeptResult> {
+        let folder = self.results.as_ref()?;
+        if let Some(kept) = job.result.take() {
+            if folder.reusable(&kept) {
+                return Some(kept);
+            }
+        }
+        match folder.file() {
+            Ok(file) => Some(file),
+            Err(e) => {
+                tracing::debug!(error = %e, "no result file in the result folder");
+                None
+            }
+        }
+    }
+
     /// Ends the use of `job`, whose command has ended (`exited`: by itself, with an exit code,
     /// not by a signal): moves out what the command left running on purpose, then keeps the
     /// cgroup for a later job when it is empty and unchanged (see the module's theory of
-    /// operation), else removes it (on drop).
-    pub fn finish(&self, job: JobCgroup, exited: bool) {
+    /// operation), else removes it (on drop). `result`, the job's result file that its command
+    /// left empty, is kept with the cgroup unless the command left a process in it (which may
+    /// still write to the file); else it is removed.
+    pub fn finish(&self, mut job: JobCgroup, exited: bool, result: Option<KeptResult>) {
         let mut events = job.events();
+        let left_running = events.populated;
         if events.populated {
             job.release_leftovers();
             events = job.events();
@@ -249,6 +289,9 @@ impl JobCgroups {
             || !job.childless()
         {
             return;
+        }
+        if !left_running {
+            job.result = result;
         }
         let mut idle = self.idle();
         if idle.len() < IDLE_CGROUPS {
@@ -267,7 +310,22 @@ impl JobCgroups {
             instance,
             next: AtomicU64::new(1),
             idle: Mutex::new(Vec::new()),
+            results: None,
         }
+    }
+
+    /// These cgroups with a result folder in `parent` (named for this process).
+    #[cfg(test)]
+    pub(super) fn with_result_folder(mut self, parent: &Path) -> JobCgroups {
+        let me = Owner::of_pid(std::process::id()).expect("this process");
+        self.results = Some(ResultFolder::create(parent, &me).expect("a result folder"));
+        self
+    }
+
+    /// The result folder, if there is one.
+    #[cfg(test)]
+    pub(super) fn result_folder(&self) -> Option<&ResultFolder> {
+        self.results.as_ref()
     }
 
     /// Whether the job cgroup at `path` is kept for a later job.
@@ -296,6 +354,7 @@ impl JobCgroups {
         });
         match opened {
             Ok((dir, events)) => Ok(JobCgroup {
+                result: None,
                 path,
                 own: self.own.clone(),
                 killed: AtomicBool::new(false),
@@ -313,6 +372,9 @@ impl JobCgroups {
     /// ended).
     pub fn remove(&self) {
         self.idle().clear();
+        if let Some(results) = &self.results {
+            results.remove();
+        }
         let _ = std::fs::remove_dir(&self.instance);
     }
 
@@ -340,6 +402,8 @@ pub struct JobCgroup {
     /// Its `cgroup.events`, open (close-on-exec) for as long as the cgroup is used: read again
     /// from its start at the end of every job run in it ([`JobCgroup::events`]).
     events: std::os::fd::OwnedFd,
+    /// The result file its last job left empty, for the next one (removed on drop).
+    result: Option<KeptResult>,
 }
 
 impl JobCgroup {

@@ -432,7 +432,7 @@ async fn only_an_empty_unchanged_job_cgroup_is_used_again() {
     let cgroups = shared.separate(&format!("test-reuse-{}", std::process::id()));
     let kept = cgroups.job().expect("a job cgroup");
     let kept_path = kept.path().to_path_buf();
-    cgroups.finish(kept, true);
+    cgroups.finish(kept, true, None);
     assert!(
         cgroups.is_idle(&kept_path),
         "an emptied cgroup was not kept"
@@ -441,19 +441,19 @@ async fn only_an_empty_unchanged_job_cgroup_is_used_again() {
     assert_eq!(again.path(), kept_path);
 
     again.kill();
-    cgroups.finish(again, true);
+    cgroups.finish(again, true, None);
     assert!(!kept_path.exists(), "a killed cgroup was kept");
 
     let again = cgroups.job().expect("a job cgroup");
     let kept_path = again.path().to_path_buf();
     cgroup::write_file(&again.path().join("cgroup.freeze"), b"1").expect("freezing it");
-    cgroups.finish(again, true);
+    cgroups.finish(again, true, None);
     assert!(!kept_path.exists(), "a frozen cgroup was kept");
 
     let parent = cgroups.job().expect("a job cgroup");
     let parent_path = parent.path().to_path_buf();
     std::fs::create_dir(parent_path.join("sub")).expect("a cgroup below the job's");
-    cgroups.finish(parent, true);
+    cgroups.finish(parent, true, None);
     assert!(
         !cgroups.is_idle(&parent_path),
         "a cgroup with a child was kept"
@@ -474,7 +474,7 @@ async fn only_an_empty_unchanged_job_cgroup_is_used_again() {
         sleeper.id().to_string().as_bytes(),
     )
     .expect("moving the sleeper into the job cgroup");
-    cgroups.finish(left, true);
+    cgroups.finish(left, true, None);
     assert!(
         cgroups.is_idle(&left_path),
         "an emptied cgroup was not kept"
@@ -568,4 +568,92 @@ async fn children_born_in_the_cgroup_and_children_that_move_there_both_run_in_it
         assert!(cgroup.ends_with(&want), "{cgroup} is not {want}");
         assert!(!job.populated());
     }
+}
+
+/// Runs `script` (`sh -c`, which prints `$HOOKRUN_RESULT` first) with `isolation`; returns
+/// how it ended, the result file's path and the rest of the output.
+async fn result_run(script: &str, isolation: &Isolation) -> (Finished, PathBuf, String) {
+    let full = format!("echo \"$HOOKRUN_RESULT\"\n{script}");
+    let inv = plain("/bin/sh", &["-c", &full]);
+    let log = Arc::new(OutputLog::new(64 * 1024));
+    let finished = run_isolated(
+        inv,
+        log.clone(),
+        &CancellationToken::new(),
+        isolation.clone(),
+    )
+    .await;
+    let text = String::from_utf8_lossy(&log.snapshot().combined).into_owned();
+    let (path, rest) = text.split_once('\n').expect("the result file's path");
+    (finished, PathBuf::from(path), rest.to_string())
+}
+
+/// A result file its command left empty serves the next job in the same cgroup; one written
+/// to, replaced, linked, opened to others or turned into a symbolic link is not (what it holds
+/// is read as before), nor is the file of a command that left a process running or was killed.
+#[tokio::test]
+async fn a_result_file_left_empty_and_unchanged_serves_the_next_job() {
+    let Some(shared) = cgroups() else { return };
+    let tmp = ::tempfile::tempdir().unwrap();
+    let cgroups = Arc::new(
+        shared
+            .separate(&format!("test-result-reuse-{}", std::process::id()))
+            .with_result_folder(tmp.path()),
+    );
+    let folder = cgroups.result_folder().unwrap().path().to_path_buf();
+    let isolation = Isolation::Cgroups(cgroups.clone());
+    // Every command finds its file there and empty.
+    let check = "test -f \"$HOOKRUN_RESULT\" && test ! -s \"$HOOKRUN_RESULT\" && echo empty";
+    let (first, path, text) = result_run(check, &isolation).await;
+    assert_eq!((first.exit, text.as_str()), (Exit::Code(0), "empty\n"));
+    assert_eq!(path.parent(), Some(folder.as_path()));
+    let (second, again, text) = result_run(check, &isolation).await;
+    assert_eq!((second.exit, text.as_str()), (Exit::Code(0), "empty\n"));
+    assert_eq!(again, path, "the empty file was not used again");
+    assert!(path.exists(), "the kept file");
+
+    // Each of these leaves a file that must not serve again; then the next command gets a new
+    // one, empty.
+    let changes = [
+        ("written to", "echo a=1 >> \"$HOOKRUN_RESULT\""),
+        (
+            "replaced",
+            "f=\"$HOOKRUN_RESULT\"; cp \"$f\" \"$f.new\"; chmod 600 \"$f.new\"; mv \"$f.new\" \"$f\"",
+        ),
+        ("hard-linked", "ln \"$HOOKRUN_RESULT\" \"$HOOKRUN_RESULT.link\""),
+        ("opened to others", "chmod 644 \"$HOOKRUN_RESULT\""),
+        (
+            "replaced by a symbolic link",
+            "f=\"$HOOKRUN_RESULT\"; : > \"$f.t\"; ln -sf \"$f.t\" \"$f\"",
+        ),
+        ("left with a process running", "sleep 0.5 </dev/null >/dev/null 2>&1 &"),
+        ("killed", "kill -9 $$"),
+    ];
+    let mut used = path;
+    for (what, script) in changes {
+        let (done, path, _) = result_run(script, &isolation).await;
+        assert_eq!(path, used, "{what}: the command got the kept file");
+        let (next, fresh, text) = result_run(check, &isolation).await;
+        assert_eq!(next.exit, Exit::Code(0), "{what}: {text}");
+        assert_eq!(text, "empty\n", "{what}");
+        assert_ne!(fresh, path, "{what}: the file was used again");
+        if what == "written to" {
+            assert_eq!(
+                done.result.values["a"], "1",
+                "the results are read as before"
+            );
+            assert!(done.result.warnings.is_empty());
+            assert!(!path.exists(), "a file with results is removed");
+        }
+        if what == "replaced by a symbolic link" {
+            assert!(
+                done.result.warnings[0].contains("result file"),
+                "{:?}",
+                done.result
+            );
+        }
+        used = fresh;
+    }
+    cgroups.remove();
+    assert!(!folder.exists(), "the result folder was left at exit");
 }

@@ -21,12 +21,14 @@
 //!
 //! Every command also gets an empty, private file named in `HOOKRUN_RESULT` where it may write
 //! structured results (`result_file`); it is read (bounded) once the command has ended and
-//! removed with the other temporary files.
+//! removed with the other temporary files, or, left empty by a command in a job cgroup, kept for
+//! the next job run in that cgroup (`result_folder`).
 
 mod cgroup;
 mod cgroup_leftovers;
 mod output;
 pub mod result_file;
+mod result_folder;
 mod tempfile;
 mod vfork;
 
@@ -178,11 +180,16 @@ pub async fn run_isolated(
         Ok((inv, Ok(started))) => {
             let cgroup = started.cgroup.as_ref();
             let exit = supervise(started.child, started.output, &inv, &log, cancel, cgroup).await;
-            let result = read_result(started.result.path());
+            let (result, left_empty) = read_result(started.result.path());
             drop(started.files);
             if let (Some(cgroups), Some(cgroup)) = (cgroups, started.cgroup) {
                 // Killed jobs' cgroups are empty; what a command left on purpose moves out.
-                cgroups.finish(cgroup, matches!(exit, Exit::Code(_)));
+                // A result file left empty may serve the next job in the cgroup.
+                let keep = match started.result {
+                    JobResultFile::Kept(kept) if left_empty => Some(kept),
+                    _ => None,
+                };
+                cgroups.finish(cgroup, matches!(exit, Exit::Code(_)), keep);
             }
             Finished { exit, result }
         }
@@ -206,14 +213,18 @@ pub async fn run_isolated(
 /// (in the page cache, usually on a tmpfs: see [`tempfile::result_dir`]), it is opened without
 /// blocking (a FIFO planted there cannot make the read wait) and at most 64 KiB are read. The
 /// hop to a blocking thread and back cost more than the read (a thread wake-up each way, for a
-/// file that is empty for most commands).
-fn read_result(path: &Path) -> ResultFile {
-    match result_file::read(path) {
-        Ok(result) => result,
-        Err(e) => ResultFile {
-            warnings: vec![e.to_string()],
-            ..ResultFile::default()
-        },
+/// file that is empty for most commands). Also tells whether the command left the file an empty
+/// regular file.
+fn read_result(path: &Path) -> (ResultFile, bool) {
+    match result_file::read_noting_empty(path) {
+        Ok(read) => read,
+        Err(e) => (
+            ResultFile {
+                warnings: vec![e.to_string()],
+                ..ResultFile::default()
+            },
+            false,
+        ),
     }
 }
 
@@ -284,8 +295,40 @@ struct Started {
     child: Process,
     output: OwnedFd,
     files: Vec<TempFile>,
-    result: TempFile,
+    result: JobResultFile,
     cgroup: Option<JobCgroup>,
+}
+
+/// A command's `HOOKRUN_RESULT` file: in the result folder of the job cgroups, where it may be
+/// kept for the next job run in the same cgroup, or (without cgroups, or where no file could be
+/// made there) a file of its own in [`tempfile::result_dir`]. Either is removed on drop.
+enum JobResultFile {
+    Kept(result_folder::KeptResult),
+    Own(TempFile),
+}
+
+impl JobResultFile {
+    fn path(&self) -> &Path {
+        match self {
+            JobResultFile::Kept(kept) => kept.path(),
+            JobResultFile::Own(own) => own.path(),
+        }
+    }
+
+    /// The file for a command: kept with its job cgroup where it has one, else its own.
+    fn make(isolation: &Isolation, cgroup: Option<&mut JobCgroup>) -> Result<Self, SpawnError> {
+        if let (Isolation::Cgroups(cgroups), Some(cgroup)) = (isolation, cgroup) {
+            if let Some(kept) = cgroups.result_file(cgroup) {
+                return Ok(JobResultFile::Kept(kept));
+            }
+        }
+        TempFile::create(tempfile::result_dir(), "hookrun-result-", b"")
+            .map(JobResultFile::Own)
+            .map_err(|source| SpawnError::TempFile {
+                env: RESULT_ENV.to_string(),
+                source,
+            })
+    }
 }
 
 /// The job's own cgroup, when cgroups are used and one can be made.
@@ -306,13 +349,8 @@ fn job_cgroup(isolation: &Isolation) -> Option<JobCgroup> {
 fn spawn(inv: &Invocation, isolation: &Isolation) -> Result<Started, SpawnError> {
     let path = resolve(&inv.program, inv.working_dir.as_deref())?;
     let dir = inv.working_dir.clone().unwrap_or_else(std::env::temp_dir);
-    let result =
-        TempFile::create(tempfile::result_dir(), "hookrun-result-", b"").map_err(|source| {
-            SpawnError::TempFile {
-                env: RESULT_ENV.to_string(),
-                source,
-            }
-        })?;
+    let mut cgroup = job_cgroup(isolation);
+    let result = JobResultFile::make(isolation, cgroup.as_mut())?;
     let mut files = Vec::new();
     let mut file_env = Vec::new();
     for (env, data) in &inv.files {
@@ -336,7 +374,6 @@ fn spawn(inv: &Invocation, isolation: &Isolation) -> Result<Started, SpawnError>
             .unwrap_or_default(),
         source,
     };
-    let cgroup = job_cgroup(isolation);
     let child = match &cgroup {
         Some(cgroup) => Process::InCgroup(
             cgroup_spawn(inv, &path, &file_env, &result, &write, cgroup).map_err(spawn_error)?,
@@ -362,7 +399,7 @@ fn cgroup_spawn(
     inv: &Invocation,
     path: &Path,
     file_env: &[(String, String)],
-    result: &TempFile,
+    result: &JobResultFile,
     write: &OwnedFd,
     cgroup: &JobCgroup,
 ) -> std::io::Result<vfork::Child> {
@@ -397,7 +434,7 @@ fn std_spawn(
     inv: &Invocation,
     path: &Path,
     file_env: &[(String, String)],
-    result: &TempFile,
+    result: &JobResultFile,
     write: &OwnedFd,
 ) -> std::io::Result<Child> {
     let stdout = write.try_clone()?;

@@ -66,13 +66,21 @@ pub enum ResultFileError {
 /// Reads and parses the result file at `path`. A file that does not exist means the command
 /// wrote no results: an empty [`ResultFile`].
 pub fn read(path: &Path) -> Result<ResultFile, ResultFileError> {
+    read_noting_empty(path).map(|(result, _)| result)
+}
+
+/// [`read`], also telling whether the file was left an empty regular file (which may then
+/// serve another command: see `result_folder`).
+pub(super) fn read_noting_empty(path: &Path) -> Result<(ResultFile, bool), ResultFileError> {
     let shown = path.display().to_string();
     // Most commands leave their file empty: `lstat` tells so without the open, `fstat`, read
     // and close (four system calls per command). Anything else (a symlink, a FIFO, a file with
     // data) is opened and checked below.
     match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.is_file() && meta.len() == 0 => return Ok(ResultFile::default()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ResultFile::default()),
+        Ok(meta) if meta.is_file() && meta.len() == 0 => return Ok((ResultFile::default(), true)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok((ResultFile::default(), false))
+        }
         _ => {}
     }
     let open_error = |source| ResultFileError::Open {
@@ -87,7 +95,9 @@ pub fn read(path: &Path) -> Result<ResultFile, ResultFileError> {
         .open(path)
     {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ResultFile::default()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok((ResultFile::default(), false))
+        }
         Err(e) => return Err(open_error(e)),
     };
     if !file.metadata().map_err(open_error)?.is_file() {
@@ -97,7 +107,7 @@ pub fn read(path: &Path) -> Result<ResultFile, ResultFileError> {
     file.take(MAX_RESULT_BYTES as u64 + 1)
         .read_to_end(&mut bytes)
         .map_err(open_error)?;
-    Ok(parse(&bytes))
+    Ok((parse(&bytes), false))
 }
 
 /// Parses the contents of a result file (at most [`MAX_RESULT_BYTES`] of it are used).

@@ -327,7 +327,12 @@ async fn temporary_files_are_removed_however_the_command_ends() {
         let out = String::from_utf8(log.snapshot().combined).unwrap();
         let paths: Vec<&str> = out.lines().take(2).collect();
         assert_eq!(paths.len(), 2, "{out:?}");
-        for path in paths {
+        // A result file left empty by a command that exited by itself is kept with its job
+        // cgroup for the next job (`result_folder`; checked in `cgroup_tests`), and another test
+        // may have taken it since: only the killed commands' result files are checked here.
+        let kept = matches!(isolation(), Isolation::Cgroups(_)) && want == Exit::Code(3);
+        let checked = if kept { &paths[1..] } else { &paths[..] };
+        for path in checked {
             assert!(!Path::new(path).exists(), "{rest}: {path} left behind");
         }
     }

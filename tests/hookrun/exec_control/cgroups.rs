@@ -1,6 +1,6 @@
 //! A cgroup (v2) per job, through the built binary: a grandchild that leaves its process group
 //! with `setsid` is killed on timeout, the jobs of a hookrun killed with SIGKILL are killed when
-//! the next one starts, and where hookrun may not create cgroups it says so once and jobs still
+//! the next one starts (and its folder of result files removed), and where hookrun may not create cgroups it says so once and jobs still
 //! run (the start says which). The cgroup tests skip (saying so) where this machine has no writable cgroup v2 hierarchy.
 
 use std::path::{Path, PathBuf};
@@ -105,7 +105,10 @@ async fn the_jobs_of_a_killed_hookrun_are_killed_when_the_next_one_starts() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     write_json(
         &dir.path().join("hooks.json"),
-        &json!([sh_hook("escape", SETSID, &[])]),
+        &json!([
+            sh_hook("escape", SETSID, &[]),
+            sh_hook("quick", "echo \"$HOOKRUN_RESULT\"", &[])
+        ]),
     );
     let mut f = Fixture {
         server: cgroup.start(dir.path()),
@@ -115,6 +118,12 @@ async fn the_jobs_of_a_killed_hookrun_are_killed_when_the_next_one_starts() {
     if !uses_cgroups(&f).await {
         return;
     }
+    // A job that leaves its result file empty: the file is kept in the instance's folder.
+    let quick = f.trigger_job("quick", json!({})).await;
+    let done = f.wait_done(&quick, Duration::from_secs(10)).await;
+    let kept = PathBuf::from(done["output"].as_str().expect("its output").trim());
+    let folder = kept.parent().expect("the result folder").to_path_buf();
+    assert_eq!(folder.parent(), Some(cgroup.tmp(f.dir.path()).as_path()));
     f.trigger_job("escape", json!({})).await;
     let grandchild = read_pid(&f.path("grandchild.pid")).await;
     let main = read_pid(&f.path("main.pid")).await;
@@ -130,6 +139,7 @@ async fn the_jobs_of_a_killed_hookrun_are_killed_when_the_next_one_starts() {
     );
     let dead = cgroup.instances();
     assert_eq!(dead.len(), 1, "{dead:?}");
+    assert!(kept.exists(), "the killed hookrun's kept result file");
 
     f.server = cgroup.start(f.dir.path());
     assert!(uses_cgroups(&f).await);
@@ -148,6 +158,28 @@ async fn the_jobs_of_a_killed_hookrun_are_killed_when_the_next_one_starts() {
     let now = cgroup.instances();
     assert!(!now.contains(&dead[0]), "{:?} was not removed", dead[0]);
     assert_eq!(now.len(), 1, "{now:?}");
+    assert!(
+        !folder.exists(),
+        "the dead instance's result folder was left"
+    );
+    // The new instance's folder is named as its cgroup and removed when it shuts down.
+    let folders = |tmp: &Path| -> Vec<String> {
+        std::fs::read_dir(tmp)
+            .expect("the test's TMPDIR")
+            .filter_map(Result::ok)
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| n.starts_with("hookrun-"))
+            .collect()
+    };
+    let tmp = cgroup.tmp(f.dir.path());
+    assert_eq!(
+        folders(&tmp),
+        now,
+        "one folder, named as the instance cgroup"
+    );
+    f.signal("TERM");
+    assert!(f.exited_within(Duration::from_secs(10)).await.is_some());
+    assert_eq!(folders(&tmp), Vec::<String>::new(), "left at exit");
 }
 
 /// A cgroup of the test's own, below this process's, that servers are started in; on drop
@@ -186,9 +218,16 @@ impl TestCgroup {
         })
     }
 
+    /// The `TMPDIR` of the servers started in `cwd`, where their result files are made.
+    fn tmp(&self, cwd: &Path) -> PathBuf {
+        cwd.join("tmp")
+    }
+
     /// Starts hookrun (`-hooks hooks.json`) in `cwd`, in this cgroup: a shell moves
     /// itself in, then becomes hookrun.
     fn start(&self, cwd: &Path) -> Server {
+        let tmp = self.tmp(cwd);
+        std::fs::create_dir_all(&tmp).expect("a TMPDIR");
         let procs = self.dir.join("cgroup.procs");
         let script = r#"echo $$ > "$1" && shift && exec "$@""#;
         let bin = hookrun_bin();
@@ -201,7 +240,8 @@ impl TestCgroup {
             "-hooks",
             "hooks.json",
         ];
-        start(Path::new("/bin/sh"), &args, cwd, &[])
+        let tmp = tmp.to_str().expect("a UTF-8 path");
+        start(Path::new("/bin/sh"), &args, cwd, &[("TMPDIR", tmp)])
     }
 
     /// The instance cgroups in it.
