@@ -784,9 +784,12 @@ impl RunFacts {
     }
 }
 
-/// 128 random bits, hex: unguessable.
+/// 128 random bits, hex: unguessable. Written byte by byte into a buffer of its size
+/// (`hex::encode` collects a char iterator into a growing string).
 fn new_job_id() -> String {
-    hex::encode(rand::random::<[u8; 16]>())
+    let mut id = [0u8; 32];
+    hex::encode_to_slice(rand::random::<[u8; 16]>(), &mut id).expect("32 digits for 16 bytes");
+    String::from_utf8(id.to_vec()).expect("hex digits are ASCII")
 }
 
 /// Whether `s` has the shape of the ids this manager mints (32 lower-case hex digits).
