@@ -21,7 +21,7 @@
 mod job;
 mod replicas;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -131,11 +131,14 @@ struct HookQueue {
 /// Every job the manager knows (running, waiting, and the history) and each hook's queue.
 #[derive(Default)]
 struct JobTable {
-    jobs: HashMap<String, Arc<Job>>,
+    /// foldhash, not SipHash: the ids are this manager's own random ones, which no request
+    /// chooses, so none can make them collide; a request's id is only looked up.
+    jobs: foldhash::HashMap<String, Arc<Job>>,
     /// Ended jobs, oldest first, with the bytes of output each keeps.
     finished: VecDeque<(String, usize)>,
     finished_bytes: usize,
-    queues: HashMap<String, HookQueue>,
+    /// By hook id: from the hooks file, not from requests (foldhash, as `jobs`).
+    queues: foldhash::HashMap<String, HookQueue>,
     closed: bool,
 }
 
@@ -240,13 +243,12 @@ impl JobManager {
     }
 
     /// Hands the job's current record to the store (never waits). In memory only the command
-    /// is kept (for reruns): the job manager holds the record itself, so the output is not
-    /// copied.
+    /// is kept (for reruns): the job manager holds the record itself, so no record is built.
     fn record(&self, job: &Job, spec: Option<RunSpec>) {
         if self.store.is_durable() {
             self.store.write(Write::job(job.view(true), spec));
         } else if let Some(spec) = spec {
-            self.store.write(Write::job(job.view(false), Some(spec)));
+            self.store.keep_spec(&job.id, spec);
         }
     }
 
