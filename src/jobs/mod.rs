@@ -490,7 +490,11 @@ impl JobManager {
             this.run(&job, mode, permit, &this.cancel).await;
             this.job_ended(&job);
         };
-        self.tracker.spawn(logging::with_context(context, run));
+        // Boxed: the job's future (its command's run, output reading, timers) is large, and
+        // tokio moves a task's future into its cell on spawn and overwrites it in place when
+        // the task ends; a box makes those copies of a pointer.
+        self.tracker
+            .spawn(Box::pin(logging::with_context(context, run)));
     }
 
     /// Waits for a global permit (unless given one), runs the job's command until it ends or
