@@ -94,7 +94,7 @@ struct Plan {
     path: CString,
     _args: Vec<CString>,
     argv: Vec<*const libc::c_char>,
-    _env: Vec<CString>,
+    _env: Vec<u8>,
     envp: Vec<*const libc::c_char>,
     dir: Option<CString>,
     stdin: RawFd,
@@ -114,13 +114,15 @@ struct Plan {
 }
 
 fn c_string(bytes: &[u8]) -> std::io::Result<CString> {
-    // std's words for the same refusal, so a job's error reads the same either way.
-    CString::new(bytes).map_err(|_| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "nul byte found in provided data",
-        )
-    })
+    CString::new(bytes).map_err(|_| nul_byte())
+}
+
+/// std's words for a string with a nul byte in it, so a job's error reads the same either way.
+fn nul_byte() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        "nul byte found in provided data",
+    )
 }
 
 /// hookrun's environment as every command inherits it: each variable's name and its
@@ -141,24 +143,69 @@ fn inherited_env() -> &'static [(OsString, CString)] {
     })
 }
 
+/// The job's variables as the child reads them: in name order, a later value of a name
+/// replacing an earlier one (as std's `Command::env`), each a nul-terminated `NAME=value` in
+/// one buffer. One allocation for them all, where a C string each took two (the entry, then
+/// its nul) behind a map's nodes.
+struct JobEnv<'a> {
+    vars: Vec<(&'a OsStr, &'a OsStr)>,
+    /// The entries, one after the other, in `vars`' order.
+    entries: Vec<u8>,
+}
+
+impl<'a> JobEnv<'a> {
+    /// Refuses a name or value with a nul byte in it, as std does.
+    fn new(vars: &[(&'a OsStr, &'a OsStr)]) -> std::io::Result<JobEnv<'a>> {
+        let mut vars = vars.to_vec();
+        // Stable: of one name's values the last stays last, and is the one kept.
+        vars.sort_by(|a, b| a.0.cmp(b.0));
+        vars.dedup_by(|later, earlier| {
+            let same = later.0 == earlier.0;
+            if same {
+                *earlier = *later;
+            }
+            same
+        });
+        let len = vars.iter().map(|(n, v)| n.len() + v.len() + 2).sum();
+        let mut entries = Vec::with_capacity(len);
+        for (name, value) in &vars {
+            let (name, value) = (name.as_bytes(), value.as_bytes());
+            if name.contains(&0) || value.contains(&0) {
+                return Err(nul_byte());
+            }
+            entries.extend_from_slice(name);
+            entries.push(b'=');
+            entries.extend_from_slice(value);
+            entries.push(0);
+        }
+        Ok(JobEnv { vars, entries })
+    }
+
+    /// Each variable's name and its entry, in name order.
+    fn entries(&self) -> impl Iterator<Item = (&OsStr, *const libc::c_char)> {
+        self.vars.iter().scan(0, |start, (name, value)| {
+            let entry = self.entries[*start..].as_ptr().cast();
+            *start += name.len() + value.len() + 2;
+            Some((*name, entry))
+        })
+    }
+}
+
 /// The child's `envp`: `inherited` and `job` (both sorted by name) merged in name order, a
 /// job variable replacing an inherited one of the same name; null-terminated.
-fn merged_env(
-    inherited: &'static [(OsString, CString)],
-    job: &[(&OsStr, CString)],
-) -> Vec<*const libc::c_char> {
-    let mut envp = Vec::with_capacity(inherited.len() + job.len() + 1);
-    let mut job = job.iter().peekable();
+fn merged_env(inherited: &'static [(OsString, CString)], job: &JobEnv) -> Vec<*const libc::c_char> {
+    let mut envp = Vec::with_capacity(inherited.len() + job.vars.len() + 1);
+    let mut job = job.entries().peekable();
     for (name, entry) in inherited {
         while let Some((_, own)) = job.next_if(|(own, _)| *own < name.as_os_str()) {
-            envp.push(own.as_ptr());
+            envp.push(own);
         }
         // Replaced: the job's own entry comes next.
         if job.peek().is_none_or(|(own, _)| *own != name.as_os_str()) {
             envp.push(entry.as_ptr());
         }
     }
-    envp.extend(job.map(|(_, own)| own.as_ptr()));
+    envp.extend(job.map(|(_, own)| own));
     envp.push(std::ptr::null());
     envp
 }
@@ -169,21 +216,9 @@ impl Plan {
         for arg in spawn.args {
             args.push(c_string(arg.as_bytes())?);
         }
-        // The job's variables, a later value of a name winning; then merged, in name order,
-        // with hookrun's, which they override.
-        let mut vars: BTreeMap<&OsStr, &OsStr> = BTreeMap::new();
-        for (name, value) in &spawn.env {
-            vars.insert(name, value);
-        }
-        let env = vars
-            .iter()
-            .map(|(name, value)| {
-                let entry = c_string(&[name.as_bytes(), b"=", value.as_bytes()].concat())?;
-                Ok((*name, entry))
-            })
-            .collect::<std::io::Result<Vec<(&OsStr, CString)>>>()?;
+        // The job's variables merged, in name order, with hookrun's, which they override.
+        let env = JobEnv::new(&spawn.env)?;
         let envp = merged_env(inherited_env(), &env);
-        let env = env.into_iter().map(|(_, entry)| entry).collect();
         let mut argv: Vec<*const libc::c_char> = args.iter().map(|s| s.as_ptr()).collect();
         argv.push(std::ptr::null());
         Ok(Plan {
@@ -191,7 +226,7 @@ impl Plan {
             argv,
             _args: args,
             envp,
-            _env: env,
+            _env: env.entries,
             dir: spawn
                 .dir
                 .map(|d| c_string(d.as_os_str().as_bytes()))
@@ -717,7 +752,8 @@ mod tests {
         assert!(end.is_null());
         entries
             .iter()
-            // SAFETY: each pointer points into a CString that outlives this call.
+            // SAFETY: each pointer points into a C string (a CString, a JobEnv's entries) that
+            // outlives this call.
             .map(|&p| {
                 #[allow(unsafe_code)]
                 let entry = unsafe { std::ffi::CStr::from_ptr(p) };
@@ -735,23 +771,39 @@ mod tests {
                 .collect::<Vec<_>>()
                 .into_boxed_slice(),
         );
-        let job = |vars: &[&'static str]| -> Vec<(&'static OsStr, CString)> {
+        let job = |vars: &[&'static str]| -> Vec<(&'static OsStr, &'static OsStr)> {
             vars.iter()
-                .map(|e| (OsStr::new(&e[..1]), CString::new(*e).unwrap()))
+                .map(|e| (OsStr::new(&e[..1]), OsStr::new(&e[2..])))
                 .collect()
         };
         for (own, want) in [
             (vec![], vec!["B=1", "D=2", "F=3"]),
             (
-                vec!["A=x", "D=y", "G=z"],
+                vec!["G=z", "D=y", "A=x"],
                 vec!["A=x", "B=1", "D=y", "F=3", "G=z"],
             ),
             (vec!["B=x", "C=y", "F=z"], vec!["B=x", "C=y", "D=2", "F=z"]),
             (vec!["E=x"], vec!["B=1", "D=2", "E=x", "F=3"]),
+            // A later value of a name replaces an earlier one, wherever it comes.
+            (
+                vec!["E=1", "A=1", "E=2", "D=1", "A=2", "E=3"],
+                vec!["A=2", "B=1", "D=1", "E=3", "F=3"],
+            ),
         ] {
-            let own = job(&own);
+            let own = JobEnv::new(&job(&own)).unwrap();
             assert_eq!(entries(&merged_env(inherited, &own)), want);
         }
-        assert_eq!(entries(&merged_env(&[], &job(&["A=x"]))), ["A=x"]);
+        let own = JobEnv::new(&job(&["A=x", "A=", "C=y"])).unwrap();
+        assert_eq!(entries(&merged_env(&[], &own)), ["A=", "C=y"]);
+    }
+
+    #[test]
+    fn a_job_variable_with_a_nul_byte_is_refused() {
+        for var in [("A\0B", "x"), ("A", "x\0y")] {
+            let var = [(OsStr::new(var.0), OsStr::new(var.1))];
+            let error = JobEnv::new(&var).err().expect("refused");
+            assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
+            assert_eq!(error.to_string(), "nul byte found in provided data");
+        }
     }
 }

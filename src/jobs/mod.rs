@@ -21,7 +21,7 @@
 mod job;
 mod replicas;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -131,11 +131,14 @@ struct HookQueue {
 /// Every job the manager knows (running, waiting, and the history) and each hook's queue.
 #[derive(Default)]
 struct JobTable {
-    jobs: HashMap<String, Arc<Job>>,
+    /// foldhash, not SipHash: the ids are this manager's own random ones, which no request
+    /// chooses, so none can make them collide; a request's id is only looked up.
+    jobs: foldhash::HashMap<String, Arc<Job>>,
     /// Ended jobs, oldest first, with the bytes of output each keeps.
     finished: VecDeque<(String, usize)>,
     finished_bytes: usize,
-    queues: HashMap<String, HookQueue>,
+    /// By hook id: from the hooks file, not from requests (foldhash, as `jobs`).
+    queues: foldhash::HashMap<String, HookQueue>,
     closed: bool,
 }
 
@@ -240,13 +243,12 @@ impl JobManager {
     }
 
     /// Hands the job's current record to the store (never waits). In memory only the command
-    /// is kept (for reruns): the job manager holds the record itself, so the output is not
-    /// copied.
+    /// is kept (for reruns): the job manager holds the record itself, so no record is built.
     fn record(&self, job: &Job, spec: Option<RunSpec>) {
         if self.store.is_durable() {
             self.store.write(Write::job(job.view(true), spec));
         } else if let Some(spec) = spec {
-            self.store.write(Write::job(job.view(false), Some(spec)));
+            self.store.keep_spec(&job.id, spec);
         }
     }
 
@@ -488,7 +490,11 @@ impl JobManager {
             this.run(&job, mode, permit, &this.cancel).await;
             this.job_ended(&job);
         };
-        self.tracker.spawn(logging::with_context(context, run));
+        // Boxed: the job's future (its command's run, output reading, timers) is large, and
+        // tokio moves a task's future into its cell on spawn and overwrites it in place when
+        // the task ends; a box makes those copies of a pointer.
+        self.tracker
+            .spawn(Box::pin(logging::with_context(context, run)));
     }
 
     /// Waits for a global permit (unless given one), runs the job's command until it ends or
@@ -784,9 +790,12 @@ impl RunFacts {
     }
 }
 
-/// 128 random bits, hex: unguessable.
+/// 128 random bits, hex: unguessable. Written byte by byte into a buffer of its size
+/// (`hex::encode` collects a char iterator into a growing string).
 fn new_job_id() -> String {
-    hex::encode(rand::random::<[u8; 16]>())
+    let mut id = [0u8; 32];
+    hex::encode_to_slice(rand::random::<[u8; 16]>(), &mut id).expect("32 digits for 16 bytes");
+    String::from_utf8(id.to_vec()).expect("hex digits are ASCII")
 }
 
 /// Whether `s` has the shape of the ids this manager mints (32 lower-case hex digits).

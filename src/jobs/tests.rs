@@ -240,3 +240,15 @@ async fn history_is_bounded_by_output_bytes() {
     );
     assert!(m.get(&jobs[4].id).is_some(), "the newest job is kept");
 }
+
+#[test]
+fn job_ids_are_32_lower_case_hex_digits_and_distinct() {
+    let ids: std::collections::HashSet<String> = (0..1000).map(|_| new_job_id()).collect();
+    assert_eq!(ids.len(), 1000);
+    for id in &ids {
+        assert!(is_job_id(id), "{id}");
+    }
+    // Every digit appears somewhere: high and low halves of a byte both written.
+    let digits: std::collections::HashSet<char> = ids.iter().flat_map(|id| id.chars()).collect();
+    assert_eq!(digits.len(), 16);
+}

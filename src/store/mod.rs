@@ -169,11 +169,32 @@ const SPEC_MEMORY: usize = 4 * 1024 * 1024;
 struct Memory {
     pauses: BTreeMap<String, PauseRecord>,
     deliveries: HashMap<(String, String), DeliveryRecord>,
-    specs: HashMap<String, RunSpec>,
+    /// By job id: minted at random by the job manager, never chosen by a request, so
+    /// foldhash (no keyed SipHash needed to keep them from colliding).
+    specs: foldhash::HashMap<String, RunSpec>,
     spec_order: VecDeque<String>,
     /// What `specs` weigh together, kept under [`SPEC_MEMORY`].
     spec_bytes: usize,
     deploys: VecDeque<DeployRecord>,
+}
+
+impl Memory {
+    /// Keeps `spec`, dropping the oldest specs beyond `cap` of them or [`SPEC_MEMORY`].
+    fn keep_spec(&mut self, id: &str, spec: RunSpec, cap: usize) {
+        self.spec_bytes += spec.weight();
+        match self.specs.insert(id.to_string(), spec) {
+            Some(replaced) => self.spec_bytes -= replaced.weight(),
+            None => self.spec_order.push_back(id.to_string()),
+        }
+        while self.spec_order.len() > cap || self.spec_bytes > SPEC_MEMORY {
+            let Some(old) = self.spec_order.pop_front() else {
+                break;
+            };
+            if let Some(removed) = self.specs.remove(&old) {
+                self.spec_bytes -= removed.weight();
+            }
+        }
+    }
 }
 
 /// What the writer thread is sent.
@@ -294,26 +315,22 @@ impl Store {
         }
     }
 
+    /// Keeps the command of job `id` for reruns, as [`Store::write`] of its first record
+    /// does: for a store in memory only, which keeps no job records, so that the caller need
+    /// not build one (nor the store copy the command) only to hand over the command.
+    pub fn keep_spec(&self, id: &str, spec: RunSpec) {
+        if spec.weight() <= SPEC_MEMORY {
+            let cap = self.settings.memory_records.max(1);
+            lock(&self.memory).keep_spec(id, spec, cap);
+        }
+    }
+
     fn remember(&self, write: &Write) {
         let mut m = lock(&self.memory);
         let cap = self.settings.memory_records.max(1);
         match write {
             Write::Job(_, Some(spec)) if spec.weight() > SPEC_MEMORY => {}
-            Write::Job(job, Some(spec)) => {
-                m.spec_bytes += spec.weight();
-                match m.specs.insert(job.view.id.clone(), (**spec).clone()) {
-                    Some(replaced) => m.spec_bytes -= replaced.weight(),
-                    None => m.spec_order.push_back(job.view.id.clone()),
-                }
-                while m.spec_order.len() > cap || m.spec_bytes > SPEC_MEMORY {
-                    let Some(old) = m.spec_order.pop_front() else {
-                        break;
-                    };
-                    if let Some(removed) = m.specs.remove(&old) {
-                        m.spec_bytes -= removed.weight();
-                    }
-                }
-            }
+            Write::Job(job, Some(spec)) => m.keep_spec(&job.view.id, (**spec).clone(), cap),
             // Not kept in memory: `keeps_job_records` says so to callers.
             Write::Job(_, None) => {}
             Write::Deploy(d) => {

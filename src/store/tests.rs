@@ -217,30 +217,35 @@ async fn retention_keeps_ten_thousand_jobs_within_the_size() {
     store.close();
 }
 
+type KeepSpec = dyn Fn(&Store, &str, RunSpec);
+
 #[tokio::test]
 async fn commands_kept_in_memory_are_bounded_by_their_weight() {
-    let store = Store::memory();
-    let mut large = invocation();
-    large.args = vec!["x".repeat(SPEC_MEMORY / 3)];
-    let ids: Vec<String> = (0..6).map(|i| format!("{i:032}")).collect();
-    for id in &ids {
-        let view = job(id, "h").view(true);
-        store.write(Write::job(view, Some(RunSpec::of(&large))));
+    // Kept from a job's first record, or handed over alone (a job manager without `-state`).
+    let by_record: &KeepSpec = &|store, id, spec| {
+        store.write(Write::job(job(id, "h").view(true), Some(spec)));
+    };
+    let alone: &KeepSpec = &|store, id, spec| store.keep_spec(id, spec);
+    for keep in [by_record, alone] {
+        let store = Store::memory();
+        let mut large = invocation();
+        large.args = vec!["x".repeat(SPEC_MEMORY / 3)];
+        let ids: Vec<String> = (0..6).map(|i| format!("{i:032}")).collect();
+        for id in &ids {
+            keep(&store, id, RunSpec::of(&large));
+        }
+        let kept = lock(&store.memory).spec_bytes;
+        assert!(kept <= SPEC_MEMORY, "{kept} bytes of commands kept");
+        assert!(
+            store.run_spec(&ids[0]).await.is_none(),
+            "the oldest is let go"
+        );
+        assert_eq!(store.run_spec(&ids[5]).await, Some(RunSpec::of(&large)));
+        // One heavier than all of them together is not kept in memory at all.
+        large.args = vec!["x".repeat(SPEC_MEMORY + 1)];
+        let heavy = format!("{:032}", 6);
+        keep(&store, &heavy, RunSpec::of(&large));
+        assert!(store.run_spec(&heavy).await.is_none());
+        assert!(store.run_spec(&ids[5]).await.is_some());
     }
-    let kept = lock(&store.memory).spec_bytes;
-    assert!(kept <= SPEC_MEMORY, "{kept} bytes of commands kept");
-    assert!(
-        store.run_spec(&ids[0]).await.is_none(),
-        "the oldest is let go"
-    );
-    assert_eq!(store.run_spec(&ids[5]).await, Some(RunSpec::of(&large)));
-    // One heavier than all of them together is not kept in memory at all.
-    large.args = vec!["x".repeat(SPEC_MEMORY + 1)];
-    let heavy = format!("{:032}", 6);
-    store.write(Write::job(
-        job(&heavy, "h").view(true),
-        Some(RunSpec::of(&large)),
-    ));
-    assert!(store.run_spec(&heavy).await.is_none());
-    assert!(store.run_spec(&ids[5]).await.is_some());
 }
