@@ -748,15 +748,11 @@ fn request_id(settings: &Settings, headers: &HeaderMap) -> String {
     random_id()
 }
 
-/// Twelve random lowercase hex digits (`hex::encode` of 6 random bytes, without building the
-/// string one char at a time).
+/// Twelve random lowercase hex digits: 6 random bytes written into a buffer of their size, as
+/// job ids are (`hex::encode` collects a char iterator into a growing string).
 fn random_id() -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut text = [0u8; 12];
-    for (pair, byte) in text.chunks_exact_mut(2).zip(rand::random::<[u8; 6]>()) {
-        pair[0] = DIGITS[usize::from(byte >> 4)];
-        pair[1] = DIGITS[usize::from(byte & 0xf)];
-    }
+    hex::encode_to_slice(rand::random::<[u8; 6]>(), &mut text).expect("12 digits for 6 bytes");
     String::from_utf8(text.to_vec()).expect("hex digits are ASCII")
 }
 
