@@ -28,7 +28,9 @@
 //!
 //! The child then makes system calls only: `setpgid(0, 0)`, `dup2` of /dev/null to stdin and
 //! of the output pipe to stdout and stderr, `chdir`, each caught signal and SIGPIPE back to its
-//! default and an empty signal mask (what std gives a command), then `execve`. A step that
+//! default and an empty signal mask (what std gives a command), then `execve`. Born by `clone3`,
+//! it is born with the caught signals at their defaults (`CLONE_CLEAR_SIGHAND`) and restores
+//! SIGPIPE alone; born by `clone`, it asks for each signal's disposition first. A step that
 //! fails reports its errno and the child exits with 127: born by `clone3`, it stores the errno
 //! in the plan, in the memory it shares with hookrun (as glibc's `posix_spawn` does; the
 //! thread reads it once the clone has returned, which is when the child has exec'd or
@@ -104,6 +106,9 @@ struct Plan {
     procs: Option<RawFd>,
     /// The highest signal number, whose default the child may have to restore.
     last_signal: libc::c_int,
+    /// Whether the kernel has reset the child's caught signals to their defaults
+    /// (`CLONE_CLEAR_SIGHAND`, with `clone3`): the child then only restores SIGPIPE.
+    handlers_cleared: bool,
     /// The write end of a close-on-exec pipe the child writes the errno of a step that failed
     /// to (an exec closes it unwritten), when it may not share hookrun's memory (no `clone3`);
     /// else it stores the errno in `failed`.
@@ -235,6 +240,7 @@ impl Plan {
             output: spawn.output.as_raw_fd(),
             procs: None,
             last_signal: libc::SIGRTMAX(),
+            handlers_cleared: false,
             report: None,
             failed: AtomicI32::new(0),
         })
@@ -330,6 +336,8 @@ pub fn spawn_moving(spawn: &Spawn) -> std::io::Result<Child> {
 fn start(spawn: &Spawn, born_in_cgroup: bool) -> std::io::Result<Child> {
     let mut plan = Plan::new(spawn)?;
     let mut stack = ChildStack::take();
+    // Read by the child only if `clone3` starts it, which clears its handlers.
+    plan.handlers_cleared = true;
     let cloned = born_in_cgroup
         .then(|| clone_into_cgroup(&plan, &mut stack, spawn.cgroup))
         .flatten();
@@ -343,7 +351,8 @@ fn start(spawn: &Spawn, born_in_cgroup: bool) -> std::io::Result<Child> {
         }
         None => {
             // The child may not share this process's memory (valgrind): it reports a failure
-            // through a pipe, as std's does.
+            // through a pipe, as std's does. Started by `clone`, it has hookrun's handlers.
+            plan.handlers_cleared = false;
             let (report_read, report_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
             plan.report = Some(report_write.as_raw_fd());
             // Open until the child has exec'd: it writes to it.
@@ -550,7 +559,17 @@ extern "C" fn child_main(plan: *mut libc::c_void) -> libc::c_int {
                 return fail();
             }
         }
-        for signal in 1..=plan.last_signal {
+        // hookrun ignores SIGPIPE (Rust's runtime does at start), which commands must not.
+        let mut default: libc::sigaction = std::mem::zeroed();
+        default.sa_sigaction = libc::SIG_DFL;
+        let first = if plan.handlers_cleared {
+            libc::sigaction(libc::SIGPIPE, &default, std::ptr::null_mut());
+            // Nothing is caught any more: the loop below has nothing to do.
+            plan.last_signal + 1
+        } else {
+            1
+        };
+        for signal in first..=plan.last_signal {
             if signal == libc::SIGKILL || signal == libc::SIGSTOP {
                 continue;
             }
@@ -560,8 +579,6 @@ extern "C" fn child_main(plan: *mut libc::c_void) -> libc::c_int {
             }
             let caught = old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN;
             if caught || signal == libc::SIGPIPE {
-                let mut default: libc::sigaction = std::mem::zeroed();
-                default.sa_sigaction = libc::SIG_DFL;
                 libc::sigaction(signal, &default, std::ptr::null_mut());
             }
         }
@@ -645,6 +662,9 @@ struct CloneArgs {
 /// `CLONE_INTO_CGROUP`, which the libc crate does not define for every target.
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
+/// `CLONE_CLEAR_SIGHAND`, likewise.
+const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
+
 /// Starts the child as [`clone_and_exec`] does, but born in the cgroup `cgroup` (a directory),
 /// with `clone3`; returns its pid and pidfd. `None` when this kernel (or valgrind) has no
 /// `clone3` with `CLONE_INTO_CGROUP`: the caller then uses [`clone_and_exec`].
@@ -669,10 +689,19 @@ fn clone_into_cgroup(
     let base = stack.as_mut_ptr() as usize;
     let top = (base + stack.len()) & !15;
     let args = CloneArgs {
-        flags: (libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD) as u64 | CLONE_INTO_CGROUP,
+        // CLONE_CLEAR_SIGHAND (Linux 5.5, older than CLONE_INTO_CGROUP): the kernel resets
+        // every signal hookrun catches to its default in the child, as the child would
+        // otherwise do itself, with a query of each of the 64 signals' dispositions first (what
+        // glibc's posix_spawn does): 67 of the 73 system calls it made before its exec, while
+        // this thread waits.
+        flags: (libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD) as u64
+            | CLONE_INTO_CGROUP
+            | CLONE_CLEAR_SIGHAND,
         pidfd: std::ptr::addr_of_mut!(pidfd) as u64,
         child_tid: 0,
         parent_tid: 0,
+        // 0 would not spare hookrun the SIGCHLD of a command's end: an exec sets the signal
+        // back to SIGCHLD (the kernel's `de_thread`).
         exit_signal: libc::SIGCHLD as u64,
         stack: base as u64,
         stack_size: (top - base) as u64,
