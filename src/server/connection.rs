@@ -1,7 +1,8 @@
 //! Connections: accepting them under `-max-connections`, the TLS handshake within the header
 //! timeout, and serving each with hyper (HTTP/1, Go's header case, half-closed connections
-//! answered, each head within the header timeout: `head_deadline`) on its own task, watched by
-//! the graceful shutdown. Every request's Host is checked (`host`) before it is routed.
+//! answered, each head within the header timeout: `head_deadline`) on its own task, closed
+//! gracefully at shutdown (`closing`). Every request's Host is checked (`host`) before it is
+//! routed.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,12 +10,12 @@ use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use axum::response::IntoResponse;
 
+use super::closing::Connections;
 use super::head_deadline::{self, HeadClock};
 use super::{host, router, AppState, HttpError};
 
@@ -29,7 +30,7 @@ pub enum Listener {
 pub(super) async fn accept_loop(
     listener: &Listener,
     state: &Arc<AppState>,
-    connections: &GracefulShutdown,
+    connections: &Connections,
 ) -> std::io::Result<()> {
     let limit = Arc::new(Semaphore::new(state.settings.max_connections.max(1)));
     // HTTP/1 only, as the reference serves plain connections (no h2c), with hyper's HTTP/1
@@ -70,7 +71,7 @@ pub(super) async fn accept_loop(
         };
         let state = state.clone();
         let builder = builder.clone();
-        let watcher = connections.watcher();
+        let mut closing = connections.watch();
         let tls = tls.clone();
         tokio::spawn(async move {
             let _permit = permit;
@@ -97,18 +98,31 @@ pub(super) async fn accept_loop(
                     }
                 }
             });
-            let conn = watcher.watch(builder.serve_connection(TokioIo::new(io), service));
-            tokio::select! {
-                // The connection first: a head that has arrived is served, as hyper's own
-                // timeout serves a head it can parse.
-                biased;
-                ended = conn => {
-                    if let Err(e) = ended {
-                        tracing::debug!(error = %e, "connection ended with an error");
+            let conn = builder.serve_connection(TokioIo::new(io), service);
+            let expired = head_deadline::expire(&clock, limit);
+            tokio::pin!(conn, expired);
+            let mut close_asked = false;
+            loop {
+                tokio::select! {
+                    // Shutdown, then the connection: a head that has arrived is served, as
+                    // hyper's own timeout serves a head it can parse.
+                    biased;
+                    () = &mut closing, if !close_asked => {
+                        // Ends the connection after the request in progress, or at once if
+                        // it is idle; the header timeout still applies to a partial head.
+                        conn.as_mut().graceful_shutdown();
+                        close_asked = true;
                     }
-                }
-                () = head_deadline::expire(&clock, limit) => {
-                    tracing::debug!("no request head within the header timeout: connection closed");
+                    ended = conn.as_mut() => {
+                        if let Err(e) = ended {
+                            tracing::debug!(error = %e, "connection ended with an error");
+                        }
+                        break;
+                    }
+                    () = &mut expired => {
+                        tracing::debug!("no request head within the header timeout: connection closed");
+                        break;
+                    }
                 }
             }
         });

@@ -27,6 +27,7 @@ mod admin_actions;
 mod admin_api;
 pub mod admin_auth;
 mod body;
+mod closing;
 mod connection;
 mod dashboard;
 mod error;
@@ -47,7 +48,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{HookSet, LiveHooks};
@@ -56,6 +56,7 @@ use crate::metrics::Metrics;
 use crate::notify;
 use crate::request::MemoryBudget;
 use crate::store::Store;
+use closing::Connections;
 use notifications::JobNotifications;
 
 pub use admin_auth::AdminAuth;
@@ -271,7 +272,7 @@ pub async fn run(
     state: Arc<AppState>,
     shutdown: Shutdown,
 ) -> std::io::Result<()> {
-    let connections = GracefulShutdown::new();
+    let connections = Connections::new();
     let accepted = tokio::select! {
         result = connection::accept_loop(&listener, &state, &connections) => result,
         () = shutdown.requested() => Ok(()),
@@ -288,7 +289,7 @@ pub async fn run(
 
 /// Winds jobs and open connections down together; once jobs have stopped, pending notifications
 /// get what is left of the shutdown timeout (at least the kill grace connections get too).
-async fn drain(state: &AppState, connections: GracefulShutdown, shutdown: &Shutdown) {
+async fn drain(state: &AppState, connections: Connections, shutdown: &Shutdown) {
     let deadline = tokio::time::Instant::now() + state.settings.shutdown_timeout;
     let jobs_stopped = CancellationToken::new();
     let jobs = async {

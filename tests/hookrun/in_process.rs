@@ -329,6 +329,61 @@ async fn shutdown_refuses_new_work_and_returns_once_the_job_is_done() {
 }
 
 #[tokio::test]
+async fn shutdown_closes_idle_connections_at_once_and_answers_the_request_in_progress() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let answer = with(
+        sh_hook("answer", "sleep 0.5; echo answered", &[]),
+        json!({"include-command-output-in-response": true}),
+    );
+    let mut server = TestServer::builder()
+        .hooks([sh_hook("slow", "sleep 1.5", &[]), answer])
+        .start()
+        .await;
+    // A job that keeps the server draining for 1.5 s.
+    server.post("/hooks/slow").send().await.unwrap();
+    let host = server.addr;
+    let mut idle = tokio::net::TcpStream::connect(host).await.unwrap();
+    idle.write_all(format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut answered = Vec::new();
+    while !answered.ends_with(b"OK") {
+        let mut buf = [0; 512];
+        let n = idle.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed before answering");
+        answered.extend_from_slice(&buf[..n]);
+    }
+    let mut busy = tokio::net::TcpStream::connect(host).await.unwrap();
+    busy.write_all(
+        format!("POST /hooks/answer HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let t0 = Instant::now();
+    server.trigger_shutdown();
+    // The idle keep-alive connection is closed at once, long before the jobs end.
+    let mut buf = [0; 512];
+    let read = tokio::time::timeout(Duration::from_millis(400), idle.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0))),
+        "idle connection still open after {:?}: {read:?}",
+        t0.elapsed()
+    );
+    // The request in progress gets its whole answer, then the connection closes.
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), busy.read_to_end(&mut rest))
+        .await
+        .expect("the answer and the close come before the jobs' deadline")
+        .unwrap();
+    let rest = String::from_utf8_lossy(&rest);
+    assert!(rest.starts_with("HTTP/1.1 200"), "{rest}");
+    assert!(rest.contains("answered\n"), "{rest}");
+    server.stop_within(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
 async fn dispatch_answers_without_a_socket() {
     use http_body_util::BodyExt;
     let mut server = TestServer::builder()
