@@ -234,7 +234,7 @@ fn strict_lookup<'v>(
 fn generated_documents_and_their_lookups_agree_with_serde_json() {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut checked_lookups = 0;
-    for round in 0..3_000 {
+    for round in 0..1_000 {
         let mut text = String::from("{");
         for k in 0..1 + rng.below(6) {
             if k > 0 {
@@ -291,7 +291,7 @@ fn generated_documents_and_their_lookups_agree_with_serde_json() {
         }
     }
     assert!(
-        checked_lookups > 1_000,
+        checked_lookups > 300,
         "only {checked_lookups} lookups found a value"
     );
 }
