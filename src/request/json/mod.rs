@@ -10,6 +10,8 @@
 //! (`marshal`), and the nil maps a multipart JSON file or a `null` parsed as JSON leave behind.
 
 mod build;
+#[cfg(test)]
+mod differential;
 mod lookup;
 mod marshal;
 pub(crate) mod scan;

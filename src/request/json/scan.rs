@@ -38,7 +38,29 @@ fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
-pub fn skip_ws(t: &[u8], mut i: usize) -> usize {
+/// The index of the first byte at or after `i` that is not whitespace (or the end of `t`).
+/// Most keys and values follow their `,` or `:` directly or after one space (what most
+/// encoders write): those two cases are read in place, without a loop or a call.
+#[inline(always)]
+pub fn skip_ws(t: &[u8], i: usize) -> usize {
+    // Every whitespace byte is at most b' ': a byte above it ends the run.
+    match t.get(i) {
+        Some(&b) if b > b' ' => i,
+        Some(b' ') if t.get(i + 1).is_some_and(|&b| b > b' ') => i + 1,
+        _ => skip_ws_run(t, i),
+    }
+}
+
+/// [`skip_ws`] over a longer run (indentation): eight spaces at a time, then byte by byte.
+#[inline(never)]
+fn skip_ws_run(t: &[u8], mut i: usize) -> usize {
+    const SPACES: u64 = u64::from_ne_bytes([b' '; 8]);
+    while let Some(word) = t.get(i..i + 8) {
+        if u64::from_ne_bytes(word.try_into().expect("an 8-byte slice")) != SPACES {
+            break;
+        }
+        i += 8;
+    }
     while i < t.len() && is_ws(t[i]) {
         i += 1;
     }
@@ -64,6 +86,9 @@ pub fn validate_indexed(
     index: &mut MemberIndex,
 ) -> Result<(usize, Counts), SyntaxError> {
     let mut stack = Nesting::default();
+    // Whether the innermost open container is an object: what comes after a value depends
+    // on it, and it changes only where a container opens or closes.
+    let mut in_object = false;
     // Where the objects open around the validator start, by depth, as deep as objects are
     // indexed.
     let mut objects = [0usize; MemberIndex::DEPTH];
@@ -77,30 +102,30 @@ pub fn validate_indexed(
         };
         counts.values += 1;
         match c {
+            b'"' => i = string(t, i)?,
             b'{' | b'[' => {
-                stack.push(c == b'{');
-                if stack.depth() > MAX_DEPTH {
+                in_object = c == b'{';
+                stack.push(in_object);
+                let depth = stack.depth();
+                if depth > MAX_DEPTH {
                     return Err(SyntaxError::Depth);
                 }
-                if let (b'{', Some(slot)) = (c, objects.get_mut(stack.depth() - 1)) {
-                    *slot = i;
+                if in_object {
+                    if let Some(slot) = objects.get_mut(depth - 1) {
+                        *slot = i;
+                    }
                 }
                 i = skip_ws(t, i + 1);
-                let close = if c == b'{' { b'}' } else { b']' };
-                if t.get(i) == Some(&close) {
-                    stack.pop();
-                    i += 1;
-                } else if c == b'{' {
-                    let (value, key) = key(t, i)?;
-                    let depth = stack.depth();
-                    index.record(depth, objects.get(depth - 1).copied(), key, value);
-                    i = value;
-                    continue 'value;
-                } else {
+                let close = if in_object { b'}' } else { b']' };
+                if t.get(i) != Some(&close) {
+                    if in_object {
+                        i = member(t, i, depth, &objects, index)?;
+                    }
                     continue 'value;
                 }
+                in_object = stack.pop();
+                i += 1;
             }
-            b'"' => i = string(t, i)?,
             b'-' | b'0'..=b'9' => i = number(t, i)?,
             b't' => i = literal(t, i, b"true")?,
             b'f' => i = literal(t, i, b"false")?,
@@ -109,35 +134,51 @@ pub fn validate_indexed(
         }
         // After a value: close containers or move to the next member or element.
         loop {
-            let Some(in_object) = stack.top() else {
+            if stack.depth() == 0 {
                 index.finish();
                 return Ok((i, counts));
-            };
+            }
             i = skip_ws(t, i);
-            match (in_object, t.get(i)) {
-                (_, None) => return Err(SyntaxError::Eof),
-                (true, Some(b',')) => {
-                    let (value, key) = key(t, skip_ws(t, i + 1))?;
-                    let depth = stack.depth();
-                    index.record(depth, objects.get(depth - 1).copied(), key, value);
-                    i = value;
+            match t.get(i) {
+                Some(b',') if in_object => {
+                    i = member(t, skip_ws(t, i + 1), stack.depth(), &objects, index)?;
                     continue 'value;
                 }
-                (false, Some(b',')) => {
+                Some(b',') => {
                     i += 1;
                     continue 'value;
                 }
-                (true, Some(b'}')) | (false, Some(b']')) => {
-                    stack.pop();
+                Some(b'}') if in_object => {
+                    in_object = stack.pop();
                     i += 1;
                 }
-                (true, Some(_)) => {
+                Some(b']') if !in_object => {
+                    in_object = stack.pop();
+                    i += 1;
+                }
+                None => return Err(SyntaxError::Eof),
+                Some(_) if in_object => {
                     return Err(char_error(t, i, "after object key:value pair"));
                 }
-                (false, Some(_)) => return Err(char_error(t, i, "after array element")),
+                Some(_) => return Err(char_error(t, i, "after array element")),
             }
         }
     }
+}
+
+/// A member's key at `at` (its colon too), recorded in `index` as a member of the object open
+/// at `depth`; returns where its value starts.
+#[inline(always)]
+fn member(
+    t: &[u8],
+    at: usize,
+    depth: usize,
+    objects: &[usize; MemberIndex::DEPTH],
+    index: &mut MemberIndex,
+) -> Result<usize, SyntaxError> {
+    let (value, key) = key(t, at)?;
+    index.record(depth, objects.get(depth - 1).copied(), key, value);
+    Ok(value)
 }
 
 /// The containers open around the validator, innermost last: whether each is an object. The
@@ -171,19 +212,17 @@ impl Nesting {
         self.depth += 1;
     }
 
-    fn pop(&mut self) {
+    /// Closes the innermost container; returns whether the one around it is an object (false
+    /// when none is open).
+    fn pop(&mut self) -> bool {
         if self.depth > 64 {
             self.deep.pop();
         }
         self.depth -= 1;
-    }
-
-    /// Whether the innermost open container is an object; `None` when none is open.
-    fn top(&self) -> Option<bool> {
         match self.depth {
-            0 => None,
-            1..=64 => Some(self.shallow >> (self.depth - 1) & 1 == 1),
-            _ => self.deep.last().copied(),
+            0 => false,
+            1..=64 => self.shallow >> (self.depth - 1) & 1 == 1,
+            _ => self.deep.last().copied().unwrap_or(false),
         }
     }
 }
@@ -213,11 +252,20 @@ fn key(t: &[u8], start: usize) -> Result<(usize, std::ops::Range<usize>), Syntax
 #[inline(always)]
 fn string(t: &[u8], start: usize) -> Result<usize, SyntaxError> {
     let i = start + 1;
-    match word_run_end(t, i, true) {
-        Some(end) if t[end] == b'"' => Ok(end + 1),
+    let end = match word_run_end(t, i, true) {
+        Some(end) => end,
+        // Keys up to sixteen bytes long are common too: a second word, still in place.
+        None if t.len() >= i + 8 => match word_run_end(t, i + 8, true) {
+            Some(end) => end,
+            None => return string_rest(t, past_plain_word(t, i + 8)),
+        },
+        None => return string_rest(t, i),
+    };
+    if t[end] == b'"' {
+        Ok(end + 1)
+    } else {
         // At a backslash or a control byte.
-        Some(end) => string_rest(t, end),
-        None => string_rest(t, past_plain_word(t, i)),
+        string_rest(t, end)
     }
 }
 
@@ -297,7 +345,17 @@ fn number(t: &[u8], start: usize) -> Result<usize, SyntaxError> {
     Ok(i)
 }
 
+#[inline(always)]
 fn literal(t: &[u8], start: usize, word: &'static [u8]) -> Result<usize, SyntaxError> {
+    if t.get(start..start + word.len()) == Some(word) {
+        return Ok(start + word.len());
+    }
+    literal_error(t, start, word)
+}
+
+/// Where [`literal`] fails, in Go's words.
+#[cold]
+fn literal_error(t: &[u8], start: usize, word: &'static [u8]) -> Result<usize, SyntaxError> {
     for (k, &want) in word.iter().enumerate() {
         if t.get(start + k) != Some(&want) {
             return Err(char_error(t, start + k, "in literal"));
@@ -553,7 +611,7 @@ impl MemberIndex {
 
     /// Records a member at `depth` of the object starting at `object` (`None`: too deep to
     /// index), whose key is `key` and whose value starts at `value`.
-    #[inline]
+    #[inline(always)]
     fn record(
         &mut self,
         depth: usize,
