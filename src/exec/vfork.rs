@@ -562,24 +562,22 @@ extern "C" fn child_main(plan: *mut libc::c_void) -> libc::c_int {
         // hookrun ignores SIGPIPE (Rust's runtime does at start), which commands must not.
         let mut default: libc::sigaction = std::mem::zeroed();
         default.sa_sigaction = libc::SIG_DFL;
-        let first = if plan.handlers_cleared {
+        if plan.handlers_cleared {
+            // The kernel reset every caught signal at the clone; an ignored one stays ignored.
             libc::sigaction(libc::SIGPIPE, &default, std::ptr::null_mut());
-            // Nothing is caught any more: the loop below has nothing to do.
-            plan.last_signal + 1
         } else {
-            1
-        };
-        for signal in first..=plan.last_signal {
-            if signal == libc::SIGKILL || signal == libc::SIGSTOP {
-                continue;
-            }
-            let mut old: libc::sigaction = std::mem::zeroed();
-            if libc::sigaction(signal, std::ptr::null(), &mut old) != 0 {
-                continue; // a signal glibc reserves for itself
-            }
-            let caught = old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN;
-            if caught || signal == libc::SIGPIPE {
-                libc::sigaction(signal, &default, std::ptr::null_mut());
+            for signal in 1..=plan.last_signal {
+                if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+                    continue;
+                }
+                let mut old: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(signal, std::ptr::null(), &mut old) != 0 {
+                    continue; // a signal glibc reserves for itself
+                }
+                let caught = old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN;
+                if caught || signal == libc::SIGPIPE {
+                    libc::sigaction(signal, &default, std::ptr::null_mut());
+                }
             }
         }
         let mut empty: libc::sigset_t = std::mem::zeroed();
