@@ -344,6 +344,17 @@ async fn a_command_in_a_cgroup_starts_as_std_starts_one() {
         assert!(matches!(std_exit, Exit::SpawnFailed(_)), "{std_exit:?}");
         assert_eq!(cloned_exit, std_exit);
     }
+    // A step of the child's that fails before its exec (its `chdir`), which a start by
+    // `clone3` learns of only once the child is reaped.
+    let inv = || Invocation {
+        working_dir: Some(PathBuf::from("/no/such/folder")),
+        files: Vec::new(),
+        ..plain("/bin/true", &[])
+    };
+    let (std_exit, _) = output_with(inv(), process_groups()).await;
+    let (cloned_exit, _) = output_with(inv(), Isolation::Cgroups(cgroups.clone())).await;
+    assert!(matches!(std_exit, Exit::SpawnFailed(_)), "{std_exit:?}");
+    assert_eq!(cloned_exit, std_exit);
 }
 
 /// Many commands started at once in their cgroups, from several threads: each runs once, in
