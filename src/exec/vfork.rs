@@ -486,19 +486,36 @@ pub fn start_and_wait(spawn: &Spawn, limit: std::time::Duration) -> std::io::Res
         launch,
         failure,
     } = launch(spawn, true)?;
-    let _pidfd = pidfd;
-    let deadline = std::time::Instant::now() + limit;
-    while let Ok(WaitStatus::StillAlive) = waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
-        if std::time::Instant::now() >= deadline {
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-            let _ = waitpid(pid, None);
-            break;
+    if let Some(pidfd) = pidfd {
+        if !ended_within(&pidfd, limit) {
+            let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
         }
-        std::thread::sleep(std::time::Duration::from_millis(1));
     }
+    let _ = waitpid(pid, None);
     match failure.or_else(|| launch.as_ref().and_then(Launch::failure)) {
         Some(error) => Err(error),
         None => Ok(()),
+    }
+}
+
+/// Whether the process of `pidfd` ends within `limit` (its pidfd becomes readable).
+#[allow(unsafe_code)]
+fn ended_within(pidfd: &OwnedFd, limit: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let mut ready = libc::pollfd {
+            fd: pidfd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = libc::c_int::try_from(left.as_millis()).unwrap_or(libc::c_int::MAX);
+        // SAFETY: one pollfd, on this stack, for the length of the call.
+        match unsafe { libc::poll(&mut ready, 1, ms) } {
+            1 => return true,
+            -1 if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {}
+            _ => return false,
+        }
     }
 }
 
