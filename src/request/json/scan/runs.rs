@@ -181,9 +181,10 @@ mod tests {
 
     #[test]
     fn plain_runs_end_at_the_first_byte_needing_care_wherever_it_is() {
-        // Every position in and around the 8-byte words, every kind of stop, and the bytes
-        // that must not stop a run (0x20, 0x7f, high bytes, a byte after a stop).
-        for len in 0..40 {
+        // Every position in and around the 8-byte words and the 16-byte blocks (three of
+        // them, then the words and bytes at the end), every kind of stop, and the bytes that
+        // must not stop a run (0x20, 0x7f, high bytes, a byte after a stop).
+        for len in 0..72 {
             for stop in [b'"', b'\\', b'\n', 0x00, 0x1f] {
                 for at in 0..=len {
                     let mut t: Vec<u8> = (0..len)
