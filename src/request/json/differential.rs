@@ -1,8 +1,9 @@
 //! Differential tests of the validator and of lookups against serde_json, on generated text
 //! that reaches every fast path of `scan`: the in-place whitespace and string reads, the
 //! 8-byte words and 16-byte blocks of long strings (a quote, backslash, escape, control byte
-//! or multi-byte character at every offset around them), literals and numbers cut at every
-//! byte, and documents with duplicate and escaped keys.
+//! or multi-byte character at every offset around them), literals and numbers (digit runs
+//! longer than the 8-byte words they are read in) cut at every byte, and documents with
+//! duplicate and escaped keys.
 //!
 //! Where Go and serde_json differ, the cases stay out of the comparison and are checked
 //! against Go's behaviour instead: bytes of invalid UTF-8 (Go accepts them), `\u` escapes of
@@ -60,10 +61,10 @@ const PIECES: [&str; 17] = [
 
 #[test]
 fn strings_agree_with_serde_json_at_every_offset() {
-    // Every piece at every offset of strings up to 40 bytes of plain content (past the first
-    // word, the second, and a 16-byte block), as a value and as a key, with the rest of the
-    // string after it.
-    for len in 0..=40 {
+    // Every piece at every offset of strings up to 56 bytes of plain content (past the first
+    // word, the second, the third, two 16-byte blocks and the word after them), as a value
+    // and as a key, with the rest of the string after it.
+    for len in 0..=56 {
         for piece in PIECES {
             for at in 0..=len {
                 let content = format!("{}{piece}{}", "x".repeat(at), "y".repeat(len - at));
@@ -131,7 +132,19 @@ fn whitespace_runs_agree_with_serde_json() {
 #[test]
 fn literals_and_numbers_agree_with_serde_json_at_every_cut_and_edit() {
     let values = [
-        "true", "false", "null", "0", "-0", "12345678", "-1.5e+3", "0.25E-7", "1e9",
+        "true",
+        "false",
+        "null",
+        "0",
+        "-0",
+        "12345678",
+        "-1.5e+3",
+        "0.25E-7",
+        "1e9",
+        // Digit runs longer than the 8-byte words they are read in, in every part.
+        "123456789012345678901",
+        "-98765432.01234567890123e+123456789",
+        "0.000000000000000001E-0000000012",
     ];
     for value in values {
         for at in 0..=value.len() {
@@ -139,7 +152,7 @@ fn literals_and_numbers_agree_with_serde_json_at_every_cut_and_edit() {
             agree(format!("[{}]", &value[..at]).as_bytes());
             agree(format!("{{\"k\":{}}}", &value[..at]).as_bytes());
             if at < value.len() {
-                for b in ["x", "e", "1", "-", ".", "+", "\"", " ", "]"] {
+                for b in ["x", "e", "1", "-", ".", "+", "\"", " ", "]", "/", ":"] {
                     let edited = format!("{}{b}{}", &value[..at], &value[at + 1..]);
                     agree(format!("[{edited}]").as_bytes());
                     agree(format!("[{edited},1]").as_bytes());
