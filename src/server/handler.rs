@@ -67,12 +67,13 @@ pub async fn handle<B: RequestBody>(
             let response = match found {
                 Ok(hook) => {
                     let remote = RemoteAddr::new(remote);
-                    let answer = match read_request(&state, &hook, remote, request_id, req).await {
-                        Ok(read) => respond(&state, &hook, read).await,
-                        Err(e) => Err(e),
-                    };
+                    let (answer, headers) =
+                        match read_request(&state, &hook, remote, request_id, req).await {
+                            Ok(read) => respond(&state, &hook, read).await,
+                            Err(e) => (Err(e), HeaderMap::new()),
+                        };
                     state.metrics.request(Some(&hook.id), outcome(&answer));
-                    reply::hook_response(&state.settings, &hook, answer)
+                    reply::hook_response(&state.settings, &hook, answer, headers)
                 }
                 Err(e) => {
                     log_refusal(&e, &method);
@@ -306,21 +307,26 @@ fn prepare_payload(
 }
 
 /// Starts the hook's jobs, then lets go of the request (body, payload and their memory)
-/// before waiting for a command whose output is the answer.
+/// before waiting for a command whose output is the answer. Returns the answer and the
+/// request's header map, emptied, for the response's headers (`Headers::into_empty_map`).
 async fn respond(
     state: &Arc<AppState>,
     hook: &Arc<Hook>,
     read: ReadRequest,
-) -> Result<Answer, HttpError> {
+) -> (Result<Answer, HttpError>, HeaderMap) {
     let started = answer(state, hook, &read.request).await;
-    drop(read);
-    match started? {
-        Next::Done(answer) => Ok(answer),
-        Next::Wait(jobs) => {
+    let ReadRequest { request, _memory } = read;
+    let headers = request.headers.into_empty_map();
+    drop(_memory);
+    let answer = match started {
+        Ok(Next::Done(answer)) => Ok(answer),
+        Ok(Next::Wait(jobs)) => {
             let ending = jobs.first.wait().await;
             Ok(Answer::Finished { jobs, ending })
         }
-    }
+        Err(e) => Err(e),
+    };
+    (answer, headers)
 }
 
 /// What a request leads to once its jobs are submitted.
