@@ -315,8 +315,12 @@ async fn respond(
     read: ReadRequest,
 ) -> (Result<Answer, HttpError>, HeaderMap) {
     let started = answer(state, hook, &read.request).await;
-    let ReadRequest { request, _memory } = read;
-    let headers = request.headers.into_empty_map();
+    let ReadRequest {
+        mut request,
+        _memory,
+    } = read;
+    let headers = std::mem::take(&mut request.headers).into_empty_map();
+    drop(request);
     drop(_memory);
     let answer = match started {
         Ok(Next::Done(answer)) => Ok(answer),
