@@ -86,7 +86,7 @@ pub fn evaluate(rule: &Rule, input: &Input, opts: Options) -> (bool, Option<Rule
             },
             Err(e) => (false, Some(e.into())),
         },
-        Rule::IpWhitelist(ranges) => match ip_allowed(&req.remote_addr, ranges) {
+        Rule::IpWhitelist(ranges) => match ip_allowed(req.remote_addr.as_str(), ranges) {
             Ok(ok) => (ok, None),
             Err(e) => (false, Some(e)),
         },

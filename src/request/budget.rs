@@ -211,10 +211,15 @@ async fn reserve(pool: &Pool, bytes: u64) -> Result<Reservation, OverBudget> {
         return Err(over);
     }
     let n = u32::try_from(need).map_err(|_| over)?;
-    let permit = Arc::clone(&pool.semaphore)
-        .acquire_many_owned(n)
-        .await
-        .expect("the budget's semaphores are never closed");
+    // Free memory is taken at once, without registering to wait: while a request waits, the
+    // pool's free memory is already its, so this takes nothing out of turn.
+    let permit = match Arc::clone(&pool.semaphore).try_acquire_many_owned(n) {
+        Ok(permit) => permit,
+        Err(_) => Arc::clone(&pool.semaphore)
+            .acquire_many_owned(n)
+            .await
+            .expect("the budget's semaphores are never closed"),
+    };
     reservation.permit = Some(permit);
     Ok(reservation)
 }
@@ -242,6 +247,28 @@ mod tests {
         assert_eq!(second.bytes(), 1024 * 1024);
         assert!(budget.reserve_work(2 * 1024 * 1024).await.is_err());
         assert_eq!(budget.reserve_body(0).await.unwrap().bytes(), 0);
+    }
+
+    #[tokio::test]
+    async fn free_memory_goes_to_a_waiting_request_first() {
+        let budget = MemoryBudget::new(3 * 1024 * 1024, 0);
+        let held = budget.reserve_body(1536 * 1024).await.unwrap();
+        let waiting = {
+            let budget = budget.clone();
+            tokio::spawn(async move { budget.reserve_body(1024 * 1024).await.unwrap() })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished());
+        // 512 KiB are free, but they are the waiting request's: a later one waits behind it.
+        let later = budget.reserve_body(256 * 1024);
+        let later = tokio::time::timeout(std::time::Duration::from_millis(100), later).await;
+        assert!(later.is_err(), "a later request took memory out of turn");
+        drop(held);
+        let first = tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(first.bytes(), 1024 * 1024);
     }
 
     #[tokio::test]

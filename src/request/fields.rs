@@ -135,6 +135,15 @@ impl Headers {
         }
     }
 
+    /// The request's own header map, emptied, with its room kept. hyper hands the header map of
+    /// a response to the next request on its connection, so a response whose headers are
+    /// written into this one allocates none, and the map goes round the connection.
+    pub fn into_empty_map(self) -> HeaderMap {
+        let mut raw = self.raw;
+        raw.clear();
+        raw
+    }
+
     fn fields(&self) -> &Fields {
         self.fields.get_or_init(|| {
             let mut fields = Fields::default();
@@ -181,4 +190,22 @@ fn write_str(out: &mut Vec<u8>, s: &[u8]) {
     let mut escaped = Vec::with_capacity(s.len() + 2);
     text::write_internal(&mut escaped, s);
     text::write_marshal(out, &escaped[1..escaped.len() - 1], false);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_emptied_header_map_keeps_its_room_and_nothing_else() {
+        let mut raw = HeaderMap::new();
+        raw.insert(header::HOST, "example.org".parse().expect("a value"));
+        raw.insert("x-token", "secret".parse().expect("a value"));
+        let headers = Headers::new(raw);
+        assert_eq!(headers.text("X-Token"), Some("secret"));
+        let room = headers.raw.capacity();
+        let map = headers.into_empty_map();
+        assert!(map.is_empty());
+        assert_eq!(map.capacity(), room);
+    }
 }

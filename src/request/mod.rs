@@ -15,25 +15,29 @@ mod jsonpath;
 mod mime;
 mod multipart;
 pub mod params;
+mod remote;
 mod xml;
+
+use std::borrow::Cow;
 
 use bytes::Bytes;
 
 use crate::config::Parameter;
-use crate::registry::ImagePush;
 
 pub use budget::{BodyUse, MemoryBudget, OverBudget, Reservation};
 pub use fields::{Field, Fields, Headers};
 pub use json::Document;
 pub use params::{ParamError, ParamErrorKind};
+pub use remote::{remote_text, RemoteAddr};
 
 /// Everything rules and commands can read from one request.
 #[derive(Debug, Clone, Default)]
 pub struct HookRequest {
     pub id: String,
-    pub method: String,
+    /// The method as the client sent it (the standard ones without a copy: [`method_text`]).
+    pub method: Cow<'static, str>,
     /// `ip:port`, with brackets for IPv6, as Go's `RemoteAddr`.
-    pub remote_addr: String,
+    pub remote_addr: RemoteAddr,
     /// Canonical header name → first value (built when first read).
     pub headers: Headers,
     /// Query parameter → first value.
@@ -45,8 +49,23 @@ pub struct HookRequest {
     pub body: Bytes,
     /// The content type used to parse the body (the hook's override wins).
     pub content_type: String,
-    /// The registry push this request (or this job of a multi-push delivery) is about.
-    pub event: Option<ImagePush>,
+}
+
+/// A method's text: the standard methods as static text (a request's method is one of them
+/// almost always), any other copied.
+pub fn method_text(method: &http::Method) -> Cow<'static, str> {
+    Cow::Borrowed(match method.as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        "CONNECT" => "CONNECT",
+        "PATCH" => "PATCH",
+        "TRACE" => "TRACE",
+        other => return Cow::Owned(other.to_owned()),
+    })
 }
 
 /// Something that went wrong while parsing a body. Most are logged and leave the payload
@@ -185,6 +204,22 @@ mod tests {
         assert_eq!(json("null"), (None, true));
         assert_eq!(json("\"s\""), (None, false));
         assert_eq!(json("\u{feff}{}"), (None, false));
+    }
+
+    #[test]
+    fn methods_are_written_as_sent() {
+        for method in [
+            "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "PURGE",
+        ] {
+            let parsed = http::Method::from_bytes(method.as_bytes()).expect("a method");
+            let text = method_text(&parsed);
+            assert_eq!(text, method);
+            assert_eq!(
+                matches!(text, Cow::Borrowed(_)),
+                method != "PURGE",
+                "{method}"
+            );
+        }
     }
 
     #[test]

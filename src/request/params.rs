@@ -63,8 +63,8 @@ pub fn get<'r>(param: &'r Parameter, req: &'r HookRequest) -> Result<Cow<'r, str
                     not_found(&q.text)
                 })
         }
-        Parameter::Request(RequestKey::Method) => Ok(Cow::Borrowed(&req.method)),
-        Parameter::Request(RequestKey::RemoteAddr) => Ok(Cow::Borrowed(&req.remote_addr)),
+        Parameter::Request(RequestKey::Method) => Ok(Cow::Borrowed(&*req.method)),
+        Parameter::Request(RequestKey::RemoteAddr) => Ok(Cow::Borrowed(req.remote_addr.as_str())),
         Parameter::Literal(s) => Ok(Cow::Borrowed(s)),
         Parameter::EntirePayload => Ok(Cow::Owned(
             req.payload
@@ -74,12 +74,9 @@ pub fn get<'r>(param: &'r Parameter, req: &'r HookRequest) -> Result<Cow<'r, str
         Parameter::EntireHeaders => Ok(Cow::Owned(req.headers.marshal())),
         Parameter::EntireQuery => Ok(Cow::Owned(req.query.marshal())),
         Parameter::RawBody => Ok(String::from_utf8_lossy(&req.body)),
-        Parameter::Event(name) => req
-            .event
-            .as_ref()
-            .and_then(|e| e.get(name))
-            .map(Cow::Borrowed)
-            .ok_or_else(|| not_found(name)),
+        // Event values belong to the image push a job is about, which `rules::Input` holds
+        // beside the request: the request alone has none.
+        Parameter::Event(name) => Err(not_found(name)),
         Parameter::Unreadable(reason) => Err(ParamError {
             kind: ParamErrorKind::Unreadable,
             name: reason.clone(),

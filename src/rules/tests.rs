@@ -24,7 +24,7 @@ fn req(body: &str, headers: &[(&str, &str)], remote: &str) -> HookRequest {
         body: Bytes::from(body.to_string()),
         payload,
         headers: h.into(),
-        remote_addr: remote.to_string(),
+        remote_addr: remote.into(),
         ..Default::default()
     }
 }

@@ -24,7 +24,10 @@ use crate::metrics::RequestOutcome;
 use crate::registry::{self, Delivery};
 use crate::request::budget::BodyUse;
 use crate::request::json::scan;
-use crate::request::{body_use, params, BodyError, Headers, HookRequest, Reservation};
+use crate::request::{
+    body_use, method_text, params, remote_text, BodyError, Headers, HookRequest, RemoteAddr,
+    Reservation,
+};
 use crate::rules::{self, Input};
 
 /// Answers a request for the hook `id`.
@@ -63,13 +66,14 @@ pub async fn handle<B: RequestBody>(
             tracing::debug!(%method, remote = %peer, "request received");
             let response = match found {
                 Ok(hook) => {
-                    let remote = remote_text(remote);
-                    let answer = match read_request(&state, &hook, remote, request_id, req).await {
-                        Ok(read) => respond(&state, &hook, read).await,
-                        Err(e) => Err(e),
-                    };
+                    let remote = RemoteAddr::new(remote);
+                    let (answer, headers) =
+                        match read_request(&state, &hook, remote, request_id, req).await {
+                            Ok(read) => respond(&state, &hook, read).await,
+                            Err(e) => (Err(e), HeaderMap::new()),
+                        };
                     state.metrics.request(Some(&hook.id), outcome(&answer));
-                    reply::hook_response(&state.settings, &hook, answer)
+                    reply::hook_response(&state.settings, &hook, answer, headers)
                 }
                 Err(e) => {
                     log_refusal(&e, &method);
@@ -201,7 +205,7 @@ struct ReadRequest {
 async fn read_request<B: RequestBody>(
     state: &AppState,
     hook: &Hook,
-    remote: String,
+    remote: RemoteAddr,
     request_id: String,
     req: Request<B>,
 ) -> Result<ReadRequest, HttpError> {
@@ -303,21 +307,30 @@ fn prepare_payload(
 }
 
 /// Starts the hook's jobs, then lets go of the request (body, payload and their memory)
-/// before waiting for a command whose output is the answer.
+/// before waiting for a command whose output is the answer. Returns the answer and the
+/// request's header map, emptied, for the response's headers (`Headers::into_empty_map`).
 async fn respond(
     state: &Arc<AppState>,
     hook: &Arc<Hook>,
     read: ReadRequest,
-) -> Result<Answer, HttpError> {
+) -> (Result<Answer, HttpError>, HeaderMap) {
     let started = answer(state, hook, &read.request).await;
-    drop(read);
-    match started? {
-        Next::Done(answer) => Ok(answer),
-        Next::Wait(jobs) => {
+    let ReadRequest {
+        mut request,
+        _memory,
+    } = read;
+    let headers = std::mem::take(&mut request.headers).into_empty_map();
+    drop(request);
+    drop(_memory);
+    let answer = match started {
+        Ok(Next::Done(answer)) => Ok(answer),
+        Ok(Next::Wait(jobs)) => {
             let ending = jobs.first.wait().await;
             Ok(Answer::Finished { jobs, ending })
         }
-    }
+        Err(e) => Err(e),
+    };
+    (answer, headers)
 }
 
 /// What a request leads to once its jobs are submitted.
@@ -431,7 +444,7 @@ fn rule_values_cost(rule: &crate::config::Rule, request: &HookRequest, inputs: u
 fn hook_request(
     hook: &Hook,
     parts: http::request::Parts,
-    remote: String,
+    remote: RemoteAddr,
     request_id: String,
 ) -> HookRequest {
     // The first value, as the canonical header map has it (hyper's names are lower-case).
@@ -444,7 +457,7 @@ fn hook_request(
     });
     let mut request = HookRequest {
         id: request_id,
-        method: parts.method.as_str().to_owned(),
+        method: method_text(&parts.method),
         remote_addr: remote,
         content_type,
         ..Default::default()
@@ -689,47 +702,6 @@ fn decode_base64(s: &str) -> Vec<u8> {
     }
 }
 
-/// The client's address as Go's `RemoteAddr` writes it (`ip:port`, `[ip]:port` for IPv6), `@`
-/// on a Unix socket. IPv4 is written by hand, as bytes: the formatting machinery took as long
-/// as the rest of a rejected request's bookkeeping, and pushing chars one at a time half that.
-fn remote_text(remote: Option<SocketAddr>) -> String {
-    /// Writes `n` in decimal at `out[len..]`; returns the new length.
-    fn put_decimal(out: &mut [u8; 21], len: usize, n: u16) -> usize {
-        let digits = match n {
-            0..=9 => 1,
-            10..=99 => 2,
-            100..=999 => 3,
-            1_000..=9_999 => 4,
-            _ => 5,
-        };
-        let mut n = n;
-        for slot in out[len..len + digits].iter_mut().rev() {
-            *slot = b'0' + (n % 10) as u8;
-            n /= 10;
-        }
-        len + digits
-    }
-    match remote {
-        None => "@".to_string(),
-        Some(SocketAddr::V4(addr)) => {
-            // At most "255.255.255.255:65535": 21 bytes.
-            let mut out = [0u8; 21];
-            let mut len = 0;
-            for (i, octet) in addr.ip().octets().into_iter().enumerate() {
-                if i > 0 {
-                    out[len] = b'.';
-                    len += 1;
-                }
-                len = put_decimal(&mut out, len, u16::from(octet));
-            }
-            out[len] = b':';
-            len = put_decimal(&mut out, len + 1, addr.port());
-            String::from_utf8(out[..len].to_vec()).expect("digits, dots and a colon are ASCII")
-        }
-        Some(addr) => addr.to_string(),
-    }
-}
-
 /// The request id: the client's `X-Request-Id` when `-x-request-id` allows it, else random.
 fn request_id(settings: &Settings, headers: &HeaderMap) -> String {
     if settings.use_x_request_id {
@@ -777,26 +749,5 @@ mod tests {
                 "{digit} never seen"
             );
         }
-    }
-
-    #[test]
-    fn remote_addresses_are_written_as_go_writes_them() {
-        for addr in [
-            "0.0.0.0:0",
-            "127.0.0.1:8080",
-            "10.20.30.40:65535",
-            "255.255.255.255:1",
-            "9.99.199.1:10",
-            "100.10.1.0:100",
-            "1.2.3.4:1000",
-            "1.2.3.4:9999",
-            "1.2.3.4:10000",
-            "[::1]:9000",
-            "[2001:db8::1%3]:443",
-        ] {
-            let parsed: SocketAddr = addr.parse().expect("an address");
-            assert_eq!(remote_text(Some(parsed)), parsed.to_string(), "{addr}");
-        }
-        assert_eq!(remote_text(None), "@");
     }
 }

@@ -70,10 +70,12 @@ impl Answer {
 
 /// The response to a request for `hook`, with the headers that go with it: `-header` values
 /// always; once the hook's rules held, its `response-headers` and the ids of its jobs too.
+/// `headers` is an empty map to write them into (the request's, whose room is kept).
 pub(super) fn hook_response(
     settings: &Settings,
     hook: &Hook,
     result: Result<Answer, HttpError>,
+    headers: HeaderMap,
 ) -> Response {
     let mut context = HeaderMap::new();
     for (name, value) in &settings.response_headers {
@@ -94,14 +96,15 @@ pub(super) fn hook_response(
         }
     }
     let resp = match result {
-        Ok(answer) => answer_response(hook, answer),
+        Ok(answer) => answer_response(hook, answer, headers),
         Err(e) => e.into_response(),
     };
     with_context_headers(resp, context)
 }
 
-fn answer_response(hook: &Hook, answer: Answer) -> Response {
-    let none = HeaderMap::new();
+/// The response to `answer`, its headers written into `none` (an empty map).
+fn answer_response(hook: &Hook, answer: Answer, none: HeaderMap) -> Response {
+    debug_assert!(none.is_empty());
     match answer {
         Answer::RulesNotSatisfied => {
             let mut h = none;
@@ -124,7 +127,7 @@ fn answer_response(hook: &Hook, answer: Answer) -> Response {
             } else {
                 StatusCode::LOCKED
             };
-            let mut h = HeaderMap::new();
+            let mut h = none;
             h.insert("hookrun-paused", HeaderValue::from_static("true"));
             go_text(
                 status,
