@@ -33,10 +33,11 @@ const UFFD_USER_MODE_ONLY: nix::libc::c_int = 1;
 /// Write faults on write-protected pages are resolved by the kernel (Linux 6.7).
 const UFFD_FEATURE_WP_ASYNC: u64 = 1 << 15;
 const UFFDIO_REGISTER_MODE_WP: u64 = 1 << 1;
-/// `_IOWR(0xAA, 0x3F, struct uffdio_api)`.
-const UFFDIO_API: nix::libc::c_ulong = 0xC018_AA3F;
+/// `_IOWR(0xAA, 0x3F, struct uffdio_api)`. The request's C type is the C library's: glibc's
+/// `unsigned long`, musl's `int` (the same 32 bits, hence the cast of the `u32`).
+const UFFDIO_API: nix::libc::Ioctl = 0xC018_AA3F_u32 as nix::libc::Ioctl;
 /// `_IOWR(0xAA, 0x00, struct uffdio_register)`.
-const UFFDIO_REGISTER: nix::libc::c_ulong = 0xC020_AA00;
+const UFFDIO_REGISTER: nix::libc::Ioctl = 0xC020_AA00_u32 as nix::libc::Ioctl;
 
 /// `struct uffdio_api`.
 #[repr(C)]
