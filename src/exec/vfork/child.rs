@@ -405,3 +405,73 @@ pub(super) fn clone_into_cgroup(
 ) -> Option<std::io::Result<(libc::pid_t, OwnedFd)>> {
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use std::mem::MaybeUninit;
+    use std::os::fd::AsFd;
+    use std::path::Path;
+
+    use nix::sys::wait::{waitpid, WaitStatus};
+    use nix::unistd::Pid;
+
+    use super::*;
+    use crate::exec::vfork::Spawn;
+
+    /// A child started by `clone3` runs on its stack beside hookrun's threads, and the stack
+    /// (a heap block, reused) has no guard page: running past its end would write into
+    /// hookrun's memory. So `child_main`'s deepest path — every signal's disposition asked
+    /// for, a step that fails, its error reported — must use a small part of it, here in an
+    /// unoptimised build, whose frames are the largest.
+    #[test]
+    fn the_child_uses_a_small_part_of_its_stack() {
+        const PATTERN: u8 = 0xa5;
+        let null = std::fs::File::open("/dev/null").expect("/dev/null");
+        let root = std::fs::File::open("/").expect("/");
+        let cases = [
+            ("/bin/true", None),
+            ("/no/such/program", None),
+            ("/bin/true", Some(Path::new("/no/such/folder"))),
+        ];
+        for (program, dir) in cases {
+            let path = Path::new(program);
+            let spawn = Spawn {
+                path,
+                arg0: path.as_os_str(),
+                args: &[],
+                env: Vec::new(),
+                dir,
+                stdin: null.as_fd(),
+                output: null.as_fd(),
+                // Not read: `clone_and_exec` starts the child where this process is.
+                cgroup: root.as_fd(),
+            };
+            let mut plan = Plan::new(&spawn).expect("a plan");
+            plan.handlers_cleared = false;
+            let mut stack = vec![MaybeUninit::new(PATTERN); CHILD_STACK];
+            let pid = clone_and_exec(&plan, &mut stack).expect("cloned");
+            let status = waitpid(Pid::from_raw(pid), None).expect("reaped");
+            let want = if program == "/bin/true" && dir.is_none() {
+                0
+            } else {
+                127
+            };
+            assert_eq!(
+                status,
+                WaitStatus::Exited(Pid::from_raw(pid), want),
+                "{program}"
+            );
+            // SAFETY: every byte was initialised with the pattern; the child wrote others.
+            #[allow(unsafe_code)]
+            let untouched = stack
+                .iter()
+                .position(|b| unsafe { b.assume_init() } != PATTERN)
+                .expect("the child used its stack");
+            let used = CHILD_STACK - untouched;
+            assert!(
+                used <= CHILD_STACK / 4,
+                "{program}: the child used {used} of its {CHILD_STACK} bytes of stack"
+            );
+        }
+    }
+}
