@@ -21,9 +21,12 @@
 //! the folders have been quiet for a moment and no hooks file is still open for writing, so a
 //! rewrite in progress is read once it is complete. A read that a change overlapped is dropped
 //! and made again once events settle; the watcher knows that every event from before the end
-//! of a read has arrived by passing a [`barrier`] in its own event stream. A reload whose files
-//! did not change since the last decision is skipped quietly; the comparison uses the exact
-//! bytes each load read.
+//! of a read has arrived by passing a [`barrier`] in its own event stream. The kernel queues a
+//! change's event only once the change is done, so a writer preempted between truncating a file
+//! and that event could still pass unseen: a read the watcher would refuse waits for another
+//! quiet moment before the barrier, and is dropped if a change shows meanwhile. A reload whose
+//! files did not change since the last decision is skipped quietly; the comparison uses the
+//! exact bytes each load read.
 //! Once the folders are watched, the files are compared once with what the served set was read
 //! from: a rewrite made while the server started, before any watch existed, is not missed.
 //!
@@ -141,12 +144,13 @@ impl Reloader {
 
     /// Loads everything anew and swaps it in if valid. `force` reloads even if unchanged.
     pub fn reload(&self, force: bool) -> Outcome {
-        self.reload_unless_superseded(force, || false)
+        self.reload_unless_superseded(force, |_| false)
     }
 
     /// [`Reloader::reload`], dropping what was read if `superseded` says the files changed
-    /// while they were read (the watcher then settles and reloads again).
-    fn reload_unless_superseded(&self, force: bool, superseded: impl Fn() -> bool) -> Outcome {
+    /// while they were read (the watcher then settles and reloads again); `superseded` is told
+    /// whether what was read would be refused.
+    fn reload_unless_superseded(&self, force: bool, superseded: impl Fn(bool) -> bool) -> Outcome {
         let _one_at_a_time = self.running.lock().unwrap_or_else(|e| e.into_inner());
         let served_read = self.hooks.snapshot().files_read.clone();
         let read_before = config::files_fingerprint(&served_read);
@@ -154,7 +158,7 @@ impl Reloader {
             return Outcome::Unchanged;
         }
         let loaded = config::load(&self.sources, &self.options, &SystemEnv);
-        if superseded() {
+        if superseded(self.would_refuse(&loaded)) {
             tracing::debug!(
                 "hooks files changed while they were read; reading them again once settled"
             );
@@ -178,6 +182,14 @@ impl Reloader {
             Outcome::Unchanged | Outcome::Superseded => {}
         }
         outcome
+    }
+
+    /// Whether [`Reloader::decide`] would refuse what was loaded.
+    fn would_refuse(&self, loaded: &config::Loaded) -> bool {
+        match &loaded.set {
+            None => true,
+            Some(set) => loaded.files_left_out || !refusals(&self.hooks.snapshot(), set).is_empty(),
+        }
     }
 
     /// Serves the loaded set if it may replace the served one.
@@ -291,7 +303,15 @@ impl Reloader {
             // rewrite that began just before the read may not be counted yet when the read
             // ends. Passing the barrier waits until every such event has arrived; without
             // one, waiting EVENT_LAG lets most of them arrive.
-            let superseded = move || {
+            let superseded = move |refused: bool| {
+                // The kernel queues a change's event once the change is done: a rewrite
+                // caught between its truncation and its event (a writer preempted there on a
+                // loaded machine) reads as an empty file whose event comes after the barrier.
+                // A refusal is rare and logged as an error: give such a change time to show
+                // first.
+                if refused {
+                    std::thread::sleep(debounce::QUIET);
+                }
                 if !barrier.as_ref().is_some_and(|b| b.pass()) {
                     std::thread::sleep(EVENT_LAG);
                 }
