@@ -1,5 +1,5 @@
 //! Starting a command inside its job cgroup the way `posix_spawn` starts one: the child shares
-//! hookrun's memory (`clone` with `CLONE_VM`) until it execs, so nothing is copied. std's
+//! hookrun's memory (`clone` with `CLONE_VM | CLONE_VFORK`) until it execs. std's
 //! `Command::pre_exec`, the only way std offers to run code between fork and exec, forces a
 //! real `fork`: it copies the page tables of the whole multi-threaded server, write-protects its
 //! memory (a TLB shootdown on every core) and turns hookrun's next writes into page faults,
@@ -10,37 +10,37 @@
 //! Everything the child reads is built first, in ordinary code ([`Plan`]): the program's path,
 //! argv and envp as C strings (the environment as std builds it: hookrun's, then the job's
 //! variables, sorted by name; hookrun's own is read once, at the first command, since it does
-//! not change once the server runs), the folder, the descriptors. The child runs on a stack of
-//! its own.
+//! not change once the server runs), the folder, the descriptors. The calling thread blocks
+//! every signal, so that none of hookrun's handlers can run in the child while it shares
+//! hookrun's memory, and the child starts on a stack of its own while the thread sleeps until
+//! the child has exec'd or exited.
 //!
 //! The child is born in the job cgroup: `clone3` with `CLONE_INTO_CGROUP` (Linux 5.7) and the
-//! cgroup's directory, which also returns its pidfd (`CLONE_PIDFD`), and with every caught
-//! signal at its default (`CLONE_CLEAR_SIGHAND`), so that none of hookrun's handlers can run
-//! in it. The calling thread is not suspended until the child's exec (no `CLONE_VFORK`): the
-//! clone returns as soon as the child exists, and the plan and stack stay with the [`Child`]
-//! until it is reaped. Moving a running process into a cgroup instead (writing to
-//! `cgroup.procs`) makes the kernel wait for an RCU grace period while it holds a lock every
-//! fork takes: about a millisecond on this 2-core machine. glibc has no `clone3` a program may
-//! call, so the call is a few instructions of assembly (x86-64). Where `clone3` or
-//! `CLONE_INTO_CGROUP` is missing (older kernels, valgrind, other architectures), the child is
-//! started as `posix_spawn` starts one, with glibc's `clone` and `CLONE_VFORK` (the thread
-//! blocks every signal and sleeps until the child has exec'd or exited), and its first step is
-//! to write "0" to the cgroup's `cgroup.procs` (it enters the cgroup before the command can
-//! fork).
+//! cgroup's directory, which also returns its pidfd (`CLONE_PIDFD`). Moving a running process
+//! into a cgroup instead (writing to `cgroup.procs`) makes the kernel wait for an RCU grace
+//! period while it holds a lock every fork takes: about a millisecond on this 2-core machine,
+//! during which the starting thread sleeps, which capped the commands a second hookrun could
+//! start well below the machine's limit. glibc has no `clone3` a program may call, so the call
+//! is a few instructions of assembly (x86-64). Where `clone3` or `CLONE_INTO_CGROUP` is missing
+//! (older kernels, valgrind, other architectures), the child is started with glibc's `clone`
+//! and its first step is to write "0" to the cgroup's `cgroup.procs` (it enters the cgroup
+//! before the command can fork).
 //!
-//! The child then makes raw system calls only: `setpgid(0, 0)`, `dup3` of /dev/null to stdin
-//! and of the output pipe to stdout and stderr, `chdir`, each caught signal and SIGPIPE back
-//! to its default and an empty signal mask (what std gives a command), then `execve`. Born by
-//! `clone3`, it restores SIGPIPE alone; born by `clone`, it asks for each signal's disposition
-//! first. A step that fails reports its errno and the child exits with 127: born by `clone3`,
-//! it stores the errno in the plan, which hookrun reads once it has reaped the child
-//! ([`Child::start_error`]); born by the fallback `clone`, it writes the errno to a
-//! close-on-exec pipe that hookrun reads once the clone has returned (an exec closes it
-//! unwritten: as std reports a failed exec), since under valgrind, which runs a vfork as a
-//! fork, it shares no memory. hookrun watches the child's pidfd (opened with `pidfd_open`
-//! after a plain `clone`; where none can be opened, as under valgrind: SIGCHLD): waiting polls
-//! it, killing is `pidfd_send_signal`, and the child is reaped once, so no other process can
-//! ever be signalled under a reused pid.
+//! The child then makes system calls only: `setpgid(0, 0)`, `dup2` of /dev/null to stdin and
+//! of the output pipe to stdout and stderr, `chdir`, each caught signal and SIGPIPE back to its
+//! default and an empty signal mask (what std gives a command), then `execve`. Born by `clone3`,
+//! it is born with the caught signals at their defaults (`CLONE_CLEAR_SIGHAND`) and restores
+//! SIGPIPE alone; born by `clone`, it asks for each signal's disposition first. A step that
+//! fails reports its errno and the child exits with 127: born by `clone3`, it stores the errno
+//! in the plan, in the memory it shares with hookrun (as glibc's `posix_spawn` does; the
+//! thread reads it once the clone has returned, which is when the child has exec'd or
+//! exited); born by the fallback `clone`, it writes the errno to a close-on-exec pipe that
+//! hookrun reads (an exec closes it unwritten: as std reports a failed exec), since under
+//! valgrind, which runs a vfork as a fork, it shares no memory. hookrun's thread
+//! then restores its signal mask and, on success, watches the child's pidfd (opened with
+//! `pidfd_open` after a plain `clone`; where none can be opened, as under valgrind: SIGCHLD):
+//! waiting polls it, killing is `pidfd_send_signal`, and the child is reaped once, so no other
+//! process can ever be signalled under a reused pid.
 
 use std::collections::BTreeMap;
 use std::ffi::{CString, OsStr, OsString};
@@ -80,32 +80,6 @@ pub struct Child {
     pid: Pid,
     exits: Exits,
     status: Option<ExitStatus>,
-    /// What a child started by `clone3` reads and runs on until its exec: kept until it is
-    /// reaped (only then is it sure to have exec'd or exited).
-    launch: Option<Launch>,
-    /// Why it ended without exec'ing, once reaped (a child started by `clone3` reports it in
-    /// its plan).
-    start_error: Option<std::io::Error>,
-}
-
-/// A child's plan and stack, which it uses until it has exec'd or exited.
-struct Launch {
-    plan: Box<Plan>,
-    _stack: ChildStack,
-}
-
-impl std::fmt::Debug for Launch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Launch")
-    }
-}
-
-impl Launch {
-    /// The error of the step that failed in the child, if one did; read once it was reaped.
-    fn failure(&self) -> Option<std::io::Error> {
-        let errno = self.plan.failed.load(Ordering::Acquire);
-        (errno != 0).then(|| std::io::Error::from_raw_os_error(errno))
-    }
 }
 
 /// How the end of a child is noticed: its pidfd, or, where pidfds cannot be opened (valgrind
@@ -143,11 +117,6 @@ struct Plan {
     /// while none did.
     failed: AtomicI32,
 }
-
-// SAFETY: the pointers point into the strings the plan owns (on the heap: moving the plan
-// does not move them), which nothing changes while the plan lives; the child only reads them.
-#[allow(unsafe_code)]
-unsafe impl Send for Plan {}
 
 fn c_string(bytes: &[u8]) -> std::io::Result<CString> {
     CString::new(bytes).map_err(|_| nul_byte())
@@ -301,17 +270,16 @@ fn read_report(report: OwnedFd) -> Option<std::io::Error> {
     }
 }
 
-/// Bytes of the child's stack: it runs the few system calls of `child_main` and nothing else
-/// (no signal handler can run on it either). Small, since a child started by `clone3` keeps
-/// its stack until it is reaped.
-const CHILD_STACK: usize = 16 * 1024;
+/// Bytes of the child's stack: it runs the few calls of `child_main` and nothing else.
+const CHILD_STACK: usize = 64 * 1024;
 
-/// Child stacks kept for later starts: as many as commands usually run at once on the bench's
-/// loads; more are made when needed and freed after use.
+/// Child stacks kept for later starts: as many as starts usually run at once (one per core:
+/// `fork_slots`); more are made when needed and freed after use.
 const KEPT_STACKS: usize = 8;
 
-/// A child's stack, taken from those earlier starts gave back (an allocation and a free per
-/// command saved).
+/// A child's stack, taken from those earlier starts gave back. Allocating 64 KiB and freeing
+/// it for every command cost glibc's allocator a consolidation of its free chunks each time
+/// (a free of 64 KiB or more triggers one).
 struct ChildStack(Box<[std::mem::MaybeUninit<u8>]>);
 
 fn kept_stacks() -> std::sync::MutexGuard<'static, Vec<Box<[std::mem::MaybeUninit<u8>]>>> {
@@ -342,8 +310,8 @@ impl std::ops::DerefMut for ChildStack {
 }
 
 impl Drop for ChildStack {
-    /// Given back once the child has exec'd or exited (reaped, or the `vfork` clone returned):
-    /// no process runs on it any more.
+    /// Given back once the child has exec'd or exited (the clone returns only then): no
+    /// process runs on it any more.
     fn drop(&mut self) {
         let mut kept = kept_stacks();
         if kept.len() < KEPT_STACKS {
@@ -352,10 +320,8 @@ impl Drop for ChildStack {
     }
 }
 
-/// Starts the command (see the module's theory of operation). Where `clone3` can start it in
-/// its cgroup, returns as soon as the child exists; elsewhere blocks the calling thread until
-/// the command has exec'd. A step of the child's that fails before the exec is reported here
-/// when the thread waited for it, else by [`Child::start_error`] once the child is reaped.
+/// Starts the command (see the module's theory of operation). Blocks the calling thread until
+/// the command has exec'd: call it off the runtime's threads.
 pub fn spawn(spawn: &Spawn) -> std::io::Result<Child> {
     start(spawn, true)
 }
@@ -366,85 +332,56 @@ pub fn spawn_moving(spawn: &Spawn) -> std::io::Result<Child> {
     start(spawn, false)
 }
 
-/// Whether [`spawn`] returns without waiting for the child's exec (`clone3` into the cgroup).
-pub fn returns_at_clone() -> bool {
-    cfg!(target_arch = "x86_64") && !NO_CLONE_INTO_CGROUP.load(Ordering::Relaxed)
-}
-
-/// A child just cloned: its pidfd (when the clone made one), what it runs on until its exec
-/// (when the clone did not wait for that), and the error of its start when it is known.
-struct Launched {
-    pid: Pid,
-    pidfd: Option<OwnedFd>,
-    launch: Option<Launch>,
-    failure: Option<std::io::Error>,
-}
-
-/// Clones the child (see the module's theory of operation); `born_in_cgroup`: with `clone3`
-/// where the kernel has it.
-fn launch(spawn: &Spawn, born_in_cgroup: bool) -> std::io::Result<Launched> {
-    let mut plan = Box::new(Plan::new(spawn)?);
+/// [`spawn`]; `born_in_cgroup`: with `clone3` where the kernel has it.
+fn start(spawn: &Spawn, born_in_cgroup: bool) -> std::io::Result<Child> {
+    let mut plan = Plan::new(spawn)?;
     let mut stack = ChildStack::take();
     // Read by the child only if `clone3` starts it, which clears its handlers.
     plan.handlers_cleared = true;
     let cloned = born_in_cgroup
         .then(|| clone_into_cgroup(&plan, &mut stack, spawn.cgroup))
         .flatten();
-    if let Some(started) = cloned {
-        // The child runs on, on the plan and stack, while this thread goes on.
-        let (pid, pidfd) = started?;
-        return Ok(Launched {
-            pid: Pid::from_raw(pid),
-            pidfd: Some(pidfd),
-            launch: Some(Launch {
-                plan,
-                _stack: stack,
-            }),
-            failure: None,
-        });
-    }
-    // The child may not share this process's memory (valgrind): it reports a failure
-    // through a pipe, as std's does. Started by `clone`, it has hookrun's handlers.
-    plan.handlers_cleared = false;
-    let (report_read, report_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-    plan.report = Some(report_write.as_raw_fd());
-    // Open until the child has exec'd: it writes to it.
-    let procs = nix::fcntl::openat(
-        spawn.cgroup,
-        "cgroup.procs",
-        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )?;
-    plan.procs = Some(procs.as_raw_fd());
-    // Returns once the child has exec'd or exited (`CLONE_VFORK`).
-    let pid = clone_and_exec(&plan, &mut stack)?;
-    drop(report_write);
-    Ok(Launched {
-        pid: Pid::from_raw(pid),
-        pidfd: None,
-        launch: None,
-        failure: read_report(report_read),
-    })
-}
-
-/// [`spawn`] or [`spawn_moving`].
-fn start(spawn: &Spawn, born_in_cgroup: bool) -> std::io::Result<Child> {
-    if tokio::runtime::Handle::try_current().is_err() {
-        // Only a caller outside any runtime gets here: it could not wait for the command.
-        return Err(std::io::Error::other(
-            "no runtime to wait for the command in",
-        ));
-    }
-    let Launched {
-        pid,
-        pidfd,
-        launch,
-        failure,
-    } = launch(spawn, born_in_cgroup)?;
+    let (pid, pidfd, failure) = match cloned {
+        Some(started) => {
+            // The child shared this process's memory: a failure is in the plan.
+            let (pid, pidfd) = started?;
+            let errno = plan.failed.load(Ordering::Acquire);
+            let failure = (errno != 0).then(|| std::io::Error::from_raw_os_error(errno));
+            (pid, Some(pidfd), failure)
+        }
+        None => {
+            // The child may not share this process's memory (valgrind): it reports a failure
+            // through a pipe, as std's does. Started by `clone`, it has hookrun's handlers.
+            plan.handlers_cleared = false;
+            let (report_read, report_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+            plan.report = Some(report_write.as_raw_fd());
+            // Open until the child has exec'd: it writes to it.
+            let procs = nix::fcntl::openat(
+                spawn.cgroup,
+                "cgroup.procs",
+                nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )?;
+            plan.procs = Some(procs.as_raw_fd());
+            let pid = clone_and_exec(&plan, &mut stack)?;
+            drop(report_write);
+            (pid, None, read_report(report_read))
+        }
+    };
+    let pid = Pid::from_raw(pid);
     if let Some(error) = failure {
         // The child exited without exec'ing: reap it and say why.
         let _ = waitpid(pid, None);
         return Err(error);
+    }
+    if tokio::runtime::Handle::try_current().is_err() {
+        // Only a caller outside any runtime (the start-up probe, which expects no command to
+        // start) gets here: it cannot wait for the command, so it does not run.
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = waitpid(pid, None);
+        return Err(std::io::Error::other(
+            "no runtime to wait for the command in",
+        ));
     }
     let pidfd = match pidfd {
         Some(pidfd) => Ok(pidfd),
@@ -463,58 +400,12 @@ fn start(spawn: &Spawn, born_in_cgroup: bool) -> std::io::Result<Child> {
             pid,
             exits,
             status: None,
-            launch,
-            start_error: None,
         }),
         Err(e) => {
             // Do not leave the command running unwatched.
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
             let _ = waitpid(pid, None);
-            drop(launch);
             Err(e)
-        }
-    }
-}
-
-/// Starts `spawn` in its cgroup and waits (blocking the thread) for it to end: for the
-/// start-up probe, which starts a program that cannot exist and expects its start to fail.
-/// Returns the start's error; a child that exec'd after all is killed after `limit`.
-pub fn start_and_wait(spawn: &Spawn, limit: std::time::Duration) -> std::io::Result<()> {
-    let Launched {
-        pid,
-        pidfd,
-        launch,
-        failure,
-    } = launch(spawn, true)?;
-    if let Some(pidfd) = pidfd {
-        if !ended_within(&pidfd, limit) {
-            let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
-        }
-    }
-    let _ = waitpid(pid, None);
-    match failure.or_else(|| launch.as_ref().and_then(Launch::failure)) {
-        Some(error) => Err(error),
-        None => Ok(()),
-    }
-}
-
-/// Whether the process of `pidfd` ends within `limit` (its pidfd becomes readable).
-#[allow(unsafe_code)]
-fn ended_within(pidfd: &OwnedFd, limit: std::time::Duration) -> bool {
-    let deadline = std::time::Instant::now() + limit;
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let mut ready = libc::pollfd {
-            fd: pidfd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ms = libc::c_int::try_from(left.as_millis()).unwrap_or(libc::c_int::MAX);
-        // SAFETY: one pollfd, on this stack, for the length of the call.
-        match unsafe { libc::poll(&mut ready, 1, ms) } {
-            1 => return true,
-            -1 if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {}
-            _ => return false,
         }
     }
 }
@@ -527,26 +418,11 @@ impl Drop for Child {
         if self.status.is_some() {
             return;
         }
-        match waitpid(self.pid, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) => {
-                let pid = self.pid;
-                // The child may still run on its plan and stack: they go with the reaper.
-                let launch = self.launch.take();
-                let reaper = std::thread::Builder::new()
-                    .name("hookrun-reaper".into())
-                    .spawn(move || {
-                        let _ = waitpid(pid, None);
-                        drop(launch);
-                    });
-                if let Err(e) = reaper {
-                    tracing::warn!(error = %e, "cannot start a thread to reap an abandoned command");
-                }
-            }
-            // Reaped now: its plan and stack are free.
-            Ok(_) => {}
-            // Not a child of this process any more (it cannot be: only this reaps it), so
-            // nothing tells whether it still runs on its plan and stack: they are left.
-            Err(_) => std::mem::forget(self.launch.take()),
+        if let Ok(WaitStatus::StillAlive) = waitpid(self.pid, Some(WaitPidFlag::WNOHANG)) {
+            let pid = self.pid;
+            let _ = std::thread::Builder::new()
+                .name("hookrun-reaper".into())
+                .spawn(move || waitpid(pid, None));
         }
     }
 }
@@ -569,36 +445,31 @@ impl Child {
             match &mut self.exits {
                 Exits::Pidfd(pidfd) => {
                     let mut ready = pidfd.readable().await?;
-                    match reap(pid)? {
-                        Some(status) => self.reaped(status),
-                        None => ready.clear_ready(),
+                    self.status = reap(pid)?;
+                    if self.status.is_none() {
+                        ready.clear_ready();
                     }
                 }
                 // The stream exists since the spawn: a child that exits before this check
                 // is seen by it, one that exits after it by the next signal.
-                Exits::Sigchld(signals) => match reap(pid)? {
-                    Some(status) => self.reaped(status),
-                    None => {
+                Exits::Sigchld(signals) => {
+                    self.status = reap(pid)?;
+                    if self.status.is_none() {
                         signals.recv().await;
                     }
-                },
+                }
             }
         }
     }
 
-    /// Records the status of the reaped child, and the error of its start if it failed
-    /// before its exec; its plan and stack are free.
-    fn reaped(&mut self, status: ExitStatus) {
-        self.status = Some(status);
-        if let Some(launch) = self.launch.take() {
-            self.start_error = launch.failure();
+    /// SIGKILL, and waits for the child to end, blocking the thread.
+    pub fn kill_and_reap(&mut self) {
+        if self.status.is_none() {
+            let _ = self.start_kill();
+            let _ = waitpid(self.pid, None);
+            // Reaped: its pid may belong to another process from now on.
+            self.status = Some(ExitStatus::from_raw(libc::SIGKILL));
         }
-    }
-
-    /// Why the child ended without exec'ing, once reaped, when its start did not wait for
-    /// the exec (see [`spawn`]); `None` if it exec'd (or has not been reaped yet).
-    pub fn start_error(&mut self) -> Option<std::io::Error> {
-        self.start_error.take()
     }
 
     /// SIGKILL to the child, unless it has been reaped.
@@ -643,160 +514,96 @@ fn watch(pidfd: OwnedFd) -> std::io::Result<AsyncFd<OwnedFd>> {
         .map_err(|e| e.into_parts().1)
 }
 
-/// A system call of the child's, with up to four arguments: its result, or the errno of its
-/// failure. On x86-64 made directly, not through glibc, whose wrappers store a failure's errno
-/// in the thread's TLS: a child started by `clone3` runs beside the thread that started it,
-/// whose TLS it would write to. Elsewhere children are only started by the `vfork` fallback,
-/// whose thread is suspended meanwhile.
-#[allow(unsafe_code)]
-unsafe fn child_call(nr: libc::c_long, args: [usize; 4]) -> Result<usize, i32> {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let ret: isize;
-        // SAFETY: the caller's: a system call with these arguments is safe to make.
-        unsafe {
-            std::arch::asm!(
-                "syscall",
-                inlateout("rax") nr as isize => ret,
-                in("rdi") args[0],
-                in("rsi") args[1],
-                in("rdx") args[2],
-                in("r10") args[3],
-                lateout("rcx") _,
-                lateout("r11") _,
-                options(nostack),
-            );
-        }
-        // -4095..-1 are errnos; nothing these calls return is that large otherwise.
-        usize::try_from(ret).map_err(|_| i32::try_from(-ret).unwrap_or(libc::EINVAL))
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        // SAFETY: as above; errno is this thread's (see the function's comment).
-        let ret = unsafe { libc::syscall(nr, args[0], args[1], args[2], args[3]) };
-        usize::try_from(ret).map_err(|_| unsafe { *libc::__errno_location() })
-    }
-}
-
-/// The kernel's `struct sigaction` (`rt_sigaction` takes it, not glibc's).
-#[repr(C)]
-struct KernelSigaction {
-    handler: libc::sighandler_t,
-    flags: libc::c_ulong,
-    restorer: usize,
-    mask: u64,
-}
-
-/// Bytes of the kernel's signal set.
-const KERNEL_SIGSET: usize = std::mem::size_of::<u64>();
-
-/// The child, between its clone and exec: raw system calls only (see [`clone_and_exec`] and
-/// [`child_call`]).
+/// The child, between its clone and exec: system calls only (see [`clone_and_exec`]).
 #[allow(unsafe_code)]
 extern "C" fn child_main(plan: *mut libc::c_void) -> libc::c_int {
-    // SAFETY: `plan` is the `&Plan` passed to the clone, alive until the child has exec'd or
-    // exited.
+    // SAFETY: `plan` is the `&Plan` passed to the clone, alive while the parent waits.
     let plan = unsafe { &*(plan as *const Plan) };
-    // SAFETY (for each call): plain system calls on descriptors, C strings and structures
-    // built by `Plan::new` or on this stack, which outlive the child's use of them.
-    let step = |nr: libc::c_long, args: [usize; 4]| unsafe { child_call(nr, args) };
-    let result = (|| {
-        if let Some(procs) = plan.procs {
-            step(
-                libc::SYS_write,
-                [procs as usize, b"0".as_ptr() as usize, 1, 0],
-            )?;
+    let fail = || {
+        // SAFETY: errno is readable in any thread; it is this call's failure. The report
+        // is a store to an atomic in the shared plan, or a write of 4 bytes to a pipe, which
+        // is atomic.
+        unsafe {
+            let errno = (*libc::__errno_location()).max(1);
+            match plan.report {
+                Some(report) => {
+                    let errno = errno.to_ne_bytes();
+                    libc::write(report, errno.as_ptr().cast(), errno.len());
+                }
+                None => plan.failed.store(errno, Ordering::Release),
+            }
         }
-        step(libc::SYS_setpgid, [0; 4])?;
+        127
+    };
+    // SAFETY (for each call): plain system calls on descriptors and C strings built by
+    // `Plan::new`, which outlive the child.
+    unsafe {
+        if let Some(procs) = plan.procs {
+            if libc::write(procs, b"0".as_ptr().cast(), 1) != 1 {
+                return fail();
+            }
+        }
+        if libc::setpgid(0, 0) != 0 {
+            return fail();
+        }
         // hookrun's fds 0-2 are always open (Rust's runtime opens /dev/null on a closed
-        // one at start), so the descriptors here are all above 2 (dup3 refuses equal ones)
-        // and the copies do not inherit their close-on-exec flag.
+        // one at start), so the descriptors here are all above 2 and dup2 clears their
+        // close-on-exec flag.
         for (from, to) in [(plan.stdin, 0), (plan.output, 1), (plan.output, 2)] {
-            step(libc::SYS_dup3, [from as usize, to, 0, 0])?;
+            if libc::dup2(from, to) != to {
+                return fail();
+            }
         }
         if let Some(dir) = &plan.dir {
-            step(libc::SYS_chdir, [dir.as_ptr() as usize, 0, 0, 0])?;
+            if libc::chdir(dir.as_ptr()) != 0 {
+                return fail();
+            }
         }
         // hookrun ignores SIGPIPE (Rust's runtime does at start), which commands must not.
-        let default = KernelSigaction {
-            handler: libc::SIG_DFL,
-            flags: 0,
-            restorer: 0,
-            mask: 0,
-        };
-        let set = |signal: libc::c_int| {
-            let default = std::ptr::addr_of!(default) as usize;
-            step(
-                libc::SYS_rt_sigaction,
-                [signal as usize, default, 0, KERNEL_SIGSET],
-            )
-        };
+        let mut default: libc::sigaction = std::mem::zeroed();
+        default.sa_sigaction = libc::SIG_DFL;
         if plan.handlers_cleared {
             // The kernel reset every caught signal at the clone; an ignored one stays ignored.
-            let _ = set(libc::SIGPIPE);
+            libc::sigaction(libc::SIGPIPE, &default, std::ptr::null_mut());
         } else {
             for signal in 1..=plan.last_signal {
                 if signal == libc::SIGKILL || signal == libc::SIGSTOP {
                     continue;
                 }
-                let mut old = KernelSigaction { ..default };
-                let query = [
-                    signal as usize,
-                    0,
-                    std::ptr::addr_of_mut!(old) as usize,
-                    KERNEL_SIGSET,
-                ];
-                if step(libc::SYS_rt_sigaction, query).is_err() {
-                    continue;
+                let mut old: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(signal, std::ptr::null(), &mut old) != 0 {
+                    continue; // a signal glibc reserves for itself
                 }
-                let caught = old.handler != libc::SIG_DFL && old.handler != libc::SIG_IGN;
+                let caught = old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN;
                 if caught || signal == libc::SIGPIPE {
-                    let _ = set(signal);
+                    libc::sigaction(signal, &default, std::ptr::null_mut());
                 }
             }
         }
-        let empty: u64 = 0;
-        let mask = std::ptr::addr_of!(empty) as usize;
-        step(
-            libc::SYS_rt_sigprocmask,
-            [libc::SIG_SETMASK as usize, mask, 0, KERNEL_SIGSET],
-        )?;
-        let (path, argv, envp) = (plan.path.as_ptr(), plan.argv.as_ptr(), plan.envp.as_ptr());
-        step(
-            libc::SYS_execve,
-            [path as usize, argv as usize, envp as usize, 0],
-        )
-    })();
-    let errno = match result {
-        Err(errno) => errno.max(1),
-        // An execve that returns has failed.
-        Ok(_) => libc::EINVAL,
-    };
-    match plan.report {
-        // A write of 4 bytes to a pipe is atomic.
-        Some(report) => {
-            let errno = errno.to_ne_bytes();
-            let _ = step(
-                libc::SYS_write,
-                [report as usize, errno.as_ptr() as usize, 4, 0],
-            );
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        if libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) != 0 {
+            return fail();
         }
-        None => plan.failed.store(errno, Ordering::Release),
+        libc::execve(plan.path.as_ptr(), plan.argv.as_ptr(), plan.envp.as_ptr());
     }
-    127
+    fail()
 }
 
-/// Where `clone3` cannot start the child in its cgroup: the clone of glibc's `posix_spawn`,
-/// which suspends this thread until the child has exec'd or exited (`CLONE_VFORK`).
+/// The other exception to `unsafe_code` in this module: the clone, and the child that runs
+/// between it and exec.
 ///
 /// SAFETY: the child shares this process's memory until it execs or exits, and this thread is
-/// suspended until then: nothing the child reads can change under it, and the only memory it
-/// writes is its stack. The child runs on `stack`, which outlives it. It makes raw system calls
-/// only: no allocation, no lock, no unwinding (nothing in `child_main` can panic). Every signal
-/// is blocked in this thread before the clone, so the child starts with all of them blocked,
-/// and it sets every caught signal back to its default before it unblocks them: no handler of
-/// hookrun's can run in the child. The child's `exit` on failure ends only the child (the raw
-/// `exit` system call of glibc's clone trampoline, which runs no atexit handler).
+/// suspended until then (`CLONE_VFORK`): nothing the child reads can change under it, and
+/// the only memory it writes is its stack, errno in the suspended thread's TLS, which
+/// nobody reads before it is set again, and, born by `clone3`, the plan's `failed` (an
+/// atomic, read by this thread once the clone has returned). The child runs on
+/// `stack`, which outlives it. It makes raw system calls only: no allocation, no lock, no
+/// unwinding (nothing in `child_main` can panic). Every signal is blocked in this thread
+/// before the clone, so the child starts with all of them blocked, and it sets every caught
+/// signal back to its default before it unblocks them: no handler of hookrun's can run in the
+/// child. The child's `exit` on failure ends only the child (the raw `exit` system call of
+/// glibc's clone trampoline, which runs no atexit handler).
 #[allow(unsafe_code)]
 fn clone_and_exec(
     plan: &Plan,
@@ -856,29 +663,16 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 /// `CLONE_CLEAR_SIGHAND`, likewise.
 const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
 
-/// Starts the child born in the cgroup `cgroup` (a directory), with `clone3`; returns its pid
-/// and pidfd as soon as it exists, while it runs on to its exec on `stack`, reading `plan`
-/// (which both must outlive). `None` when this kernel (or valgrind) has no `clone3` with
-/// `CLONE_INTO_CGROUP`: the caller then uses [`clone_and_exec`].
+/// Starts the child as [`clone_and_exec`] does, but born in the cgroup `cgroup` (a directory),
+/// with `clone3`; returns its pid and pidfd. `None` when this kernel (or valgrind) has no
+/// `clone3` with `CLONE_INTO_CGROUP`: the caller then uses [`clone_and_exec`].
 ///
-/// Unlike `posix_spawn`'s and [`clone_and_exec`]'s, this clone does not suspend the calling
-/// thread until the exec (`CLONE_VFORK`): the thread sleeping there and the wake-up from the
-/// child cost hookrun a context switch each way per command, and a runtime thread held so could
-/// not answer requests meanwhile (so most starts hopped to the blocking pool). The child shares
-/// hookrun's memory all the same (`CLONE_VM`: nothing is copied) and runs beside its threads:
-///
-/// SAFETY: the child reads only `plan` (which nothing changes while it lives) and writes only
-/// its own `stack`, and, if a step fails, the plan's `failed` (an atomic, read once the child
-/// is reaped). It makes raw system calls only ([`child_call`]): no allocation, no lock, no
-/// unwinding (nothing in `child_main` can panic), no TLS (glibc's errno). No handler of
-/// hookrun's can run in it: the kernel starts it with every caught signal at its default
-/// (`CLONE_CLEAR_SIGHAND`, Linux 5.5, older than `CLONE_INTO_CGROUP`), so the calling thread
-/// need not block signals around the clone. `clone3` has no glibc wrapper, and a child that
-/// shares the caller's memory must not return from the system call into code that uses the
-/// caller's stack: the few instructions below run in the child on `stack` (whose top the
-/// kernel makes its stack pointer, 16-byte aligned as the ABI requires before a call), call
-/// `child_main` with the plan and end the child with the raw `exit` system call. In this thread
-/// the call returns as any system call (only rax, rcx and r11 change).
+/// SAFETY: as [`clone_and_exec`]'s. `clone3` has no glibc wrapper, and a child that shares the
+/// caller's memory must not return from the system call into code that uses the caller's
+/// stack: the few instructions below run in the child on `stack` (whose top the kernel makes
+/// its stack pointer, 16-byte aligned as the ABI requires before a call), call `child_main`
+/// with the plan and end the child with the raw `exit` system call. In this thread the call
+/// returns as any system call (only rax, rcx and r11 change).
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 fn clone_into_cgroup(
@@ -893,10 +687,12 @@ fn clone_into_cgroup(
     let base = stack.as_mut_ptr() as usize;
     let top = (base + stack.len()) & !15;
     let args = CloneArgs {
-        // CLONE_CLEAR_SIGHAND: the kernel resets every signal hookrun catches to its default
-        // in the child (see above), as the child would otherwise do itself, with a query of
-        // each of the 64 signals' dispositions first (what glibc's posix_spawn does).
-        flags: (libc::CLONE_VM | libc::CLONE_PIDFD) as u64
+        // CLONE_CLEAR_SIGHAND (Linux 5.5, older than CLONE_INTO_CGROUP): the kernel resets
+        // every signal hookrun catches to its default in the child, as the child would
+        // otherwise do itself, with a query of each of the 64 signals' dispositions first (what
+        // glibc's posix_spawn does): 67 of the 73 system calls it made before its exec, while
+        // this thread waits.
+        flags: (libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD) as u64
             | CLONE_INTO_CGROUP
             | CLONE_CLEAR_SIGHAND,
         pidfd: std::ptr::addr_of_mut!(pidfd) as u64,
@@ -912,9 +708,17 @@ fn clone_into_cgroup(
         set_tid_size: 0,
         cgroup: cgroup.as_raw_fd() as u64,
     };
+    // SAFETY: sigset_t is plain data; the calls only read and write these two sets.
+    let (all, mut old) = unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        (all, std::mem::zeroed::<libc::sigset_t>())
+    };
     let ret: libc::c_long;
-    // SAFETY: see the function's comment; `args` and `pidfd` outlive the call.
+    // SAFETY: see the function's comment; `args`, `pidfd` and `plan` outlive the call, and
+    // this thread sleeps until the child has exec'd or exited.
     unsafe {
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
         std::arch::asm!(
             "syscall",
             "test rax, rax",
@@ -938,6 +742,7 @@ fn clone_into_cgroup(
             lateout("r11") _,
             options(nostack),
         );
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
     }
     if ret < 0 {
         let errno = i32::try_from(-ret).unwrap_or(libc::EINVAL);
