@@ -41,7 +41,6 @@ use std::time::Duration;
 
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
-use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Child;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -348,12 +347,13 @@ fn job_cgroup(isolation: &Isolation) -> Option<JobCgroup> {
 /// The single place commands are built.
 fn spawn(inv: &Invocation, isolation: &Isolation) -> Result<Started, SpawnError> {
     let path = resolve(&inv.program, inv.working_dir.as_deref())?;
-    let dir = inv.working_dir.clone().unwrap_or_else(std::env::temp_dir);
     let mut cgroup = job_cgroup(isolation);
     let result = JobResultFile::make(isolation, cgroup.as_mut())?;
     let mut files = Vec::new();
     let mut file_env = Vec::new();
     for (env, data) in &inv.files {
+        // Looked up only for a command that has files (`temp_dir` reads the environment).
+        let dir = inv.working_dir.clone().unwrap_or_else(std::env::temp_dir);
         let file = TempFile::create(&dir, env, data).map_err(|source| SpawnError::TempFile {
             env: env.clone(),
             source,
@@ -362,7 +362,7 @@ fn spawn(inv: &Invocation, isolation: &Isolation) -> Result<Started, SpawnError>
         files.push(file);
     }
     // Close-on-exec, so that no other command started meanwhile inherits this pipe; the child
-    // gets the write end as its fds 1 and 2 (dup2 clears the flag there).
+    // gets the write end as its fds 1 and 2 (dup3 clears the flag there).
     let (output, write) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| SpawnError::Pipe(e.into()))?;
     let spawn_error = |source| SpawnError::Spawn {
@@ -590,15 +590,41 @@ fn status_to_exit(status: std::io::Result<ExitStatus>) -> Exit {
 }
 
 /// Copies the pipe into the log until EOF, reading (and dropping) past the cap.
-async fn pump(mut pipe: impl AsyncRead + Unpin, log: &OutputLog) {
-    // Read into spare capacity: a zeroed buffer cost a 16 KiB memset per job, most of whose
-    // output is a line or none.
-    let mut buf = Vec::with_capacity(16 * 1024);
+///
+/// Most commands write a line or nothing: a read goes to a small buffer on the stack (not kept
+/// in the task between reads) until one fills it; only then is a larger buffer allocated.
+/// Allocating 16 KiB up front for every command cost glibc's allocator a large-bin search and,
+/// often, a consolidation of its fast bins per command. The larger buffer is read into spare
+/// capacity: zeroing it cost a 16 KiB memset per job.
+async fn pump(pipe: tokio::net::unix::pipe::Receiver, log: &OutputLog) {
+    let mut large: Vec<u8> = Vec::new();
     loop {
-        buf.clear();
-        match pipe.read_buf(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => log.append(&buf),
+        if pipe.readable().await.is_err() {
+            return;
+        }
+        let read = if large.capacity() == 0 {
+            let mut small = [0u8; 512];
+            let read = pipe.try_read(&mut small);
+            if let Ok(n @ 1..) = read {
+                log.append(&small[..n]);
+                if n == small.len() {
+                    large.reserve(16 * 1024);
+                }
+            }
+            read
+        } else {
+            large.clear();
+            let read = pipe.try_read_buf(&mut large);
+            if let Ok(1..) = read {
+                log.append(&large);
+            }
+            read
+        };
+        match read {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return,
         }
     }
 }
