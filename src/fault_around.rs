@@ -16,8 +16,10 @@
 //! write, goes as before. The descriptor stays open for the life of the process (closing it
 //! ends the registration); it is close-on-exec, so commands never inherit it.
 //!
-//! What the dynamic loader and libc's start-up mapped before `main` stays mapped. Mappings
-//! made later (a library loaded for a name lookup) keep fault-around. Where userfaultfd is
+//! What the dynamic loader and libc's start-up mapped before `main` stays mapped, until
+//! `clean_pages` releases the clean pages once the server serves (they are faulted back a page
+//! at a time: the registration stays on the mapping). Mappings made later (a library loaded
+//! for a name lookup) keep fault-around. Where userfaultfd is
 //! missing, refused (a seccomp filter, `vm.unprivileged_userfaultfd` does not matter: only
 //! user-mode faults are asked for) or older than 6.7, nothing changes and the process maps
 //! as it always did.

@@ -34,10 +34,13 @@
 //! - `allocator`: sets glibc's malloc up so that large blocks go back to the kernel when freed.
 //! - `fault_around`: has the kernel map the process's code and constants a page per fault,
 //!   not 64 KiB around each.
+//! - `clean_pages`: once start-up is done, drops the file pages it mapped (code, constants)
+//!   that are still the page cache's, never a page the process wrote.
 //! - `notify`: notifications of finished jobs: e-mail, chat and JSON webhooks, Docker Hub
 //!   callbacks; delivery with retries and rate limits; the `notify` subcommand.
 
 pub mod allocator;
+pub mod clean_pages;
 pub mod cli;
 pub mod config;
 pub mod exec;

@@ -64,6 +64,7 @@ pub async fn serve(args: ServeArgs, smtp_password: Option<String>) -> Result<()>
         process::write_pidfile(pidfile)?;
     }
     let admin = credentials::admin_auth(&args)?;
+    let page_map = hookrun::clean_pages::PageMap::open();
     process::drop_privileges(&args)?;
     // As the user jobs run as: a job cgroup must be one that user may create and enter.
     let isolation = hookrun::exec::isolation();
@@ -94,6 +95,9 @@ pub async fn serve(args: ServeArgs, smtp_password: Option<String>) -> Result<()>
         "serving hooks"
     );
     let health_done = spawn_health(health, &state);
+    // Ready: what start-up alone ran and read (flags, the hooks file's reader, the loader's
+    // and libc's start-up) need not stay mapped; serving maps back what it uses.
+    process::release_start_up_pages(page_map);
     systemd.ready(&format!("serving {hook_count} hook(s) on {address}"));
     let served = server::run(listener, state, shutdown).await;
     health_done.cancel();

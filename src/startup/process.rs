@@ -1,8 +1,10 @@
 //! What start-up does to the process itself: its logger, its open files limit, its pid file
-//! and, last, its user and group (`-setuid`/`-setgid`).
+//! and, last, its user and group (`-setuid`/`-setgid`); once it serves, the file pages only
+//! start-up used.
 
 use anyhow::{bail, Context, Result};
 
+use hookrun::clean_pages::PageMap;
 use hookrun::cli::{LogFormat, ServeArgs};
 use hookrun::logging::{self, LogSettings, Verbosity};
 
@@ -94,5 +96,20 @@ pub fn drop_privileges(args: &ServeArgs) -> Result<()> {
             tracing::info!(uid, gid, "dropped privileges");
             Ok(())
         }
+    }
+}
+
+/// Drops the file pages start-up mapped that are still the page cache's
+/// (`hookrun::clean_pages`), with the page map opened before privileges were dropped. Nothing
+/// depends on it: a failure is worth a debug line only.
+pub fn release_start_up_pages(page_map: std::io::Result<PageMap>) {
+    match page_map.and_then(|pages| pages.release()) {
+        Ok(released) => tracing::debug!(
+            mappings = released.mappings,
+            released_kib = released.bytes / 1024,
+            kept_kib = released.kept_bytes / 1024,
+            "released start-up's file pages"
+        ),
+        Err(e) => tracing::debug!(error = %e, "could not release start-up's file pages"),
     }
 }

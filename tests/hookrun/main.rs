@@ -4,6 +4,7 @@
 
 mod body_memory;
 mod captainhook;
+mod clean_pages;
 mod cli;
 mod common;
 mod deep_payloads;
