@@ -8,7 +8,6 @@
 //! counts notification attempts. Jobs running and waiting are read from the job manager at
 //! each scrape (`set_queues`), so they can never drift from the truth.
 
-use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
@@ -130,7 +129,9 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     /// The counters of `requests` by hook id (configured ids and [`UNKNOWN_HOOK`] only).
-    requests_by_hook: RwLock<HashMap<String, HookRequests>>,
+    /// foldhash, not SipHash: the keys come from the hooks file, never from a request, and
+    /// hashing one is on every request's path.
+    requests_by_hook: RwLock<foldhash::HashMap<String, HookRequests>>,
     jobs: Family<JobLabels, Counter>,
     job_duration: Family<HookLabel, Histogram, fn() -> Histogram>,
     running: Family<HookLabel, Gauge>,

@@ -718,7 +718,7 @@ impl JobManager {
 /// Every line a job logs names it, its hook and the request that started it.
 fn job_context(job: &Job) -> LogContext {
     LogContext {
-        request_id: job.request_id.clone(),
+        request_id: job.request_id.as_str().into(),
         hook: job.hook.clone(),
         job_id: Some(job.id.clone()),
     }

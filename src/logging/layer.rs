@@ -62,7 +62,10 @@ where
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let mut fields = Fields::default();
         let _outside_any_context = CONTEXT.try_with(|context| {
-            fields.set("request_id", FieldValue::Text(context.request_id.clone()));
+            fields.set(
+                "request_id",
+                FieldValue::Text(context.request_id.to_string()),
+            );
             fields.set("hook", FieldValue::Text(context.hook.clone()));
             if let Some(job_id) = &context.job_id {
                 fields.set("job_id", FieldValue::Text(job_id.clone()));

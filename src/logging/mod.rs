@@ -39,6 +39,7 @@
 use std::future::Future;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -152,7 +153,8 @@ pub fn init(settings: &LogSettings) -> Result<(), LogError> {
 /// level.
 #[derive(Debug, Clone, Default)]
 pub struct LogContext {
-    pub request_id: String,
+    /// Shared with the request it names (`HookRequest::id`): one allocation for both.
+    pub request_id: Arc<str>,
     /// The hook id (for a request, as the URL names it: it may not exist).
     pub hook: String,
     pub job_id: Option<String>,

@@ -19,6 +19,7 @@ mod remote;
 mod xml;
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -33,7 +34,8 @@ pub use remote::{remote_text, RemoteAddr};
 /// Everything rules and commands can read from one request.
 #[derive(Debug, Clone, Default)]
 pub struct HookRequest {
-    pub id: String,
+    /// The request id, shared with the request's log context.
+    pub id: Arc<str>,
     /// The method as the client sent it (the standard ones without a copy: [`method_text`]).
     pub method: Cow<'static, str>,
     /// `ip:port`, with brackets for IPv6, as Go's `RemoteAddr`.
@@ -47,8 +49,9 @@ pub struct HookRequest {
     /// The parsed body; `None` when absent or unparsable (the reference's nil map).
     pub payload: Option<Document>,
     pub body: Bytes,
-    /// The content type used to parse the body (the hook's override wins).
-    pub content_type: String,
+    /// The content type used to parse the body (the hook's override wins; the common ones
+    /// without a copy: [`content_type_text`]).
+    pub content_type: Cow<'static, str>,
 }
 
 /// A method's text: the standard methods as static text (a request's method is one of them
@@ -65,6 +68,20 @@ pub fn method_text(method: &http::Method) -> Cow<'static, str> {
         "PATCH" => "PATCH",
         "TRACE" => "TRACE",
         other => return Cow::Owned(other.to_owned()),
+    })
+}
+
+/// A `Content-Type` header's text (Go's, with invalid UTF-8 replaced): the types webhooks
+/// usually send as static text, any other copied.
+pub fn content_type_text(value: &[u8]) -> Cow<'static, str> {
+    Cow::Borrowed(match value {
+        b"application/json" => "application/json",
+        b"application/json; charset=utf-8" => "application/json; charset=utf-8",
+        b"application/x-www-form-urlencoded" => "application/x-www-form-urlencoded",
+        b"application/xml" => "application/xml",
+        b"text/xml" => "text/xml",
+        b"text/plain" => "text/plain",
+        other => return Cow::Owned(String::from_utf8_lossy(other).into_owned()),
     })
 }
 
@@ -167,7 +184,7 @@ impl HookRequest {
                     self.query_malformed,
                 )?;
             }
-            BodyUse::Raw => return Err(BodyError::Unsupported(self.content_type.clone())),
+            BodyUse::Raw => return Err(BodyError::Unsupported(self.content_type.to_string())),
         }
         Ok(())
     }

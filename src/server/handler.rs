@@ -25,8 +25,8 @@ use crate::registry::{self, Delivery};
 use crate::request::budget::BodyUse;
 use crate::request::json::scan;
 use crate::request::{
-    body_use, method_text, params, remote_text, BodyError, Headers, HookRequest, RemoteAddr,
-    Reservation,
+    body_use, content_type_text, method_text, params, remote_text, BodyError, Headers, HookRequest,
+    RemoteAddr, Reservation,
 };
 use crate::rules::{self, Input};
 
@@ -60,7 +60,8 @@ pub async fn handle<B: RequestBody>(
     logging::with_context(
         context,
         Box::pin(async move {
-            let started = std::time::Instant::now();
+            // The clock is read only for the line that reports the duration (`-verbose`).
+            let started = tracing::enabled!(tracing::Level::INFO).then(std::time::Instant::now);
             let method = req.method().clone();
             let peer = Peer(remote);
             tracing::debug!(%method, remote = %peer, "request received");
@@ -85,7 +86,9 @@ pub async fn handle<B: RequestBody>(
                 %method,
                 remote = %peer,
                 status = response.status().as_u16(),
-                duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                duration_ms = started.map_or(0, |s| {
+                    u64::try_from(s.elapsed().as_millis()).unwrap_or(u64::MAX)
+                }),
                 "request answered"
             );
             response
@@ -206,7 +209,7 @@ async fn read_request<B: RequestBody>(
     state: &AppState,
     hook: &Hook,
     remote: RemoteAddr,
-    request_id: String,
+    request_id: Arc<str>,
     req: Request<B>,
 ) -> Result<ReadRequest, HttpError> {
     let (parts, body) = req.into_parts();
@@ -445,16 +448,16 @@ fn hook_request(
     hook: &Hook,
     parts: http::request::Parts,
     remote: RemoteAddr,
-    request_id: String,
+    request_id: Arc<str>,
 ) -> HookRequest {
     // The first value, as the canonical header map has it (hyper's names are lower-case).
-    let content_type = hook.content_type.clone().unwrap_or_else(|| {
-        parts
+    let content_type = match &hook.content_type {
+        Some(text) => Cow::Owned(text.clone()),
+        None => parts
             .headers
             .get(header::CONTENT_TYPE)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .unwrap_or_default()
-    });
+            .map_or(Cow::Borrowed(""), |v| content_type_text(v.as_bytes())),
+    };
     let mut request = HookRequest {
         id: request_id,
         method: method_text(&parts.method),
@@ -702,18 +705,19 @@ fn decode_base64(s: &str) -> Vec<u8> {
     }
 }
 
-/// The request id: the client's `X-Request-Id` when `-x-request-id` allows it, else random.
-fn request_id(settings: &Settings, headers: &HeaderMap) -> String {
+/// The request id: the client's `X-Request-Id` when `-x-request-id` allows it (its first
+/// `-x-request-id-limit` characters), else random. One allocation, which the request and its
+/// log context share.
+fn request_id(settings: &Settings, headers: &HeaderMap) -> Arc<str> {
     if settings.use_x_request_id {
         if let Some(v) = headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
             let limit = settings.x_request_id_limit;
-            let v: String = if limit > 0 {
-                v.chars().take(limit).collect()
-            } else {
-                v.to_string()
+            let v = match v.char_indices().nth(limit) {
+                Some((end, _)) if limit > 0 => &v[..end],
+                _ => v,
             };
             if !v.is_empty() {
-                return v;
+                return Arc::from(v);
             }
         }
     }
@@ -722,10 +726,10 @@ fn request_id(settings: &Settings, headers: &HeaderMap) -> String {
 
 /// Twelve random lowercase hex digits: 6 random bytes written into a buffer of their size, as
 /// job ids are (`hex::encode` collects a char iterator into a growing string).
-fn random_id() -> String {
+fn random_id() -> Arc<str> {
     let mut text = [0u8; 12];
     hex::encode_to_slice(rand::random::<[u8; 6]>(), &mut text).expect("12 digits for 6 bytes");
-    String::from_utf8(text.to_vec()).expect("hex digits are ASCII")
+    Arc::from(std::str::from_utf8(&text).expect("hex digits are ASCII"))
 }
 
 #[cfg(test)]
@@ -733,8 +737,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn x_request_id_is_cut_at_the_limit() {
+        let mut settings = Settings {
+            use_x_request_id: true,
+            ..Settings::default()
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert("x-request-id", http::HeaderValue::from_static("abcde"));
+        for (limit, want) in [(0, "abcde"), (3, "abc"), (5, "abcde"), (9, "abcde")] {
+            settings.x_request_id_limit = limit;
+            assert_eq!(&*request_id(&settings, &headers), want, "limit {limit}");
+        }
+        // Text that is not visible ASCII is not used, as without the flag: a random id.
+        let other = http::HeaderValue::from_bytes("ab\u{e9}".as_bytes()).unwrap();
+        headers.insert("x-request-id", other);
+        assert_eq!(request_id(&settings, &headers).len(), 12);
+        settings.use_x_request_id = false;
+        headers.insert("x-request-id", http::HeaderValue::from_static("abcde"));
+        assert_eq!(request_id(&settings, &headers).len(), 12);
+    }
+
+    #[test]
     fn random_request_ids_are_twelve_lowercase_hex_digits() {
-        let ids: Vec<String> = (0..64).map(|_| random_id()).collect();
+        let ids: Vec<Arc<str>> = (0..64).map(|_| random_id()).collect();
         for id in &ids {
             assert_eq!(id.len(), 12, "{id}");
             assert!(

@@ -28,47 +28,81 @@ pub struct Located {
 /// twice, once to reserve the memory it takes and once to use it, and a lookup walks the
 /// members of each object on the path (a few thousand instructions for a push event's
 /// `repository.full_name`). A document never changes once built, so a place found stays right.
-/// Holds at most [`Memo::MAX`] names (hooks read a handful), written one after the other in
-/// one string (two allocations however many names); a clone starts empty. Never waits: a memo
-/// another thread holds at that moment is skipped.
+/// Holds at most [`Memo::MAX`] names (hooks read a handful) of at most [`Memo::LONGEST`]
+/// bytes, each written with its place into one buffer (one allocation however many names); a
+/// clone starts empty. Never waits: a memo another thread holds at that moment is skipped.
 #[derive(Default)]
 pub(super) struct Memo(Mutex<Found>);
 
 #[derive(Default)]
 struct Found {
-    /// The names, one after the other.
-    names: String,
-    /// Where each name ends in `names`, and its place.
-    places: Vec<(usize, Place)>,
+    /// One record per name: its length (a byte), its place (8 bytes: the offset, or
+    /// [`Found::WRAPPER`]), then the name.
+    records: Vec<u8>,
+    count: usize,
+}
+
+impl Found {
+    const WRAPPER: u64 = u64::MAX;
+    const HEAD: usize = 9;
+
+    /// The record after the one at `at`, and the place of this one when its name is `name`.
+    fn read(&self, at: usize, name: &[u8]) -> (usize, Option<Place>) {
+        let len = usize::from(self.records[at]);
+        let start = at + Self::HEAD;
+        let next = start + len;
+        if len != name.len() || self.records[start..next] != *name {
+            return (next, None);
+        }
+        let mut place = [0u8; 8];
+        place.copy_from_slice(&self.records[at + 1..start]);
+        let place = match u64::from_le_bytes(place) {
+            Self::WRAPPER => Place::Wrapper,
+            at => Place::At(at as usize),
+        };
+        (next, Some(place))
+    }
 }
 
 impl Memo {
     const MAX: usize = 16;
-    /// Bytes of names the first one makes room for.
-    const NAMES: usize = 64;
+    /// The longest name remembered (the names hooks read are far shorter).
+    const LONGEST: usize = u8::MAX as usize;
+    /// Bytes of records the first one makes room for: a few names of usual length.
+    const RECORDS: usize = 96;
 
     fn get(&self, name: &str) -> Option<Place> {
         let found = self.0.try_lock().ok()?;
-        let mut start = 0;
-        for &(end, place) in &found.places {
-            if &found.names[start..end] == name {
-                return Some(place);
+        let mut at = 0;
+        while at < found.records.len() {
+            let (next, place) = found.read(at, name.as_bytes());
+            if place.is_some() {
+                return place;
             }
-            start = end;
+            at = next;
         }
         None
     }
 
     fn put(&self, name: &str, place: Place) {
+        if name.len() > Self::LONGEST {
+            return;
+        }
         if let Ok(mut found) = self.0.try_lock() {
-            if found.places.len() < Self::MAX {
-                if found.names.capacity() == 0 {
+            if found.count < Self::MAX {
+                let need = Found::HEAD + name.len();
+                if found.records.capacity() == 0 {
                     // Room for the names a hook usually reads, so that they are not moved.
-                    found.names.reserve(name.len().max(Self::NAMES));
+                    found.records.reserve(need.max(Self::RECORDS));
                 }
-                found.names.push_str(name);
-                let end = found.names.len();
-                found.places.push((end, place));
+                let place = match place {
+                    Place::Wrapper => Found::WRAPPER,
+                    Place::At(at) => at as u64,
+                };
+                found.records.push(name.len() as u8);
+                found.records.extend_from_slice(&place.to_le_bytes());
+                found.records.extend_from_slice(name.as_bytes());
+                found.count += 1;
             }
         }
     }
@@ -100,6 +134,27 @@ fn split(name: &str) -> (&str, Option<&str>) {
         Some(dot) => (&name[..dot], Some(&name[dot + 1..])),
         None => (name, None),
     }
+}
+
+/// [`Document::find_member`] over `members`.
+fn find_key(
+    t: &[u8],
+    members: impl Iterator<Item = scan::Member>,
+    name: &str,
+    head: &str,
+    by_head: bool,
+) -> (Option<usize>, Option<usize>) {
+    let mut exact = None;
+    let mut head_value = None;
+    for m in members {
+        let key = &t[m.key_start..m.key_end];
+        if text::decodes_to(key, name) {
+            exact = Some(m.value);
+        } else if by_head && text::decodes_to(key, head) {
+            head_value = Some(m.value);
+        }
+    }
+    (exact, head_value)
 }
 
 /// Go's `strconv.ParseUint(s, 10, 64)`: digits only.
@@ -155,16 +210,7 @@ impl Document {
             let (head, rest) = split(name);
             match t[at] {
                 b'{' => {
-                    let mut exact = None;
-                    let mut by_head = None;
-                    for m in self.members(at) {
-                        let key = &t[m.key_start..m.key_end];
-                        if text::decodes_to(key, name) {
-                            exact = Some(m.value);
-                        } else if rest.is_some() && text::decodes_to(key, head) {
-                            by_head = Some(m.value);
-                        }
-                    }
+                    let (exact, by_head) = self.find_member(at, name, head, rest.is_some());
                     match (exact, by_head, rest) {
                         (Some(v), _, _) => return Ok(Place::At(v)),
                         (None, Some(v), Some(rest)) => {
@@ -245,18 +291,28 @@ impl Document {
         }
     }
 
-    /// The members of the object at `at`: from the index validation made when it holds them,
-    /// read from the text otherwise.
-    fn members(&self, at: usize) -> impl Iterator<Item = scan::Member> + '_ {
-        let indexed = self.member_index.members_of(at, at == self.root);
-        let (indexed, scanned) = match indexed {
-            Some(members) => (Some(members), None),
-            None => (None, Some(scan::members(&self.text, at))),
-        };
-        indexed
-            .into_iter()
-            .flatten()
-            .chain(scanned.into_iter().flatten())
+    /// The values of the last member of the object at `at` whose key is `name`, and of the
+    /// last whose key is `head` when `by_head` (Go keeps the last of duplicate keys). The
+    /// members come from the index validation made when it holds them, from the text
+    /// otherwise: one loop for each, rather than one loop over a chain of both, which costs
+    /// a few instructions more per member.
+    fn find_member(
+        &self,
+        at: usize,
+        name: &str,
+        head: &str,
+        by_head: bool,
+    ) -> (Option<usize>, Option<usize>) {
+        match self.member_index.members_of(at, at == self.root) {
+            Some(members) => find_key(&self.text, members, name, head, by_head),
+            None => find_key(
+                &self.text,
+                scan::members(&self.text, at),
+                name,
+                head,
+                by_head,
+            ),
+        }
     }
 
     fn span(&self, start: usize) -> Located {
@@ -273,7 +329,7 @@ mod tests {
     use super::{Memo, Place};
 
     fn remembered(doc: &Document) -> usize {
-        doc.found.0.lock().unwrap().places.len()
+        doc.found.0.lock().unwrap().count
     }
 
     #[test]
@@ -301,6 +357,26 @@ mod tests {
             panic!("a.b is in the object")
         };
         assert_eq!(doc.text()[at], b'4');
+    }
+
+    #[test]
+    fn the_memo_keeps_places_of_any_kind_and_skips_long_names() {
+        let long = "k".repeat(Memo::LONGEST + 1);
+        let doc = doc(&format!(r#"[{{"{long}":1,"k":2}}]"#));
+        assert_eq!(doc.lookup("root"), Ok(Place::At(0)));
+        for _ in 0..2 {
+            let name = format!("root.0.{long}");
+            let Place::At(at) = doc.lookup(&name).unwrap() else {
+                panic!("{name} is in the object")
+            };
+            assert_eq!(doc.text()[at], b'1');
+            let Place::At(at) = doc.lookup("root.0.k").unwrap() else {
+                panic!("root.0.k is in the object")
+            };
+            assert_eq!(doc.text()[at], b'2');
+        }
+        // "root" and "root.0.k"; the long name is found each time, not remembered.
+        assert_eq!(remembered(&doc), 2);
     }
 
     #[test]

@@ -110,6 +110,8 @@ pub fn decode(raw: &[u8]) -> Cow<'_, str> {
 }
 
 /// Whether the content decodes to exactly `name`, without allocating for plain contents.
+/// Inlined: a lookup asks this of every key it passes, and most differ at their first byte.
+#[inline(always)]
 pub fn decodes_to(raw: &[u8], name: &str) -> bool {
     // An ASCII first byte other than a backslash decodes to itself: the keys a lookup passes
     // over mostly differ from the name there, which tells without reading them.
@@ -118,6 +120,12 @@ pub fn decodes_to(raw: &[u8], name: &str) -> bool {
             return false;
         }
     }
+    decodes_to_rest(raw, name)
+}
+
+/// [`decodes_to`] once the first byte did not tell.
+#[inline(never)]
+fn decodes_to_rest(raw: &[u8], name: &str) -> bool {
     // Plain content (ASCII, no escape) decodes to itself: one pass tells.
     if raw.iter().all(|&b| b != b'\\' && b.is_ascii()) {
         return raw == name.as_bytes();

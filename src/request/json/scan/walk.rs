@@ -168,17 +168,25 @@ impl Iterator for Members<'_> {
             key_end: key_end - 1,
             value,
         };
-        let end = match self.ends {
-            Some(ends) => ends.skip(t, value),
-            None => skip(t, value),
-        };
-        let after = skip_ws(t, end);
-        self.i = if t.get(after) == Some(&b',') {
-            skip_ws(t, after + 1)
-        } else {
-            t.len()
-        };
+        self.i = next_item(t, value, self.ends);
         Some(member)
+    }
+}
+
+/// Where the item after the value at `value` of an object or array starts, or the text's
+/// length when that value is the last: its end (from `ends` when given, else scanned), then
+/// past the whitespace and the comma.
+#[inline(always)]
+fn next_item(t: &[u8], value: usize, ends: Option<&Ends>) -> usize {
+    let end = match ends {
+        Some(ends) => ends.skip(t, value),
+        None => skip(t, value),
+    };
+    let after = skip_ws(t, end);
+    if t.get(after) == Some(&b',') {
+        skip_ws(t, after + 1)
+    } else {
+        t.len()
     }
 }
 
@@ -215,16 +223,7 @@ impl Iterator for Elements<'_> {
             return None;
         }
         let at = self.i;
-        let end = match self.ends {
-            Some(ends) => ends.skip(t, at),
-            None => skip(t, at),
-        };
-        let after = skip_ws(t, end);
-        self.i = if t.get(after) == Some(&b',') {
-            skip_ws(t, after + 1)
-        } else {
-            t.len()
-        };
+        self.i = next_item(t, at, self.ends);
         Some(at)
     }
 }
