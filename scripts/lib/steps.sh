@@ -39,6 +39,7 @@ bg_start() {
   local name=$1 log=$2
   shift 2
   mkdir -p "$(dirname "$log")"
+  rm -f -- "$log.end"
   _bg_log[$name]=$log
   _bg_start[$name]=$EPOCHSECONDS
   _bg_title[$name]="$name (in the background)"
@@ -85,23 +86,32 @@ bg_wait() {
 
 # steps_exit STATUS: the EXIT trap's part: background steps, then the table
 steps_exit() {
-  local status=$1 name start took st title
+  local status=$1 name start took st title end rc log
   if [ "$status" -eq 0 ]; then
     _step_end ok
   else
     _step_end "FAILED (exit $status)"
   fi
   for name in "${!_bg_pid[@]}"; do
-    st=stopped
     if [ "${_bg_keep[$name]}" -eq 1 ]; then
       echo "scripts/test: waiting for '$name' to finish before exiting" >&2
-      st=ok
-      wait "${_bg_pid[$name]}" 2>/dev/null || st="FAILED (exit $?)"
     else
       kill -TERM -- "-${_bg_pid[$name]}" 2>/dev/null || true
-      wait "${_bg_pid[$name]}" 2>/dev/null || true
     fi
-    _step_rows+=("$((_bg_start[$name] - steps_t0))	$((EPOCHSECONDS - _bg_start[$name]))	$st	${_bg_title[$name]} (log: ${_bg_log[$name]})")
+    wait "${_bg_pid[$name]}" 2>/dev/null || true
+    # Ended by itself (LOG.end) or stopped here.
+    end=$EPOCHSECONDS rc=stopped log=${_bg_log[$name]}
+    [ -f "$log.end" ] && read -r end rc <"$log.end"
+    case "$rc" in
+      0) st=ok ;;
+      stopped) st=stopped ;;
+      *) st="FAILED (exit $rc)"
+         printf '
+==> %s failed; the end of its log (%s):
+' "${_bg_title[$name]}" "$log"
+         tail -n 30 -- "$log" ;;
+    esac
+    _step_rows+=("$((_bg_start[$name] - steps_t0))	$((end - _bg_start[$name]))	$st	${_bg_title[$name]} (log: $log)")
   done
   printf '\n==> time per step (seconds from the start; seconds taken)\n'
   printf '%6s %6s  %-18s %s\n' start took status step
