@@ -69,7 +69,12 @@ bg_started() {
 # bg_wait NAME [TITLE]: wait for NAME, print its log under TITLE, return its exit status
 bg_wait() {
   local name=$1 title=${2:-$1} rc=0 end status waited=$EPOCHSECONDS
+  # The time spent waiting is a row of its own, not the last foreground step's.
+  _step_end ok
   wait "${_bg_pid[$name]}" || rc=$?
+  if [ "$EPOCHSECONDS" -gt "$waited" ]; then
+    _step_rows+=("$((waited - steps_t0))	$((EPOCHSECONDS - waited))	ok	waiting for $name")
+  fi
   end=$EPOCHSECONDS
   if [ -f "${_bg_log[$name]}.end" ]; then
     read -r end _ <"${_bg_log[$name]}.end"
