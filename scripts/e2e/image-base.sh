@@ -8,6 +8,8 @@
 # /var/cache/hookrun-e2e) and reused while it is younger than 30 days: the first build takes a
 # few minutes, later ones seconds. Images already in the engine are reused as they are.
 # Usage: scripts/e2e/image-base.sh        (prints the three references, one a line)
+#        scripts/e2e/image-base.sh --rootfs   (only the cached root file system, no Docker:
+#                                              scripts/test prepares it early, in the background)
 # Needs root, debootstrap, docker, kubectl.
 set -euo pipefail
 
@@ -92,7 +94,9 @@ e2e_base_images() {
   fi
 }
 
-if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+if [[ "${BASH_SOURCE[0]}" == "$0" && "${1:-}" == --rootfs ]]; then
+  _base_rootfs_tar
+elif [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
   e2e_base_images
   printf '%s\n' "$E2E_DEBIAN_IMAGE" "$E2E_DOCKER_CLI_IMAGE" "$E2E_KUBECTL_IMAGE"
 fi
