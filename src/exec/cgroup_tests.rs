@@ -344,6 +344,17 @@ async fn a_command_in_a_cgroup_starts_as_std_starts_one() {
         assert!(matches!(std_exit, Exit::SpawnFailed(_)), "{std_exit:?}");
         assert_eq!(cloned_exit, std_exit);
     }
+    // A step of the child's that fails before its exec (its `chdir`), which a start by
+    // `clone3` learns of only once the child is reaped.
+    let inv = || Invocation {
+        working_dir: Some(PathBuf::from("/no/such/folder")),
+        files: Vec::new(),
+        ..plain("/bin/true", &[])
+    };
+    let (std_exit, _) = output_with(inv(), process_groups()).await;
+    let (cloned_exit, _) = output_with(inv(), Isolation::Cgroups(cgroups.clone())).await;
+    assert!(matches!(std_exit, Exit::SpawnFailed(_)), "{std_exit:?}");
+    assert_eq!(cloned_exit, std_exit);
 }
 
 /// Many commands started at once in their cgroups, from several threads: each runs once, in
@@ -530,11 +541,17 @@ async fn a_cgroup_its_command_killed_is_not_used_again() {
 
 /// A child the kernel starts in its cgroup (`clone3`, where it can) and one that moves itself
 /// there (where it cannot) both run the command in the job cgroup, and both report a failed
-/// start.
+/// start: the first once it is reaped (its start does not wait for the exec), the second at
+/// once.
 #[tokio::test]
 async fn children_born_in_the_cgroup_and_children_that_move_there_both_run_in_it() {
     let Some(cgroups) = cgroups() else { return };
-    for spawn in [vfork::spawn, vfork::spawn_moving] {
+    type Start = fn(&vfork::Spawn) -> std::io::Result<vfork::Child>;
+    let variants: [(Start, bool); 2] = [
+        (vfork::spawn, vfork::returns_at_clone()),
+        (vfork::spawn_moving, false),
+    ];
+    for (spawn, returns_at_clone) in variants {
         let job = cgroups.job().expect("a job cgroup");
         let (output, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
         let null = std::fs::File::open("/dev/null").unwrap();
@@ -550,7 +567,21 @@ async fn children_born_in_the_cgroup_and_children_that_move_there_both_run_in_it
                 cgroup: job.dir(),
             })
         };
-        let missing = start(Path::new("/no/such/program")).expect_err("a missing program");
+        let missing = match start(Path::new("/no/such/program")) {
+            Ok(mut child) => {
+                assert!(
+                    returns_at_clone,
+                    "a start that waited for the exec succeeded"
+                );
+                let status = child.wait().await.expect("reaped");
+                assert_eq!(status.code(), Some(127));
+                child.start_error().expect("the failed step")
+            }
+            Err(e) => {
+                assert!(!returns_at_clone, "a start that did not wait failed: {e}");
+                e
+            }
+        };
         assert_eq!(missing.kind(), std::io::ErrorKind::NotFound, "{missing}");
         let mut child = start(Path::new("/bin/sh")).expect("started");
         drop(write);

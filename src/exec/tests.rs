@@ -138,14 +138,23 @@ async fn output_order_is_the_write_order_every_time() {
     assert_eq!(swapped, 0, "{swapped} of 500 runs were out of order");
 }
 
-/// Starts wait for each other rather than take every worker: at most one fewer than there are
-/// cores run on the runtime's threads at once, so one worker is always free to answer.
+/// Starts that hold their thread until the exec (here: process groups only, std's spawn) wait
+/// for each other rather than take every worker: at most one fewer than there are cores run on
+/// the runtime's threads at once, so one worker is always free to answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn starts_leave_one_runtime_worker_free() {
     let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
     let mut runs = tokio::task::JoinSet::new();
     for _ in 0..200 {
-        runs.spawn(run_it(inv("/bin/true", &[], 10_000), 64));
+        let isolation = Isolation::ProcessGroups {
+            reason: "the test's".into(),
+        };
+        runs.spawn(async move {
+            let log = Arc::new(OutputLog::new(64));
+            let inv = inv("/bin/true", &[], 10_000);
+            let finished = run_isolated(inv, log, &CancellationToken::new(), isolation).await;
+            (finished.exit, ())
+        });
     }
     while let Some(done) = runs.join_next().await {
         let (exit, _) = done.unwrap();
