@@ -220,6 +220,7 @@ impl JobCgroups {
                 stdin: null.as_fd(),
                 output: null.as_fd(),
                 cgroup: job.dir(),
+                wait_for_exec: false,
             },
             Duration::from_secs(5),
         );

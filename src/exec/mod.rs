@@ -66,6 +66,25 @@ pub struct Invocation {
     pub files: Vec<(String, Vec<u8>)>,
     pub timeout: Duration,
     pub kill_grace: Duration,
+    /// What its start waits for: the request's handler knows whether anyone waits for the
+    /// command's end.
+    pub start: Start,
+}
+
+/// What a command's start waits for, where its child is born in a job cgroup by `clone3`
+/// (elsewhere every start waits for the exec). See README "Execution control".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Start {
+    /// The child's exec (`CLONE_VFORK`, as `posix_spawn`): the starting thread sleeps until
+    /// then and is woken by the exec, so a burst's children finish their own start-up (the
+    /// dynamic loader) once the server is idle rather than beside the requests still to be
+    /// answered. For commands whose answer goes out before they end.
+    #[default]
+    AtExec,
+    /// Only the child's birth: it runs on to its exec beside hookrun's threads, sparing a
+    /// context switch each way and the start's hold on its thread. For commands whose answer
+    /// waits for their end anyway (their output in the response, or streamed).
+    AtClone,
 }
 
 /// How a run ended.
@@ -153,9 +172,10 @@ pub async fn run_isolated(
         Isolation::ProcessGroups { .. } => None,
     };
     let cgroup = job_cgroup(&isolation);
-    // A start in a job cgroup by `clone3` returns as soon as the child exists; any other
-    // holds its thread until the child has exec'd (`vfork`, std's `posix_spawn`).
-    let holds_thread = cgroup.is_none() || !vfork::returns_at_clone();
+    // A start in a job cgroup by `clone3` that need not wait for the exec returns as soon as
+    // the child exists; any other holds its thread until the child has exec'd (`vfork`,
+    // std's `posix_spawn`).
+    let holds_thread = inv.start == Start::AtExec || cgroup.is_none() || !vfork::returns_at_clone();
     let here = match (inv.files.is_empty(), holds_thread) {
         (false, _) => None,
         (true, false) => Some(None),
@@ -444,6 +464,7 @@ fn cgroup_spawn(
         stdin: dev_null()?,
         output: write.as_fd(),
         cgroup: cgroup.dir(),
+        wait_for_exec: inv.start == Start::AtExec,
     })
 }
 

@@ -298,19 +298,21 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
 
 /// Starts the child born in the cgroup `cgroup` (a directory), with `clone3`; returns its pid
-/// and pidfd as soon as it exists, while it runs on to its exec on `stack`, reading `plan`
-/// (which both must outlive). `None` when this kernel (or valgrind) has no `clone3` with
-/// `CLONE_INTO_CGROUP`: the caller then uses [`clone_and_exec`].
+/// and pidfd once it has exec'd or exited if `wait_for_exec` (`CLONE_VFORK`, as
+/// `posix_spawn`'s and [`clone_and_exec`]'s clones), else as soon as it exists, while it runs
+/// on to its exec on `stack`, reading `plan` (which both must outlive). `None` when this
+/// kernel (or valgrind) has no `clone3` with `CLONE_INTO_CGROUP`: the caller then uses
+/// [`clone_and_exec`].
 ///
-/// Unlike `posix_spawn`'s and [`clone_and_exec`]'s, this clone does not suspend the calling
-/// thread until the exec (`CLONE_VFORK`): the thread sleeping there and the wake-up from the
-/// child cost hookrun a context switch each way per command, and a runtime thread held so could
-/// not answer requests meanwhile (so most starts hopped to the blocking pool). The child shares
-/// hookrun's memory all the same (`CLONE_VM`: nothing is copied) and runs beside its threads:
+/// Without `CLONE_VFORK` the thread sleeping in the clone and the wake-up from the child do
+/// not cost hookrun a context switch each way, and the start does not hold a runtime thread;
+/// with it, the child's start-up after its exec waits until the woken thread has run (see
+/// [`crate::exec::Start`]). The child shares hookrun's memory either way (`CLONE_VM`: nothing
+/// is copied); without `CLONE_VFORK` it runs beside hookrun's threads:
 ///
 /// SAFETY: the child reads only `plan` (which nothing changes while it lives) and writes only
-/// its own `stack`, and, if a step fails, the plan's `failed` (an atomic, read once the child
-/// is reaped). It makes raw system calls only ([`child_call`]): no allocation, no lock, no
+/// its own `stack`, and, if a step fails, the plan's `failed` (an atomic, read once the clone
+/// has returned with `CLONE_VFORK`, else once the child is reaped). It makes raw system calls only ([`child_call`]): no allocation, no lock, no
 /// unwinding (nothing in `child_main` can panic), no TLS (glibc's errno). No handler of
 /// hookrun's can run in it: the kernel starts it with every caught signal at its default
 /// (`CLONE_CLEAR_SIGHAND`, Linux 5.5, older than `CLONE_INTO_CGROUP`), so the calling thread
@@ -326,6 +328,7 @@ pub(super) fn clone_into_cgroup(
     plan: &Plan,
     stack: &mut [std::mem::MaybeUninit<u8>],
     cgroup: BorrowedFd,
+    wait_for_exec: bool,
 ) -> Option<std::io::Result<(libc::pid_t, OwnedFd)>> {
     if NO_CLONE_INTO_CGROUP.load(Ordering::Relaxed) {
         return None;
@@ -339,7 +342,12 @@ pub(super) fn clone_into_cgroup(
         // each of the 64 signals' dispositions first (what glibc's posix_spawn does).
         flags: (libc::CLONE_VM | libc::CLONE_PIDFD) as u64
             | CLONE_INTO_CGROUP
-            | CLONE_CLEAR_SIGHAND,
+            | CLONE_CLEAR_SIGHAND
+            | if wait_for_exec {
+                libc::CLONE_VFORK as u64
+            } else {
+                0
+            },
         pidfd: std::ptr::addr_of_mut!(pidfd) as u64,
         child_tid: 0,
         parent_tid: 0,
@@ -402,6 +410,7 @@ pub(super) fn clone_into_cgroup(
     _plan: &Plan,
     _stack: &mut [std::mem::MaybeUninit<u8>],
     _cgroup: BorrowedFd,
+    _wait_for_exec: bool,
 ) -> Option<std::io::Result<(libc::pid_t, OwnedFd)>> {
     None
 }
@@ -445,6 +454,7 @@ mod tests {
                 output: null.as_fd(),
                 // Not read: `clone_and_exec` starts the child where this process is.
                 cgroup: root.as_fd(),
+                wait_for_exec: true,
             };
             let mut plan = Plan::new(&spawn).expect("a plan");
             plan.handlers_cleared = false;

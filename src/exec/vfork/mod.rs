@@ -16,9 +16,11 @@
 //! The child is born in the job cgroup: `clone3` with `CLONE_INTO_CGROUP` (Linux 5.7) and the
 //! cgroup's directory, which also returns its pidfd (`CLONE_PIDFD`), and with every caught
 //! signal at its default (`CLONE_CLEAR_SIGHAND`), so that none of hookrun's handlers can run
-//! in it. The calling thread is not suspended until the child's exec (no `CLONE_VFORK`): the
-//! clone returns as soon as the child exists, and the plan and stack stay with the [`Child`]
-//! until it is reaped. Moving a running process into a cgroup instead (writing to
+//! in it. Whether the calling thread is suspended until the child's exec is the caller's
+//! choice ([`Spawn::wait_for_exec`]): with `CLONE_VFORK` it sleeps until then, as in
+//! `posix_spawn`, and the plan and stack are free when the clone returns; without, the clone
+//! returns as soon as the child exists, and the plan and stack stay with the [`Child`] until
+//! it is reaped. Moving a running process into a cgroup instead (writing to
 //! `cgroup.procs`) makes the kernel wait for an RCU grace period while it holds a lock every
 //! fork takes: about a millisecond on this 2-core machine. glibc has no `clone3` a program may
 //! call, so the call is a few instructions of assembly (x86-64). Where `clone3` or
@@ -33,8 +35,8 @@
 //! to its default and an empty signal mask (what std gives a command), then `execve`. Born by
 //! `clone3`, it restores SIGPIPE alone; born by `clone`, it asks for each signal's disposition
 //! first. A step that fails reports its errno and the child exits with 127: born by `clone3`,
-//! it stores the errno in the plan, which hookrun reads once it has reaped the child
-//! ([`Child::start_error`]); born by the fallback `clone`, it writes the errno to a
+//! it stores the errno in the plan, which hookrun reads when the clone returns if it waited
+//! for the exec, else once it has reaped the child ([`Child::start_error`]); born by the fallback `clone`, it writes the errno to a
 //! close-on-exec pipe that hookrun reads once the clone has returned (an exec closes it
 //! unwritten: as std reports a failed exec), since under valgrind, which runs a vfork as a
 //! fork, it shares no memory. hookrun watches the child's pidfd (opened with `pidfd_open`
@@ -74,6 +76,9 @@ pub struct Spawn<'a> {
     pub output: BorrowedFd<'a>,
     /// The job cgroup's directory, open (the child is started in it).
     pub cgroup: BorrowedFd<'a>,
+    /// Whether the start waits for the child's exec where `clone3` starts it (`CLONE_VFORK`):
+    /// see [`crate::exec::Start`]. The fallback's start always waits.
+    pub wait_for_exec: bool,
 }
 
 /// A child started here; reaped by [`Child::wait`] only.
@@ -119,9 +124,10 @@ enum Exits {
 }
 
 /// Starts the command (see the module's theory of operation). Where `clone3` can start it in
-/// its cgroup, returns as soon as the child exists; elsewhere blocks the calling thread until
-/// the command has exec'd. A step of the child's that fails before the exec is reported here
-/// when the thread waited for it, else by [`Child::start_error`] once the child is reaped.
+/// its cgroup and the start need not wait for the exec, returns as soon as the child exists;
+/// else blocks the calling thread until the command has exec'd. A step of the child's that
+/// fails before the exec is reported here when the thread waited for it, else by
+/// [`Child::start_error`] once the child is reaped.
 pub fn spawn(spawn: &Spawn) -> std::io::Result<Child> {
     start(spawn, true)
 }
@@ -132,7 +138,8 @@ pub fn spawn_moving(spawn: &Spawn) -> std::io::Result<Child> {
     start(spawn, false)
 }
 
-/// Whether [`spawn`] returns without waiting for the child's exec (`clone3` into the cgroup).
+/// Whether [`spawn`] can return without waiting for the child's exec (`clone3` into the
+/// cgroup), where the start does not ask to wait.
 pub fn returns_at_clone() -> bool {
     cfg!(target_arch = "x86_64") && !NO_CLONE_INTO_CGROUP.load(Ordering::Relaxed)
 }
@@ -153,12 +160,27 @@ fn launch(spawn: &Spawn, born_in_cgroup: bool) -> std::io::Result<Launched> {
     let mut stack = ChildStack::take();
     // Read by the child only if `clone3` starts it, which clears its handlers.
     plan.handlers_cleared = true;
+    let wait = spawn.wait_for_exec;
     let cloned = born_in_cgroup
-        .then(|| clone_into_cgroup(&plan, &mut stack, spawn.cgroup))
+        .then(|| clone_into_cgroup(&plan, &mut stack, spawn.cgroup, wait))
         .flatten();
     if let Some(started) = cloned {
-        // The child runs on, on the plan and stack, while this thread goes on.
         let (pid, pidfd) = started?;
+        if wait {
+            // The child has exec'd or exited: its plan and stack are free, and a failure is
+            // in the plan.
+            let launch = Launch {
+                plan,
+                _stack: stack,
+            };
+            return Ok(Launched {
+                pid: Pid::from_raw(pid),
+                pidfd: Some(pidfd),
+                launch: None,
+                failure: launch.failure(),
+            });
+        }
+        // The child runs on, on the plan and stack, while this thread goes on.
         return Ok(Launched {
             pid: Pid::from_raw(pid),
             pidfd: Some(pidfd),
