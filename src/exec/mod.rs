@@ -15,10 +15,10 @@
 //!
 //! Where a writable cgroup v2 hierarchy exists, each command also runs in its own cgroup
 //! (`cgroup`), born in it or entered before its exec (`vfork`, which starts it as `posix_spawn`
-//! would, without copying hookrun, and where it can without waiting for the exec): the timeout
-//! and shutdown then reach every process it started, also those that left its process group
-//! with `setsid`, and `cgroup.kill` ends them all at once. Elsewhere the process group is all
-//! there is ([`isolation`]).
+//! would, without copying hookrun; without waiting for the exec where [`Start`] allows): the
+//! timeout and shutdown then reach every process it started, also those that left its process
+//! group with `setsid`, and `cgroup.kill` ends them all at once. Elsewhere the process group is
+//! all there is ([`isolation`]).
 //!
 //! Every command also gets an empty, private file named in `HOOKRUN_RESULT` where it may write
 //! structured results (`result_file`); it is read (bounded) once the command has ended and
