@@ -210,23 +210,24 @@ impl JobCgroups {
         let null =
             std::fs::File::open("/dev/null").map_err(|e| format!("cannot open /dev/null: {e}"))?;
         let missing = job.path.join("no-such-program");
-        let spawned = super::vfork::spawn(&super::vfork::Spawn {
-            path: &missing,
-            arg0: missing.as_os_str(),
-            args: &[],
-            env: Vec::new(),
-            dir: None,
-            stdin: null.as_fd(),
-            output: null.as_fd(),
-            cgroup: job.dir(),
-        });
-        let moved = match spawned {
+        let started = super::vfork::start_and_wait(
+            &super::vfork::Spawn {
+                path: &missing,
+                arg0: missing.as_os_str(),
+                args: &[],
+                env: Vec::new(),
+                dir: None,
+                stdin: null.as_fd(),
+                output: null.as_fd(),
+                cgroup: job.dir(),
+                wait_for_exec: false,
+            },
+            Duration::from_secs(5),
+        );
+        let moved = match started {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(format!("a child cannot move into a job cgroup: {e}")),
-            Ok(mut child) => {
-                child.kill_and_reap();
-                Err("the probe unexpectedly started".into())
-            }
+            Ok(()) => Err("the probe unexpectedly started".into()),
         };
         drop(job);
         if moved.is_err() {

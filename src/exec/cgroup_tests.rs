@@ -31,6 +31,7 @@ fn invocation(script: &str, pid_file: &Path, timeout: Duration) -> Invocation {
         files: Vec::new(),
         timeout,
         kill_grace: Duration::from_millis(300),
+        start: Start::AtExec,
     }
 }
 
@@ -280,6 +281,7 @@ fn plain(program: &str, args: &[&str]) -> Invocation {
         files: vec![("HOOKRUN_FILE".into(), b"data".to_vec())],
         timeout: Duration::from_secs(10),
         kill_grace: Duration::from_millis(300),
+        start: Start::AtExec,
     }
 }
 
@@ -333,16 +335,34 @@ async fn a_command_in_a_cgroup_starts_as_std_starts_one() {
             vec![("HOOKRUN_NUL".to_string(), "a\0b".to_string())],
         ),
     ] {
+        for start in [Start::AtExec, Start::AtClone] {
+            let inv = || Invocation {
+                program: program.into(),
+                args: args.clone(),
+                env: env.clone(),
+                start,
+                ..plain("/bin/true", &[])
+            };
+            let (std_exit, _) = output_with(inv(), process_groups()).await;
+            let (cloned_exit, _) = output_with(inv(), Isolation::Cgroups(cgroups.clone())).await;
+            assert!(matches!(std_exit, Exit::SpawnFailed(_)), "{std_exit:?}");
+            assert_eq!(cloned_exit, std_exit, "{start:?}");
+        }
+    }
+    // A step of the child's that fails before its exec (its `chdir`), which a start by
+    // `clone3` learns of when the clone returns (waiting for the exec) or once the child is
+    // reaped (not waiting).
+    for start in [Start::AtExec, Start::AtClone] {
         let inv = || Invocation {
-            program: program.into(),
-            args: args.clone(),
-            env: env.clone(),
+            working_dir: Some(PathBuf::from("/no/such/folder")),
+            files: Vec::new(),
+            start,
             ..plain("/bin/true", &[])
         };
         let (std_exit, _) = output_with(inv(), process_groups()).await;
         let (cloned_exit, _) = output_with(inv(), Isolation::Cgroups(cgroups.clone())).await;
         assert!(matches!(std_exit, Exit::SpawnFailed(_)), "{std_exit:?}");
-        assert_eq!(cloned_exit, std_exit);
+        assert_eq!(cloned_exit, std_exit, "{start:?}");
     }
 }
 
@@ -528,13 +548,21 @@ async fn a_cgroup_its_command_killed_is_not_used_again() {
     cgroups.remove();
 }
 
-/// A child the kernel starts in its cgroup (`clone3`, where it can) and one that moves itself
-/// there (where it cannot) both run the command in the job cgroup, and both report a failed
-/// start.
+/// A child the kernel starts in its cgroup (`clone3`, where it can), with its start waiting
+/// for the exec or not, and one that moves itself there (where it cannot) all run the command
+/// in the job cgroup, and all report a failed start: at once where the start waited for the
+/// exec, else once the child is reaped.
 #[tokio::test]
 async fn children_born_in_the_cgroup_and_children_that_move_there_both_run_in_it() {
     let Some(cgroups) = cgroups() else { return };
-    for spawn in [vfork::spawn, vfork::spawn_moving] {
+    type StartFn = fn(&vfork::Spawn) -> std::io::Result<vfork::Child>;
+    // How it starts, whether it asks to wait for the exec, whether it returns before.
+    let variants: [(StartFn, bool, bool); 3] = [
+        (vfork::spawn, true, false),
+        (vfork::spawn, false, vfork::returns_at_clone()),
+        (vfork::spawn_moving, false, false),
+    ];
+    for (spawn, wait_for_exec, returns_at_clone) in variants {
         let job = cgroups.job().expect("a job cgroup");
         let (output, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
         let null = std::fs::File::open("/dev/null").unwrap();
@@ -548,9 +576,24 @@ async fn children_born_in_the_cgroup_and_children_that_move_there_both_run_in_it
                 stdin: null.as_fd(),
                 output: write.as_fd(),
                 cgroup: job.dir(),
+                wait_for_exec,
             })
         };
-        let missing = start(Path::new("/no/such/program")).expect_err("a missing program");
+        let missing = match start(Path::new("/no/such/program")) {
+            Ok(mut child) => {
+                assert!(
+                    returns_at_clone,
+                    "a start that waited for the exec succeeded"
+                );
+                let status = child.wait().await.expect("reaped");
+                assert_eq!(status.code(), Some(127));
+                child.start_error().expect("the failed step")
+            }
+            Err(e) => {
+                assert!(!returns_at_clone, "a start that did not wait failed: {e}");
+                e
+            }
+        };
         assert_eq!(missing.kind(), std::io::ErrorKind::NotFound, "{missing}");
         let mut child = start(Path::new("/bin/sh")).expect("started");
         drop(write);

@@ -14,10 +14,11 @@
 //! Temporary files live in the [`Invocation`] and are deleted when the run ends.
 //!
 //! Where a writable cgroup v2 hierarchy exists, each command also runs in its own cgroup
-//! (`cgroup`), entered between the child's clone and exec (`vfork`, which starts it as
-//! `posix_spawn` would, without copying hookrun): the timeout and shutdown then reach every process
-//! it started, also those that left its process group with `setsid`, and `cgroup.kill` ends
-//! them all at once. Elsewhere the process group is all there is ([`isolation`]).
+//! (`cgroup`), born in it or entered before its exec (`vfork`, which starts it as `posix_spawn`
+//! would, without copying hookrun; without waiting for the exec where [`Start`] allows): the
+//! timeout and shutdown then reach every process it started, also those that left its process
+//! group with `setsid`, and `cgroup.kill` ends them all at once. Elsewhere the process group is
+//! all there is ([`isolation`]).
 //!
 //! Every command also gets an empty, private file named in `HOOKRUN_RESULT` where it may write
 //! structured results (`result_file`); it is read (bounded) once the command has ended and
@@ -65,6 +66,25 @@ pub struct Invocation {
     pub files: Vec<(String, Vec<u8>)>,
     pub timeout: Duration,
     pub kill_grace: Duration,
+    /// What its start waits for: the request's handler knows whether anyone waits for the
+    /// command's end.
+    pub start: Start,
+}
+
+/// What a command's start waits for, where its child is born in a job cgroup by `clone3`
+/// (elsewhere every start waits for the exec). See README "Execution control".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Start {
+    /// The child's exec (`CLONE_VFORK`, as `posix_spawn`): the starting thread sleeps until
+    /// then and is woken by the exec, so a burst's children finish their own start-up (the
+    /// dynamic loader) once the server is idle rather than beside the requests still to be
+    /// answered. For commands whose answer goes out before they end.
+    #[default]
+    AtExec,
+    /// Only the child's birth: it runs on to its exec beside hookrun's threads, sparing a
+    /// context switch each way and the start's hold on its thread. For commands whose answer
+    /// waits for their end anyway (their output in the response, or streamed).
+    AtClone,
 }
 
 /// How a run ended.
@@ -151,34 +171,45 @@ pub async fn run_isolated(
         Isolation::Cgroups(cgroups) => Some(cgroups.clone()),
         Isolation::ProcessGroups { .. } => None,
     };
-    let here = inv
-        .files
-        .is_empty()
-        .then(|| starts_here().try_acquire().ok())
-        .flatten();
+    let cgroup = job_cgroup(&isolation);
+    // A start in a job cgroup by `clone3` that need not wait for the exec returns as soon as
+    // the child exists; any other holds its thread until the child has exec'd (`vfork`,
+    // std's `posix_spawn`).
+    let holds_thread = inv.start == Start::AtExec || cgroup.is_none() || !vfork::returns_at_clone();
+    let here = match (inv.files.is_empty(), holds_thread) {
+        (false, _) => None,
+        (true, false) => Some(None),
+        (true, true) => starts_here().try_acquire().ok().map(Some),
+    };
     let spawned = if let Some(_here) = here {
         // Without files to write, a start is a few metadata calls (PATH probed in the dentry
         // cache, an empty result file made, usually on a tmpfs: see [`tempfile::result_dir`])
-        // and a `vfork`, which holds this thread only until the child has exec'd: done here.
-        // The hop to a blocking thread and back cost more (a thread wake-up each way).
+        // and a clone, which holds this thread at most until the child has exec'd: done
+        // here. The hop to a blocking thread and back cost more (a thread wake-up each way).
         #[cfg(test)]
-        let _counted = tests::StartHere::enter();
-        let result = spawn(&inv, &isolation);
+        let _counted = holds_thread.then(tests::StartHere::enter);
+        let result = spawn(&inv, &isolation, cgroup);
         Ok((inv, result))
     } else {
         // `pass-file-to-command` files are written to the working directory, on any disk and
         // of any size: blocking work, kept off the runtime's threads.
         tokio::task::spawn_blocking(move || {
-            let result = spawn(&inv, &isolation);
+            let result = spawn(&inv, &isolation, cgroup);
             (inv, result)
         })
         .await
     };
     drop(fork_slot);
     let finished = match spawned {
-        Ok((inv, Ok(started))) => {
+        Ok((inv, Ok(mut started))) => {
             let cgroup = started.cgroup.as_ref();
-            let exit = supervise(started.child, started.output, &inv, &log, cancel, cgroup).await;
+            let child = &mut started.child;
+            let exit = supervise(child, started.output, &inv, &log, cancel, cgroup).await;
+            // A start that did not wait for the exec learns of its failure here.
+            let exit = match child.start_error() {
+                Some(e) => Exit::SpawnFailed(spawn_error(&inv, e).to_string()),
+                None => exit,
+            };
             let (result, left_empty) = read_result(started.result.path());
             drop(started.files);
             if let (Some(cgroups), Some(cgroup)) = (cgroups, started.cgroup) {
@@ -236,7 +267,8 @@ fn fork_slots() -> &'static tokio::sync::Semaphore {
     })
 }
 
-/// Starts made on a runtime thread at once ([`run_isolated`]): one fewer than there are cores
+/// Starts that hold their thread until the child has exec'd (all but `clone3`'s into a job
+/// cgroup) made on a runtime thread at once ([`run_isolated`]): one fewer than there are cores
 /// (the runtime's worker threads), so that a worker held by a start never leaves requests
 /// without one; the others hop to the blocking pool. Waiting for the permit instead of hopping
 /// made starts go one at a time (a start holds the permit until its child has exec'd, which on
@@ -277,6 +309,14 @@ impl Process {
         match self {
             Process::Std(child) => child.wait().await,
             Process::InCgroup(child) => child.wait().await,
+        }
+    }
+
+    /// Why it ended without exec'ing, once reaped, where its start did not wait for the exec.
+    fn start_error(&mut self) -> Option<std::io::Error> {
+        match self {
+            Process::Std(_) => None,
+            Process::InCgroup(child) => child.start_error(),
         }
     }
 
@@ -345,9 +385,12 @@ fn job_cgroup(isolation: &Isolation) -> Option<JobCgroup> {
 }
 
 /// The single place commands are built.
-fn spawn(inv: &Invocation, isolation: &Isolation) -> Result<Started, SpawnError> {
+fn spawn(
+    inv: &Invocation,
+    isolation: &Isolation,
+    mut cgroup: Option<JobCgroup>,
+) -> Result<Started, SpawnError> {
     let path = resolve(&inv.program, inv.working_dir.as_deref())?;
-    let mut cgroup = job_cgroup(isolation);
     let result = JobResultFile::make(isolation, cgroup.as_mut())?;
     let mut files = Vec::new();
     let mut file_env = Vec::new();
@@ -365,15 +408,7 @@ fn spawn(inv: &Invocation, isolation: &Isolation) -> Result<Started, SpawnError>
     // gets the write end as its fds 1 and 2 (dup3 clears the flag there).
     let (output, write) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| SpawnError::Pipe(e.into()))?;
-    let spawn_error = |source| SpawnError::Spawn {
-        program: inv.program.clone(),
-        dir: inv
-            .working_dir
-            .clone()
-            .or_else(|| std::env::current_dir().ok())
-            .unwrap_or_default(),
-        source,
-    };
+    let spawn_error = |source| spawn_error(inv, source);
     let child = match &cgroup {
         Some(cgroup) => Process::InCgroup(
             cgroup_spawn(inv, &path, &file_env, &result, &write, cgroup).map_err(spawn_error)?,
@@ -392,6 +427,19 @@ fn spawn(inv: &Invocation, isolation: &Isolation) -> Result<Started, SpawnError>
         result,
         cgroup,
     })
+}
+
+/// A command that could not be started in its folder.
+fn spawn_error(inv: &Invocation, source: std::io::Error) -> SpawnError {
+    SpawnError::Spawn {
+        program: inv.program.clone(),
+        dir: inv
+            .working_dir
+            .clone()
+            .or_else(|| std::env::current_dir().ok())
+            .unwrap_or_default(),
+        source,
+    }
 }
 
 /// Starts a command in its job cgroup (`vfork`), with what `std_spawn` gives a command.
@@ -416,6 +464,7 @@ fn cgroup_spawn(
         stdin: dev_null()?,
         output: write.as_fd(),
         cgroup: cgroup.dir(),
+        wait_for_exec: inv.start == Start::AtExec,
     })
 }
 
@@ -463,7 +512,7 @@ fn std_spawn(
 /// one cost every command a task allocation and, often, a wake-up of another worker thread
 /// that then had nothing to do but read an empty pipe.
 async fn supervise(
-    mut child: Process,
+    child: &mut Process,
     output: OwnedFd,
     inv: &Invocation,
     log: &OutputLog,
@@ -511,7 +560,7 @@ async fn supervise(
         Err(reason) => {
             // The output is still read while the job is stopped: a command that writes as it
             // handles SIGTERM must not block on a full pipe until SIGKILL.
-            let kill = kill_job(&mut child, pgid, cgroup, inv.kill_grace);
+            let kill = kill_job(child, pgid, cgroup, inv.kill_grace);
             tokio::pin!(kill);
             loop {
                 tokio::select! {

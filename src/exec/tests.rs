@@ -33,6 +33,7 @@ fn inv(program: &str, args: &[&str], timeout_ms: u64) -> Invocation {
         files: Vec::new(),
         timeout: Duration::from_millis(timeout_ms),
         kill_grace: Duration::from_millis(300),
+        start: Start::AtExec,
     }
 }
 
@@ -138,14 +139,28 @@ async fn output_order_is_the_write_order_every_time() {
     assert_eq!(swapped, 0, "{swapped} of 500 runs were out of order");
 }
 
-/// Starts wait for each other rather than take every worker: at most one fewer than there are
-/// cores run on the runtime's threads at once, so one worker is always free to answer.
+/// Starts that hold their thread until the exec (those that wait for it in job cgroups, and
+/// all in process groups, std's spawn) wait for each other rather than take every worker: at
+/// most one fewer than there are cores run on the runtime's threads at once, so one worker is
+/// always free to answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn starts_leave_one_runtime_worker_free() {
     let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
     let mut runs = tokio::task::JoinSet::new();
-    for _ in 0..200 {
-        runs.spawn(run_it(inv("/bin/true", &[], 10_000), 64));
+    for i in 0..200 {
+        // Half in this machine's isolation (job cgroups where it can make them).
+        let isolation = match i % 2 {
+            0 => isolation().clone(),
+            _ => Isolation::ProcessGroups {
+                reason: "the test's".into(),
+            },
+        };
+        runs.spawn(async move {
+            let log = Arc::new(OutputLog::new(64));
+            let inv = inv("/bin/true", &[], 10_000);
+            let finished = run_isolated(inv, log, &CancellationToken::new(), isolation).await;
+            (finished.exit, ())
+        });
     }
     while let Some(done) = runs.join_next().await {
         let (exit, _) = done.unwrap();
@@ -231,6 +246,7 @@ async fn output_written_while_a_timed_out_command_stops_is_read_during_the_grace
     // A grace long enough for a loaded machine: the command exits as soon as it has written.
     let inv = Invocation {
         kill_grace: Duration::from_secs(5),
+        start: Start::AtExec,
         ..inv("/bin/bash", &["-c", script], 300)
     };
     let (exit, out) = run_it(inv, 1 << 20).await;

@@ -50,6 +50,7 @@ fn sh(script: &str) -> Invocation {
         files: Vec::new(),
         timeout: Duration::from_secs(20),
         kill_grace: Duration::from_millis(200),
+        start: crate::exec::Start::AtExec,
     }
 }
 

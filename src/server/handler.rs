@@ -17,7 +17,7 @@ use super::error::HttpError;
 use super::reply::{self, Answer, Started};
 use super::{AppState, RequestBody, Settings};
 use crate::config::{canonical_header_key, Hook, Parameter};
-use crate::exec::Invocation;
+use crate::exec::{Invocation, Start};
 use crate::jobs::{Job, Submission, SubmitError, Trigger};
 use crate::logging::{self, LogContext};
 use crate::metrics::RequestOutcome;
@@ -572,6 +572,12 @@ fn invocation(settings: &Settings, hook: &Hook, input: &Input) -> Invocation {
         files,
         timeout: hook.execution.timeout.unwrap_or(settings.command_timeout),
         kill_grace: settings.kill_grace,
+        start: if hook.capture_output || hook.execution.stream_output {
+            // The answer waits for the command's end: its start need not wait for its exec.
+            Start::AtClone
+        } else {
+            Start::AtExec
+        },
     }
 }
 

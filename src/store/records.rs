@@ -127,6 +127,7 @@ impl RunSpec {
             files: self.files.clone(),
             timeout: Duration::from_millis(self.timeout_ms),
             kill_grace,
+            start: crate::exec::Start::AtExec,
         }
     }
 }

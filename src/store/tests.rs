@@ -20,6 +20,7 @@ fn invocation() -> Invocation {
         files: vec![("F".into(), vec![0, 1, 2, 255])],
         timeout: Duration::from_secs(7),
         kill_grace: Duration::from_secs(1),
+        start: crate::exec::Start::AtExec,
     }
 }
 
