@@ -572,12 +572,19 @@ fn invocation(settings: &Settings, hook: &Hook, input: &Input) -> Invocation {
         files,
         timeout: hook.execution.timeout.unwrap_or(settings.command_timeout),
         kill_grace: settings.kill_grace,
-        start: if hook.capture_output || hook.execution.stream_output {
-            // The answer waits for the command's end: its start need not wait for its exec.
-            Start::AtClone
-        } else {
-            Start::AtExec
-        },
+        start: start_for(hook),
+    }
+}
+
+/// How a hook's command starts: where the answer waits for the command's end anyway (its output
+/// in the response, or streamed), the start need not wait for the exec; where the answer goes
+/// out first, the start waits, so that a burst of such commands does not compete with the
+/// server from birth (README "Execution control").
+fn start_for(hook: &Hook) -> Start {
+    if hook.capture_output || hook.execution.stream_output {
+        Start::AtClone
+    } else {
+        Start::AtExec
     }
 }
 
@@ -761,6 +768,39 @@ mod tests {
         settings.use_x_request_id = false;
         headers.insert("x-request-id", http::HeaderValue::from_static("abcde"));
         assert_eq!(request_id(&settings, &headers).len(), 12);
+    }
+
+    #[test]
+    fn only_commands_whose_answer_waits_for_them_start_without_waiting_for_the_exec() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hooks.json");
+        let hooks = serde_json::json!([
+            {"id": "forget", "execute-command": "/bin/true"},
+            {"id": "output", "execute-command": "/bin/true",
+             "include-command-output-in-response": true},
+            {"id": "on-error", "execute-command": "/bin/true",
+             "include-command-output-in-response-on-error": true},
+            {"id": "stream", "execute-command": "/bin/true", "stream-command-output": true},
+        ]);
+        std::fs::write(&file, hooks.to_string()).unwrap();
+        let opts = crate::config::LoadOptions {
+            template: false,
+            lenient: false,
+            mail_server: false,
+            captainhook: None,
+        };
+        let loaded = crate::config::load(
+            &[file.display().to_string()],
+            &opts,
+            &crate::config::template::SystemEnv,
+        );
+        let set = loaded.set.expect("the hooks load");
+        let start = |id: &str| start_for(set.get(id).expect(id));
+        assert_eq!(start("forget"), Start::AtExec);
+        // Without the output itself, the answer does not wait for the command.
+        assert_eq!(start("on-error"), Start::AtExec);
+        assert_eq!(start("output"), Start::AtClone);
+        assert_eq!(start("stream"), Start::AtClone);
     }
 
     #[test]
