@@ -204,24 +204,9 @@ fn madvise_dontneed(run: Range<u64>) -> io::Result<()> {
 /// The address ranges of the private, non-writable, readable or executable mappings of a file
 /// in the text of `/proc/PID/maps` (the sixth field on is an absolute path).
 fn unwritable_file_mappings(maps: &str) -> Vec<Range<u64>> {
-    maps.lines()
-        .filter_map(|line| {
-            let mut fields = line.splitn(6, ' ');
-            let (start, end) = fields.next()?.split_once('-')?;
-            let perms = fields.next()?.as_bytes();
-            let path = fields.nth(3)?.trim_start();
-            let selected = perms.len() == 4
-                && perms[1] == b'-'
-                && perms[3] == b'p'
-                && (perms[0] == b'r' || perms[2] == b'x')
-                && path.starts_with('/');
-            if !selected {
-                return None;
-            }
-            let start = u64::from_str_radix(start, 16).ok()?;
-            let end = u64::from_str_radix(end, 16).ok()?;
-            (start < end).then_some(start..end)
-        })
+    crate::maps::mappings(maps)
+        .filter(|m| m.is_private_unwritable() && m.is_file())
+        .map(|m| m.range)
         .collect()
 }
 

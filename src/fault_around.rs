@@ -146,18 +146,9 @@ fn register(uffd: &OwnedFd, range: Range<u64>) -> io::Result<()> {
 /// path (the sixth field on) is absolute. Anonymous memory, the heap, stacks and the kernel's
 /// `[vdso]` are left out: fault-around is for files only.
 fn file_mappings(maps: &str) -> Vec<Range<u64>> {
-    maps.lines()
-        .filter_map(|line| {
-            let mut fields = line.splitn(6, ' ');
-            let (start, end) = fields.next()?.split_once('-')?;
-            let path = fields.nth(4)?.trim_start();
-            if !path.starts_with('/') {
-                return None;
-            }
-            let start = u64::from_str_radix(start, 16).ok()?;
-            let end = u64::from_str_radix(end, 16).ok()?;
-            (start < end).then_some(start..end)
-        })
+    crate::maps::mappings(maps)
+        .filter(|m| m.is_file())
+        .map(|m| m.range)
         .collect()
 }
 

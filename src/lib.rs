@@ -36,6 +36,7 @@
 //!   not 64 KiB around each.
 //! - `clean_pages`: once start-up is done, drops the file pages it mapped (code, constants)
 //!   that are still the page cache's, never a page the process wrote.
+//! - `maps`: the process's mappings as `/proc/PID/maps` lists them (for the two above).
 //! - `notify`: notifications of finished jobs: e-mail, chat and JSON webhooks, Docker Hub
 //!   callbacks; delivery with retries and rate limits; the `notify` subcommand.
 
@@ -47,6 +48,7 @@ pub mod exec;
 pub mod fault_around;
 pub mod jobs;
 pub mod logging;
+pub mod maps;
 pub mod metrics;
 pub mod notify;
 pub mod registry;
