@@ -243,32 +243,51 @@ pub(super) fn clone_and_exec(
     plan: &Plan,
     stack: &mut [std::mem::MaybeUninit<u8>],
 ) -> std::io::Result<libc::pid_t> {
-    // SAFETY: sigset_t is plain data; the calls only read and write these two sets.
-    let (all, mut old) = unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        (all, std::mem::zeroed::<libc::sigset_t>())
-    };
+    let blocked = BlockedSignals::all();
     // SAFETY: see the function's comment. The stack pointer handed to clone is the top of
     // `stack`, aligned down to 16 bytes as the x86-64 and aarch64 ABIs require.
     let pid = unsafe {
-        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
         let top = stack.as_mut_ptr().add(stack.len());
         let top = top.sub(top as usize % 16);
-        let pid = libc::clone(
+        libc::clone(
             child_main,
             top.cast(),
             libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
             plan as *const Plan as *mut libc::c_void,
-        );
-        let errno = std::io::Error::last_os_error();
-        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-        if pid < 0 {
-            return Err(errno);
-        }
-        pid
+        )
     };
+    let errno = std::io::Error::last_os_error();
+    drop(blocked);
+    if pid < 0 {
+        return Err(errno);
+    }
     Ok(pid)
+}
+
+/// Every signal blocked in this thread until dropped, when its mask is restored: around a
+/// clone whose child shares this thread's memory until its exec.
+struct BlockedSignals(libc::sigset_t);
+
+#[allow(unsafe_code)]
+impl BlockedSignals {
+    fn all() -> BlockedSignals {
+        // SAFETY: sigset_t is plain data; the calls only read and write these two sets.
+        unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
+            BlockedSignals(old)
+        }
+    }
+}
+
+#[allow(unsafe_code)]
+impl Drop for BlockedSignals {
+    fn drop(&mut self) {
+        // SAFETY: restores the mask saved by `all`.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut()) };
+    }
 }
 
 /// Set once `clone3` with `CLONE_INTO_CGROUP` turned out missing (a kernel older than 5.7,
@@ -412,34 +431,6 @@ pub(super) fn clone_into_cgroup(
     // owns it.
     let pidfd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(pidfd) };
     Some(Ok((pid, pidfd)))
-}
-
-/// Every signal blocked in this thread until dropped, when its mask is restored.
-#[cfg(target_arch = "x86_64")]
-struct BlockedSignals(libc::sigset_t);
-
-#[cfg(target_arch = "x86_64")]
-#[allow(unsafe_code)]
-impl BlockedSignals {
-    fn all() -> BlockedSignals {
-        // SAFETY: sigset_t is plain data; the calls only read and write these two sets.
-        unsafe {
-            let mut all: libc::sigset_t = std::mem::zeroed();
-            libc::sigfillset(&mut all);
-            let mut old: libc::sigset_t = std::mem::zeroed();
-            libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
-            BlockedSignals(old)
-        }
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[allow(unsafe_code)]
-impl Drop for BlockedSignals {
-    fn drop(&mut self) {
-        // SAFETY: restores the mask saved by `all`.
-        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut()) };
-    }
 }
 
 /// Elsewhere than on x86-64 children are started by [`clone_and_exec`] and move themselves.
