@@ -336,43 +336,45 @@ async fn a_command_in_a_cgroup_starts_as_std_starts_one() {
         assert!(cloned.iter().any(|l| l == line), "{line} in {cloned:?}");
     }
 
-    for (program, args, env) in [
-        ("/no/such/program", vec![], vec![]),
-        ("/bin/echo", vec!["a\0b".to_string()], vec![]),
-        (
-            "/bin/echo",
-            vec![],
-            vec![("HOOKRUN_NUL".to_string(), "a\0b".to_string())],
-        ),
-    ] {
-        for start in [Start::AtExec, Start::AtClone] {
-            let inv = || Invocation {
-                program: program.into(),
-                args: args.clone(),
-                env: env.clone(),
-                start,
-                ..plain("/bin/true", &[])
-            };
-            let (std_exit, _) = output_with(inv(), process_groups()).await;
-            let (cloned_exit, _) = output_with(inv(), Isolation::Cgroups(cgroups.clone())).await;
-            assert!(matches!(std_exit, Exit::SpawnFailed(_)), "{std_exit:?}");
-            assert_eq!(cloned_exit, std_exit, "{start:?}");
-        }
-    }
-    // A step of the child's that fails before its exec (its `chdir`), which a start by
-    // `clone3` learns of when the clone returns (waiting for the exec) or once the child is
-    // reaped (not waiting).
-    for start in [Start::AtExec, Start::AtClone] {
-        let inv = || Invocation {
+    // Starts that fail: a missing program, a nul byte in an argument or in the environment,
+    // and a step of the child's before its exec (its `chdir`), which a start by `clone3` learns
+    // of when the clone returns (waiting for the exec) or once the child is reaped (not
+    // waiting).
+    let failing: [fn(Start) -> Invocation; 4] = [
+        |start| Invocation {
+            program: "/no/such/program".into(),
+            env: Vec::new(),
+            start,
+            ..plain("/bin/true", &[])
+        },
+        |start| Invocation {
+            program: "/bin/echo".into(),
+            args: vec!["a\0b".to_string()],
+            env: Vec::new(),
+            start,
+            ..plain("/bin/true", &[])
+        },
+        |start| Invocation {
+            program: "/bin/echo".into(),
+            env: vec![("HOOKRUN_NUL".to_string(), "a\0b".to_string())],
+            start,
+            ..plain("/bin/true", &[])
+        },
+        |start| Invocation {
             working_dir: Some(PathBuf::from("/no/such/folder")),
             files: Vec::new(),
             start,
             ..plain("/bin/true", &[])
-        };
-        let (std_exit, _) = output_with(inv(), process_groups()).await;
-        let (cloned_exit, _) = output_with(inv(), Isolation::Cgroups(cgroups.clone())).await;
-        assert!(matches!(std_exit, Exit::SpawnFailed(_)), "{std_exit:?}");
-        assert_eq!(cloned_exit, std_exit, "{start:?}");
+        },
+    ];
+    for failing in failing {
+        for start in [Start::AtExec, Start::AtClone] {
+            let (std_exit, _) = output_with(failing(start), process_groups()).await;
+            let cloned = Isolation::Cgroups(cgroups.clone());
+            let (cloned_exit, _) = output_with(failing(start), cloned).await;
+            assert!(matches!(std_exit, Exit::SpawnFailed(_)), "{std_exit:?}");
+            assert_eq!(cloned_exit, std_exit, "{start:?}");
+        }
     }
 }
 
