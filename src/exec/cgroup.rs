@@ -268,6 +268,14 @@ impl JobCgroups {
         }
     }
 
+    /// Whether `kept`, made in the result folder, was left an empty regular file by its
+    /// command ([`ResultFolder::left_empty`]).
+    pub(super) fn result_left_empty(&self, kept: &KeptResult) -> bool {
+        self.results
+            .as_ref()
+            .is_some_and(|folder| folder.left_empty(kept))
+    }
+
     /// Ends the use of `job`, whose command has ended (`exited`: by itself, with an exit code,
     /// not by a signal): moves out what the command left running on purpose, then keeps the
     /// cgroup for a later job when it is empty and unchanged (see the module's theory of

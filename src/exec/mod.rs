@@ -210,7 +210,12 @@ pub async fn run_isolated(
                 Some(e) => Exit::SpawnFailed(spawn_error(&inv, e).to_string()),
                 None => exit,
             };
-            let (result, left_empty) = read_result(started.result.path());
+            let (result, left_empty) = match (&cgroups, &started.result) {
+                (Some(cgroups), JobResultFile::Kept(kept)) if cgroups.result_left_empty(kept) => {
+                    (ResultFile::default(), true)
+                }
+                _ => read_result(started.result.path()),
+            };
             drop(started.files);
             if let (Some(cgroups), Some(cgroup)) = (cgroups, started.cgroup) {
                 // Killed jobs' cgroups are empty; what a command left on purpose moves out.
