@@ -353,6 +353,12 @@ impl JobCgroups {
             .custom_flags(nix::fcntl::OFlag::O_DIRECTORY.bits())
             .open(&path);
         let opened = dir.and_then(|dir| {
+            // Its `cgroup.procs` looked up once, so that the kernel keeps the file's entry
+            // (and inode) cached: every child born in the cgroup by `clone3` is checked as a
+            // move into it would be, by the inode of this file, which without a cached entry
+            // was made and freed again (an RCU-delayed free) at every start. A lookup that
+            // fails only costs that again.
+            let _ = rustix::fs::statat(&dir, "cgroup.procs", rustix::fs::AtFlags::empty());
             let events = rustix::fs::openat(
                 &dir,
                 "cgroup.events",
