@@ -124,6 +124,28 @@ fn duration_histogram() -> Histogram {
 #[derive(Default)]
 struct HookRequests([OnceLock<Counter>; RequestOutcome::COUNT]);
 
+/// The final states a job is counted in (`hookrun_jobs_total`'s `state`), as the job manager
+/// names them; [`HookJobs`] holds a counter for each.
+const JOB_STATES: [&str; 8] = [
+    "succeeded",
+    "failed",
+    "timed_out",
+    "superseded",
+    "canceled",
+    "interrupted",
+    "queued",
+    "running",
+];
+
+/// One hook's ended-job counters, one per state, and its job duration histogram, each taken
+/// from its family the first time it counts, as [`HookRequests`]: a job's end then builds no
+/// labels (two allocated hook ids) and hashes nothing into a family.
+#[derive(Default)]
+struct HookJobs {
+    ended: [OnceLock<Counter>; JOB_STATES.len()],
+    duration: OnceLock<Histogram>,
+}
+
 /// The server's metrics; cheap to update from any thread.
 pub struct Metrics {
     registry: Registry,
@@ -133,6 +155,9 @@ pub struct Metrics {
     /// hashing one is on every request's path.
     requests_by_hook: RwLock<foldhash::HashMap<String, HookRequests>>,
     jobs: Family<JobLabels, Counter>,
+    /// The counters of `jobs` and `job_duration` by hook id (configured ids only), found with
+    /// foldhash as `requests_by_hook`.
+    jobs_by_hook: RwLock<foldhash::HashMap<String, HookJobs>>,
     job_duration: Family<HookLabel, Histogram, fn() -> Histogram>,
     running: Family<HookLabel, Gauge>,
     waiting: Family<HookLabel, Gauge>,
@@ -225,6 +250,7 @@ impl Metrics {
             requests,
             requests_by_hook: RwLock::default(),
             jobs,
+            jobs_by_hook: RwLock::default(),
             job_duration,
             running,
             waiting,
@@ -270,12 +296,50 @@ impl Metrics {
 
     /// Counts a job of `hook` that ended in `state`, and how long its command ran, if it ran.
     pub fn job_ended(&self, hook: &str, state: &'static str, ran_for: Option<Duration>) {
-        self.jobs
-            .get_or_create(&JobLabels {
-                hook: hook.to_string(),
-                state,
-            })
-            .inc();
+        let Some(index) = JOB_STATES.iter().position(|s| *s == state) else {
+            // Not a state this counts by (none is): counted all the same, the slow way.
+            self.jobs
+                .get_or_create(&JobLabels {
+                    hook: hook.to_string(),
+                    state,
+                })
+                .inc();
+            self.job_duration_of(hook, ran_for);
+            return;
+        };
+        let count = |jobs: &HookJobs| {
+            jobs.ended[index]
+                .get_or_init(|| {
+                    let labels = JobLabels {
+                        hook: hook.to_string(),
+                        state,
+                    };
+                    self.jobs.get_or_create(&labels).clone()
+                })
+                .inc();
+            if let Some(ran_for) = ran_for {
+                jobs.duration
+                    .get_or_init(|| {
+                        let label = HookLabel {
+                            hook: hook.to_string(),
+                        };
+                        self.job_duration.get_or_create(&label).clone()
+                    })
+                    .observe(ran_for.as_secs_f64());
+            }
+        };
+        let known = self.jobs_by_hook.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(jobs) = known.get(hook) {
+            count(jobs);
+            return;
+        }
+        drop(known);
+        let mut known = self.jobs_by_hook.write().unwrap_or_else(|e| e.into_inner());
+        count(known.entry(hook.to_string()).or_default());
+    }
+
+    /// Observes how long a job of `hook` ran, if it ran, straight into the family.
+    fn job_duration_of(&self, hook: &str, ran_for: Option<Duration>) {
         if let Some(ran_for) = ran_for {
             self.job_duration
                 .get_or_create(&HookLabel {
@@ -398,6 +462,50 @@ mod tests {
                     "{line} missing in:\n{text}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn each_state_of_each_hook_is_its_own_series() {
+        let m = Metrics::new();
+        for (i, state) in JOB_STATES.into_iter().enumerate() {
+            for hook in ["a", "b"] {
+                for _ in 0..=i {
+                    m.job_ended(hook, state, Some(Duration::from_millis(70)));
+                }
+            }
+        }
+        m.job_ended("a", "unlisted", None);
+        m.job_ended("b", "unlisted", Some(Duration::from_secs(3)));
+        let text = m.render(&[], &StoreHealth::default());
+        let runs: usize = (1..=JOB_STATES.len()).sum();
+        let mut lines: Vec<String> = ["a", "b"]
+            .into_iter()
+            .flat_map(|hook| {
+                JOB_STATES.into_iter().enumerate().map(move |(i, state)| {
+                    format!(
+                        "hookrun_jobs_total{{hook=\"{hook}\",state=\"{state}\"}} {}",
+                        i + 1
+                    )
+                })
+            })
+            .collect();
+        lines.extend([
+            "hookrun_jobs_total{hook=\"a\",state=\"unlisted\"} 1".to_string(),
+            "hookrun_jobs_total{hook=\"b\",state=\"unlisted\"} 1".to_string(),
+            format!("hookrun_job_duration_seconds_count{{hook=\"a\"}} {runs}"),
+            format!(
+                "hookrun_job_duration_seconds_count{{hook=\"b\"}} {}",
+                runs + 1
+            ),
+            format!("hookrun_job_duration_seconds_bucket{{le=\"0.1\",hook=\"a\"}} {runs}"),
+            format!("hookrun_job_duration_seconds_bucket{{le=\"2.5\",hook=\"b\"}} {runs}"),
+        ]);
+        for line in lines {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing in:\n{text}"
+            );
         }
     }
 

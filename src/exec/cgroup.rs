@@ -268,6 +268,14 @@ impl JobCgroups {
         }
     }
 
+    /// Whether `kept`, made in the result folder, was left an empty regular file by its
+    /// command ([`ResultFolder::left_empty`]).
+    pub(super) fn result_left_empty(&self, kept: &KeptResult) -> bool {
+        self.results
+            .as_ref()
+            .is_some_and(|folder| folder.left_empty(kept))
+    }
+
     /// Ends the use of `job`, whose command has ended (`exited`: by itself, with an exit code,
     /// not by a signal): moves out what the command left running on purpose, then keeps the
     /// cgroup for a later job when it is empty and unchanged (see the module's theory of
@@ -345,6 +353,12 @@ impl JobCgroups {
             .custom_flags(nix::fcntl::OFlag::O_DIRECTORY.bits())
             .open(&path);
         let opened = dir.and_then(|dir| {
+            // Its `cgroup.procs` looked up once, so that the kernel keeps the file's entry
+            // (and inode) cached: every child born in the cgroup by `clone3` is checked as a
+            // move into it would be, by the inode of this file, which without a cached entry
+            // was made and freed again (an RCU-delayed free) at every start. A lookup that
+            // fails only costs that again.
+            let _ = rustix::fs::statat(&dir, "cgroup.procs", rustix::fs::AtFlags::empty());
             let events = rustix::fs::openat(
                 &dir,
                 "cgroup.events",

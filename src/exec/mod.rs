@@ -210,7 +210,12 @@ pub async fn run_isolated(
                 Some(e) => Exit::SpawnFailed(spawn_error(&inv, e).to_string()),
                 None => exit,
             };
-            let (result, left_empty) = read_result(started.result.path());
+            let (result, left_empty) = match (&cgroups, &started.result) {
+                (Some(cgroups), JobResultFile::Kept(kept)) if cgroups.result_left_empty(kept) => {
+                    (ResultFile::default(), true)
+                }
+                _ => read_result(started.result.path()),
+            };
             drop(started.files);
             if let (Some(cgroups), Some(cgroup)) = (cgroups, started.cgroup) {
                 // Killed jobs' cgroups are empty; what a command left on purpose moves out.
@@ -280,6 +285,17 @@ fn starts_here() -> &'static tokio::sync::Semaphore {
         let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
         tokio::sync::Semaphore::new(cores - 1)
     })
+}
+
+/// The program to start. An absolute `execute-command` is not looked at before its start: its
+/// exec finds out whether it runs, and only a start that failed asks why ([`spawn_error`]).
+/// That spares a `statx` per command; any other is found as the reference finds it
+/// ([`resolve`]).
+fn program_path(inv: &Invocation) -> Result<PathBuf, SpawnError> {
+    if Path::new(&inv.program).is_absolute() {
+        return Ok(PathBuf::from(&inv.program));
+    }
+    resolve(&inv.program, inv.working_dir.as_deref())
 }
 
 /// The program to start: `execute-command` found as the reference finds it (see
@@ -390,7 +406,7 @@ fn spawn(
     isolation: &Isolation,
     mut cgroup: Option<JobCgroup>,
 ) -> Result<Started, SpawnError> {
-    let path = resolve(&inv.program, inv.working_dir.as_deref())?;
+    let path = program_path(inv)?;
     let result = JobResultFile::make(isolation, cgroup.as_mut())?;
     let mut files = Vec::new();
     let mut file_env = Vec::new();
@@ -429,8 +445,13 @@ fn spawn(
     })
 }
 
-/// A command that could not be started in its folder.
+/// A command that could not be started: a program that is missing or cannot run says so as
+/// the reference does (it was not looked at before the start: [`program_path`]), anything else
+/// is a failed start in its folder.
 fn spawn_error(inv: &Invocation, source: std::io::Error) -> SpawnError {
+    if let Err(not_runnable) = resolve(&inv.program, inv.working_dir.as_deref()) {
+        return not_runnable;
+    }
     SpawnError::Spawn {
         program: inv.program.clone(),
         dir: inv

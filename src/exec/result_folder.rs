@@ -133,6 +133,25 @@ impl ResultFolder {
         }
     }
 
+    /// Whether `kept`, once its command has ended, is still the very file made and an empty
+    /// regular file: the command wrote no results. Asked relative to the open folder (one path
+    /// component to look up, where the file's full path has four); anything else is read from
+    /// the path as every result file is (`result_file`).
+    pub fn left_empty(&self, kept: &KeptResult) -> bool {
+        rustix::fs::statat(
+            self.dir.as_fd(),
+            kept.name.as_str(),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .is_ok_and(|s| {
+            s.st_dev == kept.dev
+                && s.st_ino == kept.ino
+                && rustix::fs::FileType::from_raw_mode(s.st_mode)
+                    == rustix::fs::FileType::RegularFile
+                && s.st_size == 0
+        })
+    }
+
     /// Whether `kept`, which an earlier command left empty, may be given to another: see the
     /// module's theory of operation.
     pub fn reusable(&self, kept: &KeptResult) -> bool {
@@ -260,8 +279,14 @@ mod tests {
         for (what, change) in changes {
             let file = folder.file().unwrap();
             assert!(folder.reusable(&file));
+            assert!(folder.left_empty(&file));
             change(file.path());
             assert!(!folder.reusable(&file), "a file {what} was reusable");
+            let empty = folder.left_empty(&file);
+            // A file made readable or linked is still the empty file made: its command wrote
+            // no results (it is not kept: `reusable`).
+            let still_empty = matches!(what, "made readable" | "hard-linked");
+            assert_eq!(empty, still_empty, "a file {what}: left empty");
         }
         let file = folder.file().unwrap();
         std::fs::set_permissions(folder.path(), std::fs::Permissions::from_mode(0o755)).unwrap();

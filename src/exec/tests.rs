@@ -279,6 +279,53 @@ async fn missing_command_is_a_spawn_failure() {
     assert!(matches!(exit, Exit::SpawnFailed(_)), "{exit:?}");
 }
 
+/// An absolute program is not looked at before its start, only once it failed: the failure
+/// still says why, as the reference's check before the start does, however the start waits.
+#[tokio::test]
+async fn a_program_that_cannot_run_says_why() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = ::tempfile::tempdir().unwrap();
+    let script = dir.path().join("deploy.sh");
+    std::fs::write(&script, "#!/bin/sh\necho ran\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let shown = |p: &Path| p.display().to_string();
+    let cases = [
+        (
+            shown(&dir.path().join("missing")),
+            format!("{}: no such file", shown(&dir.path().join("missing"))),
+        ),
+        (
+            shown(&script),
+            format!(
+                "{}: is not executable (mode 0644; chmod +x it)",
+                shown(&script)
+            ),
+        ),
+        (shown(dir.path()), "is a folder, not a program".to_string()),
+    ];
+    for (program, why) in cases {
+        for start in [Start::AtExec, Start::AtClone] {
+            let (exit, out) = run_it(
+                Invocation {
+                    start,
+                    ..inv(&program, &[], 2000)
+                },
+                1024,
+            )
+            .await;
+            let Exit::SpawnFailed(error) = &exit else {
+                panic!("{program} {start:?}: {exit:?}");
+            };
+            assert!(
+                error.starts_with(&format!("exec: {program:?}: ")),
+                "{error}"
+            );
+            assert!(error.ends_with(&why), "{start:?}: {error}");
+            assert!(out.combined.is_empty(), "{program} ran");
+        }
+    }
+}
+
 #[tokio::test]
 async fn files_exist_during_the_run_and_are_removed_after() {
     let dir = ::tempfile::tempdir().unwrap();

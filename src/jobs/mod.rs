@@ -142,6 +142,19 @@ struct JobTable {
     closed: bool,
 }
 
+impl JobTable {
+    /// `hook`'s queue, made the first time the hook has a job: its id is copied then only,
+    /// not for every job that looks its queue up (`entry` takes an owned key).
+    fn queue(&mut self, hook: &str) -> &mut HookQueue {
+        if !self.queues.contains_key(hook) {
+            self.queues.insert(hook.to_string(), HookQueue::default());
+        }
+        self.queues
+            .get_mut(hook)
+            .expect("the queue is there: inserted just above if it was not")
+    }
+}
+
 /// Owns every job and the tasks that run them.
 pub struct JobManager {
     limits: JobLimits,
@@ -380,7 +393,7 @@ impl JobManager {
         table.jobs.insert(job.id.clone(), job.clone());
         self.record(&job, Some(spec));
         if let Admission::Start(permit) = admission {
-            table.queues.entry(hook.to_string()).or_default().running += 1;
+            table.queue(hook).running += 1;
             drop(table);
             self.launch(job.clone(), mode, permit);
         }
@@ -437,7 +450,7 @@ impl JobManager {
         job: &Arc<Job>,
     ) -> Result<Admission, SubmitError> {
         let max_queue = hook.execution.max_queue.unwrap_or(self.limits.max_queue);
-        let queue = table.queues.entry(hook.id.clone()).or_default();
+        let queue = table.queue(&hook.id);
         let full = |waiting: usize| SubmitError::QueueFull {
             hook: hook.id.clone(),
             waiting,
@@ -517,7 +530,7 @@ impl JobManager {
                 };
                 if mode == Concurrency::Parallel {
                     let mut table = self.lock();
-                    let queue = table.queues.entry(job.hook.clone()).or_default();
+                    let queue = table.queue(&job.hook);
                     queue.parked = queue.parked.saturating_sub(1);
                 }
                 p
@@ -606,7 +619,7 @@ impl JobManager {
     fn job_ended(self: &Arc<Self>, job: &Arc<Job>) {
         let mut table = self.lock();
         let next = {
-            let queue = table.queues.entry(job.hook.clone()).or_default();
+            let queue = table.queue(&job.hook);
             queue.running = queue.running.saturating_sub(1);
             let next = if queue.running == 0 {
                 queue.waiting.pop_front()

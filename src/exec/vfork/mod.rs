@@ -57,9 +57,13 @@ use nix::unistd::Pid;
 use tokio::io::unix::AsyncFd;
 
 mod child;
+mod child_stack;
+mod clones;
 mod plan;
 
-use child::{clone_and_exec, clone_into_cgroup, read_report, ChildStack, NO_CLONE_INTO_CGROUP};
+use child::read_report;
+use child_stack::ChildStack;
+use clones::{clone_and_exec, clone_into_cgroup, NO_CLONE_INTO_CGROUP};
 use plan::Plan;
 
 /// The command to start and where its standard descriptors and cgroup are.
