@@ -9,8 +9,11 @@
 //! cannot fill up and block the child; bytes beyond the cap are read and dropped. The command
 //! gets a deadline:
 //! when it passes, the whole group gets SIGTERM, then after the grace period SIGKILL, and the
-//! child is always reaped. Once the main process has exited, the reader gets a short linger to
-//! drain what is buffered; a grandchild that keeps the pipe open cannot hold the run past it.
+//! child is always reaped. The end of the output is awaited first and the command then reaped,
+//! which usually finds it ended: its pidfd is registered with the runtime only for a command
+//! still running then or [`PIPE_FIRST`] after its start. Once the main process has exited, the
+//! reader gets a short linger to drain what is buffered; a grandchild that keeps the pipe open
+//! cannot hold the run past it.
 //! Temporary files live in the [`Invocation`] and are deleted when the run ends.
 //!
 //! Where a writable cgroup v2 hierarchy exists, each command also runs in its own cgroup
@@ -527,6 +530,17 @@ fn std_spawn(
     cmd.spawn()
 }
 
+/// How long [`supervise`] waits for the end of a command's output before it also waits for
+/// the command's own end.
+///
+/// Most commands end their output by exiting: once the pipe has reached its end, one reap
+/// (`waitpid` with `WNOHANG`) usually finds the command ended, and its pidfd never has to be
+/// registered with the runtime (an `epoll_ctl` to add it, one to remove it, the runtime's
+/// record of it; see `vfork::Child::wait`). A command whose output outlives it (a grandchild
+/// holding the pipe) is noticed to have ended at most this late, which delays the linger that
+/// follows its end by as much.
+const PIPE_FIRST: Duration = Duration::from_millis(100);
+
 /// Waits for the child under its deadline, copying output, killing the group when needed.
 ///
 /// The output is copied in this task, next to the wait, not in a task of its own: spawning
@@ -560,14 +574,25 @@ async fn supervise(
         }
     };
     tokio::pin!(pump);
-    let deadline = Instant::now() + inv.timeout;
-    let timer = tokio::time::sleep_until(deadline);
+    let now = Instant::now();
+    let deadline = now + inv.timeout;
+    // The end of the output usually comes with the command's: it is waited for alone first,
+    // then the command reaped (see [`PIPE_FIRST`]).
+    let mut waiting = pumped;
+    let mut timer_at_deadline = deadline <= now + PIPE_FIRST;
+    let timer = tokio::time::sleep_until(deadline.min(now + PIPE_FIRST));
     tokio::pin!(timer);
     let ended = loop {
         tokio::select! {
-            status = child.wait() => break Ok(status),
-            () = &mut pump, if !pumped => pumped = true,
-            () = &mut timer => break Err(Exit::TimedOut),
+            status = child.wait(), if waiting => break Ok(status),
+            () = &mut pump, if !pumped => (pumped, waiting) = (true, true),
+            () = &mut timer => {
+                if timer_at_deadline {
+                    break Err(Exit::TimedOut);
+                }
+                (waiting, timer_at_deadline) = (true, true);
+                timer.as_mut().reset(deadline);
+            }
             () = cancel.cancelled() => break Err(Exit::Canceled),
         }
     };
@@ -703,3 +728,5 @@ async fn pump(pipe: tokio::net::unix::pipe::Receiver, log: &OutputLog) {
 mod cgroup_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod wait_tests;

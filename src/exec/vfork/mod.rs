@@ -40,12 +40,13 @@
 //! close-on-exec pipe that hookrun reads once the clone has returned (an exec closes it
 //! unwritten: as std reports a failed exec), since under valgrind, which runs a vfork as a
 //! fork, it shares no memory. hookrun watches the child's pidfd (opened with `pidfd_open`
-//! after a plain `clone`; where none can be opened, as under valgrind: SIGCHLD): waiting polls
-//! it, killing is `pidfd_send_signal`, and the child is reaped once, so no other process can
+//! after a plain `clone`; where none can be opened, as under valgrind: SIGCHLD): waiting reaps
+//! a child that has ended and registers the pidfd with the runtime only for one that still
+//! runs, killing is `pidfd_send_signal`, and the child is reaped once, so no other process can
 //! ever be signalled under a reused pid.
 
 use std::ffi::OsStr;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::ExitStatus;
@@ -123,8 +124,33 @@ impl Launch {
 /// knows no pidfd_open), every SIGCHLD, after which the child is asked whether it ended.
 #[derive(Debug)]
 enum Exits {
-    Pidfd(AsyncFd<OwnedFd>),
+    Pidfd(Pidfd),
     Sigchld(tokio::signal::unix::Signal),
+}
+
+/// A child's pidfd, registered with the runtime only once a wait finds the child running.
+/// A registration costs an `epoll_ctl` to add it, one to remove it and the runtime's record
+/// of it; most commands are waited for once their output has ended (see `exec::supervise`),
+/// when they have usually exited already and one reap suffices.
+#[derive(Debug)]
+struct Pidfd {
+    /// Declared before `fd`: dropped (and so deregistered) before `fd` is closed.
+    watched: Option<AsyncFd<RawFd>>,
+    fd: OwnedFd,
+}
+
+impl Pidfd {
+    fn new(fd: OwnedFd) -> Self {
+        Pidfd { watched: None, fd }
+    }
+
+    /// The pidfd, registered with the runtime: readable once the child has exited.
+    fn watched(&mut self) -> std::io::Result<&AsyncFd<RawFd>> {
+        match &mut self.watched {
+            Some(watched) => Ok(watched),
+            unwatched => Ok(unwatched.insert(watch(&self.fd)?)),
+        }
+    }
 }
 
 /// Starts the command (see the module's theory of operation). Where `clone3` can start it in
@@ -246,7 +272,7 @@ fn start(spawn: &Spawn, born_in_cgroup: bool) -> std::io::Result<Child> {
         ),
     };
     let exits = match pidfd {
-        Ok(pidfd) => watch(pidfd).map(Exits::Pidfd),
+        Ok(pidfd) => Ok(Exits::Pidfd(Pidfd::new(pidfd))),
         Err(_) => tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child())
             .map(Exits::Sigchld),
     };
@@ -352,6 +378,7 @@ impl Child {
     }
 
     /// Waits for the child to exit and reaps it (once; later calls return the same status).
+    /// A child that has exited is reaped at once, without registering its pidfd.
     pub async fn wait(&mut self) -> std::io::Result<ExitStatus> {
         let pid = self.pid;
         loop {
@@ -359,13 +386,21 @@ impl Child {
                 return Ok(status);
             }
             match &mut self.exits {
-                Exits::Pidfd(pidfd) => {
-                    let mut ready = pidfd.readable().await?;
-                    match reap(pid)? {
-                        Some(status) => self.reaped(status),
-                        None => ready.clear_ready(),
-                    }
-                }
+                Exits::Pidfd(pidfd) => match reap(pid)? {
+                    Some(status) => self.reaped(status),
+                    None => match pidfd.watched() {
+                        // Readable once it has exited; the next turn reaps it.
+                        Ok(watched) => watched.readable().await?.clear_ready(),
+                        Err(e) => {
+                            // Not left running unwatched: the caller cannot wait for it.
+                            let _ = rustix::process::pidfd_send_signal(
+                                &pidfd.fd,
+                                rustix::process::Signal::KILL,
+                            );
+                            return Err(e);
+                        }
+                    },
+                },
                 // The stream exists since the spawn: a child that exits before this check
                 // is seen by it, one that exits after it by the next signal.
                 Exits::Sigchld(signals) => match reap(pid)? {
@@ -393,6 +428,12 @@ impl Child {
         self.start_error.take()
     }
 
+    /// Whether a wait registered the child's pidfd with the runtime.
+    #[cfg(test)]
+    pub fn pidfd_watched(&self) -> bool {
+        matches!(&self.exits, Exits::Pidfd(pidfd) if pidfd.watched.is_some())
+    }
+
     /// SIGKILL to the child, unless it has been reaped.
     pub fn start_kill(&mut self) -> std::io::Result<()> {
         if self.status.is_some() {
@@ -400,7 +441,7 @@ impl Child {
         }
         match &self.exits {
             Exits::Pidfd(pidfd) => {
-                rustix::process::pidfd_send_signal(pidfd.get_ref(), rustix::process::Signal::KILL)
+                rustix::process::pidfd_send_signal(&pidfd.fd, rustix::process::Signal::KILL)
                     .map_err(Into::into)
             }
             // Not reaped yet: the pid is still this child's.
@@ -427,10 +468,11 @@ fn reap(pid: Pid) -> std::io::Result<Option<ExitStatus>> {
 /// Registers a pidfd with the runtime: it becomes readable when the process exits.
 ///
 /// SAFETY: `register_with_interest` needs the descriptor to stay open and the same while the
-/// `AsyncFd` owns it: an `OwnedFd` is closed only when dropped, with the `AsyncFd`.
+/// `AsyncFd` holds it: the `AsyncFd` is kept in the [`Pidfd`] that owns `pidfd`, which drops
+/// it first.
 #[allow(unsafe_code)]
-fn watch(pidfd: OwnedFd) -> std::io::Result<AsyncFd<OwnedFd>> {
+fn watch(pidfd: &OwnedFd) -> std::io::Result<AsyncFd<RawFd>> {
     // SAFETY: see above.
-    unsafe { AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE) }
+    unsafe { AsyncFd::register_with_interest(pidfd.as_raw_fd(), tokio::io::Interest::READABLE) }
         .map_err(|e| e.into_parts().1)
 }
