@@ -164,9 +164,10 @@ tokio::task_local! {
     static CONTEXT: LogContext;
 }
 
-/// Runs `future` in `context`: every line it logs carries the context's ids.
-pub async fn with_context<F: Future>(context: LogContext, future: F) -> F::Output {
-    CONTEXT.scope(context, future).await
+/// Runs `future` in `context`: every line it logs carries the context's ids. (The scope's
+/// own future, not an `async fn` awaiting it, which would hold `future` twice.)
+pub fn with_context<F: Future>(context: LogContext, future: F) -> impl Future<Output = F::Output> {
+    CONTEXT.scope(context, future)
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@
 //! buffers, which slows their clients down. A pool's free memory goes to the requests waiting
 //! for it in their order, so a request that only tries finds nothing free while one waits.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -184,16 +185,24 @@ impl MemoryBudget {
     }
 
     /// Waits for `bytes` of the bodies pool.
-    pub async fn reserve_body(&self, bytes: u64) -> Result<Reservation, OverBudget> {
-        reserve(&self.bodies, bytes).await
+    pub fn reserve_body(
+        &self,
+        bytes: u64,
+    ) -> impl Future<Output = Result<Reservation, OverBudget>> + Send + '_ {
+        reserve(&self.bodies, bytes)
     }
 
     /// Waits for `bytes` of the work pool.
-    pub async fn reserve_work(&self, bytes: u64) -> Result<Reservation, OverBudget> {
-        reserve(&self.work, bytes).await
+    pub fn reserve_work(
+        &self,
+        bytes: u64,
+    ) -> impl Future<Output = Result<Reservation, OverBudget>> + Send + '_ {
+        reserve(&self.work, bytes)
     }
 }
 
+/// Takes `bytes` of `pool`, waiting for them if they are not free. (Plain functions over this
+/// one, not `async fn`s awaiting it, so that a request's future holds its state once.)
 async fn reserve(pool: &Pool, bytes: u64) -> Result<Reservation, OverBudget> {
     let mut reservation = Reservation {
         pool: pool.clone(),
@@ -212,11 +221,12 @@ async fn reserve(pool: &Pool, bytes: u64) -> Result<Reservation, OverBudget> {
     }
     let n = u32::try_from(need).map_err(|_| over)?;
     // Free memory is taken at once, without registering to wait: while a request waits, the
-    // pool's free memory is already its, so this takes nothing out of turn.
+    // pool's free memory is already its, so this takes nothing out of turn. Waiting is boxed:
+    // the semaphore's waiter would otherwise make every request's future larger, and a
+    // request waits only when memory is short.
     let permit = match Arc::clone(&pool.semaphore).try_acquire_many_owned(n) {
         Ok(permit) => permit,
-        Err(_) => Arc::clone(&pool.semaphore)
-            .acquire_many_owned(n)
+        Err(_) => Box::pin(Arc::clone(&pool.semaphore).acquire_many_owned(n))
             .await
             .expect("the budget's semaphores are never closed"),
     };

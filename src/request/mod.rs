@@ -190,6 +190,13 @@ impl HookRequest {
     }
 
     /// Parses the query string, Go style.
+    /// Lets go of the body and what was parsed from it: what the request's memory reservation
+    /// covers, so that the reservation can be given back.
+    pub fn release_body(&mut self) {
+        self.payload = None;
+        self.body = Bytes::new();
+    }
+
     pub fn set_query(&mut self, raw: &str) {
         (self.query, self.query_malformed) = form::parse_query(raw);
     }

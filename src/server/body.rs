@@ -89,7 +89,11 @@ pub async fn read<B: RequestBody>(
         left: state.settings.body_timeout,
     };
     if let Some(len) = declared {
-        let memory = wait(state.memory.reserve_body(price.of(len))).await?;
+        let memory = state
+            .memory
+            .reserve_body(price.of(len))
+            .await
+            .map_err(over_budget)?;
         tracing::debug!(bytes = memory.bytes(), "memory for the body reserved");
         // A body that arrives in one frame (a small body comes with its headers) is kept as
         // hyper read it, without a copy; the frames of a larger body are copied into one buffer.
@@ -111,7 +115,11 @@ pub async fn read<B: RequestBody>(
         return Ok((Bytes::new(), state.memory.empty_body()));
     };
     let capacity = (first.len() as u64).max(FIRST_GRANT).min(limit);
-    let mut memory = wait(state.memory.reserve_body(price.of(capacity))).await?;
+    let mut memory = state
+        .memory
+        .reserve_body(price.of(capacity))
+        .await
+        .map_err(over_budget)?;
     tracing::debug!(
         bytes = memory.bytes(),
         "memory for the first part of a body of unknown length reserved"
@@ -173,15 +181,14 @@ fn refused(state: &AppState, e: GrowError) -> HttpError {
     }
 }
 
-/// Waits for a reservation. A waiting request holds no memory, only its connection (bounded
-/// by `-max-connections`), and its client decides how long to wait.
-pub async fn wait(
-    reservation: impl std::future::Future<Output = Result<Reservation, OverBudget>>,
-) -> Result<Reservation, HttpError> {
-    reservation.await.map_err(|e| {
-        tracing::warn!(error = %e, "request needs more memory than the whole budget");
-        HttpError::OverBudget
-    })
+/// The answer to a reservation larger than the whole budget. (A reservation's future is
+/// awaited where it is made, `reserve_…(n).await.map_err(over_budget)`, not passed to an
+/// `async fn` that awaits it, which would hold its state twice in the request's future.) A
+/// waiting request holds no memory, only its connection (bounded by `-max-connections`), and
+/// its client decides how long to wait.
+pub fn over_budget(e: OverBudget) -> HttpError {
+    tracing::warn!(error = %e, "request needs more memory than the whole budget");
+    HttpError::OverBudget
 }
 
 /// The frames of a body, within the size limit and what is left of the body timeout (time
@@ -203,8 +210,10 @@ impl<B: RequestBody> Reader<'_, B> {
             let frame = match poll_once(self.body.frame()).await {
                 Some(frame) => Ok(frame),
                 None => {
+                    // Boxed: the timer is most of this future's size, and only a body that
+                    // has not all arrived with its head waits for it.
                     let started = Instant::now();
-                    let frame = tokio::time::timeout(self.left, self.body.frame()).await;
+                    let frame = Box::pin(tokio::time::timeout(self.left, self.body.frame())).await;
                     self.left = self.left.saturating_sub(started.elapsed());
                     frame
                 }

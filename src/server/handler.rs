@@ -30,13 +30,15 @@ use crate::request::{
 };
 use crate::rules::{self, Input};
 
-/// Answers a request for the hook `id`.
-pub async fn handle<B: RequestBody>(
+/// Answers a request for the hook `id`. A plain function that returns the answer's future:
+/// what it does before that future (finding the hook, building the request as hooks see it)
+/// leaves nothing behind in the future of the caller, which holds the returned one.
+pub fn handle<B: RequestBody>(
     state: Arc<AppState>,
     remote: Option<SocketAddr>,
     id: String,
     req: Request<B>,
-) -> Response {
+) -> impl std::future::Future<Output = Response> {
     let request_id = request_id(&state.settings, req.headers());
     // The hook is looked up before the log context takes the id (its refusal is logged in
     // the context, below); an id that names no hook it may run is labelled only if it names
@@ -49,42 +51,52 @@ pub async fn handle<B: RequestBody>(
         Ok(_) => None,
         Err(_) => state.hooks.snapshot().get(&id).map(|h| h.id.clone()),
     };
+    let (parts, body) = req.into_parts();
+    let method = parts.method.clone();
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    // The request as hooks see it is built here, before the future below: that future holds
+    // it (and its hook) once, not also the HTTP request it was built from.
+    let mut found = found.map(|hook| {
+        let request = hook_request(&hook, parts, RemoteAddr::new(remote), request_id.clone());
+        (hook, request)
+    });
     let context = LogContext {
-        request_id: request_id.clone(),
+        request_id,
         hook: id,
         job_id: None,
     };
     // Boxed once, here: the request's whole state (body, payload, rules, jobs) lives in this
     // future, and unboxed each move on its way into the task-local scope and hyper's
-    // connection copied all of it; boxed, those moves copy a pointer.
+    // connection copied all of it; boxed, those moves copy a pointer. It reads what it
+    // captured in place (a value moved out of a capture, or passed by value to an `async
+    // fn`, is held twice), so that a request its rules refuse fits in a small allocation.
     logging::with_context(
         context,
         Box::pin(async move {
             // The clock is read only for the line that reports the duration (`-verbose`).
             let started = tracing::enabled!(tracing::Level::INFO).then(std::time::Instant::now);
-            let method = req.method().clone();
-            let peer = Peer(remote);
-            tracing::debug!(%method, remote = %peer, "request received");
-            let response = match found {
-                Ok(hook) => {
-                    let remote = RemoteAddr::new(remote);
+            tracing::debug!(%method, remote = %Peer(remote), "request received");
+            let response = match &mut found {
+                Ok((hook, request)) => {
                     let (answer, headers) =
-                        match read_request(&state, &hook, remote, request_id, req).await {
-                            Ok(read) => respond(&state, &hook, read).await,
-                            Err(e) => (Err(e), HeaderMap::new()),
-                        };
+                        hook_answer(&state, hook, request, declared, body).await;
                     state.metrics.request(Some(&hook.id), outcome(&answer));
-                    reply::hook_response(&state.settings, &hook, answer, headers)
+                    reply::hook_response(&state.settings, hook, answer, headers)
                 }
                 Err(e) => {
-                    log_refusal(&e, &method);
-                    state.metrics.request(known.as_deref(), error_outcome(&e));
-                    e.into_response()
+                    log_refusal(e, &method);
+                    state.metrics.request(known.as_deref(), error_outcome(e));
+                    // Taken out of the capture, which is read in place (see above).
+                    std::mem::replace(e, HttpError::NoRoute).into_response()
                 }
             };
             tracing::info!(
                 %method,
-                remote = %peer,
+                remote = %Peer(remote),
                 status = response.status().as_u16(),
                 duration_ms = started.map_or(0, |s| {
                     u64::try_from(s.elapsed().as_millis()).unwrap_or(u64::MAX)
@@ -94,7 +106,6 @@ pub async fn handle<B: RequestBody>(
             response
         }),
     )
-    .await
 }
 
 /// The client's address in the log, written only when a line is.
@@ -196,29 +207,17 @@ fn find_hook(state: &AppState, id: &str, method: &Method) -> Result<Arc<Hook>, H
     }
 }
 
-/// A request read within the memory budget, and the memory it holds.
-struct ReadRequest {
-    request: HookRequest,
-    _memory: Reservation,
-}
-
-/// Reads the body and builds the request as hooks see it: headers, query, payload (parsed only
-/// when something reads it), `parse-parameters-as-json` applied. The body and its parse are
-/// held within the memory budget (see `body`).
-async fn read_request<B: RequestBody>(
+/// Reads the body into `request` (the request as hooks see it: headers, query) and prepares
+/// its payload (parsed only when something reads it, `parse-parameters-as-json` applied).
+/// The body and its parse are held within the memory budget (see `body`): the reservation
+/// returned.
+async fn read_body<B: RequestBody>(
     state: &AppState,
     hook: &Hook,
-    remote: RemoteAddr,
-    request_id: Arc<str>,
-    req: Request<B>,
-) -> Result<ReadRequest, HttpError> {
-    let (parts, body) = req.into_parts();
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let mut request = hook_request(hook, parts, remote, request_id);
+    request: &mut HookRequest,
+    declared: Option<u64>,
+    body: B,
+) -> Result<Reservation, HttpError> {
     // Multipart errors are visible (500), so multipart is always parsed; other bodies only
     // when something reads the payload.
     let parse = hook.reads_payload || request.parse_required();
@@ -239,17 +238,19 @@ async fn read_request<B: RequestBody>(
     // unoptimised build): off the runtime's threads, which serve every other connection.
     // (Logging stays here: the request's log context belongs to this task.)
     let multipart = state.settings.multipart_memory;
-    let (request, prepared) = if request.body.len() > BLOCKING_PARSE {
+    let prepared = if request.body.len() > BLOCKING_PARSE {
         let json_parameters = hook.json_parameters.clone();
-        tokio::task::spawn_blocking(move || {
-            let prepared = prepare_payload(&mut request, parse, &json_parameters, multipart);
-            (request, prepared)
+        let mut owned = std::mem::take(request);
+        let (owned, prepared) = tokio::task::spawn_blocking(move || {
+            let prepared = prepare_payload(&mut owned, parse, &json_parameters, multipart);
+            (owned, prepared)
         })
         .await
-        .expect("preparing a payload does not panic")
+        .expect("preparing a payload does not panic");
+        *request = owned;
+        prepared
     } else {
-        let prepared = prepare_payload(&mut request, parse, &hook.json_parameters, multipart);
-        (request, prepared)
+        prepare_payload(request, parse, &hook.json_parameters, multipart)
     };
     if let Some(Err(e)) = prepared.parsed {
         match e {
@@ -270,10 +271,7 @@ async fn read_request<B: RequestBody>(
     for problem in prepared.json_problems {
         tracing::debug!(problem, "parse-parameters-as-json");
     }
-    Ok(ReadRequest {
-        request,
-        _memory: memory,
-    })
+    Ok(memory)
 }
 
 /// Bodies larger than this are parsed on a blocking thread.
@@ -309,31 +307,38 @@ fn prepare_payload(
     }
 }
 
-/// Starts the hook's jobs, then lets go of the request (body, payload and their memory)
-/// before waiting for a command whose output is the answer. Returns the answer and the
-/// request's header map, emptied, for the response's headers (`Headers::into_empty_map`).
-async fn respond(
+/// Reads the body, starts the hook's jobs, then lets go of the request's body and payload
+/// (and their memory) before waiting for a command whose output is the answer. Returns the
+/// answer and the request's header map, emptied, for the response's headers
+/// (`Headers::into_empty_map`).
+async fn hook_answer<B: RequestBody>(
     state: &Arc<AppState>,
     hook: &Arc<Hook>,
-    read: ReadRequest,
+    request: &mut HookRequest,
+    declared: Option<u64>,
+    body: B,
 ) -> (Result<Answer, HttpError>, HeaderMap) {
-    let started = answer(state, hook, &read.request).await;
-    let ReadRequest {
-        mut request,
-        _memory,
-    } = read;
+    let memory = match read_body(state, hook, request, declared, body).await {
+        Ok(memory) => memory,
+        Err(e) => return (Err(e), HeaderMap::new()),
+    };
+    let started = answer(state, hook, request).await;
     let headers = std::mem::take(&mut request.headers).into_empty_map();
-    drop(request);
-    drop(_memory);
+    request.release_body();
+    drop(memory);
     let answer = match started {
         Ok(Next::Done(answer)) => Ok(answer),
-        Ok(Next::Wait(jobs)) => {
-            let ending = jobs.first.wait().await;
-            Ok(Answer::Finished { jobs, ending })
-        }
+        // Boxed: only a hook whose answer is its command's output waits here.
+        Ok(Next::Wait(jobs)) => Ok(Box::pin(finished(jobs)).await),
         Err(e) => Err(e),
     };
     (answer, headers)
+}
+
+/// The answer once the first of `jobs` has ended.
+async fn finished(jobs: Started) -> Answer {
+    let ending = jobs.first.wait().await;
+    Answer::Finished { jobs, ending }
 }
 
 /// What a request leads to once its jobs are submitted.
@@ -359,7 +364,11 @@ async fn answer(
     };
     if let Some(rule) = request_rule {
         let cost = rule_values_cost(rule, request, 1);
-        let _memory = body::wait(state.memory.reserve_work(cost)).await?;
+        let _memory = state
+            .memory
+            .reserve_work(cost)
+            .await
+            .map_err(body::over_budget)?;
         if !rules_hold(hook, rule, &Input::request(request))? {
             tracing::info!("trigger rules were not satisfied");
             return Ok(Next::Done(Answer::RulesNotSatisfied));
@@ -387,7 +396,11 @@ async fn answer(
         .chain(hook.files.iter().map(|f| &f.value));
     let cost = values_cost(command_values, request, inputs.len())
         .saturating_add(push_rule.map_or(0, |rule| rule_values_cost(rule, request, inputs.len())));
-    let _memory = body::wait(state.memory.reserve_work(cost)).await?;
+    let _memory = state
+        .memory
+        .reserve_work(cost)
+        .await
+        .map_err(body::over_budget)?;
     let admitted = match push_rule {
         Some(rule) => admitted(hook, rule, inputs)?,
         None => inputs,
@@ -477,7 +490,11 @@ async fn image_pushes(
     opts: &registry::EventOptions,
     request: &HookRequest,
 ) -> Result<Delivery, HttpError> {
-    let _memory = body::wait(state.memory.reserve_work(registry_tree_cost(&request.body))).await?;
+    let _memory = state
+        .memory
+        .reserve_work(registry_tree_cost(&request.body))
+        .await
+        .map_err(body::over_budget)?;
     let lookup = |name: &str| {
         request
             .headers
