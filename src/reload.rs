@@ -39,7 +39,8 @@
 //! template compilation, whose code start-up had let go of (`clean_pages`), and freed what it
 //! parsed: once it is done, still on its blocking thread and before the next reload may start,
 //! it gives the free heap back and releases the file pages again, with the page map that
-//! start-up opened before dropping privileges.
+//! start-up opened before dropping privileges. So does the watcher's first look, which comes
+//! with setting the watch up.
 
 mod barrier;
 mod debounce;
@@ -325,6 +326,7 @@ impl Reloader {
         // settled.
         let mut look_now = true;
         loop {
+            let first_look = look_now;
             if !std::mem::take(&mut look_now) {
                 tokio::select! {
                     _ = &mut stop => return Ok(()),
@@ -355,10 +357,15 @@ impl Reloader {
                 }
                 seen.load(AtomicOrdering::SeqCst) != settled
             };
-            let _ = tokio::task::spawn_blocking(move || {
-                this.reload_unless_superseded(false, superseded)
-            })
-            .await;
+            let reload = move || {
+                let outcome = this.reload_unless_superseded(false, superseded);
+                // Setting the watch up (notify's thread, the barrier) and this first look ran
+                // after start-up released its pages, or while it did: release them too.
+                if first_look && outcome == Outcome::Unchanged {
+                    this.release_memory();
+                }
+            };
+            let _ = tokio::task::spawn_blocking(reload).await;
             // A reloaded set may read files in folders not watched yet.
             if let Err(e) = self.watch_new_dirs(&mut watcher, &mut watched) {
                 tracing::warn!(error = %e, "cannot watch a folder of files the hooks read");

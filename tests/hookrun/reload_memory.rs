@@ -121,10 +121,23 @@ async fn reloads_release_the_readers_code_again() {
         &[],
     );
     reader_released_after(&server, 0, "start-up").await;
+    // Setting the watch up ends with a look at the files, and a release.
+    eventually(
+        Duration::from_secs(5),
+        "the watcher's first release",
+        || releases_logged(&server) == 1,
+    )
+    .await;
     write_json(&dir.path().join("hooks.json.tmp"), &hooks("two"));
     std::fs::rename(dir.path().join("hooks.json.tmp"), &file).expect("rename");
     reader_released_after(&server, 1, "a file rewrite").await;
     answers_rejected(&server).await;
+    eventually(
+        Duration::from_secs(5),
+        "a release after the rewrite",
+        || releases_logged(&server) == 2,
+    )
+    .await;
 }
 
 /// Requests a reload has to wait for between two reloads, from each of the clients.
