@@ -34,6 +34,13 @@
 //! files for that comparison, and their folders are watched too, so a rotated secret reaches
 //! the hooks without a signal. Their contents are hashed before the load that reads them: a
 //! secret rotated during a load makes the next event reload once more, never skips it.
+//!
+//! A reload that read the files (applied, refused or superseded) ran the reader, validation and
+//! template compilation, whose code start-up had let go of (`clean_pages`), and freed what it
+//! parsed: once it is done, still on its blocking thread and before the next reload may start,
+//! it gives the free heap back and releases the file pages again, with the page map that
+//! start-up opened before dropping privileges. So does the watcher's first look, which comes
+//! with setting the watch up.
 
 mod barrier;
 mod debounce;
@@ -48,6 +55,7 @@ use std::sync::{Arc, Mutex};
 
 use notify::{RecursiveMode, Watcher};
 
+use crate::clean_pages::PageMap;
 use crate::config::{self, template::SystemEnv, HookSet, LiveHooks, LoadOptions};
 use crate::metrics::Metrics;
 
@@ -68,6 +76,9 @@ pub struct Reloader {
     running: Mutex<()>,
     /// Counts reloads that swapped a set in and reloads that were rejected.
     metrics: Arc<Metrics>,
+    /// Where a reload's file pages are released from once it is done (the server's; none in
+    /// tests that only reload).
+    page_map: Option<Arc<PageMap>>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -113,15 +124,17 @@ impl fmt::Display for Refusal {
 
 impl Reloader {
     pub fn new(sources: Vec<String>, options: LoadOptions, hooks: Arc<LiveHooks>) -> Arc<Self> {
-        Reloader::with_metrics(sources, options, hooks, Arc::new(Metrics::new()))
+        Reloader::with_metrics(sources, options, hooks, Arc::new(Metrics::new()), None)
     }
 
-    /// A reloader that counts its reloads in `metrics` (the server's).
+    /// A reloader that counts its reloads in `metrics` (the server's) and, with a `page_map`,
+    /// releases the file pages each reload mapped back.
     pub fn with_metrics(
         sources: Vec<String>,
         options: LoadOptions,
         hooks: Arc<LiveHooks>,
         metrics: Arc<Metrics>,
+        page_map: Option<Arc<PageMap>>,
     ) -> Arc<Self> {
         let served = hooks.snapshot();
         let last = combine(
@@ -135,6 +148,7 @@ impl Reloader {
             last: Mutex::new(last),
             running: Mutex::new(()),
             metrics,
+            page_map,
         })
     }
 
@@ -152,6 +166,21 @@ impl Reloader {
     /// whether what was read would be refused.
     fn reload_unless_superseded(&self, force: bool, superseded: impl Fn(bool) -> bool) -> Outcome {
         let _one_at_a_time = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let outcome = self.load_and_decide(force, superseded);
+        match outcome {
+            Outcome::Reloaded { .. } => self.metrics.reload(true),
+            Outcome::Rejected { .. } => self.metrics.reload(false),
+            Outcome::Unchanged | Outcome::Superseded => {}
+        }
+        if outcome != Outcome::Unchanged {
+            self.release_memory();
+        }
+        outcome
+    }
+
+    /// The reload itself: reads the files unless unchanged, then serves what they hold, keeps
+    /// the old set, or drops what it read.
+    fn load_and_decide(&self, force: bool, superseded: impl Fn(bool) -> bool) -> Outcome {
         let served_read = self.hooks.snapshot().files_read.clone();
         let read_before = config::files_fingerprint(&served_read);
         if !force && combine(config::fingerprint(&self.sources), read_before) == *self.last() {
@@ -173,15 +202,25 @@ impl Reloader {
         };
         *self.last() = combine(loaded.fingerprint, read);
         loaded.log_problems();
-        let outcome = self.decide(loaded);
-        // What the load parsed, and the replaced set unless a request still holds it.
+        self.decide(loaded)
+    }
+
+    /// Gives back what a load that read the files left: the heap it freed (what it parsed,
+    /// and the replaced set unless a request still holds it) and the file pages of the code
+    /// it ran. Nothing depends on it: a failure is worth a debug line only.
+    fn release_memory(&self) {
         crate::allocator::release_free_memory();
-        match outcome {
-            Outcome::Reloaded { .. } => self.metrics.reload(true),
-            Outcome::Rejected { .. } => self.metrics.reload(false),
-            Outcome::Unchanged | Outcome::Superseded => {}
+        let Some(page_map) = &self.page_map else {
+            return;
+        };
+        match page_map.release() {
+            Ok(released) => tracing::debug!(
+                released_kib = released.bytes / 1024,
+                kept_kib = released.kept_bytes / 1024,
+                "released the reload's file pages"
+            ),
+            Err(e) => tracing::debug!(error = %e, "could not release the reload's file pages"),
         }
-        outcome
     }
 
     /// Whether [`Reloader::decide`] would refuse what was loaded.
@@ -287,6 +326,7 @@ impl Reloader {
         // settled.
         let mut look_now = true;
         loop {
+            let first_look = look_now;
             if !std::mem::take(&mut look_now) {
                 tokio::select! {
                     _ = &mut stop => return Ok(()),
@@ -317,10 +357,15 @@ impl Reloader {
                 }
                 seen.load(AtomicOrdering::SeqCst) != settled
             };
-            let _ = tokio::task::spawn_blocking(move || {
-                this.reload_unless_superseded(false, superseded)
-            })
-            .await;
+            let reload = move || {
+                let outcome = this.reload_unless_superseded(false, superseded);
+                // Setting the watch up (notify's thread, the barrier) and this first look ran
+                // after start-up released its pages, or while it did: release them too.
+                if first_look && outcome == Outcome::Unchanged {
+                    this.release_memory();
+                }
+            };
+            let _ = tokio::task::spawn_blocking(reload).await;
             // A reloaded set may read files in folders not watched yet.
             if let Err(e) = self.watch_new_dirs(&mut watcher, &mut watched) {
                 tracing::warn!(error = %e, "cannot watch a folder of files the hooks read");

@@ -19,6 +19,7 @@ use anyhow::{Context, Result};
 use tokio::signal::unix::{Signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
+use hookrun::clean_pages::PageMap;
 use hookrun::cli::ServeArgs;
 use hookrun::config::LoadOptions;
 use hookrun::exec::Isolation;
@@ -64,7 +65,8 @@ pub async fn serve(args: ServeArgs, smtp_password: Option<String>) -> Result<()>
         process::write_pidfile(pidfile)?;
     }
     let admin = credentials::admin_auth(&args)?;
-    let page_map = hookrun::clean_pages::PageMap::open();
+    // Kept for the life of the process: reloads release again (`hookrun::reload`).
+    let page_map = process::open_page_map();
     process::drop_privileges(&args)?;
     // As the user jobs run as: a job cgroup must be one that user may create and enter.
     let isolation = hookrun::exec::isolation();
@@ -79,7 +81,16 @@ pub async fn serve(args: ServeArgs, smtp_password: Option<String>) -> Result<()>
         state.hooks.mark_not_loaded();
     }
     let shutdown = Shutdown::new();
-    start_reloads(&args, opts, &state, &shutdown, reload_signals, &systemd);
+    let reload_pages = page_map.clone();
+    start_reloads(
+        &args,
+        opts,
+        &state,
+        &shutdown,
+        reload_signals,
+        &systemd,
+        reload_pages,
+    );
     // Installed once start-up is done: until then SIGTERM ends a start-up that hangs (on a
     // state database, say) as it ends any process.
     let shutdown_signals = signals::install_signals(
@@ -97,7 +108,7 @@ pub async fn serve(args: ServeArgs, smtp_password: Option<String>) -> Result<()>
     let health_done = spawn_health(health, &state);
     // Ready: what start-up alone ran and read (flags, the hooks file's reader, the loader's
     // and libc's start-up) need not stay mapped; serving maps back what it uses.
-    process::release_start_up_pages(page_map);
+    process::release_start_up_pages(page_map.as_deref());
     systemd.ready(&format!("serving {hook_count} hook(s) on {address}"));
     let served = server::run(listener, state, shutdown).await;
     health_done.cancel();
@@ -114,7 +125,8 @@ fn warn_if_pid_1() {
     }
 }
 
-/// Reloads on SIGUSR1/SIGHUP and, with `-hotreload`, when a hooks file changes.
+/// Reloads on SIGUSR1/SIGHUP and, with `-hotreload`, when a hooks file changes; each reload
+/// releases the file pages it mapped back with `page_map`.
 fn start_reloads(
     args: &ServeArgs,
     opts: LoadOptions,
@@ -122,12 +134,14 @@ fn start_reloads(
     shutdown: &Shutdown,
     reload_signals: [Signal; 2],
     systemd: &Arc<systemd::Notifier>,
+    page_map: Option<Arc<PageMap>>,
 ) {
     let reloader = Reloader::with_metrics(
         args.sources(),
         opts,
         state.hooks.clone(),
         state.metrics.clone(),
+        page_map,
     );
     if args.hotreload {
         let (reloader, shutdown) = (reloader.clone(), shutdown.clone());

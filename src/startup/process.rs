@@ -2,6 +2,8 @@
 //! and, last, its user and group (`-setuid`/`-setgid`); once it serves, the file pages only
 //! start-up used.
 
+use std::sync::Arc;
+
 use anyhow::{bail, Context, Result};
 
 use hookrun::clean_pages::PageMap;
@@ -99,11 +101,23 @@ pub fn drop_privileges(args: &ServeArgs) -> Result<()> {
     }
 }
 
+/// The page map that start-up and every reload release file pages with
+/// (`hookrun::clean_pages`); open it before dropping privileges. Nothing depends on it: none
+/// is worth a debug line only.
+pub fn open_page_map() -> Option<Arc<PageMap>> {
+    PageMap::open()
+        .map(Arc::new)
+        .map_err(|e| tracing::debug!(error = %e, "cannot open the page map: file pages stay"))
+        .ok()
+}
+
 /// Drops the file pages start-up mapped that are still the page cache's
-/// (`hookrun::clean_pages`), with the page map opened before privileges were dropped. Nothing
-/// depends on it: a failure is worth a debug line only.
-pub fn release_start_up_pages(page_map: std::io::Result<PageMap>) {
-    match page_map.and_then(|pages| pages.release()) {
+/// (`hookrun::clean_pages`). Nothing depends on it: a failure is worth a debug line only.
+pub fn release_start_up_pages(page_map: Option<&PageMap>) {
+    let Some(page_map) = page_map else {
+        return;
+    };
+    match page_map.release() {
         Ok(released) => tracing::debug!(
             mappings = released.mappings,
             released_kib = released.bytes / 1024,

@@ -1,6 +1,6 @@
 //! Start-up's file pages are released once the server serves (`hookrun::clean_pages`): the
 //! release keeps every page the process wrote and drops the clean ones, and a server whose
-//! start-up code is no longer mapped still answers.
+//! start-up code is no longer mapped still answers. (After reloads: `reload_memory`.)
 
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -179,6 +179,21 @@ fn load_address(pid: u32, binary: &Path) -> u64 {
         .expect("the binary's first mapping")
 }
 
+/// How many of the pages holding the functions whose symbol name contains one of `names` are
+/// mapped in `pid`, a process running `binary`, and of how many.
+pub fn resident_function_pages(pid: u32, binary: &Path, names: &[&str]) -> (usize, usize) {
+    let functions = function_offsets(binary, names);
+    assert!(functions.len() >= names.len(), "{functions:?}");
+    let base = load_address(pid, binary);
+    let page = page_size() as u64;
+    let pages: std::collections::BTreeSet<u64> = functions
+        .iter()
+        .flat_map(|&(_, at, size)| (base + at) / page..=(base + at + size.max(1) - 1) / page)
+        .collect();
+    let resident = pages.iter().filter(|&&p| present(pid, p * page)).count();
+    (resident, pages.len())
+}
+
 /// Functions that run at start-up and never again while serving: parsing the flags (clap and
 /// hookrun's), reading the hooks file, setting up the logger and the open files limit. (The
 /// legacy mangling's `17h` starts the hash after the name: their closures are left out.)
@@ -207,26 +222,12 @@ async fn start_up_code_is_not_resident_once_serving() {
     let server: Server = start(&binary, &["-hooks", "hooks.json"], dir.path(), &[]);
     let pid = server.child.id();
 
-    let functions = function_offsets(&binary, START_UP_ONLY);
-    assert!(functions.len() >= START_UP_ONLY.len(), "{functions:?}");
-    let base = load_address(pid, &binary);
-    let page = page_size() as u64;
-    let pages: std::collections::BTreeSet<u64> = functions
-        .iter()
-        .flat_map(|&(_, at, size)| (base + at) / page..=(base + at + size.max(1) - 1) / page)
-        .collect();
-    let resident: Vec<u64> = pages
-        .iter()
-        .copied()
-        .filter(|&p| present(pid, p * page))
-        .collect();
+    let (resident, pages) = resident_function_pages(pid, &binary, START_UP_ONLY);
     // Without the release every one of them is (they ran: 12 of 12 in a debug build); a page
     // they share with code that serves is mapped back (3 of 12), not most.
     assert!(
-        resident.len() * 2 < pages.len(),
-        "{} of the {} pages of {functions:?} are resident",
-        resident.len(),
-        pages.len()
+        resident * 2 < pages,
+        "{resident} of the {pages} pages of {START_UP_ONLY:?} are resident"
     );
 
     let http = client();

@@ -23,6 +23,7 @@ mod notify;
 mod protocol;
 mod registry_events;
 mod reload;
+mod reload_memory;
 mod reload_rewrites;
 mod replicas;
 mod rotation;
