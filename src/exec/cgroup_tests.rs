@@ -18,21 +18,8 @@ fn setsid_script(exit: bool) -> String {
 }
 
 fn invocation(script: &str, pid_file: &Path, timeout: Duration) -> Invocation {
-    Invocation {
-        program: "/bin/sh".into(),
-        args: vec![
-            "-c".into(),
-            script.into(),
-            "sh".into(),
-            pid_file.display().to_string(),
-        ],
-        env: Vec::new(),
-        working_dir: None,
-        files: Vec::new(),
-        timeout,
-        kill_grace: Duration::from_millis(300),
-        start: Start::AtExec,
-    }
+    let pid_file = pid_file.display().to_string();
+    Invocation::command("/bin/sh", &["-c", script, "sh", &pid_file], timeout)
 }
 
 /// Kills the pid on drop, so a failing test leaves no sleep behind.
@@ -269,8 +256,6 @@ async fn output_with(inv: Invocation, isolation: Isolation) -> (Exit, String) {
 
 fn plain(program: &str, args: &[&str]) -> Invocation {
     Invocation {
-        program: program.to_string(),
-        args: args.iter().map(|s| s.to_string()).collect(),
         env: vec![
             ("HOOKRUN_B".into(), "second".into()),
             ("HOOKRUN_A".into(), "first".into()),
@@ -279,9 +264,7 @@ fn plain(program: &str, args: &[&str]) -> Invocation {
         ],
         working_dir: Some(std::env::temp_dir()),
         files: vec![("HOOKRUN_FILE".into(), b"data".to_vec())],
-        timeout: Duration::from_secs(10),
-        kill_grace: Duration::from_millis(300),
-        start: Start::AtExec,
+        ..Invocation::command(program, args, Duration::from_secs(10))
     }
 }
 

@@ -74,6 +74,24 @@ pub struct Invocation {
     pub start: Start,
 }
 
+#[cfg(test)]
+impl Invocation {
+    /// For tests: `program` with `args`, nothing added to the environment, no files, run where
+    /// hookrun runs, 300 ms between SIGTERM and SIGKILL, and a start that waits for the exec.
+    pub(crate) fn command(program: &str, args: &[&str], timeout: Duration) -> Self {
+        Invocation {
+            program: program.to_string(),
+            args: args.iter().map(|s| s.to_string()).collect(),
+            env: Vec::new(),
+            working_dir: None,
+            files: Vec::new(),
+            timeout,
+            kill_grace: Duration::from_millis(300),
+            start: Start::AtExec,
+        }
+    }
+}
+
 /// What a command's start waits for, where its child is born in a job cgroup by `clone3`
 /// (elsewhere every start waits for the exec). See README "Execution control".
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

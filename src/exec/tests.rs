@@ -26,14 +26,8 @@ impl Drop for StartHere {
 
 fn inv(program: &str, args: &[&str], timeout_ms: u64) -> Invocation {
     Invocation {
-        program: program.to_string(),
-        args: args.iter().map(|s| s.to_string()).collect(),
         env: vec![("HOOKRUN_TEST".into(), "v a l".into())],
-        working_dir: None,
-        files: Vec::new(),
-        timeout: Duration::from_millis(timeout_ms),
-        kill_grace: Duration::from_millis(300),
-        start: Start::AtExec,
+        ..Invocation::command(program, args, Duration::from_millis(timeout_ms))
     }
 }
 

@@ -4,16 +4,7 @@
 use super::*;
 
 fn sh(script: &str, timeout: Duration) -> Invocation {
-    Invocation {
-        program: "/bin/sh".into(),
-        args: vec!["-c".into(), script.into()],
-        env: Vec::new(),
-        working_dir: None,
-        files: Vec::new(),
-        timeout,
-        kill_grace: Duration::from_millis(300),
-        start: Start::AtExec,
-    }
+    Invocation::command("/bin/sh", &["-c", script], timeout)
 }
 
 async fn run_timed(inv: Invocation) -> (Exit, Vec<u8>, Duration) {

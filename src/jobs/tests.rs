@@ -43,14 +43,8 @@ fn hook(id: &str, mode: Concurrency, max_queue: Option<usize>) -> Hook {
 
 fn sh(script: &str) -> Invocation {
     Invocation {
-        program: "/bin/sh".into(),
-        args: vec!["-c".into(), script.into()],
-        env: Vec::new(),
-        working_dir: None,
-        files: Vec::new(),
-        timeout: Duration::from_secs(20),
         kill_grace: Duration::from_millis(200),
-        start: crate::exec::Start::AtExec,
+        ..Invocation::command("/bin/sh", &["-c", script], Duration::from_secs(20))
     }
 }
 
