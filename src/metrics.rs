@@ -19,6 +19,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 
+use crate::jobs::JobState;
 use crate::store::StoreHealth;
 
 /// The hook label of requests for a hook that is not configured.
@@ -124,25 +125,12 @@ fn duration_histogram() -> Histogram {
 #[derive(Default)]
 struct HookRequests([OnceLock<Counter>; RequestOutcome::COUNT]);
 
-/// The final states a job is counted in (`hookrun_jobs_total`'s `state`), as the job manager
-/// names them; [`HookJobs`] holds a counter for each.
-const JOB_STATES: [&str; 8] = [
-    "succeeded",
-    "failed",
-    "timed_out",
-    "superseded",
-    "canceled",
-    "interrupted",
-    "queued",
-    "running",
-];
-
 /// One hook's ended-job counters, one per state, and its job duration histogram, each taken
 /// from its family the first time it counts, as [`HookRequests`]: a job's end then builds no
 /// labels (two allocated hook ids) and hashes nothing into a family.
 #[derive(Default)]
 struct HookJobs {
-    ended: [OnceLock<Counter>; JOB_STATES.len()],
+    ended: [OnceLock<Counter>; JobState::ALL.len()],
     duration: OnceLock<Histogram>,
 }
 
@@ -295,24 +283,15 @@ impl Metrics {
     }
 
     /// Counts a job of `hook` that ended in `state`, and how long its command ran, if it ran.
-    pub fn job_ended(&self, hook: &str, state: &'static str, ran_for: Option<Duration>) {
-        let Some(index) = JOB_STATES.iter().position(|s| *s == state) else {
-            // Not a state this counts by (none is): counted all the same, the slow way.
-            self.jobs
-                .get_or_create(&JobLabels {
-                    hook: hook.to_string(),
-                    state,
-                })
-                .inc();
-            self.job_duration_of(hook, ran_for);
-            return;
-        };
+    pub fn job_ended(&self, hook: &str, state: JobState, ran_for: Option<Duration>) {
+        // The declaration's order, which `JobState::ALL` lists too.
+        let index = state as usize;
         let count = |jobs: &HookJobs| {
             jobs.ended[index]
                 .get_or_init(|| {
                     let labels = JobLabels {
                         hook: hook.to_string(),
-                        state,
+                        state: state.as_str(),
                     };
                     self.jobs.get_or_create(&labels).clone()
                 })
@@ -336,17 +315,6 @@ impl Metrics {
         drop(known);
         let mut known = self.jobs_by_hook.write().unwrap_or_else(|e| e.into_inner());
         count(known.entry(hook.to_string()).or_default());
-    }
-
-    /// Observes how long a job of `hook` ran, if it ran, straight into the family.
-    fn job_duration_of(&self, hook: &str, ran_for: Option<Duration>) {
-        if let Some(ran_for) = ran_for {
-            self.job_duration
-                .get_or_create(&HookLabel {
-                    hook: hook.to_string(),
-                })
-                .observe(ran_for.as_secs_f64());
-        }
     }
 
     /// Counts a reload that swapped in a new hook set (`ok`) or kept the old one.
@@ -402,7 +370,11 @@ mod tests {
         let m = Metrics::new();
         m.request(Some("deploy"), RequestOutcome::Matched);
         m.request(None, RequestOutcome::NotFound);
-        m.job_ended("deploy", "succeeded", Some(Duration::from_millis(300)));
+        m.job_ended(
+            "deploy",
+            JobState::Succeeded,
+            Some(Duration::from_millis(300)),
+        );
         m.reload(true);
         m.notification("delivered");
         let text = m.render(&[("deploy".into(), 1, 2)], &StoreHealth::default());
@@ -468,36 +440,33 @@ mod tests {
     #[test]
     fn each_state_of_each_hook_is_its_own_series() {
         let m = Metrics::new();
-        for (i, state) in JOB_STATES.into_iter().enumerate() {
+        for (i, state) in JobState::ALL.into_iter().enumerate() {
             for hook in ["a", "b"] {
                 for _ in 0..=i {
                     m.job_ended(hook, state, Some(Duration::from_millis(70)));
                 }
             }
         }
-        m.job_ended("a", "unlisted", None);
-        m.job_ended("b", "unlisted", Some(Duration::from_secs(3)));
         let text = m.render(&[], &StoreHealth::default());
-        let runs: usize = (1..=JOB_STATES.len()).sum();
+        let runs: usize = (1..=JobState::ALL.len()).sum();
         let mut lines: Vec<String> = ["a", "b"]
             .into_iter()
             .flat_map(|hook| {
-                JOB_STATES.into_iter().enumerate().map(move |(i, state)| {
-                    format!(
-                        "hookrun_jobs_total{{hook=\"{hook}\",state=\"{state}\"}} {}",
-                        i + 1
-                    )
-                })
+                JobState::ALL
+                    .into_iter()
+                    .enumerate()
+                    .map(move |(i, state)| {
+                        format!(
+                            "hookrun_jobs_total{{hook=\"{hook}\",state=\"{}\"}} {}",
+                            state.as_str(),
+                            i + 1
+                        )
+                    })
             })
             .collect();
         lines.extend([
-            "hookrun_jobs_total{hook=\"a\",state=\"unlisted\"} 1".to_string(),
-            "hookrun_jobs_total{hook=\"b\",state=\"unlisted\"} 1".to_string(),
             format!("hookrun_job_duration_seconds_count{{hook=\"a\"}} {runs}"),
-            format!(
-                "hookrun_job_duration_seconds_count{{hook=\"b\"}} {}",
-                runs + 1
-            ),
+            format!("hookrun_job_duration_seconds_count{{hook=\"b\"}} {runs}"),
             format!("hookrun_job_duration_seconds_bucket{{le=\"0.1\",hook=\"a\"}} {runs}"),
             format!("hookrun_job_duration_seconds_bucket{{le=\"2.5\",hook=\"b\"}} {runs}"),
         ]);

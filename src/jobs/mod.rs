@@ -646,8 +646,7 @@ impl JobManager {
             (Some(started), Some(ended)) => ended.duration_since(started).ok(),
             _ => None,
         };
-        self.metrics
-            .job_ended(&job.hook, job.state().as_str(), ran_for);
+        self.metrics.job_ended(&job.hook, job.state(), ran_for);
         let bytes = job.output.retained_bytes();
         table.finished.push_back((job.id.clone(), bytes));
         table.finished_bytes += bytes;
