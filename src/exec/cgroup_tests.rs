@@ -3,7 +3,13 @@
 //! next start; and the process-group fallback, where `setsid` still escapes. The cgroup tests
 //! skip (saying so) where this machine has no writable cgroup v2 hierarchy.
 
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use tokio::time::Instant;
 
 use super::*;
 
