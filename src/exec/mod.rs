@@ -44,7 +44,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use spawn::{job_cgroup, spawn, spawn_error, JobResultFile};
+use spawn::{job_cgroup, spawn, spawn_error, JobResultFile, Started};
 use supervise::supervise;
 
 pub use cgroup::{Isolation, JobCgroup, JobCgroups};
@@ -167,33 +167,7 @@ pub async fn run_isolated(
     };
     drop(fork_slot);
     let finished = match spawned {
-        Ok((inv, Ok(mut started))) => {
-            let cgroup = started.cgroup.as_ref();
-            let child = &mut started.child;
-            let exit = supervise(child, started.output, &inv, &log, cancel, cgroup).await;
-            // A start that did not wait for the exec learns of its failure here.
-            let exit = match child.start_error() {
-                Some(e) => Exit::SpawnFailed(spawn_error(&inv, e).to_string()),
-                None => exit,
-            };
-            let (result, left_empty) = match (&cgroups, &started.result) {
-                (Some(cgroups), JobResultFile::Kept(kept)) if cgroups.result_left_empty(kept) => {
-                    (ResultFile::default(), true)
-                }
-                _ => read_result(started.result.path()),
-            };
-            drop(started.files);
-            if let (Some(cgroups), Some(cgroup)) = (cgroups, started.cgroup) {
-                // Killed jobs' cgroups are empty; what a command left on purpose moves out.
-                // A result file left empty may serve the next job in the cgroup.
-                let keep = match started.result {
-                    JobResultFile::Kept(kept) if left_empty => Some(kept),
-                    _ => None,
-                };
-                cgroups.finish(cgroup, matches!(exit, Exit::Code(_)), keep);
-            }
-            Finished { exit, result }
-        }
+        Ok((inv, Ok(started))) => run_started(&inv, started, &log, cancel, cgroups).await,
         Ok((_, Err(e))) => Finished {
             exit: Exit::SpawnFailed(e.to_string()),
             result: ResultFile::default(),
@@ -205,6 +179,42 @@ pub async fn run_isolated(
     };
     log.close();
     finished
+}
+
+/// Runs a started command to its end ([`supervise`]), reads its result file, removes its
+/// temporary files and hands its cgroup (and a result file it left empty) back to `cgroups`.
+async fn run_started(
+    inv: &Invocation,
+    mut started: Started,
+    log: &OutputLog,
+    cancel: &CancellationToken,
+    cgroups: Option<Arc<JobCgroups>>,
+) -> Finished {
+    let cgroup = started.cgroup.as_ref();
+    let child = &mut started.child;
+    let exit = supervise(child, started.output, inv, log, cancel, cgroup).await;
+    // A start that did not wait for the exec learns of its failure here.
+    let exit = match child.start_error() {
+        Some(e) => Exit::SpawnFailed(spawn_error(inv, e).to_string()),
+        None => exit,
+    };
+    let (result, left_empty) = match (&cgroups, &started.result) {
+        (Some(cgroups), JobResultFile::Kept(kept)) if cgroups.result_left_empty(kept) => {
+            (ResultFile::default(), true)
+        }
+        _ => read_result(started.result.path()),
+    };
+    drop(started.files);
+    if let (Some(cgroups), Some(cgroup)) = (cgroups, started.cgroup) {
+        // Killed jobs' cgroups are empty; what a command left on purpose moves out.
+        // A result file left empty may serve the next job in the cgroup.
+        let keep = match started.result {
+            JobResultFile::Kept(kept) if left_empty => Some(kept),
+            _ => None,
+        };
+        cgroups.finish(cgroup, matches!(exit, Exit::Code(_)), keep);
+    }
+    Finished { exit, result }
 }
 
 /// Reads the result file of an ended command; a file that cannot be read is a warning in the
