@@ -1,7 +1,7 @@
 //! Runs hook commands.
 //!
 //! # Theory of operation
-//! Every command is built by [`spawn`]: its own process group, stdin from /dev/null, arguments
+//! Every command is built by [`spawn()`]: its own process group, stdin from /dev/null, arguments
 //! and environment passed as argv/envp (never through a shell), and stdout and stderr both the
 //! write end of ONE pipe, as Go's `CombinedOutput` does for the reference: the output is one
 //! stream in the order the command wrote it (two pipes merged by arrival would reorder
@@ -181,7 +181,7 @@ pub async fn run_isolated(
     finished
 }
 
-/// Runs a started command to its end ([`supervise`]), reads its result file, removes its
+/// Runs a started command to its end ([`supervise()`]), reads its result file, removes its
 /// temporary files and hands its cgroup (and a result file it left empty) back to `cgroups`.
 async fn run_started(
     inv: &Invocation,
