@@ -44,24 +44,17 @@
 
 mod barrier;
 mod debounce;
+mod refusal;
+mod watch;
 
 use std::collections::hash_map::DefaultHasher;
-use std::fmt;
-use std::future::Future;
 use std::hash::{Hash, Hasher as _};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 
-use notify::{RecursiveMode, Watcher};
-
 use crate::clean_pages::PageMap;
-use crate::config::{self, template::SystemEnv, HookSet, LiveHooks, LoadOptions};
+use crate::config::{self, template::SystemEnv, LiveHooks, LoadOptions};
 use crate::metrics::Metrics;
-
-/// How long after a read of the hooks files the watcher waits for file events that may have
-/// happened before it, before serving what it read, where it has no [`barrier`].
-const EVENT_LAG: std::time::Duration = std::time::Duration::from_millis(100);
+use refusal::refusals;
 
 /// What reloads need to know: where the hooks come from, how to read them, and the live set
 /// to swap.
@@ -93,33 +86,6 @@ pub enum Outcome {
     Rejected {
         errors: usize,
     },
-}
-
-/// Why a valid set is not served: it would lose hooks the way a half-written file does.
-#[derive(Debug, PartialEq, Eq)]
-enum Refusal {
-    /// `file` was read and defines no hook, where the served set has `had` from it.
-    Emptied { file: PathBuf, had: usize },
-    /// The set has no hooks at all, where the served one has `had`.
-    NoHooks { had: usize },
-}
-
-impl fmt::Display for Refusal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Refusal::Emptied { file, had } => write!(
-                f,
-                "{}: defines no hooks where it defined {had}: an empty or partly written file is \
-                 not loaded (to remove its hooks, delete the file or restart)",
-                file.display()
-            ),
-            Refusal::NoHooks { had } => write!(
-                f,
-                "no hooks left where {had} were served: a reload never leaves the server without \
-                 hooks (restart to serve none)"
-            ),
-        }
-    }
 }
 
 impl Reloader {
@@ -260,135 +226,6 @@ impl Reloader {
         tracing::info!(target: crate::logging::LIFECYCLE, hooks, "hooks reloaded");
         Outcome::Reloaded { hooks }
     }
-
-    /// Folders to watch for the configured sources and for the files the served set's
-    /// templates read (a Secret mounted as a folder changes by a `..data` swap in it).
-    fn watch_dirs(&self) -> Vec<PathBuf> {
-        let mut dirs: Vec<PathBuf> = Vec::new();
-        for read in &self.hooks.snapshot().files_read {
-            if let Some(dir) = read.parent().filter(|d| !d.as_os_str().is_empty()) {
-                if !dirs.iter().any(|d| d == dir) {
-                    dirs.push(dir.to_path_buf());
-                }
-            }
-        }
-        for s in &self.sources {
-            let p = Path::new(s);
-            let dir = if p.is_dir() {
-                p.to_path_buf()
-            } else if s.contains(['*', '?', '[']) {
-                glob_root(s)
-            } else {
-                match p.parent() {
-                    Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-                    _ => PathBuf::from("."),
-                }
-            };
-            if !dirs.contains(&dir) {
-                dirs.push(dir);
-            }
-        }
-        dirs
-    }
-
-    /// Watches the sources' folders until `stop` completes, reloading after changes settle.
-    pub async fn watch(self: Arc<Self>, stop: impl Future<Output = ()>) -> notify::Result<()> {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        // Changes to hooks files, counted as the watcher sees them: one that arrives while the
-        // files are read (or before its event is taken from the channel) makes the read stale,
-        // however late the reload ran.
-        let seen = Arc::new(AtomicU64::new(0));
-        let counter = seen.clone();
-        let files = debounce::HooksFiles::new(&self.sources);
-        let mut barrier = barrier::Barrier::new();
-        let marks = barrier.as_ref().map(barrier::Barrier::marks);
-        let mut watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
-            if let Ok(ev) = ev {
-                if marks.as_ref().is_some_and(|m| m.note(&ev)) {
-                    return;
-                }
-                if files.changed(&ev) {
-                    counter.fetch_add(1, AtomicOrdering::SeqCst);
-                }
-                let _ = tx.send(ev);
-            }
-        })?;
-        let mut watched: Vec<PathBuf> = Vec::new();
-        self.watch_new_dirs(&mut watcher, &mut watched)?;
-        if barrier.as_ref().is_some_and(|b| !b.watch(&mut watcher)) {
-            barrier = None;
-        }
-        let barrier = barrier.map(Arc::new);
-        let mut settle = debounce::Settle::new(self.sources.clone());
-        tokio::pin!(stop);
-        // A change made after the served set was read and before the folders were watched (a
-        // file rewritten while the server started) has no event: look once, as if one had
-        // settled.
-        let mut look_now = true;
-        loop {
-            let first_look = look_now;
-            if !std::mem::take(&mut look_now) {
-                tokio::select! {
-                    _ = &mut stop => return Ok(()),
-                    going = settle.settled(&mut rx) => if !going { return Ok(()) },
-                }
-            }
-            let settled = settle.changes();
-            if seen.load(AtomicOrdering::SeqCst) != settled {
-                // More changes are queued: a write began after the files went quiet.
-                continue;
-            }
-            let (this, seen, barrier) = (self.clone(), seen.clone(), barrier.clone());
-            // inotify hands an event to the watcher's thread some time after the change: a
-            // rewrite that began just before the read may not be counted yet when the read
-            // ends. Passing the barrier waits until every such event has arrived; without
-            // one, waiting EVENT_LAG lets most of them arrive.
-            let superseded = move |refused: bool| {
-                // The kernel queues a change's event once the change is done: a rewrite
-                // caught between its truncation and its event (a writer preempted there on a
-                // loaded machine) reads as an empty file whose event comes after the barrier.
-                // A refusal is rare and logged as an error: give such a change time to show
-                // first.
-                if refused {
-                    std::thread::sleep(debounce::QUIET);
-                }
-                if !barrier.as_ref().is_some_and(|b| b.pass()) {
-                    std::thread::sleep(EVENT_LAG);
-                }
-                seen.load(AtomicOrdering::SeqCst) != settled
-            };
-            let reload = move || {
-                let outcome = this.reload_unless_superseded(false, superseded);
-                // Setting the watch up (notify's thread, the barrier) and this first look ran
-                // after start-up released its pages, or while it did: release them too.
-                if first_look && outcome == Outcome::Unchanged {
-                    this.release_memory();
-                }
-            };
-            let _ = tokio::task::spawn_blocking(reload).await;
-            // A reloaded set may read files in folders not watched yet.
-            if let Err(e) = self.watch_new_dirs(&mut watcher, &mut watched) {
-                tracing::warn!(error = %e, "cannot watch a folder of files the hooks read");
-            }
-        }
-    }
-
-    /// Watches the folders of [`Reloader::watch_dirs`] not in `watched` yet.
-    fn watch_new_dirs(
-        &self,
-        watcher: &mut notify::RecommendedWatcher,
-        watched: &mut Vec<PathBuf>,
-    ) -> notify::Result<()> {
-        for dir in self.watch_dirs() {
-            if watched.contains(&dir) {
-                continue;
-            }
-            watcher.watch(&dir, RecursiveMode::NonRecursive)?;
-            tracing::info!(dir = %dir.display(), "watching for hooks file changes");
-            watched.push(dir);
-        }
-        Ok(())
-    }
 }
 
 /// One fingerprint of the hooks files and the files their templates read.
@@ -396,42 +233,6 @@ fn combine(hooks_files: u64, files_read: u64) -> u64 {
     let mut h = DefaultHasher::new();
     (hooks_files, files_read).hash(&mut h);
     h.finish()
-}
-
-/// Why `new` must not replace `served` (empty when it may).
-fn refusals(served: &HookSet, new: &HookSet) -> Vec<Refusal> {
-    let mut refusals: Vec<Refusal> = new
-        .files
-        .iter()
-        .filter(|file| new.count_from(file) == 0)
-        .filter_map(|file| {
-            let had = served.count_from(file);
-            (had > 0).then(|| Refusal::Emptied {
-                file: file.clone(),
-                had,
-            })
-        })
-        .collect();
-    if refusals.is_empty() && new.is_empty() && !served.is_empty() {
-        refusals.push(Refusal::NoHooks { had: served.len() });
-    }
-    refusals
-}
-
-/// The longest leading part of a glob without wildcards.
-fn glob_root(pattern: &str) -> PathBuf {
-    let mut root = PathBuf::new();
-    for comp in Path::new(pattern).components() {
-        if comp.as_os_str().to_string_lossy().contains(['*', '?', '[']) {
-            break;
-        }
-        root.push(comp);
-    }
-    if root.as_os_str().is_empty() {
-        PathBuf::from(".")
-    } else {
-        root
-    }
 }
 
 #[cfg(test)]

@@ -38,18 +38,23 @@
 //! Where no writable cgroup2 hierarchy exists, jobs run in process groups only, and the start
 //! says so once.
 
-use std::io::Write;
-use std::os::fd::{AsFd, BorrowedFd};
+mod cgroupfs;
+mod job;
+mod owner;
+
+use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
-
 use super::result_folder::{KeptResult, ResultFolder};
+use cgroupfs::own_cgroup_dir;
+
+pub(super) use cgroupfs::{populated, write_file};
+pub use job::JobCgroup;
+pub(super) use owner::Owner;
 
 /// How jobs are kept apart from each other and from hookrun.
 #[derive(Debug, Clone)]
@@ -104,57 +109,6 @@ pub struct JobCgroups {
     /// Where jobs' result files are made and kept; none where it could not be made (each job
     /// then gets a file of its own, made and removed around it).
     results: Option<ResultFolder>,
-}
-
-/// Identifies this process for the instance cgroup's name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Owner {
-    pid_namespace: u64,
-    pid: u32,
-    start_time: u64,
-}
-
-impl Owner {
-    pub(super) fn of_pid(pid: u32) -> Option<Owner> {
-        Some(Owner {
-            pid_namespace: pid_namespace()?,
-            pid,
-            start_time: start_time(pid)?,
-        })
-    }
-
-    /// This owner's namespace with another pid and start time.
-    #[cfg(test)]
-    pub(super) fn with_pid(&self, pid: u32, start_time: u64) -> Owner {
-        Owner {
-            pid,
-            start_time,
-            ..*self
-        }
-    }
-
-    pub(super) fn name(&self) -> String {
-        format!(
-            "hookrun-{}-{}-{}",
-            self.pid_namespace, self.pid, self.start_time
-        )
-    }
-
-    pub(super) fn parse(name: &str) -> Option<Owner> {
-        let mut parts = name.strip_prefix("hookrun-")?.split('-');
-        let owner = Owner {
-            pid_namespace: parts.next()?.parse().ok()?,
-            pid: parts.next()?.parse().ok()?,
-            start_time: parts.next()?.parse().ok()?,
-        };
-        parts.next().is_none().then_some(owner)
-    }
-
-    /// Whether this owner provably no longer runs: same pid namespace as ours, and its pid is
-    /// gone or belongs to a process started at another time.
-    pub(super) fn is_gone(&self) -> bool {
-        pid_namespace() == Some(self.pid_namespace) && start_time(self.pid) != Some(self.start_time)
-    }
 }
 
 impl JobCgroups {
@@ -401,277 +355,5 @@ impl JobCgroups {
     /// hookrun's own cgroup.
     pub fn own_dir(&self) -> &Path {
         &self.own
-    }
-}
-
-/// One job's cgroup; removed on drop once empty.
-#[derive(Debug)]
-pub struct JobCgroup {
-    path: PathBuf,
-    own: Arc<PathBuf>,
-    /// `cgroup.kill` was written: the cgroup is not used again (commands started in a cgroup
-    /// that had been killed were found killed as well on Linux 6.18).
-    killed: AtomicBool,
-    /// Its directory, open (close-on-exec): the child is started in it (`vfork`).
-    dir: std::fs::File,
-    /// Its `cgroup.events`, open (close-on-exec) for as long as the cgroup is used: read again
-    /// from its start at the end of every job run in it ([`JobCgroup::events`]).
-    events: std::os::fd::OwnedFd,
-    /// The result file its last job left empty, for the next one (removed on drop).
-    result: Option<KeptResult>,
-}
-
-impl JobCgroup {
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Its directory, open: a child started with it is born in the cgroup (`vfork`).
-    pub(super) fn dir(&self) -> BorrowedFd<'_> {
-        self.dir.as_fd()
-    }
-
-    /// The pids in the cgroup now.
-    pub fn pids(&self) -> Vec<i32> {
-        std::fs::read_to_string(self.path.join("cgroup.procs"))
-            .map(|t| t.lines().filter_map(|l| l.trim().parse().ok()).collect())
-            .unwrap_or_default()
-    }
-
-    /// Whether any process is left in it (`cgroup.events`: `populated 1`).
-    pub fn populated(&self) -> bool {
-        populated(&self.path)
-    }
-
-    /// Sends `signal` to every process in it (those that call `setsid` too).
-    pub fn signal(&self, signal: Signal) {
-        for pid in self.pids() {
-            let _ = kill(Pid::from_raw(pid), signal);
-        }
-    }
-
-    /// SIGKILL to every process in it, atomically (`cgroup.kill`).
-    pub fn kill(&self) {
-        self.killed.store(true, Ordering::Relaxed);
-        if let Err(e) = write_file(&self.path.join("cgroup.kill"), b"1") {
-            tracing::warn!(cgroup = %self.path.display(), error = %e, "cgroup.kill failed; killing its processes one by one");
-            self.signal(Signal::SIGKILL);
-        }
-    }
-
-    /// Waits (up to `limit`) until the cgroup is empty; true if it is.
-    pub async fn emptied(&self, limit: Duration) -> bool {
-        let end = tokio::time::Instant::now() + limit;
-        while self.populated() {
-            if tokio::time::Instant::now() >= end {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        true
-    }
-
-    /// Moves what a command left running on purpose (it exited by itself) to hookrun's own
-    /// cgroup, where it would be without job cgroups.
-    fn release_leftovers(&self) {
-        // A leftover may fork while it is moved: go round until nothing is left.
-        for _ in 0..100 {
-            let pids = self.pids();
-            if pids.is_empty() {
-                return;
-            }
-            for pid in pids {
-                let _ = write_file(&self.own.join("cgroup.procs"), pid.to_string().as_bytes());
-            }
-        }
-        tracing::warn!(cgroup = %self.path.display(), "processes a job left behind could not all be moved out of its cgroup");
-    }
-
-    /// `cgroup.events`; one that cannot be read counts as populated and frozen (the cgroup is
-    /// then not used again). Read with one `pread` from the start of the file opened with the
-    /// cgroup, as a job ends (a kernfs file read from offset 0 shows the state now; opening it
-    /// each time cost a path lookup, an open and a close): the file is two short lines.
-    fn events(&self) -> Events {
-        let mut buf = [0u8; 128];
-        let len = rustix::io::pread(&self.events, &mut buf, 0).unwrap_or(0);
-        // A file that fills the buffer is not the one this reads: counts as unreadable.
-        let text = if len < buf.len() { &buf[..len] } else { &[] };
-        let has = |line: &[u8]| text.split(|&b| b == b'\n').any(|l| l == line);
-        Events {
-            populated: !has(b"populated 0"),
-            frozen: has(b"frozen 1") || text.is_empty(),
-        }
-    }
-
-    /// Whether no cgroup was made below it: a cgroup2 directory's link count is 2 plus its
-    /// subdirectories, the cgroups below it (one `fstat` of the open directory, where
-    /// `cgroup.stat`'s `nr_descendants` took an open and five reads).
-    fn childless(&self) -> bool {
-        rustix::fs::fstat(&self.dir).is_ok_and(|stat| stat.st_nlink == 2)
-    }
-}
-
-/// What `cgroup.events` says of a cgroup.
-struct Events {
-    /// A process is in it or in a cgroup below it.
-    populated: bool,
-    frozen: bool,
-}
-
-impl Drop for JobCgroup {
-    fn drop(&mut self) {
-        if let Err(e) = std::fs::remove_dir(&self.path) {
-            tracing::debug!(cgroup = %self.path.display(), error = %e, "job cgroup not removed");
-        }
-    }
-}
-
-/// hookrun's own cgroup directory in a writable cgroup2 mount.
-fn own_cgroup_dir() -> Result<PathBuf, String> {
-    let cgroups = std::fs::read_to_string("/proc/self/cgroup")
-        .map_err(|e| format!("cannot read /proc/self/cgroup: {e}"))?;
-    let own = cgroups
-        .lines()
-        .find_map(|l| l.strip_prefix("0::"))
-        .ok_or("this process is in no cgroup v2 hierarchy")?;
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|e| format!("cannot read /proc/self/mountinfo: {e}"))?;
-    let dir = cgroup2_mounts(&mountinfo)
-        .into_iter()
-        .filter_map(|(root, mount_point)| {
-            let rel = Path::new(own).strip_prefix(&root).ok()?;
-            Some(mount_point.join(rel))
-        })
-        .find(|dir| is_cgroup2(dir))
-        .ok_or("no cgroup2 mount shows this process's cgroup")?;
-    let procs = dir.join("cgroup.procs");
-    nix::unistd::access(&procs, nix::unistd::AccessFlags::W_OK)
-        .map_err(|e| format!("{} is not writable: {e}", procs.display()))?;
-    Ok(dir)
-}
-
-/// (root, mount point) of every cgroup2 mount in `/proc/self/mountinfo`.
-fn cgroup2_mounts(mountinfo: &str) -> Vec<(PathBuf, PathBuf)> {
-    mountinfo
-        .lines()
-        .filter_map(|line| {
-            let (mount, fs) = line.split_once(" - ")?;
-            if fs.split(' ').next()? != "cgroup2" {
-                return None;
-            }
-            let mut fields = mount.split(' ');
-            let root = fields.nth(3)?;
-            let mount_point = fields.next()?;
-            Some((unescape(root).into(), unescape(mount_point).into()))
-        })
-        .collect()
-}
-
-/// Undoes mountinfo's octal escapes (`\040` for a space).
-fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes
-            .get(i + 1..i + 4)
-            .filter(|o| o.iter().all(|b| (b'0'..=b'7').contains(b)));
-        match (bytes[i], octal) {
-            (b'\\', Some(o)) => {
-                out.push((o[0] - b'0') * 64 + (o[1] - b'0') * 8 + (o[2] - b'0'));
-                i += 4;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn is_cgroup2(dir: &Path) -> bool {
-    nix::sys::statfs::statfs(dir)
-        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
-}
-
-pub(super) fn populated(dir: &Path) -> bool {
-    std::fs::read_to_string(dir.join("cgroup.events"))
-        .is_ok_and(|t| t.lines().any(|l| l.trim() == "populated 1"))
-}
-
-pub(super) fn write_file(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(path)?
-        .write_all(data)
-}
-
-/// The inode of this process's pid namespace.
-fn pid_namespace() -> Option<u64> {
-    let link = std::fs::read_link("/proc/self/ns/pid").ok()?;
-    let text = link.to_str()?;
-    text.strip_prefix("pid:[")?.strip_suffix(']')?.parse().ok()
-}
-
-/// When process `pid` started, in clock ticks after boot (`/proc/<pid>/stat`, field 22).
-fn start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name is in parentheses and may hold anything: count after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split(' ').nth(19)?.parse().ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn owner_names_round_trip_and_prove_death() {
-        let me = Owner::of_pid(std::process::id()).expect("this process");
-        assert_eq!(Owner::parse(&me.name()), Some(me));
-        assert!(!me.is_gone());
-        let restarted = Owner {
-            start_time: me.start_time + 1,
-            ..me
-        };
-        assert!(restarted.is_gone(), "same pid, another start time");
-        let elsewhere = Owner {
-            pid_namespace: me.pid_namespace + 1,
-            pid: u32::MAX,
-            ..me
-        };
-        assert!(
-            !elsewhere.is_gone(),
-            "another pid namespace cannot be checked"
-        );
-        for bad in [
-            "hookrun-1-2",
-            "hookrun-1-2-3-4",
-            "hookrun-a-2-3",
-            "other-1-2-3",
-        ] {
-            assert_eq!(Owner::parse(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn cgroup2_mounts_from_mountinfo() {
-        let info = "\
-25 30 0:22 / /sys rw,nosuid - sysfs sysfs rw
-35 25 0:30 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw
-36 25 0:31 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
-37 25 0:32 /docker/abc /mnt/with\\040space rw - cgroup2 none rw
-";
-        assert_eq!(
-            cgroup2_mounts(info),
-            [
-                (PathBuf::from("/"), PathBuf::from("/sys/fs/cgroup/unified")),
-                (
-                    PathBuf::from("/docker/abc"),
-                    PathBuf::from("/mnt/with space")
-                ),
-            ]
-        );
     }
 }

@@ -1,7 +1,9 @@
 //! Real child processes: output capture, caps, timeouts that kill whole groups, spawn errors.
 
+use super::supervise::{pipe_receiver, pump};
 use super::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 /// Counts the starts made on runtime threads at once (all the tests' runtimes together, as
 /// the bound is the process's), and the most seen.

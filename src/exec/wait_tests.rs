@@ -1,6 +1,10 @@
 //! How a command's end is awaited: the output's end first, then one reap, the pidfd
 //! registered only for a command still running; what ends a run either way.
 
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+use super::supervise::PIPE_FIRST;
 use super::*;
 
 fn sh(script: &str, timeout: Duration) -> Invocation {

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::config::hook::{Execution, HookCommand};
+use crate::config::Concurrency;
 use crate::exec::Invocation;
 
 fn hook(id: &str, mode: Concurrency, max_queue: Option<usize>) -> Hook {

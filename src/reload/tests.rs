@@ -1,5 +1,8 @@
 //! Reloads of real files: the in-between states of a rewrite are refused, real changes applied.
 
+use std::path::Path;
+
+use super::refusal::Refusal;
 use super::*;
 
 fn hooks_json(ids: &[&str]) -> String {
