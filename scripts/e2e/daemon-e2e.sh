@@ -80,7 +80,15 @@ docker run -d --name "$a" --network "$net" --network-alias app --restart unless-
 bg_run 1 env HOOKRUN_RESULT="$rf" "$scripts/container-swap.sh" --container "$a" --image "$reg:v2"
 pid=$BG_PID
 wait_log "$CHECK_DIR/1.err" "swapping $a"
-sleep 3
+# The restart must fall in the new container's check (its 15 s settle window), which begins once
+# the script has started that container. A fixed 3 s after "swapping" missed it on a loaded
+# machine, where the start alone took longer (the swap then rolled back, exit 3): wait for the
+# container to run, then 2 s more, for the script's `docker start` to have returned.
+for (( i = 0; i < 120; i++ )); do
+  [[ "$(docker inspect --format '{{.State.Running}}' "$a-hookrun-new" 2>/dev/null)" == true ]] && break
+  sleep 0.5
+done
+sleep 2
 e2e_dockerd_restart 0
 rc=0
 wait "$pid" || rc=$?

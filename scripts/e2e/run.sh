@@ -2,10 +2,10 @@
 # run.sh - the Docker end-to-end suites, with the engine and swarm set up once for all:
 # scripts-e2e.sh (the bundled deploy scripts by hand) and beside it, one after the other,
 # hookrun-e2e.sh (the deploy path through hookrun), then history-e2e.sh (history, rollback,
-# pause) with notify-e2e.sh (mail and DingTalk messages) in parallel (distinct services,
-# containers, registries and ports); then daemon-e2e.sh alone (it restarts dockerd); then
-# image-e2e.sh (the container image, on base images cached in /var/cache/hookrun-e2e). Stops
-# what it started.
+# pause) with notify-e2e.sh (mail and DingTalk messages) in parallel, then image-e2e.sh (the
+# container image, on base images cached in /var/cache/hookrun-e2e), all with distinct
+# services, containers, registries and ports; then daemon-e2e.sh alone (it restarts dockerd).
+# Stops what it started.
 # Usage: scripts/e2e/run.sh [HOOKRUN_BINARY]
 set -euo pipefail
 
@@ -48,9 +48,13 @@ report() {
 
 status=0
 run_start=$SECONDS
-# scripts-e2e.sh takes about as long as the three after it: history-e2e.sh and notify-e2e.sh
-# start when hookrun-e2e.sh ends (history's ports are drawn from hookrun's ranges), still beside
-# scripts-e2e.sh, whose ports, services and registry are its own.
+# scripts-e2e.sh takes longer than the four after it (its series of 20 deploys with the default
+# settle time alone takes over 500 s): history-e2e.sh and notify-e2e.sh start when
+# hookrun-e2e.sh ends (history's ports are drawn from hookrun's ranges), then image-e2e.sh, all
+# still beside scripts-e2e.sh, whose ports (15500, 18100-18600), services, containers and
+# registry are its own (named after its process id); image-e2e.sh's are hookrun-e2e-image-web,
+# hookrun-e2e-rancher, hookrun-e2e-swarm, the stack hookrun-e2e-stack and ports from 27000 on.
+# None of them leaves or re-initialises the swarm run.sh made.
 suite scripts bash "$here/scripts-e2e.sh" &
 scripts=$!
 suite hookrun bash "$here/hookrun-e2e.sh" "$@"
@@ -63,11 +67,11 @@ wait "$first" || true
 wait "$second" || true
 report history "deploy history, rollback and pause through hookrun" || status=1
 report notify "deploy notifications: mail and DingTalk" || status=1
+suite image bash "$here/image-e2e.sh"
+report image "the container image: built from the Dockerfile, run as Rancher's image, next to Swarm, as a stack" || status=1
 wait "$scripts" || true
 report scripts "deploy scripts, driven directly" || status=1
 suite daemon bash "$here/daemon-e2e.sh"
 report daemon "Docker daemon restarts during deploys (alone: it restarts dockerd)" || status=1
-suite image bash "$here/image-e2e.sh"
-report image "the container image: built from the Dockerfile, run as Rancher's image, next to Swarm, as a stack" || status=1
 echo "--- e2e: $(( SECONDS - run_start ))s in all"
 exit "$status"
