@@ -22,9 +22,16 @@ pub struct Masks {
     pub ws: u64,
 }
 
+use super::structurals::{Blocks, Stop, CAP};
+
 /// A way of classifying blocks.
 pub trait Classify: Copy {
     fn classify(self, block: &[u8; 64]) -> Masks;
+
+    /// The positions of the next blocks ([`Blocks::fill`]), classified this way.
+    fn fill(self, blocks: &mut Blocks, t: &[u8], out: &mut [u32; CAP]) -> Result<usize, Stop> {
+        blocks.fill(t, out, self)
+    }
 }
 
 /// A byte at a time: the reference the vector classifiers are tested against.
@@ -57,10 +64,8 @@ impl Classify for Portable {
 
 #[cfg(all(target_arch = "x86_64", any(test, fuzzing)))]
 pub use x86::avx2 as x86_avx2;
-#[cfg(all(target_arch = "x86_64", any(test, fuzzing)))]
-pub use x86::Sse2;
 #[cfg(target_arch = "x86_64")]
-pub use x86::{with_best, WithClassifier};
+pub use x86::{avx2, Sse2};
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
@@ -69,7 +74,7 @@ mod x86 {
     use std::arch::asm;
     use std::arch::x86_64::*;
 
-    use super::{Classify, Masks};
+    use super::{Blocks, Classify, Masks, Stop, CAP};
 
     /// 16 bytes at a time: SSE2 is part of x86-64, so every x86-64 CPU has it.
     #[derive(Debug, Clone, Copy)]
@@ -127,16 +132,38 @@ mod x86 {
         m
     }
 
-    /// 32 bytes at a time, on CPUs that have AVX2: only [`with_best`] makes one.
+    /// 32 bytes at a time, on CPUs that have AVX2: only [`avx2`] makes one.
     #[derive(Debug, Clone, Copy)]
     pub struct Avx2(());
+
+    /// An [`Avx2`], where the CPU has AVX2 (std caches the answer).
+    #[inline]
+    pub fn avx2() -> Option<Avx2> {
+        is_x86_feature_detected!("avx2").then_some(Avx2(()))
+    }
 
     impl Classify for Avx2 {
         #[inline(always)]
         fn classify(self, block: &[u8; 64]) -> Masks {
-            // SAFETY: an `Avx2` exists only where the CPU has AVX2 (`with_best` checks it).
+            // SAFETY: an `Avx2` exists only where the CPU has AVX2 (`avx2` checks it).
             unsafe { classify_avx2(block) }
         }
+
+        fn fill(self, blocks: &mut Blocks, t: &[u8], out: &mut [u32; CAP]) -> Result<usize, Stop> {
+            // SAFETY: as above.
+            unsafe { fill_avx2(self, blocks, t, out) }
+        }
+    }
+
+    /// [`Blocks::fill`] compiled for AVX2, so that the classifier is inlined into its loop.
+    #[target_feature(enable = "avx2")]
+    fn fill_avx2(
+        k: Avx2,
+        blocks: &mut Blocks,
+        t: &[u8],
+        out: &mut [u32; CAP],
+    ) -> Result<usize, Stop> {
+        blocks.fill(t, out, k)
     }
 
     #[target_feature(enable = "avx2")]
@@ -195,35 +222,6 @@ mod x86 {
             asm!("/* {0:e} */", inout(reg) x, options(pure, nomem, nostack, preserves_flags))
         };
         x
-    }
-
-    /// Code that works with any classifier, run with the best one the CPU has.
-    pub trait WithClassifier {
-        type Output;
-        fn run<K: Classify>(self, k: K) -> Self::Output;
-    }
-
-    /// Runs `f` with [`Avx2`] where the CPU has it, else with [`Sse2`]; `f`'s code is
-    /// compiled for AVX2 in the first case, so the classifier is inlined into it.
-    #[inline]
-    pub fn with_best<F: WithClassifier>(f: F) -> F::Output {
-        if is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2, checked just above.
-            unsafe { run_avx2(f) }
-        } else {
-            f.run(Sse2)
-        }
-    }
-
-    #[target_feature(enable = "avx2")]
-    fn run_avx2<F: WithClassifier>(f: F) -> F::Output {
-        f.run(Avx2(()))
-    }
-
-    /// An `Avx2` for the tests, where the CPU has AVX2.
-    #[cfg(any(test, fuzzing))]
-    pub fn avx2() -> Option<Avx2> {
-        is_x86_feature_detected!("avx2").then_some(Avx2(()))
     }
 }
 

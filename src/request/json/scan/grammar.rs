@@ -16,7 +16,7 @@ use super::validate::{literal, number, Counts, Nesting, MAX_DEPTH};
 /// The object or array at `start` validated (where it ends, what it holds) and its members
 /// recorded in `index`; `None` when the text is not JSON there, or may not be (a control byte
 /// or an invalid escape in a string of a block read, which may come after the value).
-#[inline(always)]
+#[inline(never)]
 pub fn validate<K: Classify>(
     t: &[u8],
     start: usize,

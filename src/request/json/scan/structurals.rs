@@ -12,15 +12,28 @@
 
 use super::blocks::{Classify, Masks};
 
+/// Positions found at most at once: a refill classifies blocks until fewer than a block's
+/// worth of room is left (at least four blocks).
+pub const CAP: usize = 256;
+
 /// The structural positions of a text, from a start that is not inside a string, in order.
-/// Blocks are classified as the positions are asked for, so a text is read only as far as
-/// the value that is validated goes (and to the end of its last block).
+/// Blocks are classified a run at a time into a buffer of positions (simdjson's stage 1),
+/// which the grammar then reads one by one: the two loops stay small, and only the
+/// classifying one is compiled for the CPU's vector width. A text is read as far as the
+/// value that is validated goes, and a few blocks beyond.
 pub struct Structurals<'t, K> {
     t: &'t [u8],
     k: K,
-    /// Where the current block starts, and its positions not yet returned.
-    base: usize,
-    bits: u64,
+    blocks: Blocks,
+    positions: [u32; CAP],
+    /// Positions in the buffer, and the next to return.
+    len: usize,
+    at: usize,
+}
+
+/// What classifying blocks carries from one to the next.
+#[derive(Default)]
+pub struct Blocks {
     /// Where the next block starts.
     next: usize,
     /// The previous block ended in an odd run of backslashes (its next byte is escaped).
@@ -29,6 +42,8 @@ pub struct Structurals<'t, K> {
     string_carry: u64,
     /// 1 when the previous block ended in a byte of a number, literal or other non-JSON run.
     scalar_carry: u64,
+    /// Why a refill stopped before the buffer was full: given at the next one.
+    stop: Option<Stop>,
 }
 
 /// Why there are no more positions.
@@ -43,54 +58,97 @@ pub enum Stop {
 }
 
 impl<'t, K: Classify> Structurals<'t, K> {
+    /// The positions of `t` from `start`, which must be shorter than 4 GiB (positions are
+    /// `u32`).
     pub fn new(t: &'t [u8], start: usize, k: K) -> Self {
+        debug_assert!(u32::try_from(t.len()).is_ok());
         Structurals {
             t,
             k,
-            base: start,
-            bits: 0,
-            next: start,
-            escaped_carry: 0,
-            string_carry: 0,
-            scalar_carry: 0,
+            blocks: Blocks {
+                next: start,
+                ..Blocks::default()
+            },
+            positions: [0; CAP],
+            len: 0,
+            at: 0,
         }
     }
 
     /// The next structural position.
     #[inline(always)]
     pub fn next(&mut self) -> Result<usize, Stop> {
-        while self.bits == 0 {
+        if self.at == self.len {
             self.refill()?;
         }
-        let at = self.base + self.bits.trailing_zeros() as usize;
-        self.bits &= self.bits - 1;
-        Ok(at)
+        let at = self.positions[self.at];
+        self.at += 1;
+        Ok(at as usize)
     }
 
-    /// Classifies the next block.
-    #[inline(always)]
+    #[inline(never)]
     fn refill(&mut self) -> Result<(), Stop> {
-        let start = self.next;
-        let m = match self.t.get(start..start + 64) {
-            Some(block) => self.k.classify(block.try_into().expect("a 64-byte slice")),
-            None if start < self.t.len() => {
-                // The last block, padded with spaces: whitespace is never a position.
-                let mut block = [b' '; 64];
-                block[..self.t.len() - start].copy_from_slice(&self.t[start..]);
-                self.k.classify(&block)
-            }
-            None => return Err(Stop::End),
-        };
-        self.base = start;
-        self.next = start + 64;
-        self.bits = self.positions(&m)?;
+        self.len = self.k.fill(&mut self.blocks, self.t, &mut self.positions)?;
+        self.at = 0;
         Ok(())
     }
+}
 
-    /// The structural positions of the block at `self.next` whose classes are `m`, carrying
-    /// what the next block needs.
+impl Blocks {
+    /// Classifies blocks and writes their positions into `out` until fewer than 64 places
+    /// are left, the text ends or a block holds an anomaly; returns how many it wrote, or why
+    /// there are none.
     #[inline(always)]
-    fn positions(&mut self, m: &Masks) -> Result<u64, Stop> {
+    pub fn fill<K: Classify>(
+        &mut self,
+        t: &[u8],
+        out: &mut [u32; CAP],
+        k: K,
+    ) -> Result<usize, Stop> {
+        if let Some(stop) = self.stop {
+            return Err(stop);
+        }
+        let mut n = 0;
+        while n + 64 <= CAP {
+            let start = self.next;
+            let m = match t.get(start..start + 64) {
+                Some(block) => k.classify(block.try_into().expect("a 64-byte slice")),
+                None if start < t.len() => {
+                    // The last block, padded with spaces: whitespace is never a position.
+                    let mut block = [b' '; 64];
+                    block[..t.len() - start].copy_from_slice(&t[start..]);
+                    k.classify(&block)
+                }
+                None => {
+                    self.stop = Some(Stop::End);
+                    break;
+                }
+            };
+            self.next = start + 64;
+            let mut bits = match self.positions(t, start, &m) {
+                Ok(bits) => bits,
+                Err(stop) => {
+                    self.stop = Some(stop);
+                    break;
+                }
+            };
+            // Positions fit in `u32`: see `Structurals::new`.
+            while bits != 0 {
+                out[n] = (start + bits.trailing_zeros() as usize) as u32;
+                n += 1;
+                bits &= bits - 1;
+            }
+        }
+        match self.stop {
+            Some(stop) if n == 0 => Err(stop),
+            _ => Ok(n),
+        }
+    }
+
+    /// The structural positions of the block at `base` whose classes are `m`, carrying what
+    /// the next block needs.
+    #[inline(always)]
+    fn positions(&mut self, t: &[u8], base: usize, m: &Masks) -> Result<u64, Stop> {
         let escaped = if m.backslash | self.escaped_carry == 0 {
             0
         } else {
@@ -106,7 +164,7 @@ impl<'t, K: Classify> Structurals<'t, K> {
             return Err(Stop::Anomaly);
         }
         let escapes = escaped & content;
-        if escapes != 0 && !self.escapes_are_valid(escapes) {
+        if escapes != 0 && !escapes_are_valid(t, base, escapes) {
             return Err(Stop::Anomaly);
         }
         let other = !(m.op | m.ws | quote);
@@ -114,33 +172,32 @@ impl<'t, K: Classify> Structurals<'t, K> {
         self.scalar_carry = other >> 63;
         Ok((m.op | (other & !follows_other)) & !content | quote)
     }
+}
 
-    /// Whether each byte after a backslash in a string (bit `k`: byte `base + k`) is one Go
-    /// accepts: `"`, `\`, `/`, `b`, `f`, `n`, `r`, `t`, or `u` and four hexadecimal digits.
-    #[cold]
-    fn escapes_are_valid(&self, mut escapes: u64) -> bool {
-        let t = self.t;
-        while escapes != 0 {
-            let at = self.base + escapes.trailing_zeros() as usize;
-            escapes &= escapes - 1;
-            // Past the end (a backslash ends the text inside a string that never ends): the
-            // walk stops at the end of the text first.
-            let Some(&b) = t.get(at) else {
-                continue;
-            };
-            match b {
-                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
-                b'u' => {
-                    let hex = t.get(at + 1..at + 5);
-                    if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
-                        return false;
-                    }
+/// Whether each byte after a backslash in a string (bit `k`: byte `base + k`) is one Go
+/// accepts: `"`, `\`, `/`, `b`, `f`, `n`, `r`, `t`, or `u` and four hexadecimal digits.
+#[cold]
+fn escapes_are_valid(t: &[u8], base: usize, mut escapes: u64) -> bool {
+    while escapes != 0 {
+        let at = base + escapes.trailing_zeros() as usize;
+        escapes &= escapes - 1;
+        // Past the end (a backslash ends the text inside a string that never ends): the
+        // walk stops at the end of the text first.
+        let Some(&b) = t.get(at) else {
+            continue;
+        };
+        match b {
+            b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
+            b'u' => {
+                let hex = t.get(at + 1..at + 5);
+                if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+                    return false;
                 }
-                _ => return false,
             }
+            _ => return false,
         }
-        true
     }
+    true
 }
 
 /// The bytes that follow an odd run of backslashes: the escaped ones (simdjson's

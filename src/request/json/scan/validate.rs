@@ -72,19 +72,12 @@ pub fn validate_indexed(
 /// [`grammar::validate`] with the best classifier the CPU has.
 #[cfg(target_arch = "x86_64")]
 fn by_positions(t: &[u8], start: usize, index: &mut MemberIndex) -> Option<(usize, Counts)> {
-    struct Walk<'a, 't> {
-        t: &'t [u8],
-        start: usize,
-        index: &'a mut MemberIndex,
+    // Positions are `u32`; documents are shorter.
+    u32::try_from(t.len()).ok()?;
+    match blocks::avx2() {
+        Some(k) => grammar::validate(t, start, index, k),
+        None => grammar::validate(t, start, index, blocks::Sse2),
     }
-    impl blocks::WithClassifier for Walk<'_, '_> {
-        type Output = Option<(usize, Counts)>;
-        #[inline(always)]
-        fn run<K: blocks::Classify>(self, k: K) -> Self::Output {
-            grammar::validate(self.t, self.start, self.index, k)
-        }
-    }
-    blocks::with_best(Walk { t, start, index })
 }
 
 /// Elsewhere the byte-at-a-time validator is the only one: classifying blocks a byte at a
