@@ -33,7 +33,7 @@ fn agree(t: &[u8]) {
 }
 
 /// A deterministic generator (xorshift64*), so a failure names its input by seed.
-pub(super) struct Rng(pub(super) u64);
+struct Rng(u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -164,7 +164,7 @@ fn literals_and_numbers_agree_with_serde_json_at_every_cut_and_edit() {
 
 /// A random JSON value of depth at most `depth`, written with random whitespace, strings of
 /// random pieces and keys from a small set (duplicates, and the same key escaped).
-pub(super) fn value(rng: &mut Rng, depth: usize, out: &mut String) {
+fn value(rng: &mut Rng, depth: usize, out: &mut String) {
     let ws = ["", "", "", " ", "\n  ", "\t", "          "];
     out.push_str(rng.pick(&ws));
     match rng.below(if depth == 0 { 4 } else { 6 }) {

@@ -24,12 +24,6 @@ pub use lookup::{Located, Place};
 pub use marshal::Style;
 pub use scan::SyntaxError;
 
-/// Panics where the validator's fast path and its byte-at-a-time reading of `text` differ
-/// (`scan::check`): for the `body_rules` fuzz target.
-#[cfg(fuzzing)]
-#[doc(hidden)]
-pub use scan::check::agree as check_scan;
-
 /// A validated JSON document whose payload is an object (or, for a top-level array, the
 /// reference's `{"root": [...]}`).
 #[derive(Debug, Clone)]

@@ -10,7 +10,7 @@ use super::walk::Member;
 /// nested objects (as deep as [`MemberIndex::DEPTH`]) together. When the top-level object
 /// has more, it is not indexed; when nested objects have more, none of them is: lookups read
 /// what is not indexed from the text.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct MemberIndex {
     /// (object start, key start, key end, value start), in document order.
     members: Vec<[u32; 4]>,

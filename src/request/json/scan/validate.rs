@@ -5,8 +5,6 @@
 
 use super::index::MemberIndex;
 use super::runs::{skip_ws, string};
-#[cfg(target_arch = "x86_64")]
-use super::{blocks, grammar};
 
 /// Go's `maxNestingDepth`: deeper documents are a syntax error.
 pub const MAX_DEPTH: usize = 10_000;
@@ -51,44 +49,7 @@ pub fn validate(t: &[u8], start: usize) -> Result<(usize, Counts), SyntaxError> 
 }
 
 /// [`validate`], recording the members of objects in `index` on the way.
-///
-/// An object or array is read first at its structural positions (`grammar`), which decides
-/// every valid text; when that finds the text wrong, or cannot tell, the value is read again a
-/// byte at a time, which says why in Go's words (other values are read that way at once).
 pub fn validate_indexed(
-    t: &[u8],
-    start: usize,
-    index: &mut MemberIndex,
-) -> Result<(usize, Counts), SyntaxError> {
-    if matches!(t.get(start), Some(b'{' | b'[')) {
-        if let Some(done) = by_positions(t, start, index) {
-            return Ok(done);
-        }
-        *index = MemberIndex::default();
-    }
-    validate_bytes(t, start, index)
-}
-
-/// [`grammar::validate`] with the best classifier the CPU has.
-#[cfg(target_arch = "x86_64")]
-fn by_positions(t: &[u8], start: usize, index: &mut MemberIndex) -> Option<(usize, Counts)> {
-    // Positions are `u32`; documents are shorter.
-    u32::try_from(t.len()).ok()?;
-    match blocks::avx2() {
-        Some(k) => grammar::validate(t, start, index, k),
-        None => grammar::validate(t, start, index, blocks::Sse2),
-    }
-}
-
-/// Elsewhere the byte-at-a-time validator is the only one: classifying blocks a byte at a
-/// time costs more than it saves.
-#[cfg(not(target_arch = "x86_64"))]
-fn by_positions(_: &[u8], _: usize, _: &mut MemberIndex) -> Option<(usize, Counts)> {
-    None
-}
-
-/// [`validate_indexed`] a byte at a time: Go's scanner.
-pub(super) fn validate_bytes(
     t: &[u8],
     start: usize,
     index: &mut MemberIndex,
@@ -193,7 +154,7 @@ fn member(
 /// first 64 levels are bits of one word, so most documents allocate nothing; deeper levels
 /// (up to [`MAX_DEPTH`]) go to a vector.
 #[derive(Default)]
-pub(super) struct Nesting {
+struct Nesting {
     depth: usize,
     /// Bit `k`: level `k + 1` is an object.
     shallow: u64,
@@ -202,11 +163,11 @@ pub(super) struct Nesting {
 }
 
 impl Nesting {
-    pub(super) fn depth(&self) -> usize {
+    fn depth(&self) -> usize {
         self.depth
     }
 
-    pub(super) fn push(&mut self, object: bool) {
+    fn push(&mut self, object: bool) {
         if self.depth < 64 {
             let bit = 1u64 << self.depth;
             self.shallow = if object {
@@ -222,7 +183,7 @@ impl Nesting {
 
     /// Closes the innermost container; returns whether the one around it is an object (false
     /// when none is open).
-    pub(super) fn pop(&mut self) -> bool {
+    fn pop(&mut self) -> bool {
         if self.depth > 64 {
             self.deep.pop();
         }
@@ -262,7 +223,7 @@ fn digits(t: &[u8], mut i: usize) -> usize {
 }
 
 /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
-pub(super) fn number(t: &[u8], start: usize) -> Result<usize, SyntaxError> {
+fn number(t: &[u8], start: usize) -> Result<usize, SyntaxError> {
     let mut i = start;
     if t[i] == b'-' {
         i += 1;
@@ -296,7 +257,7 @@ pub(super) fn number(t: &[u8], start: usize) -> Result<usize, SyntaxError> {
 }
 
 #[inline(always)]
-pub(super) fn literal(t: &[u8], start: usize, word: &'static [u8]) -> Result<usize, SyntaxError> {
+fn literal(t: &[u8], start: usize, word: &'static [u8]) -> Result<usize, SyntaxError> {
     if t.get(start..start + word.len()) == Some(word) {
         return Ok(start + word.len());
     }
