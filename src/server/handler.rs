@@ -22,7 +22,7 @@ use crate::jobs::{Job, Submission, SubmitError, Trigger};
 use crate::logging::{self, LogContext};
 use crate::metrics::RequestOutcome;
 use crate::registry::{self, Delivery};
-use crate::request::budget::BodyUse;
+use crate::request::budget::{BodyUse, GrowError};
 use crate::request::json::scan;
 use crate::request::{
     body_use, content_type_text, method_text, params, remote_text, BodyError, Headers, HookRequest,
@@ -363,13 +363,7 @@ async fn answer(
         rule => (rule.as_ref(), None),
     };
     if let Some(rule) = request_rule {
-        let cost = rule_values_cost(rule, request, 1);
-        let _memory = state
-            .memory
-            .reserve_work(cost)
-            .await
-            .map_err(body::over_budget)?;
-        if !rules_hold(hook, rule, &Input::request(request))? {
+        if !request_rules_hold(state, hook, rule, request).await? {
             tracing::info!("trigger rules were not satisfied");
             return Ok(Next::Done(Answer::RulesNotSatisfied));
         }
@@ -533,11 +527,46 @@ fn admitted<'a>(
     Ok(admitted)
 }
 
-fn rules_hold(hook: &Hook, rule: &crate::config::Rule, input: &Input) -> Result<bool, HttpError> {
-    let opts = rules::Options {
+/// Whether `rule`, which reads no event value, holds for the request. Each value's memory is
+/// held before it is rendered (`rules::evaluate_within`); when the work pool does not have it
+/// free, the request gives back what it holds, waits for what the value needs and evaluates
+/// the rules again.
+async fn request_rules_hold(
+    state: &AppState,
+    hook: &Hook,
+    rule: &crate::config::Rule,
+    request: &HookRequest,
+) -> Result<bool, HttpError> {
+    let input = Input::request(request);
+    let mut memory = state.memory.empty_work();
+    loop {
+        let need = match rules::evaluate_within(rule, &input, rule_options(hook), &mut memory) {
+            Ok(result) => return judged(result),
+            Err(GrowError::OverBudget(e)) => return Err(body::over_budget(e)),
+            Err(GrowError::Exhausted { need }) => need,
+        };
+        // A request that holds memory never waits for more (`request::budget`). Boxed: only
+        // a request that finds the work pool in use waits here.
+        drop(memory);
+        memory = Box::pin(state.memory.reserve_work(need))
+            .await
+            .map_err(body::over_budget)?;
+    }
+}
+
+fn rule_options(hook: &Hook) -> rules::Options {
+    rules::Options {
         soft_signature_failures: hook.soft_signature_failures,
-    };
-    match rules::evaluate(rule, input, opts) {
+    }
+}
+
+fn rules_hold(hook: &Hook, rule: &crate::config::Rule, input: &Input) -> Result<bool, HttpError> {
+    judged(rules::evaluate(rule, input, rule_options(hook)))
+}
+
+/// What an evaluation's `(matched, error)` means for the request.
+fn judged(result: (bool, Option<rules::RuleError>)) -> Result<bool, HttpError> {
+    match result {
         (_, Some(e)) if !e.is_not_found() => {
             tracing::warn!(error = %e, "error evaluating hook rules");
             Err(HttpError::Rules)
