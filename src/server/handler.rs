@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use http::{header, HeaderMap, Method, Request};
 
 use super::body;
@@ -25,8 +26,8 @@ use crate::registry::{self, Delivery};
 use crate::request::budget::{BodyUse, GrowError};
 use crate::request::json::scan;
 use crate::request::{
-    body_use, content_type_text, method_text, params, remote_text, BodyError, Headers, HookRequest,
-    RemoteAddr, Reservation,
+    body_use, content_type_text, method_text, params, remote_text, BodyError, Fields, Headers,
+    HookRequest, RemoteAddr, Reservation,
 };
 use crate::rules::{self, Input};
 
@@ -465,15 +466,23 @@ fn hook_request(
             .get(header::CONTENT_TYPE)
             .map_or(Cow::Borrowed(""), |v| content_type_text(v.as_bytes())),
     };
+    // Every field written once: a default request's fields (its remote address's text among
+    // them) were built and dropped again for every request.
     let mut request = HookRequest {
         id: request_id,
         method: method_text(&parts.method),
         remote_addr: remote,
+        headers: Headers::new(parts.headers),
+        query: Fields::default(),
+        query_malformed: false,
+        payload: None,
+        body: Bytes::new(),
         content_type,
-        ..Default::default()
     };
-    request.set_query(parts.uri.query().unwrap_or_default());
-    request.headers = Headers::new(parts.headers);
+    // Webhooks seldom have a query string: an empty one has no pairs to parse.
+    if let Some(query) = parts.uri.query().filter(|q| !q.is_empty()) {
+        request.set_query(query);
+    }
     request
 }
 
@@ -784,10 +793,12 @@ fn request_id(settings: &Settings, headers: &HeaderMap) -> Arc<str> {
 }
 
 /// Twelve random lowercase hex digits: 6 random bytes written into a buffer of their size, as
-/// job ids are (`hex::encode` collects a char iterator into a growing string).
+/// job ids are (`hex::encode` collects a char iterator into a growing string). The bytes are
+/// six of one random `u64`'s: a random `[u8; 6]` draws a `u32` from the generator per byte.
 fn random_id() -> Arc<str> {
     let mut text = [0u8; 12];
-    hex::encode_to_slice(rand::random::<[u8; 6]>(), &mut text).expect("12 digits for 6 bytes");
+    let bytes = rand::random::<u64>().to_le_bytes();
+    hex::encode_to_slice(&bytes[..6], &mut text).expect("12 digits for 6 bytes");
     Arc::from(std::str::from_utf8(&text).expect("hex digits are ASCII"))
 }
 
