@@ -365,6 +365,7 @@ fn values_are_priced_as_the_rules_reach_them() {
         Err(GrowError::OverBudget(_))
     ));
     // A value that is not there costs nothing.
+    drop(memory);
     let mut memory = budget.empty_work();
     let missing = within(&value("missing", "x"), &mut memory).expect("nothing to hold");
     assert!(matches!(missing, (false, Some(e)) if e.is_not_found()));
