@@ -5,6 +5,8 @@
 //! malformed rule, only (with `-lenient`) the forms the reference gives rules it cannot
 //! evaluate (`Rule::Unusable`, an empty Scalr key), which fail here as they fail there.
 
+use std::borrow::Cow;
+use std::convert::Infallible;
 use std::net::IpAddr;
 
 use hmac::{Hmac, Mac};
@@ -12,8 +14,10 @@ use sha1::Sha1;
 use sha2::{Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
-use crate::config::hook::{HmacAlgorithm, IpRange, Rule};
-use crate::request::{HookRequest, ParamError, ParamErrorKind};
+use crate::config::hook::{HmacAlgorithm, IpRange, Parameter, Rule};
+use crate::request::budget::GrowError;
+use crate::request::params::Found;
+use crate::request::{HookRequest, ParamError, ParamErrorKind, Reservation};
 
 mod input;
 
@@ -57,21 +61,88 @@ pub struct Options {
 }
 
 /// `(matched, error)` exactly as the reference's `Evaluate` returns them: both can be set
-/// (e.g. `not` over a missing value is `true` with a not-found error).
+/// (e.g. `not` over a missing value is `true` with a not-found error). Values are rendered
+/// without a reservation: the caller has reserved the memory of all of them.
 pub fn evaluate(rule: &Rule, input: &Input, opts: Options) -> (bool, Option<RuleError>) {
+    match eval(rule, input, opts, &mut Unpriced) {
+        Ok(result) => result,
+        Err(never) => match never {},
+    }
+}
+
+/// [`evaluate`], holding in `memory` what each value costs before it is rendered: a value is
+/// looked up, priced, then rendered and compared, and a value the evaluation never reaches
+/// (behind an `and`'s mismatch or an `or`'s match) costs nothing. One value is rendered at a
+/// time, so `memory` grows to the dearest value read, taking only memory that is free at once
+/// (`Reservation::try_grow_to`). When it is not free, the evaluation stops with the need: the
+/// caller gives `memory` back, waits for that much and evaluates again (values cost the same
+/// every time, so each wait ends holding more).
+pub fn evaluate_within(
+    rule: &Rule,
+    input: &Input,
+    opts: Options,
+    memory: &mut Reservation,
+) -> Result<(bool, Option<RuleError>), GrowError> {
+    eval(rule, input, opts, memory)
+}
+
+/// How the values rules read are paid for.
+trait Pricing {
+    type Refused;
+    /// Holds the memory `value` takes rendered.
+    fn hold(&mut self, value: &Found) -> Result<(), Self::Refused>;
+}
+
+/// Paid for by the caller beforehand.
+struct Unpriced;
+
+impl Pricing for Unpriced {
+    type Refused = Infallible;
+    fn hold(&mut self, _: &Found) -> Result<(), Infallible> {
+        Ok(())
+    }
+}
+
+impl Pricing for Reservation {
+    type Refused = GrowError;
+    fn hold(&mut self, value: &Found) -> Result<(), GrowError> {
+        self.try_grow_to(value.cost() as u64)
+    }
+}
+
+/// The value of `param`, paid for before it is rendered.
+fn value<'p, P: Pricing>(
+    input: &Input<'p>,
+    param: &'p Parameter,
+    pricing: &mut P,
+) -> Result<Result<Cow<'p, str>, ParamError>, P::Refused> {
+    let found = match input.find(param) {
+        Ok(found) => found,
+        Err(e) => return Ok(Err(e)),
+    };
+    pricing.hold(&found)?;
+    Ok(found.render())
+}
+
+type Evaluated<P> = Result<(bool, Option<RuleError>), <P as Pricing>::Refused>;
+
+fn eval<P: Pricing>(rule: &Rule, input: &Input, opts: Options, pricing: &mut P) -> Evaluated<P> {
     let req = input.request;
-    match rule {
-        Rule::And(children) => all(children, input, opts),
-        Rule::Or(children) => any(children, input, opts),
+    Ok(match rule {
+        Rule::And(children) => return all(children, input, opts, pricing),
+        Rule::Or(children) => return any(children, input, opts, pricing),
         Rule::Not(inner) => {
-            let (ok, err) = evaluate(inner, input, opts);
+            let (ok, err) = eval(inner, input, opts, pricing)?;
             (!ok, err)
         }
-        Rule::Value { parameter, value } => match input.value(parameter) {
-            Ok(v) => (bool::from(v.as_bytes().ct_eq(value.as_bytes())), None),
+        Rule::Value {
+            parameter,
+            value: want,
+        } => match value(input, parameter, pricing)? {
+            Ok(v) => (bool::from(v.as_bytes().ct_eq(want.as_bytes())), None),
             Err(e) => (false, Some(e.into())),
         },
-        Rule::Regex { parameter, regex } => match input.value(parameter) {
+        Rule::Regex { parameter, regex } => match value(input, parameter, pricing)? {
             Ok(v) => (regex.is_match(&v), None),
             Err(e) => (false, Some(e.into())),
         },
@@ -79,7 +150,7 @@ pub fn evaluate(rule: &Rule, input: &Input, opts: Options) -> (bool, Option<Rule
             algorithm,
             parameter,
             secret,
-        } => match input.value(parameter) {
+        } => match value(input, parameter, pricing)? {
             Ok(sig) => match check_hmac(*algorithm, secret.as_bytes(), &req.body, &sig) {
                 Ok(()) => (true, None),
                 Err(e) => (false, Some(e)),
@@ -95,43 +166,55 @@ pub fn evaluate(rule: &Rule, input: &Input, opts: Options) -> (bool, Option<Rule
             Err(e) => (false, Some(e)),
         },
         Rule::Unusable { reads, error } => {
-            if let Some(Err(e)) = reads.as_ref().map(|p| input.value(p)) {
-                return (false, Some(e.into()));
+            if let Some(param) = reads {
+                if let Err(e) = value(input, param, pricing)? {
+                    return Ok((false, Some(e.into())));
+                }
             }
             (false, error.clone().map(RuleError::Unusable))
         }
-    }
+    })
 }
 
 /// `and`: the first error or mismatch decides.
-fn all(children: &[Rule], input: &Input, opts: Options) -> (bool, Option<RuleError>) {
+fn all<P: Pricing>(
+    children: &[Rule],
+    input: &Input,
+    opts: Options,
+    pricing: &mut P,
+) -> Evaluated<P> {
     for child in children {
-        let (ok, err) = evaluate(child, input, opts);
+        let (ok, err) = eval(child, input, opts, pricing)?;
         if err.is_some() {
-            return (false, err);
+            return Ok((false, err));
         }
         if !ok {
-            return (false, None);
+            return Ok((false, None));
         }
     }
-    (true, None)
+    Ok((true, None))
 }
 
 /// `or`: a missing value (and, with soft failures, a bad signature) only skips its branch.
-fn any(children: &[Rule], input: &Input, opts: Options) -> (bool, Option<RuleError>) {
+fn any<P: Pricing>(
+    children: &[Rule],
+    input: &Input,
+    opts: Options,
+    pricing: &mut P,
+) -> Evaluated<P> {
     for child in children {
-        let (ok, err) = evaluate(child, input, opts);
+        let (ok, err) = eval(child, input, opts, pricing)?;
         if let Some(e) = err {
             let skippable = e.is_not_found() || (opts.soft_signature_failures && e.is_signature());
             if !skippable {
-                return (false, Some(e));
+                return Ok((false, Some(e)));
             }
         }
         if ok {
-            return (true, None);
+            return Ok((true, None));
         }
     }
-    (false, None)
+    Ok((false, None))
 }
 
 /// The signatures a header value offers: with a comma, every `prefix`ed item; otherwise the

@@ -184,6 +184,14 @@ impl MemoryBudget {
         }
     }
 
+    /// Nothing yet, from the work pool: grown with [`Reservation::try_grow_to`].
+    pub fn empty_work(&self) -> Reservation {
+        Reservation {
+            pool: self.work.clone(),
+            permit: None,
+        }
+    }
+
     /// Waits for `bytes` of the bodies pool.
     pub fn reserve_body(
         &self,

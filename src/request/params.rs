@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use bytes::Bytes;
 
-use super::json::{Decoded, Document};
+use super::json::{Decoded, Document, Place};
 use super::{jsonpath, HookRequest};
 use crate::config::hook::{Parameter, RequestKey};
 
@@ -84,10 +84,59 @@ pub fn get<'r>(param: &'r Parameter, req: &'r HookRequest) -> Result<Cow<'r, str
     }
 }
 
+/// A value found in the request and not rendered yet: what rendering it costs is known before
+/// its memory is reserved, and rendering it does not look it up again.
+#[derive(Debug, Clone, Copy)]
+pub enum Found<'r> {
+    /// A payload value, where the lookup found it.
+    Payload(&'r Document, Place),
+    /// Text held as it is (an image push's value).
+    Text(&'r str),
+    /// Any other value, read when it is rendered.
+    Other(&'r Parameter, &'r HookRequest),
+}
+
+/// Finds the value of `param` in `req` without rendering it: [`get`] in two steps, for a
+/// caller that reserves the value's memory in between. A payload value is looked up once,
+/// without the document's lookup memo (which serves callers that price and get apart).
+pub fn find<'r>(param: &'r Parameter, req: &'r HookRequest) -> Result<Found<'r>, ParamError> {
+    match param {
+        Parameter::Payload(name) => match &req.payload {
+            Some(doc) => doc
+                .lookup_from(doc.top(), name)
+                .map(|place| Found::Payload(doc, place)),
+            None => Err(not_found(name)),
+        },
+        _ => Ok(Found::Other(param, req)),
+    }
+}
+
+impl<'r> Found<'r> {
+    /// An upper bound of the memory [`Found::render`] uses: as [`cost`].
+    pub fn cost(&self) -> usize {
+        match *self {
+            Found::Payload(doc, place) => doc.render_cost(place),
+            Found::Text(_) => SMALL,
+            Found::Other(param, req) => cost(param, req),
+        }
+    }
+
+    /// The value, as [`get`] gives it.
+    pub fn render(self) -> Result<Cow<'r, str>, ParamError> {
+        match self {
+            Found::Payload(doc, place) => Ok(doc.render_text(place)),
+            Found::Text(text) => Ok(Cow::Borrowed(text)),
+            Found::Other(param, req) => get(param, req),
+        }
+    }
+}
+
+/// What a value that is not rendered from the request's contents is priced at.
+const SMALL: usize = 256;
+
 /// An upper bound of the memory `get` uses for `param`: the rendered value and what is held
 /// while rendering it (not counting the request itself).
 pub fn cost(param: &Parameter, req: &HookRequest) -> usize {
-    const SMALL: usize = 256;
     match param {
         Parameter::Payload(name) => match &req.payload {
             Some(doc) => doc

@@ -6,7 +6,8 @@ use std::borrow::Cow;
 
 use crate::config::Parameter;
 use crate::registry::ImagePush;
-use crate::request::{params, HookRequest, ParamError, ParamErrorKind};
+use crate::request::params::{self, Found};
+use crate::request::{HookRequest, ParamError, ParamErrorKind};
 
 /// A request, and the image push it is read for (registry-event hooks only).
 #[derive(Debug, Clone, Copy)]
@@ -40,15 +41,26 @@ impl<'a> Input<'a> {
         'a: 'p,
     {
         match param {
+            Parameter::Event(_) => self.find(param).and_then(Found::render),
+            _ => params::get(param, self.request),
+        }
+    }
+
+    /// The value of `param`, found but not rendered yet (see `params::find`).
+    pub fn find<'p>(&self, param: &'p Parameter) -> Result<Found<'p>, ParamError>
+    where
+        'a: 'p,
+    {
+        match param {
             Parameter::Event(name) => self
                 .push
                 .and_then(|push| push.get(name))
-                .map(Cow::Borrowed)
+                .map(Found::Text)
                 .ok_or_else(|| ParamError {
                     kind: ParamErrorKind::NotFound,
                     name: name.clone(),
                 }),
-            _ => params::get(param, self.request),
+            _ => params::find(param, self.request),
         }
     }
 }

@@ -333,3 +333,55 @@ fn format_scalr(t: i64) -> String {
     let month = MONTHS[parts[1].parse::<usize>().unwrap() - 1];
     format!("Mon {} {month} {} {clock} UTC", parts[2], parts[0])
 }
+
+#[test]
+fn values_are_priced_as_the_rules_reach_them() {
+    use crate::request::MemoryBudget;
+    // A 3 MiB budget: a 1 MiB work pool, which the 2 MiB value cannot fit in.
+    let budget = MemoryBudget::new(3 * 1024 * 1024, 0);
+    let big = "x".repeat(2 * 1024 * 1024);
+    let request = req(&format!(r#"{{"a":"no","big":"{big}"}}"#), &[], "");
+    let input = Input::request(&request);
+    let opts = Options::default();
+    let within = |rule: &Rule, memory: &mut Reservation| {
+        let result = evaluate_within(rule, &input, opts, memory);
+        if let Ok(result) = &result {
+            assert_eq!(*result, evaluate(rule, &input, opts), "{rule:?}");
+        }
+        result
+    };
+
+    // Behind an `and`'s mismatch or an `or`'s match, a value is never read: only `a` is held.
+    let mut memory = budget.empty_work();
+    let mismatch = Rule::And(vec![value("a", "yes"), value("big", "x")]);
+    assert_eq!(within(&mismatch, &mut memory), Ok((false, None)));
+    let matched = Rule::Or(vec![value("a", "no"), value("big", "x")]);
+    assert_eq!(within(&matched, &mut memory), Ok((true, None)));
+    assert_eq!(memory.bytes(), 1024);
+    // Reached, it is refused for its memory.
+    let reached = Rule::And(vec![value("a", "no"), value("big", "x")]);
+    assert!(matches!(
+        within(&reached, &mut memory),
+        Err(GrowError::OverBudget(_))
+    ));
+    // A value that is not there costs nothing.
+    drop(memory);
+    let mut memory = budget.empty_work();
+    let missing = within(&value("missing", "x"), &mut memory).expect("nothing to hold");
+    assert!(matches!(missing, (false, Some(e)) if e.is_not_found()));
+    assert_eq!(memory.bytes(), 0);
+
+    // With the work pool in use, the evaluation stops with what the value needs.
+    let mut others = budget.empty_work();
+    others.try_grow_to(1024 * 1024).expect("the pool is free");
+    let need = Input::request(&request)
+        .find(&Parameter::Payload("a".into()))
+        .expect("a is there")
+        .cost() as u64;
+    assert_eq!(
+        within(&value("a", "no"), &mut memory),
+        Err(GrowError::Exhausted { need })
+    );
+    drop(others);
+    assert_eq!(within(&value("a", "no"), &mut memory), Ok((true, None)));
+}

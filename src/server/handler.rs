@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use http::{header, HeaderMap, Method, Request};
 
 use super::body;
@@ -22,11 +23,11 @@ use crate::jobs::{Job, Submission, SubmitError, Trigger};
 use crate::logging::{self, LogContext};
 use crate::metrics::RequestOutcome;
 use crate::registry::{self, Delivery};
-use crate::request::budget::BodyUse;
+use crate::request::budget::{BodyUse, GrowError};
 use crate::request::json::scan;
 use crate::request::{
-    body_use, content_type_text, method_text, params, remote_text, BodyError, Headers, HookRequest,
-    RemoteAddr, Reservation,
+    body_use, content_type_text, method_text, params, remote_text, BodyError, Fields, Headers,
+    HookRequest, RemoteAddr, Reservation,
 };
 use crate::rules::{self, Input};
 
@@ -363,13 +364,7 @@ async fn answer(
         rule => (rule.as_ref(), None),
     };
     if let Some(rule) = request_rule {
-        let cost = rule_values_cost(rule, request, 1);
-        let _memory = state
-            .memory
-            .reserve_work(cost)
-            .await
-            .map_err(body::over_budget)?;
-        if !rules_hold(hook, rule, &Input::request(request))? {
+        if !request_rules_hold(state, hook, rule, request).await? {
             tracing::info!("trigger rules were not satisfied");
             return Ok(Next::Done(Answer::RulesNotSatisfied));
         }
@@ -471,15 +466,23 @@ fn hook_request(
             .get(header::CONTENT_TYPE)
             .map_or(Cow::Borrowed(""), |v| content_type_text(v.as_bytes())),
     };
+    // Every field written once: a default request's fields (its remote address's text among
+    // them) were built and dropped again for every request.
     let mut request = HookRequest {
         id: request_id,
         method: method_text(&parts.method),
         remote_addr: remote,
+        headers: Headers::new(parts.headers),
+        query: Fields::default(),
+        query_malformed: false,
+        payload: None,
+        body: Bytes::new(),
         content_type,
-        ..Default::default()
     };
-    request.set_query(parts.uri.query().unwrap_or_default());
-    request.headers = Headers::new(parts.headers);
+    // Webhooks seldom have a query string: an empty one has no pairs to parse.
+    if let Some(query) = parts.uri.query().filter(|q| !q.is_empty()) {
+        request.set_query(query);
+    }
     request
 }
 
@@ -533,11 +536,46 @@ fn admitted<'a>(
     Ok(admitted)
 }
 
-fn rules_hold(hook: &Hook, rule: &crate::config::Rule, input: &Input) -> Result<bool, HttpError> {
-    let opts = rules::Options {
+/// Whether `rule`, which reads no event value, holds for the request. Each value's memory is
+/// held before it is rendered (`rules::evaluate_within`); when the work pool does not have it
+/// free, the request gives back what it holds, waits for what the value needs and evaluates
+/// the rules again.
+async fn request_rules_hold(
+    state: &AppState,
+    hook: &Hook,
+    rule: &crate::config::Rule,
+    request: &HookRequest,
+) -> Result<bool, HttpError> {
+    let input = Input::request(request);
+    let mut memory = state.memory.empty_work();
+    loop {
+        let need = match rules::evaluate_within(rule, &input, rule_options(hook), &mut memory) {
+            Ok(result) => return judged(result),
+            Err(GrowError::OverBudget(e)) => return Err(body::over_budget(e)),
+            Err(GrowError::Exhausted { need }) => need,
+        };
+        // A request that holds memory never waits for more (`request::budget`). Boxed: only
+        // a request that finds the work pool in use waits here.
+        drop(memory);
+        memory = Box::pin(state.memory.reserve_work(need))
+            .await
+            .map_err(body::over_budget)?;
+    }
+}
+
+fn rule_options(hook: &Hook) -> rules::Options {
+    rules::Options {
         soft_signature_failures: hook.soft_signature_failures,
-    };
-    match rules::evaluate(rule, input, opts) {
+    }
+}
+
+fn rules_hold(hook: &Hook, rule: &crate::config::Rule, input: &Input) -> Result<bool, HttpError> {
+    judged(rules::evaluate(rule, input, rule_options(hook)))
+}
+
+/// What an evaluation's `(matched, error)` means for the request.
+fn judged(result: (bool, Option<rules::RuleError>)) -> Result<bool, HttpError> {
+    match result {
         (_, Some(e)) if !e.is_not_found() => {
             tracing::warn!(error = %e, "error evaluating hook rules");
             Err(HttpError::Rules)
@@ -755,10 +793,12 @@ fn request_id(settings: &Settings, headers: &HeaderMap) -> Arc<str> {
 }
 
 /// Twelve random lowercase hex digits: 6 random bytes written into a buffer of their size, as
-/// job ids are (`hex::encode` collects a char iterator into a growing string).
+/// job ids are (`hex::encode` collects a char iterator into a growing string). The bytes are
+/// six of one random `u64`'s: a random `[u8; 6]` draws a `u32` from the generator per byte.
 fn random_id() -> Arc<str> {
     let mut text = [0u8; 12];
-    hex::encode_to_slice(rand::random::<[u8; 6]>(), &mut text).expect("12 digits for 6 bytes");
+    let bytes = rand::random::<u64>().to_le_bytes();
+    hex::encode_to_slice(&bytes[..6], &mut text).expect("12 digits for 6 bytes");
     Arc::from(std::str::from_utf8(&text).expect("hex digits are ASCII"))
 }
 

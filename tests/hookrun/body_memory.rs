@@ -332,3 +332,32 @@ async fn chunked_bodies_grow_their_memory_as_they_arrive() {
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     let _ = trickle.stream.shutdown().await;
 }
+
+#[tokio::test]
+async fn rule_values_are_priced_only_when_the_rules_reach_them() {
+    // A 3 MiB budget: the work pool, where rendered values are reserved, is 1 MiB.
+    let hook = json!({
+        "id": "lazy",
+        "execute-command": "/bin/true",
+        "response-message": "ran",
+        "trigger-rule": {"and": [
+            {"match": {"type": "value", "value": "yes",
+                "parameter": {"source": "payload", "name": "a"}}},
+            {"match": {"type": "value", "value": "x",
+                "parameter": {"source": "payload", "name": "big"}}}
+        ]}
+    });
+    let f = Fixture::start(&[hook], &["-max-body-memory", "3MiB"]);
+    let big = "x".repeat(1536 * 1024);
+    // The `and` stops at its first value, as the reference's does: the value larger than the
+    // work pool is never rendered, so it is not refused for its memory.
+    let resp = f.trigger("lazy", json!({"a": "no", "big": big})).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.text().await.expect("body"),
+        "Hook rules were not satisfied."
+    );
+    // Reached, it is.
+    let resp = f.trigger("lazy", json!({"a": "yes", "big": big})).await;
+    assert_eq!(resp.status(), 413);
+}
