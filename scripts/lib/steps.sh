@@ -20,6 +20,13 @@ step() {
   printf '\n==> [%ss] %s\n' "$((EPOCHSECONDS - steps_t0))" "$*"
 }
 
+# step_failed STATUS: ends the running step as failed (exit STATUS), for a step whose failure
+# the caller reports later, once the background steps beside it have been waited for (bg_wait
+# would otherwise end it as ok)
+step_failed() {
+  _step_end "FAILED (exit $1)"
+}
+
 _step_end() { # STATUS
   if [ -n "$_step_title" ]; then
     _step_rows+=("$((_step_start - steps_t0))	$((EPOCHSECONDS - _step_start))	$1	$_step_title")
