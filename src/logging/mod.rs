@@ -153,11 +153,56 @@ pub fn init(settings: &LogSettings) -> Result<(), LogError> {
 /// level.
 #[derive(Debug, Clone, Default)]
 pub struct LogContext {
-    /// Shared with the request it names (`HookRequest::id`): one allocation for both.
-    pub request_id: Arc<str>,
+    /// The same id as the request's (`HookRequest::id`).
+    pub request_id: RequestId,
     /// The hook id (for a request, as the URL names it: it may not exist).
     pub hook: String,
     pub job_id: Option<String>,
+}
+
+/// A request's id: the client's `X-Request-Id` (with `-x-request-id`), or twelve lowercase
+/// hex digits of a random number. A random id is kept as its number and written only where
+/// a log line or a job shows it: by default no line is logged for a request its rules
+/// refuse, and writing the text took an allocation per request. The same value writes the
+/// same digits wherever it is shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestId {
+    /// Written as the hex digits of its six low bytes, least significant byte first.
+    Random(u64),
+    Text(Arc<str>),
+}
+
+impl RequestId {
+    /// A new random id.
+    pub fn random() -> Self {
+        RequestId::Random(rand::random::<u64>() & 0xffff_ffff_ffff)
+    }
+}
+
+impl Default for RequestId {
+    fn default() -> Self {
+        RequestId::Text(Arc::from(""))
+    }
+}
+
+impl From<&str> for RequestId {
+    fn from(text: &str) -> Self {
+        RequestId::Text(Arc::from(text))
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RequestId::Random(n) => {
+                let mut text = [0u8; 12];
+                hex::encode_to_slice(&n.to_le_bytes()[..6], &mut text)
+                    .expect("12 digits for 6 bytes");
+                f.write_str(std::str::from_utf8(&text).expect("hex digits are ASCII"))
+            }
+            RequestId::Text(text) => f.write_str(text),
+        }
+    }
 }
 
 tokio::task_local! {

@@ -217,3 +217,62 @@ fn escape_makes_every_control_character_visible() {
     assert_eq!(escape("\u{0}\u{7f}\u{85}"), r"\u{0}\u{7f}\u{85}");
     assert_eq!(escape("résumé ✓"), "résumé ✓");
 }
+
+#[test]
+fn random_request_ids_are_twelve_lowercase_hex_digits() {
+    let ids: Vec<String> = (0..64).map(|_| RequestId::random().to_string()).collect();
+    for id in &ids {
+        assert_eq!(id.len(), 12, "{id}");
+        assert!(
+            id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
+            "{id}"
+        );
+    }
+    // Every digit turns up in 768 random ones (a digit is missing with odds below 1e-20).
+    for digit in "0123456789abcdef".chars() {
+        assert!(
+            ids.iter().any(|id| id.contains(digit)),
+            "{digit} never seen"
+        );
+    }
+}
+
+#[test]
+fn a_random_request_id_is_written_from_its_low_bytes_first() {
+    let id = RequestId::Random(0x0000_0605_0403_0201);
+    assert_eq!(id.to_string(), "010203040506");
+    assert_eq!(id.clone().to_string(), id.to_string());
+    assert_eq!(RequestId::from("given").to_string(), "given");
+}
+
+#[test]
+fn a_random_request_id_is_the_same_on_every_line_of_its_request() {
+    let buffer = Buffer::default();
+    let subscriber = tracing_subscriber::registry()
+        .with(EnvFilter::new("warn"))
+        .with(LineLayer::new(Format::Text, Box::new(buffer.clone())));
+    let _default = tracing::subscriber::set_default(subscriber);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let id = RequestId::random();
+    let context = LogContext {
+        request_id: id.clone(),
+        hook: "deploy".into(),
+        job_id: None,
+    };
+    runtime.block_on(with_context(context, async {
+        tracing::warn!("first");
+        tokio::task::yield_now().await;
+        tracing::warn!("second");
+    }));
+    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = text.lines().map(untimed).collect();
+    assert_eq!(
+        lines,
+        [
+            format!("WARN  first request_id={id} hook=deploy"),
+            format!("WARN  second request_id={id} hook=deploy"),
+        ]
+    );
+}

@@ -19,11 +19,11 @@ mod remote;
 mod xml;
 
 use std::borrow::Cow;
-use std::sync::Arc;
 
 use bytes::Bytes;
 
 use crate::config::Parameter;
+use crate::logging::RequestId;
 
 pub use budget::{BodyUse, MemoryBudget, OverBudget, Reservation};
 pub use fields::{Field, Fields, Headers};
@@ -34,8 +34,8 @@ pub use remote::{remote_text, RemoteAddr};
 /// Everything rules and commands can read from one request.
 #[derive(Debug, Clone, Default)]
 pub struct HookRequest {
-    /// The request id, shared with the request's log context.
-    pub id: Arc<str>,
+    /// The request id, the same as the request's log context's.
+    pub id: RequestId,
     /// The method as the client sent it (the standard ones without a copy: [`method_text`]).
     pub method: Cow<'static, str>,
     /// `ip:port`, with brackets for IPv6, as Go's `RemoteAddr`.

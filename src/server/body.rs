@@ -100,6 +100,11 @@ pub async fn read<B: RequestBody>(
         let Some(first) = reader.next(0).await? else {
             return Ok((Bytes::new(), memory));
         };
+        // The whole declared length in one frame: hyper reads no further than a body's
+        // Content-Length, so that frame ends the body, and its end is not waited for.
+        if first.len() as u64 == len {
+            return Ok((first, memory));
+        }
         let Some(second) = reader.next(first.len()).await? else {
             return Ok((first, memory));
         };

@@ -14,6 +14,8 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use axum::response::IntoResponse;
+use futures_util::future::{self, Either};
+use futures_util::FutureExt;
 
 use super::closing::Connections;
 use super::head_deadline::{self, HeadClock};
@@ -84,18 +86,21 @@ pub(super) async fn accept_loop(
                 let clock = clock.clone();
                 move |req| {
                     clock.head_received();
-                    let state = state.clone();
+                    // The router's future itself, mapped (an `async` block awaiting it
+                    // would hold it twice, across hyper's moves of the future).
+                    let answer = match host::check(&req) {
+                        Ok(()) => Either::Left(router::dispatch(state.clone(), remote, req)),
+                        Err(problem) => {
+                            tracing::debug!(?problem, "request refused: invalid Host header");
+                            Either::Right(future::ready(
+                                HttpError::BadHost(problem).into_response(),
+                            ))
+                        }
+                    };
                     let clock = clock.clone();
-                    async move {
-                        let resp = match host::check(&req) {
-                            Ok(()) => router::dispatch(state, remote, req).await,
-                            Err(problem) => {
-                                tracing::debug!(?problem, "request refused: invalid Host header");
-                                HttpError::BadHost(problem).into_response()
-                            }
-                        };
+                    answer.map(move |resp| {
                         Ok::<_, std::convert::Infallible>(resp.map(|body| clock.track(body)))
-                    }
+                    })
                 }
             });
             let conn = builder.serve_connection(TokioIo::new(io), service);

@@ -9,16 +9,30 @@ use http::{header, HeaderMap, HeaderValue, StatusCode};
 
 /// A complete response: `status`, `headers`, then `body` with a sniffed Content-Type unless
 /// `headers` has one. A `&'static str` body (the fixed answers) is sent without a copy.
-pub fn go_text(status: StatusCode, headers: HeaderMap, body: impl Into<Bytes>) -> Response {
+pub fn go_text(status: StatusCode, mut headers: HeaderMap, body: impl Into<Bytes>) -> Response {
     let body = body.into();
-    let mut resp = Response::new(Body::empty());
+    if !body.is_empty() && !headers.contains_key(header::CONTENT_TYPE) {
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(sniff(&body)));
+    }
+    response(status, headers, body)
+}
+
+/// [`go_text`] for a body whose Content-Type is known (`content_type`, set in `headers`
+/// before the body as Go's handlers do, so nothing is sniffed).
+pub fn typed_text(
+    status: StatusCode,
+    mut headers: HeaderMap,
+    content_type: HeaderValue,
+    body: impl Into<Bytes>,
+) -> Response {
+    headers.insert(header::CONTENT_TYPE, content_type);
+    response(status, headers, body.into())
+}
+
+fn response(status: StatusCode, headers: HeaderMap, body: Bytes) -> Response {
+    let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = status;
     *resp.headers_mut() = headers;
-    if !body.is_empty() && !resp.headers().contains_key(header::CONTENT_TYPE) {
-        resp.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(sniff(&body)));
-    }
-    *resp.body_mut() = Body::from(body);
     resp
 }
 

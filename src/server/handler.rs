@@ -20,7 +20,7 @@ use super::{AppState, RequestBody, Settings};
 use crate::config::{canonical_header_key, Hook, Parameter};
 use crate::exec::{Invocation, Start};
 use crate::jobs::{Job, Submission, SubmitError, Trigger};
-use crate::logging::{self, LogContext};
+use crate::logging::{self, LogContext, RequestId};
 use crate::metrics::RequestOutcome;
 use crate::registry::{self, Delivery};
 use crate::request::budget::{BodyUse, GrowError};
@@ -420,7 +420,7 @@ async fn answer(
         .collect();
     // Boxed: submitting holds the largest state of a request (the store, replicas), and only
     // a request whose rules held gets here; unboxed, every request's future carried it.
-    let jobs = match Box::pin(submit(state, hook, &request.id, runs)).await? {
+    let jobs = match Box::pin(submit(state, hook, &request.id.to_string(), runs)).await? {
         Submitted::Jobs(jobs) => jobs,
         Submitted::Earlier(job_ids) => return Ok(Next::Done(Answer::Duplicate { job_ids })),
     };
@@ -456,7 +456,7 @@ fn hook_request(
     hook: &Hook,
     parts: http::request::Parts,
     remote: RemoteAddr,
-    request_id: Arc<str>,
+    request_id: RequestId,
 ) -> HookRequest {
     // The first value, as the canonical header map has it (hyper's names are lower-case).
     let content_type = match &hook.content_type {
@@ -774,9 +774,8 @@ fn decode_base64(s: &str) -> Vec<u8> {
 }
 
 /// The request id: the client's `X-Request-Id` when `-x-request-id` allows it (its first
-/// `-x-request-id-limit` characters), else random. One allocation, which the request and its
-/// log context share.
-fn request_id(settings: &Settings, headers: &HeaderMap) -> Arc<str> {
+/// `-x-request-id-limit` characters), else random (written only where it is shown).
+fn request_id(settings: &Settings, headers: &HeaderMap) -> RequestId {
     if settings.use_x_request_id {
         if let Some(v) = headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
             let limit = settings.x_request_id_limit;
@@ -785,21 +784,11 @@ fn request_id(settings: &Settings, headers: &HeaderMap) -> Arc<str> {
                 _ => v,
             };
             if !v.is_empty() {
-                return Arc::from(v);
+                return RequestId::from(v);
             }
         }
     }
-    random_id()
-}
-
-/// Twelve random lowercase hex digits: 6 random bytes written into a buffer of their size, as
-/// job ids are (`hex::encode` collects a char iterator into a growing string). The bytes are
-/// six of one random `u64`'s: a random `[u8; 6]` draws a `u32` from the generator per byte.
-fn random_id() -> Arc<str> {
-    let mut text = [0u8; 12];
-    let bytes = rand::random::<u64>().to_le_bytes();
-    hex::encode_to_slice(&bytes[..6], &mut text).expect("12 digits for 6 bytes");
-    Arc::from(std::str::from_utf8(&text).expect("hex digits are ASCII"))
+    RequestId::random()
 }
 
 #[cfg(test)]
@@ -816,15 +805,25 @@ mod tests {
         headers.insert("x-request-id", http::HeaderValue::from_static("abcde"));
         for (limit, want) in [(0, "abcde"), (3, "abc"), (5, "abcde"), (9, "abcde")] {
             settings.x_request_id_limit = limit;
-            assert_eq!(&*request_id(&settings, &headers), want, "limit {limit}");
+            assert_eq!(
+                request_id(&settings, &headers).to_string(),
+                want,
+                "limit {limit}"
+            );
         }
         // Text that is not visible ASCII is not used, as without the flag: a random id.
         let other = http::HeaderValue::from_bytes("ab\u{e9}".as_bytes()).unwrap();
         headers.insert("x-request-id", other);
-        assert_eq!(request_id(&settings, &headers).len(), 12);
+        assert!(matches!(
+            request_id(&settings, &headers),
+            RequestId::Random(_)
+        ));
         settings.use_x_request_id = false;
         headers.insert("x-request-id", http::HeaderValue::from_static("abcde"));
-        assert_eq!(request_id(&settings, &headers).len(), 12);
+        assert!(matches!(
+            request_id(&settings, &headers),
+            RequestId::Random(_)
+        ));
     }
 
     #[test]
@@ -858,24 +857,5 @@ mod tests {
         assert_eq!(start("on-error"), Start::AtExec);
         assert_eq!(start("output"), Start::AtClone);
         assert_eq!(start("stream"), Start::AtClone);
-    }
-
-    #[test]
-    fn random_request_ids_are_twelve_lowercase_hex_digits() {
-        let ids: Vec<Arc<str>> = (0..64).map(|_| random_id()).collect();
-        for id in &ids {
-            assert_eq!(id.len(), 12, "{id}");
-            assert!(
-                id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
-                "{id}"
-            );
-        }
-        // Every digit turns up in 768 random ones (a digit is missing with odds below 1e-20).
-        for digit in "0123456789abcdef".chars() {
-            assert!(
-                ids.iter().any(|id| id.contains(digit)),
-                "{digit} never seen"
-            );
-        }
     }
 }

@@ -82,9 +82,22 @@ fn is_valid(host: &[u8]) -> bool {
 }
 
 /// `reg-name = *( unreserved / pct-encoded / sub-delims )`, which IPv4 addresses satisfy too.
+/// Checked on every request: a name without escapes (almost every Host) is checked with one
+/// table lookup per byte.
 fn is_reg_name(name: &[u8]) -> bool {
-    is_pct_or(name, |b| is_unreserved(b) || is_sub_delim(b))
+    name.iter().all(|&b| REG_NAME[usize::from(b)]) || is_pct_or(name, |b| REG_NAME[usize::from(b)])
 }
+
+/// The bytes a reg-name holds as they are (unreserved and sub-delims), by value.
+static REG_NAME: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = is_unreserved(b as u8) || is_sub_delim(b as u8);
+        b += 1;
+    }
+    table
+};
 
 /// The inside of `[...]`: `IPv6address [ "%25" ZoneID ]` (RFC 6874; a bare `%` is taken too,
 /// as clients send it) or `IPvFuture`.
@@ -134,11 +147,11 @@ fn is_pct_or(text: &[u8], allowed: impl Fn(u8) -> bool) -> bool {
     true
 }
 
-fn is_unreserved(b: u8) -> bool {
+const fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
 
-fn is_sub_delim(b: u8) -> bool {
+const fn is_sub_delim(b: u8) -> bool {
     matches!(
         b,
         b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='
@@ -158,6 +171,16 @@ mod tests {
     }
 
     type Case = (Version, &'static [&'static [u8]], Result<(), HostProblem>);
+
+    #[test]
+    fn the_reg_name_table_holds_unreserved_and_sub_delims() {
+        for b in 0..=255u8 {
+            let want = b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&b);
+            assert_eq!(REG_NAME[usize::from(b)], want, "{b:#04x}");
+        }
+        assert!(is_reg_name(b"127.0.0.1") && is_reg_name(b"a%41b") && is_reg_name(b""));
+        assert!(!is_reg_name(b"a%4") && !is_reg_name(b"a b") && !is_reg_name(b"a/b"));
+    }
 
     #[test]
     fn missing_several_and_malformed_hosts() {

@@ -66,13 +66,14 @@ pub use health::serve_health;
 pub use router::dispatch;
 
 /// A request body: hyper's, or whatever a test builds (`axum::body::Body`, `Full<Bytes>`).
+/// Its errors can be sent, so that the router's answer to it can be (`router::dispatch`).
 pub trait RequestBody:
-    hyper::body::Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static
+    hyper::body::Body<Data = Bytes, Error: Into<BoxError> + Send> + Send + 'static
 {
 }
 
 impl<B> RequestBody for B where
-    B: hyper::body::Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static
+    B: hyper::body::Body<Data = Bytes, Error: Into<BoxError> + Send> + Send + 'static
 {
 }
 

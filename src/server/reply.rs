@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 
 use super::error::HttpError;
-use super::gohttp::{go_text, sniff, with_context_headers};
+use super::gohttp::{go_text, sniff, typed_text, with_context_headers};
 use super::Settings;
 use crate::config::Hook;
 use crate::jobs::{Ending, Job, JobState};
@@ -77,28 +77,35 @@ pub(super) fn hook_response(
     result: Result<Answer, HttpError>,
     headers: HeaderMap,
 ) -> Response {
-    let mut context = HeaderMap::new();
-    for (name, value) in &settings.response_headers {
-        context.insert(name.clone(), value.clone());
-    }
     let triggered = match &result {
         Ok(answer) => answer.job_ids().is_some(),
         Err(e) => e.after_trigger(),
     };
-    if triggered {
-        for (name, value) in &hook.response_headers {
-            context.insert(name.clone(), value.clone());
-        }
-    }
-    if let Some(ids) = result.as_ref().ok().and_then(Answer::job_ids) {
-        if let Ok(v) = HeaderValue::try_from(ids.join(", ")) {
-            context.insert(JOB_ID_HEADER, v);
-        }
-    }
+    let job_ids = result
+        .as_ref()
+        .ok()
+        .and_then(Answer::job_ids)
+        .and_then(|ids| HeaderValue::try_from(ids.join(", ")).ok());
     let resp = match result {
         Ok(answer) => answer_response(hook, answer, headers),
         Err(e) => e.into_response(),
     };
+    let hook_headers = if triggered {
+        &hook.response_headers[..]
+    } else {
+        &[]
+    };
+    // Most answers (a refusal, with no `-header`) have no context headers to add.
+    if settings.response_headers.is_empty() && hook_headers.is_empty() && job_ids.is_none() {
+        return resp;
+    }
+    let mut context = HeaderMap::new();
+    for (name, value) in settings.response_headers.iter().chain(hook_headers) {
+        context.insert(name.clone(), value.clone());
+    }
+    if let Some(v) = job_ids {
+        context.insert(JOB_ID_HEADER, v);
+    }
     with_context_headers(resp, context)
 }
 
@@ -106,15 +113,12 @@ pub(super) fn hook_response(
 fn answer_response(hook: &Hook, answer: Answer, none: HeaderMap) -> Response {
     debug_assert!(none.is_empty());
     match answer {
-        Answer::RulesNotSatisfied => {
-            let mut h = none;
-            h.insert(header::CONTENT_TYPE, RULES_NOT_SATISFIED_TYPE.clone());
-            go_text(
-                configured_status(hook.mismatch_status),
-                h,
-                RULES_NOT_SATISFIED,
-            )
-        }
+        Answer::RulesNotSatisfied => typed_text(
+            configured_status(hook.mismatch_status),
+            none,
+            RULES_NOT_SATISFIED_TYPE.clone(),
+            RULES_NOT_SATISFIED,
+        ),
         Answer::NothingToDeploy { reason } => go_text(StatusCode::OK, none, format!("{reason}\n")),
         Answer::Accepted { .. } | Answer::Duplicate { .. } => go_text(
             configured_status(hook.success_status),

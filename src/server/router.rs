@@ -8,10 +8,13 @@
 //! those ids.
 
 use std::borrow::Cow;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
+use futures_util::future::{self, Either};
 use http::Request;
 
 use super::admin_api::{self, AdminPath};
@@ -21,26 +24,46 @@ use super::{handler, jobs_api, reply, AppState, RequestBody};
 
 /// Answers one request. Generic over the body so that tests can call it without a socket.
 ///
-/// The handlers' futures are boxed: hyper moves the future of every request a few times
-/// before it first polls it, and a future holds the largest state of any branch (several
-/// KiB for the admin pages and a hook's jobs), so unboxed each move copied all of it. A
-/// hook's handler boxes its state itself (`handler::handle`), under its log context.
-pub async fn dispatch<B: RequestBody>(
+/// A plain function that routes at once and returns the answer's future: hyper moves the
+/// future of every request a few times before it first polls it, and an `async fn` here held
+/// the request (and, in the hook's branch, the request again as the handler's argument)
+/// across those moves. A hook's answer is the handler's own future (`handler::handle` boxes
+/// its state itself, under its log context); the routes without a body to wait for answer at
+/// once; the jobs and admin pages' futures are boxed (several KiB for the admin pages).
+pub fn dispatch<B: RequestBody>(
     state: Arc<AppState>,
     remote: Option<SocketAddr>,
     req: Request<B>,
-) -> Response {
+) -> impl Future<Output = Response> + Send {
+    let answered = |response| Either::Right(Either::Left(future::ready(response)));
     match route(&state.settings, &req) {
-        Ok(Route::Root) => reply::root(),
-        Ok(Route::Health(path)) => health::answer(&state, path),
-        Ok(Route::Job { id, output }) => Box::pin(jobs_api::answer(&state, &id, output, &req))
-            .await
-            .unwrap_or_else(IntoResponse::into_response),
-        Ok(Route::Admin(path)) => Box::pin(admin_api::answer(state, path, req)).await,
-        Ok(Route::Hook(id)) => handler::handle(state, remote, id, req).await,
-        Err(e) => e.into_response(),
+        Ok(Route::Hook(id)) => Either::Left(handler::handle(state, remote, id, req)),
+        Ok(Route::Root) => answered(reply::root()),
+        Ok(Route::Health(path)) => answered(health::answer(&state, path)),
+        Ok(Route::Job { id, output }) => {
+            // The head without the body, which the answer borrows across its waits (a body
+            // need not be `Sync`); the body is kept until the answer, as before.
+            let (parts, body) = req.into_parts();
+            let head = Request::from_parts(parts, ());
+            boxed(async move {
+                let answer = jobs_api::answer(&state, &id, output, &head).await;
+                drop(body);
+                answer.unwrap_or_else(IntoResponse::into_response)
+            })
+        }
+        Ok(Route::Admin(path)) => boxed(admin_api::answer(state, path, req)),
+        Err(e) => answered(e.into_response()),
     }
 }
+
+/// The answer of a route whose future is boxed.
+fn boxed<H>(
+    answer: impl Future<Output = Response> + Send + 'static,
+) -> Either<H, Either<future::Ready<Response>, BoxedAnswer>> {
+    Either::Right(Either::Right(Box::pin(answer)))
+}
+
+type BoxedAnswer = Pin<Box<dyn Future<Output = Response> + Send>>;
 
 /// Where a request goes.
 #[derive(Debug, PartialEq, Eq)]
@@ -127,7 +150,7 @@ fn escape_path(path: &str) -> String {
 /// Decodes `%XX` escapes as Go's URL parser does for `URL.Path`. An invalid escape is `None`:
 /// Go's server refuses such a request line with 400 before any handler sees it.
 fn percent_decode(s: &str) -> Option<Cow<'_, str>> {
-    if !s.contains('%') {
+    if !s.as_bytes().contains(&b'%') {
         return Some(Cow::Borrowed(s));
     }
     let b = s.as_bytes();

@@ -74,6 +74,14 @@ async fn the_job_manager_mints_the_id_the_command_and_the_client_see() {
     let job = server.job(&id);
     assert_eq!(job.state(), JobState::Succeeded);
     assert_eq!(words[2], job.request_id);
+    // A random request id: twelve lowercase hex digits.
+    assert!(
+        words[2].len() == 12
+            && words[2]
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+        "{text:?}"
+    );
     server.stop().await;
 }
 
