@@ -41,12 +41,20 @@ ARG HOOKRUN_FROM=build
 # binary kept 11.9 MiB resident against 5.3 for one built on a bookworm host with Rust 1.90 or
 # newer and taken with HOOKRUN_FROM=prebuilt. Moving RUST_IMAGE is a separate decision (its
 # digest must be read from published sources).
+#
+# The binary is built as every release is, by scripts/build-release: profile-guided, trained by
+# scripts/lib/pgo_train.py (python3) with the llvm-profdata of rustc's LLVM (for Rust 1.88,
+# LLVM 20: rustup's llvm-tools, which the script adds). If either cannot be had, the build log
+# says so in a WARNING and the binary is built as `cargo build --release` builds it.
 FROM ${RUST_IMAGE} AS build
 WORKDIR /src
+RUN apt-get update && apt-get install -y --no-install-recommends python3 && rm -rf /var/lib/apt/lists/*
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY perf/symbol-order.txt ./perf/
+COPY scripts/build-release ./scripts/
+COPY scripts/lib/pgo_train.py scripts/lib/pgo-rustc scripts/lib/perfkit.py ./scripts/lib/
 COPY src ./src
-RUN cargo build --release --locked && install -m 0755 target/release/hookrun /hookrun
+RUN scripts/build-release && install -m 0755 target/release/hookrun /hookrun
 
 FROM ${DEBIAN_IMAGE} AS prebuilt
 COPY target/image/hookrun /hookrun

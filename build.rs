@@ -11,17 +11,18 @@
 //! other.
 //!
 //! The script matches input sections, not symbols, and ignores the suffix thin LTO adds: each
-//! function sits in a section of its own, `.text.NAME` (`.text.unlikely.NAME` when LLVM thinks
-//! it cold), and thin LTO renames the internal functions it shares between modules
-//! `NAME.llvm.HASH`, where the hash is that of the module's code, so that any edit renamed
-//! hundreds of the listed functions: `.text.NAME.llvm.*` still matches them. The list holds the
-//! names without the suffix. That does not make a list last forever: an edit also changes what
-//! thin LTO inlines, so functions appear and vanish (after a 12-line edit in the server, VmRSS
-//! at idle went from 5.4 to 7.1 MiB with this matching, to 8.7 MiB with exact names). A name
-//! the binary no longer has matches nothing: the list only ever moves functions, so a stale one
-//! costs memory, never correctness, and so that a stale list cannot go unnoticed the link also
-//! writes a map of the binary, `target/release/hookrun.map`, in which `scripts/symbol-order
-//! --check` (run by `scripts/test`) looks the listed sections up.
+//! function sits in a section of its own, `.text.NAME` (`.text.unlikely.NAME` when LLVM thinks it
+//! cold, `.text.hot.NAME` when the profile of scripts/build-release finds it hot), and thin LTO
+//! renames the internal functions it shares between modules `NAME.llvm.HASH`, where the hash is
+//! that of the module's code, so that any edit renamed hundreds of the listed functions:
+//! `.text.NAME.llvm.*` still matches them. The list holds the names without the suffix. That does
+//! not make a list last forever: an edit also changes what thin LTO inlines, so functions appear
+//! and vanish (after a 12-line edit in the server, VmRSS at idle went from 5.4 to 7.1 MiB with this
+//! matching, to 8.7 MiB with exact names). A name the binary no longer has matches nothing: the
+//! list only ever moves functions, so a stale one costs memory, never correctness, and so that a
+//! stale list cannot go unnoticed the link also writes a map of the binary,
+//! `target/release/hookrun.map`, in which `scripts/symbol-order --check` (run by `scripts/test`)
+//! looks the listed sections up.
 //!
 //! `-z pack-relative-relocs` stores the ~35,000 relocations of a position-independent binary
 //! as a bitmap (DT_RELR) instead of 24 bytes each: 0.8 MB less file that the dynamic loader
@@ -49,6 +50,9 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed={ORDER_FILE}");
     println!("cargo:rerun-if-env-changed=RUSTC_LINKER");
+    // The profile-guided build's flags for hookrun's crates (scripts/lib/pgo-rustc): another
+    // value must rebuild them, which cargo does not know from the wrapper itself.
+    println!("cargo:rerun-if-env-changed=HOOKRUN_PGO");
     if env::var("PROFILE").as_deref() != Ok("release") || !links_with_default_lld() {
         return;
     }
@@ -91,7 +95,7 @@ fn linker_script(list: &str) -> String {
                 .all(|b| b.is_ascii_alphanumeric() || b"_$.".contains(&b))
     });
     for name in names {
-        for prefix in [".text.", ".text.unlikely."] {
+        for prefix in [".text.", ".text.unlikely.", ".text.hot."] {
             writeln!(script, "      {prefix}{name} {prefix}{name}.llvm.*")
                 .expect("writing to a String cannot fail");
         }
