@@ -77,13 +77,18 @@ fn json_lines_are_flat_objects_with_typed_values() {
     assert!(v["time"].as_str().is_some_and(|t| t.ends_with('Z')));
 }
 
-#[test]
-fn lines_logged_in_a_context_carry_its_ids() {
-    let buffer = Buffer::default();
+/// Sends this thread's warnings, as text lines, into `buffer` until the guard is dropped.
+fn warnings_as_text_into(buffer: &Buffer) -> tracing::subscriber::DefaultGuard {
     let subscriber = tracing_subscriber::registry()
         .with(EnvFilter::new("warn"))
         .with(LineLayer::new(Format::Text, Box::new(buffer.clone())));
-    let _default = tracing::subscriber::set_default(subscriber);
+    tracing::subscriber::set_default(subscriber)
+}
+
+#[test]
+fn lines_logged_in_a_context_carry_its_ids() {
+    let buffer = Buffer::default();
+    let _default = warnings_as_text_into(&buffer);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
@@ -248,10 +253,7 @@ fn a_random_request_id_is_written_from_its_low_bytes_first() {
 #[test]
 fn a_random_request_id_is_the_same_on_every_line_of_its_request() {
     let buffer = Buffer::default();
-    let subscriber = tracing_subscriber::registry()
-        .with(EnvFilter::new("warn"))
-        .with(LineLayer::new(Format::Text, Box::new(buffer.clone())));
-    let _default = tracing::subscriber::set_default(subscriber);
+    let _default = warnings_as_text_into(&buffer);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
