@@ -15,12 +15,8 @@
 //! cold, `.text.hot.NAME` when the profile of scripts/build-release finds it hot), and thin LTO
 //! renames the internal functions it shares between modules `NAME.llvm.HASH`, where the hash is
 //! that of the module's code, so that any edit renamed hundreds of the listed functions:
-//! `.text.NAME.llvm.*` still matches them. The list holds the names without the suffix. Nor does
-//! it match the hash at the end of a name mangled the legacy way (`_ZN…17h<16 hex digits>E`, the
-//! names of hookrun's own crates): the hash mixes in the crate's build metadata, which differs
-//! between the profile-guided build of `scripts/build-release` and a plain `cargo build
-//! --release`, so that a list written from one matched half of its names in the other;
-//! `_ZN…17h*E` matches both. That does not make a list last forever: an edit also changes what thin LTO inlines, so functions appear
+//! `.text.NAME.llvm.*` still matches them. The list holds the names without the suffix. That does
+//! not make a list last forever: an edit also changes what thin LTO inlines, so functions appear
 //! and vanish (after a 12-line edit in the server, VmRSS at idle went from 5.4 to 7.1 MiB with this
 //! matching, to 8.7 MiB with exact names). A name the binary no longer has matches nothing: the
 //! list only ever moves functions, so a stale one costs memory, never correctness, and so that a
@@ -99,10 +95,6 @@ fn linker_script(list: &str) -> String {
                 .all(|b| b.is_ascii_alphanumeric() || b"_$.".contains(&b))
     });
     for name in names {
-        let name = match without_hash(name) {
-            Some(stem) => format!("{stem}17h*E"),
-            None => name.to_owned(),
-        };
         for prefix in [".text.", ".text.unlikely.", ".text.hot."] {
             writeln!(script, "      {prefix}{name} {prefix}{name}.llvm.*")
                 .expect("writing to a String cannot fail");
@@ -110,20 +102,6 @@ fn linker_script(list: &str) -> String {
     }
     script.push_str("    )\n  }\n}\nINSERT BEFORE .init;\n");
     script
-}
-
-/// A legacy-mangled name without the hash it ends in (`17h`, 16 hex digits, `E`), which comes from
-/// the build's metadata as well as from the function; None for any other name (a v0 name, `_R…`,
-/// such as the standard library's, names its crates by their own hashes, which only the
-/// toolchain changes).
-fn without_hash(name: &str) -> Option<&str> {
-    let rest = name.strip_prefix("_ZN")?.strip_suffix('E')?;
-    let (stem, hash) = rest.split_at_checked(rest.len().checked_sub(16)?)?;
-    if !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    let stem = stem.strip_suffix("17h")?;
-    Some(&name[..3 + stem.len()])
 }
 
 fn link_arg(arg: &str) {
